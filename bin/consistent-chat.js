@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+'use strict';
+require('../dist/client/cli.js')
+  .main()
+  .then((code) => process.exit(code));

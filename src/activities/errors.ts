@@ -1,0 +1,78 @@
+/**
+ * The one place OpenAI (and reply) errors become Temporal failures. Types are namespaced so retry
+ * policies, failure records and the UI all speak the same words; only failures a new attempt can fix
+ * are retryable, and a 429's Retry-After becomes the next retry delay.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import OpenAI from 'openai';
+
+export const LLM_FAILURE_TYPES = {
+  rateLimit: 'Llm.RateLimit',
+  auth: 'Llm.Auth',
+  badRequest: 'Llm.BadRequest',
+  invalidOutput: 'Llm.InvalidOutput',
+  unavailable: 'Llm.Unavailable',
+} as const;
+
+export type LlmFailureType = (typeof LLM_FAILURE_TYPES)[keyof typeof LLM_FAILURE_TYPES];
+
+/** Reads `retry-after-ms` or `retry-after` (seconds or an HTTP date) in milliseconds. */
+export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
+  if (!headers) return undefined;
+  const ms = Number(headers.get('retry-after-ms'));
+  if (Number.isFinite(ms) && ms > 0) return ms;
+  const raw = headers.get('retry-after');
+  if (!raw) return undefined;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(raw);
+  return Number.isFinite(date) ? Math.max(0, date - now) : undefined;
+}
+
+/** A reply that arrived but is unusable: retried as a new call, never dropped. */
+export function invalidOutput(message: string, cause?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: LLM_FAILURE_TYPES.invalidOutput,
+    message,
+    nonRetryable: false,
+    cause: cause instanceof Error ? cause : undefined,
+  });
+}
+
+/** Maps any error thrown while calling the LLM to an `ApplicationFailure` with a namespaced type. */
+export function toLlmFailure(error: unknown): ApplicationFailure {
+  if (error instanceof ApplicationFailure) return error;
+  const cause = error instanceof Error ? error : new Error(String(error));
+  const fail = (type: LlmFailureType, nonRetryable: boolean, message: string, nextRetryDelay?: number) =>
+    ApplicationFailure.create({ type, message, nonRetryable, cause, nextRetryDelay });
+
+  if (error instanceof OpenAI.APIConnectionTimeoutError) {
+    return fail(LLM_FAILURE_TYPES.unavailable, false, `LLM request timed out: ${cause.message}`);
+  }
+  if (error instanceof OpenAI.APIConnectionError) {
+    return fail(LLM_FAILURE_TYPES.unavailable, false, `cannot reach the LLM endpoint: ${cause.message}`);
+  }
+  if (error instanceof OpenAI.RateLimitError) {
+    const delay = retryAfterMs(error.headers);
+    return fail(LLM_FAILURE_TYPES.rateLimit, false, `LLM rate limit (429): ${cause.message}`, delay);
+  }
+  if (error instanceof OpenAI.AuthenticationError || error instanceof OpenAI.PermissionDeniedError) {
+    return fail(LLM_FAILURE_TYPES.auth, true, `LLM endpoint refused the credentials (${error.status}): ${cause.message}`);
+  }
+  if (
+    error instanceof OpenAI.BadRequestError ||
+    error instanceof OpenAI.NotFoundError ||
+    error instanceof OpenAI.UnprocessableEntityError
+  ) {
+    return fail(LLM_FAILURE_TYPES.badRequest, true, `LLM endpoint rejected the request (${error.status}): ${cause.message}`);
+  }
+  if (error instanceof OpenAI.APIError) {
+    // 408, 409, 5xx and unknown statuses: the endpoint may recover.
+    return fail(LLM_FAILURE_TYPES.unavailable, false, `LLM endpoint error (${error.status ?? 'no status'}): ${cause.message}`, retryAfterMs(error.headers));
+  }
+  if (error instanceof SyntaxError) {
+    return fail(LLM_FAILURE_TYPES.invalidOutput, false, `LLM reply is not valid JSON: ${cause.message}`);
+  }
+  // Network-level failures surfacing outside the client (e.g. a stream cut mid-body).
+  return fail(LLM_FAILURE_TYPES.unavailable, false, `LLM call failed: ${cause.message}`);
+}

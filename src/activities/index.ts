@@ -1,0 +1,37 @@
+import type OpenAI from 'openai';
+import type { StoreRegistry } from '../storage/jsonl-store';
+import { RateController } from './rate-control';
+import { createGenerateResponses } from './responses';
+import { createGenerateSkeleton } from './skeleton';
+import { createStorageActivities } from './storage';
+
+export { toLlmFailure, LLM_FAILURE_TYPES } from './errors';
+export { RateController } from './rate-control';
+
+export interface ActivityDeps {
+  /** Built with `maxRetries: 0`: Temporal owns retries. */
+  openai: OpenAI;
+  storage: StoreRegistry;
+  /** Shared by all LLM calls of this process. */
+  rate?: RateController;
+}
+
+/** All activities of the package; workers register the LLM ones, the storage ones, or both. */
+export function createActivities(deps: ActivityDeps) {
+  const llm = { openai: deps.openai, rate: deps.rate ?? new RateController() };
+  return {
+    ...createLlmActivities(llm),
+    ...createStorageActivities(deps.storage),
+  };
+}
+
+export function createLlmActivities(deps: { openai: OpenAI; rate: RateController }) {
+  return {
+    generateSkeleton: createGenerateSkeleton(deps),
+    generateResponses: createGenerateResponses(deps),
+  };
+}
+
+export { createStorageActivities };
+
+export type Activities = ReturnType<typeof createActivities>;

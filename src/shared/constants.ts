@@ -1,0 +1,58 @@
+/** Defaults and limits shared by the CLI, the client API, the workflows and the activities. */
+
+/** @default 20, as in the reference operator. */
+export const DEFAULT_DIALOGS_PER_INTENT = 20;
+/** Upper bound on `numDialogsPerIntent`; histories stay bounded far beyond it through continue-as-new. */
+export const MAX_DIALOGS_PER_INTENT = 1_000_000;
+/** @default 6, as in the reference operator. */
+export const DEFAULT_TURNS_PER_DIALOG = 6;
+export const MIN_TURNS_PER_DIALOG = 1;
+export const MAX_TURNS_PER_DIALOG = 20;
+/** @default 0.9, as in the reference operator (which never sent it). */
+export const DEFAULT_TEMPERATURE = 0.9;
+export const MAX_TEMPERATURE = 2;
+/** LLM calls in flight for a whole run. @default 16 */
+export const DEFAULT_CONCURRENCY = 16;
+/** Keeps every workflow far below Temporal's 2,000 pending activities per workflow. */
+export const MAX_CONCURRENCY = 1_000;
+
+export const DEFAULT_TASK_QUEUE = 'consistent-chat';
+export const DEFAULT_TEMPORAL_NAMESPACE = 'default';
+
+/** Workflow type names, as used with `temporal workflow start --type`. */
+export const WORKFLOW_TYPES = {
+  run: 'consistentChatRun',
+  intent: 'consistentChatIntent',
+} as const;
+
+export const RESPONSE_FORMAT_MODES = ['auto', 'json_schema', 'json_object', 'text'] as const;
+
+/** Retry policy of the LLM activities. Temporal owns retries; the OpenAI client never retries. */
+export const DEFAULT_LLM_RETRY = {
+  maximumAttempts: 6,
+  initialIntervalMs: 1_000,
+  backoffCoefficient: 2,
+  maximumIntervalMs: 60_000,
+} as const;
+
+/** Timeouts of the LLM activities. The heartbeat timeout catches a hung connection long before the call's limit. */
+export const DEFAULT_LLM_TIMEOUTS = {
+  startToCloseMs: 5 * 60_000,
+  heartbeatMs: 30_000,
+} as const;
+
+/**
+ * When a workflow run continues as new. Well under Temporal's hard limits (51,200 events / 50 MB) and
+ * under the project's own bound of 10,000 events and 10 MB per history.
+ */
+export const HISTORY_BUDGET = {
+  maxEvents: 8_000,
+  maxBytes: 8 * 1024 * 1024,
+} as const;
+
+/** Output files inside a run's directory. */
+export const OUTPUT_FILES = {
+  dialogues: 'dialogs.jsonl',
+  failures: 'failures.jsonl',
+  run: 'run.json',
+} as const;

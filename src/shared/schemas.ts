@@ -1,0 +1,257 @@
+/**
+ * zod schemas at the package's boundaries: the workflow input (also what the CLI and the client API
+ * build), activity payloads and output records. Types are inferred from them.
+ */
+import { z } from 'zod';
+import { INFO_FLOWS, INTENT_IDS, type InfoFlowId, type IntentId } from '../method/intents';
+import {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_DIALOGS_PER_INTENT,
+  DEFAULT_LLM_RETRY,
+  DEFAULT_LLM_TIMEOUTS,
+  DEFAULT_TEMPERATURE,
+  DEFAULT_TURNS_PER_DIALOG,
+  MAX_CONCURRENCY,
+  MAX_DIALOGS_PER_INTENT,
+  MAX_TEMPERATURE,
+  MAX_TURNS_PER_DIALOG,
+  MIN_TURNS_PER_DIALOG,
+  RESPONSE_FORMAT_MODES,
+} from './constants';
+
+export const intentIdSchema = z.enum(INTENT_IDS as [IntentId, ...IntentId[]]);
+export const infoFlowIdSchema = z.enum(Object.keys(INFO_FLOWS) as [InfoFlowId, ...InfoFlowId[]]);
+
+/** Run ids become workflow ids and file names: keep them to a safe alphabet. */
+export const runIdSchema = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only, starting with a letter or digit');
+
+export const responseFormatSchema = z.enum(RESPONSE_FORMAT_MODES);
+
+const positiveMs = z.number().int().min(1).max(24 * 3600_000);
+
+export const retrySchema = z
+  .object({
+    maximumAttempts: z.number().int().min(1).max(100).default(DEFAULT_LLM_RETRY.maximumAttempts),
+    initialIntervalMs: positiveMs.default(DEFAULT_LLM_RETRY.initialIntervalMs),
+    backoffCoefficient: z.number().min(1).max(10).default(DEFAULT_LLM_RETRY.backoffCoefficient),
+    maximumIntervalMs: positiveMs.default(DEFAULT_LLM_RETRY.maximumIntervalMs),
+  })
+  .strict();
+
+export const timeoutsSchema = z
+  .object({
+    startToCloseMs: positiveMs.default(DEFAULT_LLM_TIMEOUTS.startToCloseMs),
+    heartbeatMs: positiveMs.default(DEFAULT_LLM_TIMEOUTS.heartbeatMs),
+  })
+  .strict()
+  .refine((t) => t.heartbeatMs < t.startToCloseMs, {
+    message: 'heartbeatMs must be below startToCloseMs',
+    path: ['heartbeatMs'],
+  });
+
+export const rateLimitSchema = z
+  .object({
+    requestsPerMinute: z.number().int().min(1).max(1_000_000).optional(),
+    tokensPerMinute: z.number().int().min(1).max(1_000_000_000).optional(),
+  })
+  .strict();
+
+/**
+ * The input of the run workflow, as sent by the CLI, the client API or `temporal workflow start`.
+ * Holds no secrets: API keys and the endpoint's base URL live in the workers' environment.
+ */
+export const runInputSchema = z
+  .object({
+    runId: runIdSchema,
+    /** Absolute path of the run's output directory, on the machine that serves the storage task queue. */
+    outDir: z.string().min(1).max(4096).startsWith('/', 'must be an absolute path'),
+    model: z.string().min(1).max(200),
+    intents: z
+      .array(intentIdSchema)
+      .min(1)
+      .refine((a) => new Set(a).size === a.length, 'must not repeat an intent')
+      .default([...INTENT_IDS]),
+    numDialogsPerIntent: z.number().int().min(1).max(MAX_DIALOGS_PER_INTENT).default(DEFAULT_DIALOGS_PER_INTENT),
+    numTurnsPerDialog: z
+      .number()
+      .int()
+      .min(MIN_TURNS_PER_DIALOG)
+      .max(MAX_TURNS_PER_DIALOG)
+      .default(DEFAULT_TURNS_PER_DIALOG),
+    temperature: z.number().min(0).max(MAX_TEMPERATURE).default(DEFAULT_TEMPERATURE),
+    /** Seeds the plan: the same seed and sizes give the same (intent, info flow, topic) for every dialogue. */
+    seed: z.string().min(1).max(200).optional(),
+    concurrency: z.number().int().min(1).max(MAX_CONCURRENCY).default(DEFAULT_CONCURRENCY),
+    responseFormat: responseFormatSchema.default('auto'),
+    /** Completion token limits; when absent they scale with the number of turns. */
+    maxTokens: z
+      .object({
+        skeleton: z.number().int().min(16).max(200_000).optional(),
+        responses: z.number().int().min(16).max(200_000).optional(),
+      })
+      .strict()
+      .default({}),
+    retry: retrySchema.default(retrySchema.parse({})),
+    timeouts: timeoutsSchema.default(timeoutsSchema.parse({})),
+    rateLimit: rateLimitSchema.default({}),
+    /** Task queue of the storage activities; defaults to the workflow's own task queue. */
+    storageTaskQueue: z.string().min(1).max(200).optional(),
+    /** Starts the run paused. */
+    paused: z.boolean().default(false),
+  })
+  .strict();
+
+export type RunInput = z.input<typeof runInputSchema>;
+export type RunConfig = z.output<typeof runInputSchema>;
+
+export const usageSchema = z.object({ promptTokens: z.number(), completionTokens: z.number() });
+export type Usage = z.infer<typeof usageSchema>;
+
+/** One planned dialogue: what the plan decides before any LLM call. */
+export interface DialoguePlan {
+  /** Unique across runs: `<runId>.<intent>.<index>`. */
+  id: string;
+  index: number;
+  intent: IntentId;
+  infoFlow: InfoFlowId;
+  topic: string;
+}
+
+/** The part of the run's settings an LLM activity needs. */
+export interface LlmCallSettings {
+  runId: string;
+  model: string;
+  temperature: number;
+  maxTokens: number;
+  responseFormat: z.infer<typeof responseFormatSchema>;
+  rateLimit: z.infer<typeof rateLimitSchema>;
+}
+
+export interface Skeleton {
+  /** Short core-topic label written by the LLM: the record's `category`. */
+  category: string;
+  queries: string[];
+}
+
+export interface SkeletonInput {
+  plan: DialoguePlan;
+  numTurns: number;
+  llm: LlmCallSettings;
+}
+
+export interface SkeletonResult {
+  skeleton: Skeleton;
+  usage: Usage;
+}
+
+export interface ResponsesInput {
+  plan: DialoguePlan;
+  skeleton: Skeleton;
+  llm: LlmCallSettings;
+}
+
+export interface ResponsesResult {
+  responses: string[];
+  usage: Usage;
+}
+
+export const turnSchema = z.object({ role: z.enum(['user', 'assistant']), value: z.string().min(1) }).strict();
+
+/** One line of `dialogs.jsonl`. `category` and `conversation` are exactly the seed's output format. */
+export const dialogueRecordSchema = z
+  .object({
+    id: z.string().min(1),
+    category: z.string().min(1),
+    conversation: z
+      .array(turnSchema)
+      .min(2)
+      .refine((c) => c.length % 2 === 0 && c.every((t, i) => t.role === (i % 2 === 0 ? 'user' : 'assistant')), {
+        message: 'must alternate user and assistant, starting with user and ending with assistant',
+      }),
+    intent: z.string().min(1),
+    info_flow: z.string().min(1),
+    topic: z.string().min(1),
+    model: z.string().min(1),
+  })
+  .strict();
+export type DialogueRecord = z.infer<typeof dialogueRecordSchema>;
+
+/** One line of `failures.jsonl`: a planned dialogue that did not succeed within the attempt limit. */
+export interface FailureRecord {
+  id: string;
+  intent: string;
+  info_flow: string;
+  topic: string;
+  /** Which LLM stage failed. */
+  stage: 'skeleton' | 'responses';
+  /** The failure type, e.g. `Llm.RateLimit`, `Llm.InvalidOutput`. */
+  type: string;
+  reason: string;
+  attempts?: number;
+  failed_at: string;
+}
+
+export interface StoreDialogueInput {
+  outDir: string;
+  record: DialogueRecord;
+}
+
+export interface StoreFailuresInput {
+  outDir: string;
+  failures: FailureRecord[];
+}
+
+/** What a storage call did: `written` the first time, `duplicate` when a retry finds it already there. */
+export interface StoreResult {
+  status: 'written' | 'duplicate';
+}
+
+export interface StoreFailuresResult {
+  written: number;
+  duplicates: number;
+}
+
+export interface TokenTotals {
+  prompt: number;
+  completion: number;
+}
+
+export interface IntentProgress {
+  intent: IntentId;
+  planned: number;
+  written: number;
+  failed: number;
+  inFlight: number;
+  tokens: TokenTotals;
+  /** Count of LLM calls that completed (both stages). */
+  llmCalls: number;
+  paused: boolean;
+  concurrency: number;
+  status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+  continuedAsNew: number;
+}
+
+export interface RunProgress {
+  runId: string;
+  outDir: string;
+  model: string;
+  paused: boolean;
+  concurrency: number;
+  intents: IntentProgress[];
+}
+
+export interface RunSummary {
+  runId: string;
+  outDir: string;
+  model: string;
+  requested: number;
+  written: number;
+  failed: number;
+  tokens: TokenTotals;
+  llmCalls: number;
+  intents: IntentProgress[];
+}

@@ -1,0 +1,118 @@
+/**
+ * Workers of the package. A generation worker runs the workflows and the LLM activities (and, unless
+ * storage has its own task queue, the storage activities); a storage worker serves only the storage
+ * activities for the process that owns the output directory.
+ */
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import OpenAI from 'openai';
+import { createLlmActivities, createStorageActivities, RateController } from './activities';
+import { DEFAULT_TASK_QUEUE, DEFAULT_TEMPORAL_NAMESPACE } from './shared/constants';
+import { StoreRegistry } from './storage/jsonl-store';
+
+/** LLM activities one worker runs at once; the run's own bound is usually lower. @default 500 */
+export const DEFAULT_MAX_CONCURRENT_LLM_CALLS = 500;
+/** How long a stopping worker lets LLM calls in flight finish. @default 30 seconds */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
+
+export interface LlmEndpointOptions {
+  /** @default process.env.OPENAI_BASE_URL, else the OpenAI API */
+  baseURL?: string;
+  /** @default process.env.OPENAI_API_KEY */
+  apiKey?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Builds the OpenAI client from the worker's environment. `maxRetries: 0` because Temporal owns
+ * retries; the key never leaves this process.
+ */
+export function createOpenAiClient(options: LlmEndpointOptions = {}, env = process.env): OpenAI {
+  const baseURL = options.baseURL ?? env.OPENAI_BASE_URL;
+  const apiKey = options.apiKey ?? env.OPENAI_API_KEY;
+  if (!baseURL && !apiKey) {
+    throw new ConfigError('OPENAI_API_KEY', 'no LLM endpoint configured: set OPENAI_API_KEY (and OPENAI_BASE_URL or --base-url for other endpoints)');
+  }
+  if (baseURL) {
+    try {
+      const url = new URL(baseURL);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+    } catch {
+      throw new ConfigError('--base-url', `not an http(s) URL: ${baseURL}`);
+    }
+  }
+  // Local servers (vLLM, Ollama, llama.cpp) take any key; the client insists on one.
+  return new OpenAI({ apiKey: apiKey ?? 'unused', baseURL, maxRetries: 0, timeout: 10 * 60_000 });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** The workflow bundle, built once per process (webpack takes seconds). */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('./workflows'), logger: quietBundlerLogger });
+  return bundle;
+}
+const noop = () => undefined;
+const quietBundlerLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
+
+export interface GenerationWorkerOptions {
+  connection: NativeConnection;
+  /** @default 'default' */
+  namespace?: string;
+  /** @default DEFAULT_TASK_QUEUE */
+  taskQueue?: string;
+  openai: OpenAI;
+  /** When given, this worker also serves storage activities on its own task queue. */
+  storage?: StoreRegistry;
+  /** Output directories must lie below this one. */
+  outRoot?: string;
+  /** @default DEFAULT_MAX_CONCURRENT_LLM_CALLS */
+  maxConcurrentLlmCalls?: number;
+  /** @default DEFAULT_SHUTDOWN_GRACE_MS */
+  shutdownGraceMs?: number;
+  rate?: RateController;
+}
+
+export async function createGenerationWorker(options: GenerationWorkerOptions): Promise<Worker> {
+  const activities = {
+    ...createLlmActivities({ openai: options.openai, rate: options.rate ?? new RateController() }),
+    ...(options.storage ? createStorageActivities(options.storage, { root: options.outRoot }) : {}),
+  };
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
+    taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
+    workflowBundle: await workflowBundle(),
+    activities,
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentLlmCalls ?? DEFAULT_MAX_CONCURRENT_LLM_CALLS,
+    maxCachedWorkflows: 100,
+    shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
+  });
+}
+
+export interface StorageWorkerOptions {
+  connection: NativeConnection;
+  namespace?: string;
+  taskQueue: string;
+  storage: StoreRegistry;
+  outRoot?: string;
+}
+
+export async function createStorageWorker(options: StorageWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
+    taskQueue: options.taskQueue,
+    activities: createStorageActivities(options.storage, { root: options.outRoot }),
+    maxConcurrentActivityTaskExecutions: 200,
+  });
+}
+
+export { NativeConnection, StoreRegistry };

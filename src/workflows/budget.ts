@@ -1,0 +1,41 @@
+/**
+ * When an intent workflow stops taking new dialogues and continues as new. Dialogues in flight must
+ * still fit in the current history, so the check projects their cost before dispatching one more.
+ */
+import { HISTORY_BUDGET } from '../shared/constants';
+
+/** Generous per-dialogue history cost: 3 activities (9 events) plus workflow tasks around them. */
+export const EVENTS_PER_DIALOGUE = 20;
+/** Before a run has measured itself: skeleton, responses and stored record, each once or twice in history. */
+export const INITIAL_BYTES_PER_DIALOGUE = 24 * 1024;
+/** In-flight dialogues one intent workflow may hold: its drain reserve stays well inside the budget. */
+export const MAX_WINDOW_PER_WORKFLOW = 200;
+
+export interface HistoryReading {
+  historyLength: number;
+  historySize: number;
+  continueAsNewSuggested: boolean;
+  /** Dialogues finished within this workflow run, to measure bytes per dialogue. */
+  finishedThisRun: number;
+  /** History size when this run started its first dialogue. */
+  baseSize: number;
+}
+
+export function hasRoomForAnother(reading: HistoryReading, inFlight: number): boolean {
+  if (reading.continueAsNewSuggested) return false;
+  const measured =
+    reading.finishedThisRun >= 10 ? (reading.historySize - reading.baseSize) / reading.finishedThisRun : 0;
+  const bytesPerDialogue = Math.max(INITIAL_BYTES_PER_DIALOGUE / 2, measured * 1.5, measured ? 0 : INITIAL_BYTES_PER_DIALOGUE);
+  const projectedEvents = reading.historyLength + (inFlight + 1) * EVENTS_PER_DIALOGUE;
+  const projectedBytes = reading.historySize + (inFlight + 1) * bytesPerDialogue;
+  return projectedEvents < HISTORY_BUDGET.maxEvents && projectedBytes < HISTORY_BUDGET.maxBytes;
+}
+
+/** Splits the run's concurrency across the intents still running, largest shares first. */
+export function splitConcurrency(total: number, intents: readonly string[]): Map<string, number> {
+  const shares = new Map<string, number>();
+  const base = Math.floor(total / Math.max(1, intents.length));
+  const extra = total - base * intents.length;
+  intents.forEach((intent, i) => shares.set(intent, Math.min(MAX_WINDOW_PER_WORKFLOW, base + (i < extra ? 1 : 0))));
+  return shares;
+}

@@ -1,0 +1,3 @@
+/** Workflow definitions: deterministic orchestration only. The worker bundles this file. */
+export { consistentChatRun } from './run';
+export { consistentChatIntent } from './intent';

@@ -1,0 +1,218 @@
+/**
+ * One intent of a run: plans each dialogue from the seed, runs skeleton → responses → storage for a
+ * sliding window of dialogues, and continues as new before its history grows past the budget.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { defaultMaxTokens } from '../method/prompts';
+import { INFO_FLOWS, INTENTS, type IntentId } from '../method/intents';
+import { planDialogue } from '../method/plan';
+import { toDialogueRecord } from '../method/dialogue';
+import { intentProgressQuery, pauseSignal, resumeSignal, setConcurrencySignal } from '../shared/messages';
+import type { DialoguePlan, FailureRecord, IntentProgress, LlmCallSettings, RunConfig, Usage } from '../shared/schemas';
+import { hasRoomForAnother, MAX_WINDOW_PER_WORKFLOW } from './budget';
+
+/** Failure types after which every further call would fail the same way. */
+const SYSTEMIC_FAILURES = new Set(['Llm.Auth', 'Llm.BadRequest']);
+/** Consecutive systemic failures, with no success between, that stop the intent's LLM calls. */
+const SYSTEMIC_FAILURE_LIMIT = 3;
+const FAILURE_BATCH = 100;
+
+export interface IntentState {
+  nextIndex: number;
+  written: number;
+  failed: number;
+  llmCalls: number;
+  promptTokens: number;
+  completionTokens: number;
+  paused: boolean;
+  continuedAsNew: number;
+  /** Set once a systemic failure stopped LLM calls: the rest of the plan is recorded as failed. */
+  abortReason?: { type: string; message: string };
+}
+
+export interface IntentInput {
+  config: RunConfig;
+  intent: IntentId;
+  /** This intent's share of the run's LLM calls in flight. */
+  concurrency: number;
+  state?: IntentState;
+}
+
+export async function consistentChatIntent(input: IntentInput): Promise<IntentProgress> {
+  const { config, intent } = input;
+  const total = config.numDialogsPerIntent;
+  const seed = config.seed ?? config.runId;
+  const state: IntentState = input.state ?? {
+    nextIndex: 0,
+    written: 0,
+    failed: 0,
+    llmCalls: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    paused: config.paused,
+    continuedAsNew: 0,
+  };
+  let concurrency = input.concurrency;
+  let inFlight = 0;
+  let consecutiveSystemic = 0;
+
+  const llm = proxyActivities<Activities>({
+    startToCloseTimeout: config.timeouts.startToCloseMs,
+    heartbeatTimeout: config.timeouts.heartbeatMs,
+    retry: {
+      maximumAttempts: config.retry.maximumAttempts,
+      initialInterval: config.retry.initialIntervalMs,
+      backoffCoefficient: config.retry.backoffCoefficient,
+      maximumInterval: config.retry.maximumIntervalMs,
+      nonRetryableErrorTypes: [...SYSTEMIC_FAILURES],
+    },
+  });
+  // Storage never gives up: its worker may be down until the owner of the directory comes back.
+  const storage = proxyActivities<Activities>({
+    taskQueue: config.storageTaskQueue ?? workflowInfo().taskQueue,
+    startToCloseTimeout: '2 minutes',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['Storage.InvalidRecord'] },
+  });
+
+  const progress = (status: IntentProgress['status']): IntentProgress => ({
+    intent,
+    planned: total,
+    written: state.written,
+    failed: state.failed,
+    inFlight,
+    tokens: { prompt: state.promptTokens, completion: state.completionTokens },
+    llmCalls: state.llmCalls,
+    paused: state.paused,
+    concurrency,
+    status,
+    continuedAsNew: state.continuedAsNew,
+  });
+  setHandler(intentProgressQuery, () => progress('running'));
+  setHandler(pauseSignal, () => void (state.paused = true));
+  setHandler(resumeSignal, () => void (state.paused = false));
+  setHandler(setConcurrencySignal, (n) => void (concurrency = Math.max(0, Math.min(MAX_WINDOW_PER_WORKFLOW, n))));
+
+  const maxTokens = { ...defaultMaxTokens(config.numTurnsPerDialog), ...config.maxTokens };
+  const settings = (stage: 'skeleton' | 'responses'): LlmCallSettings => ({
+    runId: config.runId,
+    model: config.model,
+    temperature: config.temperature,
+    maxTokens: maxTokens[stage],
+    responseFormat: config.responseFormat,
+    rateLimit: config.rateLimit,
+  });
+  const count = (usage: Usage) => {
+    state.llmCalls++;
+    state.promptTokens += usage.promptTokens;
+    state.completionTokens += usage.completionTokens;
+  };
+  const failureRecord = (plan: DialoguePlan, stage: FailureRecord['stage'], type: string, reason: string): FailureRecord => ({
+    id: plan.id,
+    intent: INTENTS[intent].name,
+    info_flow: INFO_FLOWS[plan.infoFlow].name,
+    topic: plan.topic,
+    stage,
+    type,
+    reason,
+    failed_at: new Date().toISOString(),
+  });
+
+  async function runDialogue(plan: DialoguePlan): Promise<void> {
+    let stage: FailureRecord['stage'] = 'skeleton';
+    try {
+      await condition(() => !state.paused);
+      const { skeleton, usage } = await llm.generateSkeleton({ plan, numTurns: config.numTurnsPerDialog, llm: settings('skeleton') });
+      count(usage);
+      stage = 'responses';
+      await condition(() => !state.paused);
+      const replies = await llm.generateResponses({ plan, skeleton, llm: settings('responses') });
+      count(replies.usage);
+      consecutiveSystemic = 0;
+      const record = toDialogueRecord({ plan, skeleton, responses: replies.responses, model: config.model });
+      await storage.storeDialogue({ outDir: config.outDir, record });
+      state.written++;
+    } catch (error) {
+      if (isCancellation(error) || !(error instanceof ActivityFailure)) throw error;
+      // The LLM call failed within its attempt limit (or could never succeed): keep the plan and the reason.
+      const cause = error.cause;
+      const type = cause instanceof ApplicationFailure ? (cause.type ?? 'Error') : (cause?.name ?? 'Error');
+      const reason = cause?.message ?? error.message;
+      log.warn('dialogue failed', { id: plan.id, stage, type, reason });
+      if (SYSTEMIC_FAILURES.has(type) && ++consecutiveSystemic >= SYSTEMIC_FAILURE_LIMIT && !state.abortReason) {
+        state.abortReason = { type, message: reason };
+      }
+      await storage.storeFailures({ outDir: config.outDir, failures: [failureRecord(plan, stage, type, reason)] });
+      state.failed++;
+    }
+  }
+
+  /** After a systemic failure: every dialogue left is recorded as failed, in batches, without an LLM call. */
+  async function recordAborted(abort: { type: string; message: string }): Promise<void> {
+    const batch: FailureRecord[] = [];
+    while (state.nextIndex < total && batch.length < FAILURE_BATCH) {
+      const plan = planDialogue({ runId: config.runId, seed, intent, index: state.nextIndex++ });
+      batch.push(failureRecord(plan, 'skeleton', abort.type, `not attempted: the endpoint failed ${SYSTEMIC_FAILURE_LIMIT} calls in a row with ${abort.type}: ${abort.message}`));
+    }
+    await storage.storeFailures({ outDir: config.outDir, failures: batch });
+    state.failed += batch.length;
+  }
+
+  const baseSize = workflowInfo().historySize;
+  let finishedThisRun = 0;
+  const reading = () => {
+    const info = workflowInfo();
+    return {
+      historyLength: info.historyLength,
+      historySize: info.historySize,
+      continueAsNewSuggested: info.continueAsNewSuggested,
+      finishedThisRun,
+      baseSize,
+    };
+  };
+
+  // A dialogue that fails for a reason other than its LLM calls (cancellation, a bug) ends the workflow.
+  let fatal: unknown;
+  let outOfRoom = false;
+  while (state.nextIndex < total && !outOfRoom && fatal === undefined) {
+    await condition(
+      () => fatal !== undefined || state.abortReason !== undefined || (!state.paused && inFlight < concurrency),
+    );
+    if (fatal !== undefined) break;
+    if (state.abortReason) {
+      await condition(() => inFlight === 0);
+      await recordAborted(state.abortReason);
+      outOfRoom = !hasRoomForAnother(reading(), 0);
+      continue;
+    }
+    if (!hasRoomForAnother(reading(), inFlight)) {
+      outOfRoom = true;
+      break;
+    }
+    const plan = planDialogue({ runId: config.runId, seed, intent, index: state.nextIndex++ });
+    inFlight++;
+    void runDialogue(plan)
+      .catch((error: unknown) => void (fatal ??= error))
+      .finally(() => {
+        inFlight--;
+        finishedThisRun++;
+      });
+  }
+  await condition(() => inFlight === 0);
+  if (fatal !== undefined) throw fatal;
+  if (state.nextIndex < total) {
+    state.continuedAsNew++;
+    await continueAsNew<typeof consistentChatIntent>({ config, intent, concurrency, state });
+  }
+  return progress('completed');
+}
