@@ -64,6 +64,10 @@ export interface DevServerOptions {
   logFile: string;
   /** Extra `--dynamic-config-value` settings, e.g. `limit.historyCount.suggestContinueAsNew=200`. */
   dynamicConfig?: Record<string, string | number | boolean>;
+  /** Frontend port; a restarted server takes its old port so connected workers find it again. @default a free port */
+  port?: number;
+  /** @default a free port */
+  uiPort?: number;
   /** @default 60 seconds */
   startTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
@@ -144,8 +148,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       // An unreadable state file only means there is nothing to clean up.
     }
   }
-  const port = await freePort();
-  const uiPort = await freePort();
+  const port = options.port ?? (await freePort());
+  const uiPort = options.uiPort ?? (await freePort());
   const args = [
     'server', 'start-dev',
     '--db-filename', options.dbFile,

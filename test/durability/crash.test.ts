@@ -1,0 +1,157 @@
+/**
+ * Crashes for real: SIGKILL a worker, the Temporal server, or the embedded `generate` process in the
+ * middle of a run, bring it back, and check that nothing is lost, duplicated or generated twice.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { WORKFLOW_TYPES } from '../../src/shared/constants';
+import type { RunInput, RunSummary } from '../../src/shared/schemas';
+import { startLlmServer, type LlmServer } from '../llm-server/server';
+import { spawnCli } from '../helpers/cli';
+import { assertDataset, readDialogues } from '../helpers/output';
+import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
+import { startDevServer } from '../../src/client/dev-server';
+import { INTENT_IDS } from '../../src/method/intents';
+
+const API_KEY = 'sk-durability-key';
+let llm: LlmServer;
+
+before(async () => {
+  llm = await startLlmServer({ apiKey: API_KEY, latency: { meanMs: 150, jitter: 0.3 } });
+});
+after(async () => {
+  await llm?.close();
+});
+
+async function countLines(file: string): Promise<number> {
+  try {
+    return (await readFile(file, 'utf8')).split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+}
+
+async function waitFor(predicate: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await predicate()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function startWorker(address: string, taskQueue: string) {
+  return spawnCli(['worker', '--temporal-address', address, '--task-queue', taskQueue], {
+    OPENAI_API_KEY: API_KEY,
+    OPENAI_BASE_URL: llm.url,
+  });
+}
+
+function runInput(runId: string, outDir: string, dialogs: number): RunInput {
+  return {
+    runId,
+    outDir,
+    model: 'test-model',
+    numDialogsPerIntent: dialogs,
+    numTurnsPerDialog: 2,
+    intents: ['transaction', 'educational', 'problem_solving'],
+    concurrency: 9,
+    timeouts: { startToCloseMs: 30_000, heartbeatMs: 2_000 },
+    retry: { maximumAttempts: 10, initialIntervalMs: 200, backoffCoefficient: 2, maximumIntervalMs: 2_000 },
+  };
+}
+
+describe('durability', () => {
+  let temporal: TestDevServer;
+  before(async () => {
+    temporal = await devServer();
+  });
+  after(async () => {
+    await temporal?.dispose();
+  });
+
+  test('durability: a SIGKILLed worker loses nothing and finished dialogues are not generated again', async () => {
+    const outDir = await tempDir('cc-kill-worker-');
+    const taskQueue = unique('kill-worker');
+    const runId = unique('kill-worker');
+    const total = 3 * 10;
+    const connection = await Connection.connect({ address: temporal.address });
+    const client = new Client({ connection });
+    llm.resetStats();
+    const first = startWorker(temporal.address, taskQueue);
+    try {
+      const handle = await client.workflow.start(WORKFLOW_TYPES.run, { workflowId: runId, taskQueue, args: [runInput(runId, outDir, 10)] });
+      await waitFor(async () => (await countLines(join(outDir, 'dialogs.jsonl'))) >= total * 0.3, 60_000, '30% written');
+      const inFlightAtKill = llm.stats().inFlight;
+      first.child.kill('SIGKILL');
+      await first.done;
+      assert.ok(inFlightAtKill > 0, 'LLM calls were in flight at the kill');
+      const second = startWorker(temporal.address, taskQueue);
+      try {
+        const summary = (await handle.result()) as RunSummary;
+        assert.equal(summary.written, total);
+        assertDataset(await readDialogues(outDir), { count: total, turns: 2, intents: ['transaction', 'educational', 'problem_solving'] });
+        const calls = llm.stats().requests;
+        assert.ok(calls <= 2 * total + inFlightAtKill, `${calls} LLM calls for ${2 * total} needed + ${inFlightAtKill} in flight`);
+      } finally {
+        second.child.kill('SIGTERM');
+        await second.done;
+      }
+    } finally {
+      first.child.kill('SIGKILL');
+      await connection.close();
+    }
+  });
+
+  test('durability: a SIGKILLed Temporal server restarted on its file finishes the run with nothing lost', async () => {
+    const dir = await tempDir('cc-kill-server-');
+    const outDir = join(dir, 'out');
+    const serverFiles = { dbFile: join(dir, 'temporal.db'), stateFile: join(dir, 'server.json'), logFile: join(dir, 'server.log') };
+    let server = await startDevServer(serverFiles);
+    const port = Number(server.address.split(':')[1]);
+    const taskQueue = unique('kill-server');
+    const runId = unique('kill-server');
+    const total = 3 * 10;
+    const worker = startWorker(server.address, taskQueue);
+    try {
+      let connection = await Connection.connect({ address: server.address });
+      await new Client({ connection }).workflow.start(WORKFLOW_TYPES.run, { workflowId: runId, taskQueue, args: [runInput(runId, outDir, 10)] });
+      await waitFor(async () => (await countLines(join(outDir, 'dialogs.jsonl'))) >= total * 0.3, 60_000, '30% written');
+      process.kill(server.pid, 'SIGKILL');
+      await connection.close();
+      await new Promise((r) => setTimeout(r, 1_000));
+      server = await startDevServer({ ...serverFiles, port });
+      connection = await Connection.connect({ address: server.address });
+      const summary = (await new Client({ connection }).workflow.getHandle(runId).result()) as RunSummary;
+      await connection.close();
+      assert.equal(summary.written, total);
+      assertDataset(await readDialogues(outDir), { count: total, turns: 2, intents: ['transaction', 'educational', 'problem_solving'] });
+    } finally {
+      worker.child.kill('SIGTERM');
+      await worker.done;
+      await server.stop();
+    }
+  });
+});
+
+describe('durability of the embedded mode', () => {
+  test('durability: killing `consistent-chat generate` and running the same command again resumes the run', async () => {
+    const outDir = await tempDir('cc-kill-cli-');
+    const total = 9 * 4;
+    const args = ['generate', '--out', outDir, '--model', 'test-model', '--dialogs-per-intent', '4', '--turns', '2', '--concurrency', '6'];
+    const env = { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: '' };
+    const first = spawnCli(args, env);
+    await waitFor(async () => (await countLines(join(outDir, 'dialogs.jsonl'))) >= total * 0.3, 90_000, '30% written');
+    first.child.kill('SIGKILL');
+    await first.done;
+    const runFile = JSON.parse(await readFile(join(outDir, 'run.json'), 'utf8')) as { runId: string };
+    const second = await spawnCli(args, env).done;
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stderr, new RegExp(`resuming run ${runFile.runId}`));
+    assert.match(second.stdout, new RegExp(`${total}/${total} dialogues written, 0 failed`));
+    assertDataset(await readDialogues(outDir), { count: total, turns: 2, intents: INTENT_IDS });
+  });
+});

@@ -1,0 +1,51 @@
+/**
+ * Activities replaced for workflow tests: deterministic skeletons and responses, an in-memory store
+ * that counts what it is asked, and hooks to inject failures per call.
+ */
+import type { Activities } from '../../src/activities';
+import type { DialogueRecord, FailureRecord, ResponsesInput, SkeletonInput } from '../../src/shared/schemas';
+
+export interface FakeActivityLog {
+  skeletonCalls: SkeletonInput[];
+  responsesCalls: ResponsesInput[];
+  dialogues: Map<string, DialogueRecord>;
+  storeCalls: number;
+  failures: FailureRecord[];
+}
+
+export function fakeActivities(hooks: {
+  beforeSkeleton?: (input: SkeletonInput, call: number) => void | Promise<void>;
+  beforeResponses?: (input: ResponsesInput, call: number) => void | Promise<void>;
+} = {}): { activities: Activities; log: FakeActivityLog } {
+  const log: FakeActivityLog = { skeletonCalls: [], responsesCalls: [], dialogues: new Map(), storeCalls: 0, failures: [] };
+  const usage = { promptTokens: 100, completionTokens: 50 };
+  const activities: Activities = {
+    async generateSkeleton(input) {
+      log.skeletonCalls.push(input);
+      await hooks.beforeSkeleton?.(input, log.skeletonCalls.length);
+      return {
+        skeleton: {
+          category: `Topic ${input.plan.index}`,
+          queries: Array.from({ length: input.numTurns }, (_, i) => `query ${i + 1} about ${input.plan.topic}`),
+        },
+        usage,
+      };
+    },
+    async generateResponses(input) {
+      log.responsesCalls.push(input);
+      await hooks.beforeResponses?.(input, log.responsesCalls.length);
+      return { responses: input.skeleton.queries.map((q) => `answer to ${q}`), usage };
+    },
+    async storeDialogue(input) {
+      log.storeCalls++;
+      if (log.dialogues.has(input.record.id)) return { status: 'duplicate' };
+      log.dialogues.set(input.record.id, input.record);
+      return { status: 'written' };
+    },
+    async storeFailures(input) {
+      log.failures.push(...input.failures);
+      return { written: input.failures.length, duplicates: 0 };
+    },
+  };
+  return { activities, log };
+}
