@@ -1,0 +1,413 @@
+/**
+ * An OpenAI-compatible chat endpoint for tests and benchmarks, on 127.0.0.1 only. It speaks the real
+ * protocol (JSON and SSE streaming, `response_format` schemas, usage, OpenAI error bodies), writes
+ * replies the package's parser accepts, and injects latency, rate limits and faults on demand.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export const FAULTS = [
+  'rateLimit',
+  'serverError',
+  'hang',
+  'streamCut',
+  'malformedJson',
+  'truncated',
+  'fenced',
+  'prose',
+  'wrongCount',
+  'controlChars',
+] as const;
+export type Fault = (typeof FAULTS)[number];
+
+export interface LlmServerOptions {
+  port: number;
+  models: string[];
+  /** When set, requests must carry `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  supportJsonSchema: boolean;
+  supportJsonObject: boolean;
+  latency: { meanMs: number; jitter?: number; tokensPerSecond?: number };
+  /** Probability of each fault per chat request; at most one fault per request. */
+  faults: Partial<Record<Fault, number>>;
+  alwaysFail?: 'rateLimit' | 'serverError' | 'auth' | 'malformedJson';
+  retryAfterSeconds: number;
+  rateLimit?: { requestsPerMinute: number; windowMs?: number };
+  tokensPerChunk: number;
+  seed: number;
+}
+
+export interface LlmServerStats {
+  requests: number;
+  completed: number;
+  byStatus: Record<string, number>;
+  faults: Record<string, number>;
+  inFlight: number;
+  maxInFlight: number;
+  promptTokens: number;
+  completionTokens: number;
+  stages: { skeleton: number; responses: number; other: number };
+  rateLimited: number;
+}
+
+export interface LlmServer {
+  url: string;
+  port: number;
+  stats(): LlmServerStats;
+  resetStats(): void;
+  configure(options: Partial<LlmServerOptions>): void;
+  close(): Promise<void>;
+}
+
+const DEFAULTS: LlmServerOptions = {
+  port: 0,
+  models: ['test-model'],
+  supportJsonSchema: true,
+  supportJsonObject: true,
+  latency: { meanMs: 0 },
+  faults: {},
+  retryAfterSeconds: 1,
+  tokensPerChunk: 8,
+  seed: 1,
+};
+
+/** mulberry32: tiny seeded PRNG, so fault and latency draws repeat from run to run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = {
+  openers: ['so', 'ok so', 'hey,', 'quick question,', 'hmm,', 'right,', 'honestly', 'wait,'],
+  verbs: ['figure out', 'sort out', 'understand', 'fix', 'plan', 'compare', 'decide on', 'deal with'],
+  objects: ['the schedule', 'my budget', 'the second option', 'that setting', 'the whole thing', 'the next step', 'the costs', 'the timing'],
+  tails: ['before the weekend', 'without spending too much', 'for my family', 'at work', 'this month', 'if that makes sense', 'for a beginner', 'step by step'],
+  answer: ['Start', 'by', 'checking', 'the', 'simplest', 'cause', 'first', 'then', 'compare', 'options', 'against', 'your', 'budget', 'and', 'timeline', 'keep', 'notes', 'so', 'the', 'next', 'step', 'is', 'clear', 'and', 'you', 'can', 'adjust', 'later', 'if', 'needed'],
+};
+
+function pick<T>(rand: () => number, items: readonly T[]): T {
+  return items[Math.floor(rand() * items.length)]!;
+}
+
+function query(rand: () => number, i: number): string {
+  return `${pick(rand, WORDS.openers)} how do I ${pick(rand, WORDS.verbs)} ${pick(rand, WORDS.objects)} ${pick(rand, WORDS.tails)}? (turn ${i + 1})`;
+}
+
+function response(rand: () => number, i: number): string {
+  const length = 40 + Math.floor(rand() * 40);
+  const words = Array.from({ length }, () => pick(rand, WORDS.answer));
+  return `For point ${i + 1}: ${words.join(' ')}.`;
+}
+
+type Stage = 'skeleton' | 'responses' | 'other';
+
+interface ChatBody {
+  model?: string;
+  messages?: { role: string; content: unknown }[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  response_format?: { type: string; json_schema?: { name?: string; schema?: { properties?: Record<string, { minItems?: number }> } } };
+}
+
+function detect(body: ChatBody): { stage: Stage; n: number } {
+  const schema = body.response_format?.json_schema;
+  if (schema?.name === 'dialogue_skeleton') return { stage: 'skeleton', n: schema.schema?.properties?.queries?.minItems ?? 1 };
+  if (schema?.name === 'dialogue_responses') return { stage: 'responses', n: schema.schema?.properties?.responses?.minItems ?? 1 };
+  const last = [...(body.messages ?? [])].reverse().find((m) => m.role === 'user');
+  const text = typeof last?.content === 'string' ? last.content : '';
+  const sk = /Number of user queries: (\d+)/.exec(text);
+  if (sk) return { stage: 'skeleton', n: Number(sk[1]) };
+  const rs = /Number of responses: (\d+)/.exec(text);
+  if (rs) return { stage: 'responses', n: Number(rs[1]) };
+  return { stage: 'other', n: 0 };
+}
+
+const tokens = (text: string) => Math.ceil(text.length / 4);
+
+function errorBody(message: string, type: string, code: string | null, param: string | null = null): string {
+  return JSON.stringify({ error: { message, type, param, code } });
+}
+
+export async function startLlmServer(options: Partial<LlmServerOptions> = {}): Promise<LlmServer> {
+  let config: LlmServerOptions = { ...DEFAULTS, ...options };
+  let rand = prng(config.seed);
+  let counter = 0;
+  const sockets = new Set<Socket>();
+  const windowLog: number[] = [];
+  const freshStats = (): LlmServerStats => ({
+    requests: 0,
+    completed: 0,
+    byStatus: {},
+    faults: {},
+    inFlight: 0,
+    maxInFlight: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    stages: { skeleton: 0, responses: 0, other: 0 },
+    rateLimited: 0,
+  });
+  let stats = freshStats();
+
+  const countStatus = (status: number) => (stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1);
+  const sendJson = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}) => {
+    countStatus(status);
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(body);
+  };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const latency = () => {
+    const { meanMs, jitter = 0 } = config.latency;
+    if (meanMs <= 0) return 0;
+    if (jitter <= 0) return meanMs;
+    // Log-normal with the requested mean: mu = ln(mean) - sigma^2 / 2.
+    const u1 = Math.max(rand(), 1e-12);
+    const u2 = rand();
+    const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    return Math.exp(Math.log(meanMs) - (jitter * jitter) / 2 + jitter * z);
+  };
+
+  /** Sliding-window limiter: returns ms until a slot frees, or 0 when the request may pass. */
+  const rateLimitWait = (): number => {
+    const limit = config.rateLimit;
+    if (!limit) return 0;
+    const windowMs = limit.windowMs ?? 60_000;
+    const now = Date.now();
+    while (windowLog.length > 0 && windowLog[0]! <= now - windowMs) windowLog.shift();
+    if (windowLog.length < limit.requestsPerMinute) {
+      windowLog.push(now);
+      return 0;
+    }
+    return windowLog[0]! + windowMs - now;
+  };
+
+  function content(stage: Stage, n: number, fault: Fault | undefined): string {
+    const r = prng(config.seed * 7919 + ++counter);
+    let value: Record<string, unknown>;
+    const count = fault === 'wrongCount' ? (n > 1 ? n - 1 : n + 1) : n;
+    if (stage === 'skeleton') {
+      value = { category: pick(r, ['Travel Planning', 'Home Repair', 'Budget Help', 'Study Skills', 'Career Advice']), queries: Array.from({ length: count }, (_, i) => query(r, i)) };
+    } else if (stage === 'responses') {
+      value = { responses: Array.from({ length: count }, (_, i) => response(r, i)) };
+    } else {
+      return 'Hello from the test server.';
+    }
+    if (fault === 'controlChars') {
+      const key = stage === 'skeleton' ? 'queries' : 'responses';
+      const items = value[key] as string[];
+      value[key] = items.map((s, i) => (i === 0 ? `${s}\u0000\u0007\u001b[31m\u007f` + ' long'.repeat(4_000) : `\u0001${s}\u0008`));
+    }
+    const json = JSON.stringify(value);
+    switch (fault) {
+      case 'malformedJson':
+        return `${json.slice(0, -2)},, "oops": }`;
+      case 'truncated':
+        return json.slice(0, Math.floor(json.length / 2));
+      case 'fenced':
+        return '```json\n' + json + '\n```';
+      case 'prose':
+        return `Sure! Here is the JSON you asked for:\n${json}\nLet me know if you need anything else.`;
+      default:
+        return json;
+    }
+  }
+
+  async function chat(req: IncomingMessage, res: ServerResponse, raw: string): Promise<void> {
+    stats.requests++;
+    let body: ChatBody;
+    try {
+      body = JSON.parse(raw) as ChatBody;
+    } catch {
+      return sendJson(res, 400, errorBody('We could not parse the JSON body of your request.', 'invalid_request_error', null));
+    }
+    if (config.apiKey && req.headers.authorization !== `Bearer ${config.apiKey}`) {
+      return sendJson(res, 401, errorBody('Incorrect API key provided', 'invalid_request_error', 'invalid_api_key'));
+    }
+    if (!Array.isArray(body.messages) || body.messages.length === 0) {
+      return sendJson(res, 400, errorBody("Missing required parameter: 'messages'.", 'invalid_request_error', null, 'messages'));
+    }
+    if (!body.model || !config.models.includes(body.model)) {
+      return sendJson(res, 404, errorBody(`The model \`${body.model ?? ''}\` does not exist`, 'invalid_request_error', 'model_not_found', 'model'));
+    }
+    const format = body.response_format?.type;
+    if ((format === 'json_schema' && !config.supportJsonSchema) || (format === 'json_object' && !config.supportJsonObject)) {
+      return sendJson(res, 400, errorBody(`response_format ${format} is not supported by this model`, 'invalid_request_error', null, 'response_format'));
+    }
+    const { stage, n } = detect(body);
+    stats.stages[stage]++;
+
+    const wait = rateLimitWait();
+    if (wait > 0) {
+      stats.rateLimited++;
+      return sendJson(res, 429, errorBody('Rate limit reached for requests', 'requests', 'rate_limit_exceeded'), {
+        'retry-after': String(Math.ceil(wait / 1000)),
+        'retry-after-ms': String(Math.ceil(wait)),
+      });
+    }
+    const always = config.alwaysFail;
+    if (always === 'auth') return sendJson(res, 401, errorBody('Incorrect API key provided', 'invalid_request_error', 'invalid_api_key'));
+    if (always === 'rateLimit') {
+      return sendJson(res, 429, errorBody('Rate limit reached', 'requests', 'rate_limit_exceeded'), { 'retry-after': String(config.retryAfterSeconds) });
+    }
+    if (always === 'serverError') return sendJson(res, 500, errorBody('The server had an error while processing your request.', 'server_error', null));
+
+    let fault: Fault | undefined = always === 'malformedJson' ? 'malformedJson' : undefined;
+    if (!fault) {
+      for (const name of FAULTS) {
+        const p = config.faults[name] ?? 0;
+        if (p > 0 && rand() < p) {
+          fault = name;
+          break;
+        }
+      }
+    }
+    if (fault) stats.faults[fault] = (stats.faults[fault] ?? 0) + 1;
+    if (fault === 'rateLimit') {
+      return sendJson(res, 429, errorBody('Rate limit reached', 'requests', 'rate_limit_exceeded'), {
+        'retry-after': String(config.retryAfterSeconds),
+        'retry-after-ms': String(config.retryAfterSeconds * 1000),
+      });
+    }
+    if (fault === 'serverError') {
+      const status = pick(rand, [500, 502, 503]);
+      return sendJson(res, status, errorBody(`upstream error ${status}`, 'server_error', null));
+    }
+    if (fault === 'hang') return; // never answer; close() destroys the socket
+
+    const text = content(stage, n, fault);
+    const finishReason = fault === 'truncated' ? 'length' : 'stop';
+    const promptTokens = body.messages.reduce((s, m) => s + (typeof m.content === 'string' ? tokens(m.content) : 0), 0);
+    const completionTokens = tokens(text);
+    const id = `chatcmpl-${Date.now().toString(36)}${counter}`;
+    const created = Math.floor(Date.now() / 1000);
+    const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+
+    await sleep(latency());
+    if (res.destroyed) return;
+    const pace = config.latency.tokensPerSecond;
+
+    if (!body.stream) {
+      if (pace) await sleep((completionTokens / pace) * 1000);
+      if (fault === 'streamCut') {
+        res.socket?.destroy();
+        return;
+      }
+      sendJson(
+        res,
+        200,
+        JSON.stringify({
+          id,
+          object: 'chat.completion',
+          created,
+          model: body.model,
+          choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: finishReason, logprobs: null }],
+          usage,
+        }),
+      );
+      stats.completed++;
+      stats.promptTokens += promptTokens;
+      stats.completionTokens += completionTokens;
+      return;
+    }
+
+    countStatus(200);
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const chunk = (delta: Record<string, unknown>, finish: string | null) =>
+      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] })}\n\n`;
+    res.write(chunk({ role: 'assistant', content: '' }, null));
+    const step = 4 * config.tokensPerChunk;
+    const pieces: string[] = [];
+    for (let i = 0; i < text.length; i += step) pieces.push(text.slice(i, i + step));
+    const cutAt = fault === 'streamCut' ? Math.floor(pieces.length / 2) : -1;
+    for (let i = 0; i < pieces.length; i++) {
+      if (i === cutAt) {
+        res.socket?.destroy();
+        return;
+      }
+      if (res.destroyed) return;
+      res.write(chunk({ content: pieces[i] }, null));
+      if (pace) await sleep((config.tokensPerChunk / pace) * 1000);
+    }
+    res.write(chunk({}, finishReason));
+    if (body.stream_options?.include_usage) {
+      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage })}\n\n`);
+    }
+    res.end('data: [DONE]\n\n');
+    stats.completed++;
+    stats.promptTokens += promptTokens;
+    stats.completionTokens += completionTokens;
+  }
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const url = (req.url ?? '/').split('?')[0];
+      const route = `${req.method} ${url}`;
+      if (route === 'GET /v1/models') {
+        return sendJson(res, 200, JSON.stringify({ object: 'list', data: config.models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'test' })) }));
+      }
+      if (route === 'GET /admin/stats') return sendJson(res, 200, JSON.stringify(stats));
+      if (route === 'POST /admin/reset') {
+        stats = freshStats();
+        return sendJson(res, 200, '{}');
+      }
+      if (route === 'POST /admin/config') {
+        try {
+          api.configure(JSON.parse(raw) as Partial<LlmServerOptions>);
+          return sendJson(res, 200, '{}');
+        } catch (error) {
+          return sendJson(res, 400, errorBody(String(error), 'invalid_request_error', null));
+        }
+      }
+      if (route === 'POST /v1/chat/completions') {
+        stats.inFlight++;
+        stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+        let done = false;
+        const finish = () => {
+          if (!done) {
+            done = true;
+            stats.inFlight--;
+          }
+        };
+        res.on('close', finish);
+        chat(req, res, raw).catch(() => res.destroy());
+        return;
+      }
+      sendJson(res, 404, errorBody(`Unknown request URL: ${route}`, 'invalid_request_error', 'unknown_url'));
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(config.port, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+
+  const api: LlmServer = {
+    url: `http://127.0.0.1:${port}/v1`,
+    port,
+    stats: () => structuredClone(stats),
+    resetStats: () => {
+      stats = { ...freshStats(), inFlight: stats.inFlight };
+    },
+    configure: (partial) => {
+      const seedChanged = partial.seed !== undefined && partial.seed !== config.seed;
+      config = { ...config, ...partial };
+      if (seedChanged) rand = prng(config.seed);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  return api;
+}
