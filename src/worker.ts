@@ -3,7 +3,12 @@
  * storage has its own task queue, the storage activities); a storage worker serves only the storage
  * activities for the process that owns the output directory.
  */
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  NativeConnection,
+  Worker,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import OpenAI from 'openai';
 import { createLlmActivities, createStorageActivities, RateController } from './activities';
 import { DEFAULT_TASK_QUEUE, DEFAULT_TEMPORAL_NAMESPACE } from './shared/constants';
@@ -39,7 +44,10 @@ export function createOpenAiClient(options: LlmEndpointOptions = {}, env = proce
   const baseURL = options.baseURL ?? env.OPENAI_BASE_URL;
   const apiKey = options.apiKey ?? env.OPENAI_API_KEY;
   if (!baseURL && !apiKey) {
-    throw new ConfigError('OPENAI_API_KEY', 'no LLM endpoint configured: set OPENAI_API_KEY (and OPENAI_BASE_URL or --base-url for other endpoints)');
+    throw new ConfigError(
+      'OPENAI_API_KEY',
+      'no LLM endpoint configured: set OPENAI_API_KEY (and OPENAI_BASE_URL or --base-url for other endpoints)',
+    );
   }
   if (baseURL) {
     try {
@@ -56,11 +64,21 @@ export function createOpenAiClient(options: LlmEndpointOptions = {}, env = proce
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** The workflow bundle, built once per process (webpack takes seconds). */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('./workflows'), logger: quietBundlerLogger });
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('./workflows'),
+    logger: quietBundlerLogger,
+  });
   return bundle;
 }
 const noop = () => undefined;
-const quietBundlerLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: console.error, log: noop };
+const quietBundlerLogger = {
+  trace: noop,
+  debug: noop,
+  info: noop,
+  warn: noop,
+  error: console.error,
+  log: noop,
+};
 
 export interface GenerationWorkerOptions {
   connection: NativeConnection;

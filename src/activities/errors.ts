@@ -57,18 +57,31 @@ export function toLlmFailure(error: unknown): ApplicationFailure {
     return fail(LLM_FAILURE_TYPES.rateLimit, false, `LLM rate limit (429): ${cause.message}`, delay);
   }
   if (error instanceof OpenAI.AuthenticationError || error instanceof OpenAI.PermissionDeniedError) {
-    return fail(LLM_FAILURE_TYPES.auth, true, `LLM endpoint refused the credentials (${error.status}): ${cause.message}`);
+    return fail(
+      LLM_FAILURE_TYPES.auth,
+      true,
+      `LLM endpoint refused the credentials (${error.status}): ${cause.message}`,
+    );
   }
   if (
     error instanceof OpenAI.BadRequestError ||
     error instanceof OpenAI.NotFoundError ||
     error instanceof OpenAI.UnprocessableEntityError
   ) {
-    return fail(LLM_FAILURE_TYPES.badRequest, true, `LLM endpoint rejected the request (${error.status}): ${cause.message}`);
+    return fail(
+      LLM_FAILURE_TYPES.badRequest,
+      true,
+      `LLM endpoint rejected the request (${error.status}): ${cause.message}`,
+    );
   }
   if (error instanceof OpenAI.APIError) {
     // 408, 409, 5xx and unknown statuses: the endpoint may recover.
-    return fail(LLM_FAILURE_TYPES.unavailable, false, `LLM endpoint error (${error.status ?? 'no status'}): ${cause.message}`, retryAfterMs(error.headers));
+    return fail(
+      LLM_FAILURE_TYPES.unavailable,
+      false,
+      `LLM endpoint error (${error.status ?? 'no status'}): ${cause.message}`,
+      retryAfterMs(error.headers as Headers | undefined),
+    );
   }
   if (error instanceof SyntaxError) {
     return fail(LLM_FAILURE_TYPES.invalidOutput, false, `LLM reply is not valid JSON: ${cause.message}`);

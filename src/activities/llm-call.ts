@@ -5,7 +5,10 @@
  */
 import { Context } from '@temporalio/activity';
 import type OpenAI from 'openai';
-import type { ChatCompletionCreateParamsStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type {
+  ChatCompletionCreateParamsStreaming,
+  ChatCompletionMessageParam,
+} from 'openai/resources/chat/completions';
 import type { z } from 'zod';
 import { describeIssues, extractJson } from '../method/replies';
 import type { LlmCallSettings, Usage } from '../shared/schemas';
@@ -54,12 +57,18 @@ export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise
   const { settings } = call;
   const key = `${deps.openai.baseURL}|${settings.model}`;
   const quirks: EndpointQuirks = {
-    format: settings.responseFormat === 'auto' ? (quirksByEndpoint.get(key)?.format ?? 'json_schema') : settings.responseFormat,
+    format:
+      settings.responseFormat === 'auto'
+        ? (quirksByEndpoint.get(key)?.format ?? 'json_schema')
+        : settings.responseFormat,
     tokenParam: quirksByEndpoint.get(key)?.tokenParam ?? 'max_tokens',
   };
   // A reply cut at the token limit is retried with more room (up to twice the limit).
   const maxTokens = Math.round(settings.maxTokens * Math.min(2, 1 + 0.25 * (ctx.info.attempt - 1)));
-  const promptChars = call.messages.reduce((sum, m) => sum + (typeof m.content === 'string' ? m.content.length : 0), 0);
+  const promptChars = call.messages.reduce(
+    (sum, m) => sum + (typeof m.content === 'string' ? m.content.length : 0),
+    0,
+  );
   const estimated = Math.ceil(promptChars / 4) + maxTokens;
 
   deps.rate.configure(settings.rateLimit);
@@ -68,7 +77,10 @@ export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise
     await deps.rate.acquire(estimated, ctx.cancellationSignal, heartbeat);
     try {
       const reply = await streamCompletion(deps.openai, buildRequest(call, quirks, maxTokens), ctx);
-      const usage = reply.usage ?? { promptTokens: Math.ceil(promptChars / 4), completionTokens: estimateTokens(reply.content) };
+      const usage = reply.usage ?? {
+        promptTokens: Math.ceil(promptChars / 4),
+        completionTokens: estimateTokens(reply.content),
+      };
       deps.rate.settle(estimated, usage.promptTokens + usage.completionTokens);
       return { value: parseReply(call, reply), usage };
     } catch (error) {
@@ -79,7 +91,10 @@ export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise
       if (status === 400 && settings.responseFormat === 'auto' && FORMAT_REJECTED.test(message)) {
         const next = FORMAT_FALLBACK[quirks.format];
         if (next) {
-          ctx.log.warn('endpoint rejected the response format; falling back', { from: quirks.format, to: next });
+          ctx.log.warn('endpoint rejected the response format; falling back', {
+            from: quirks.format,
+            to: next,
+          });
           quirks.format = next;
           quirksByEndpoint.set(key, { ...quirks });
           continue;
@@ -99,7 +114,11 @@ export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise
   }
 }
 
-function buildRequest<T>(call: JsonCall<T>, quirks: EndpointQuirks, maxTokens: number): ChatCompletionCreateParamsStreaming {
+function buildRequest<T>(
+  call: JsonCall<T>,
+  quirks: EndpointQuirks,
+  maxTokens: number,
+): ChatCompletionCreateParamsStreaming {
   const request: ChatCompletionCreateParamsStreaming = {
     model: call.settings.model,
     messages: call.messages,
@@ -152,7 +171,9 @@ function parseReply<T>(call: JsonCall<T>, reply: StreamedReply): T {
     throw toLlmFailure(new Error('the stream ended before the reply was complete'));
   }
   if (reply.finishReason === 'length') {
-    throw invalidOutput(`reply cut at the token limit (${reply.content.length} chars, finish_reason "length")`);
+    throw invalidOutput(
+      `reply cut at the token limit (${reply.content.length} chars, finish_reason "length")`,
+    );
   }
   if (reply.finishReason === 'content_filter') {
     throw invalidOutput('reply stopped by the content filter');
@@ -165,7 +186,10 @@ function parseReply<T>(call: JsonCall<T>, reply: StreamedReply): T {
   }
   const parsed = call.schema.safeParse(json);
   if (!parsed.success) {
-    throw invalidOutput(`${call.schemaName} reply does not fit: ${describeIssues(parsed.error)}`, parsed.error);
+    throw invalidOutput(
+      `${call.schemaName} reply does not fit: ${describeIssues(parsed.error)}`,
+      parsed.error,
+    );
   }
   return parsed.data;
 }

@@ -1,4 +1,9 @@
-import { RESPONSES_SCHEMA_NAME, responsesJsonSchema, responsesMessages, responsesReplySchema } from '../method';
+import {
+  RESPONSES_SCHEMA_NAME,
+  responsesJsonSchema,
+  responsesMessages,
+  responsesReplySchema,
+} from '../method';
 import type { ResponsesInput, ResponsesResult } from '../shared/schemas';
 import { completeJson, type LlmDeps } from './llm-call';
 

@@ -1,6 +1,12 @@
 import { resolve, sep } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { dialogueRecordSchema, type StoreDialogueInput, type StoreFailuresInput, type StoreFailuresResult, type StoreResult } from '../shared/schemas';
+import {
+  dialogueRecordSchema,
+  type StoreDialogueInput,
+  type StoreFailuresInput,
+  type StoreFailuresResult,
+  type StoreResult,
+} from '../shared/schemas';
 import type { StoreRegistry } from '../storage/jsonl-store';
 
 export const STORAGE_FAILURE_TYPES = {
@@ -21,7 +27,10 @@ export function createStorageActivities(storage: StoreRegistry, options: Storage
   const open = (outDir: string) => {
     const dir = resolve(outDir);
     if (options.root && dir !== options.root && !dir.startsWith(options.root + sep)) {
-      throw ApplicationFailure.nonRetryable(`${dir} is outside the worker's output root ${options.root}`, STORAGE_FAILURE_TYPES.forbiddenDir);
+      throw ApplicationFailure.nonRetryable(
+        `${dir} is outside the worker's output root ${options.root}`,
+        STORAGE_FAILURE_TYPES.forbiddenDir,
+      );
     }
     return storage.get(dir);
   };

@@ -4,7 +4,11 @@
  */
 import { z } from 'zod';
 import type { IntentId } from '../method/intents';
-import { DEFAULT_DIALOGS_PER_INTENT, DEFAULT_TEMPERATURE, DEFAULT_TURNS_PER_DIALOG } from '../shared/constants';
+import {
+  DEFAULT_DIALOGS_PER_INTENT,
+  DEFAULT_TEMPERATURE,
+  DEFAULT_TURNS_PER_DIALOG,
+} from '../shared/constants';
 import type { RunProgress, RunSummary } from '../shared/schemas';
 import { ConfigError } from '../worker';
 import { generate, type TemporalOptions } from './generate';

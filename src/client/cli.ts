@@ -33,8 +33,10 @@ export const EXIT_CODES = { ok: 0, failures: 1, badInput: 2, interrupted: 130 } 
 function number(flag: string, raw: string | undefined, integer = true): number | undefined {
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value)) throw new ConfigError(flag, `must be a number, got "${raw}"`);
-  if (integer && !Number.isInteger(value)) throw new ConfigError(flag, `must be a whole number, got "${raw}"`);
+  if (raw.trim() === '' || !Number.isFinite(value))
+    throw new ConfigError(flag, `must be a number, got "${raw}"`);
+  if (integer && !Number.isInteger(value))
+    throw new ConfigError(flag, `must be a whole number, got "${raw}"`);
   return value;
 }
 
@@ -42,7 +44,8 @@ function intents(raw: string | undefined): IntentId[] | undefined {
   if (raw === undefined) return undefined;
   return raw.split(',').map((name) => {
     const id = resolveIntent(name);
-    if (!id) throw new ConfigError('--intents', `unknown intent "${name.trim()}"; known: ${INTENT_IDS.join(', ')}`);
+    if (!id)
+      throw new ConfigError('--intents', `unknown intent "${name.trim()}"; known: ${INTENT_IDS.join(', ')}`);
     return id;
   });
 }
@@ -55,9 +58,18 @@ interface TemporalFlags {
 
 const temporalOptions = (cmd: Command) =>
   cmd
-    .option('--temporal-address <host:port>', 'Temporal frontend; default TEMPORAL_ADDRESS, else an embedded dev server')
-    .option('--namespace <ns>', `Temporal namespace (default TEMPORAL_NAMESPACE or "${DEFAULT_TEMPORAL_NAMESPACE}")`)
-    .option('--task-queue <queue>', `task queue (default CONSISTENT_CHAT_TASK_QUEUE or "${DEFAULT_TASK_QUEUE}")`);
+    .option(
+      '--temporal-address <host:port>',
+      'Temporal frontend; default TEMPORAL_ADDRESS, else an embedded dev server',
+    )
+    .option(
+      '--namespace <ns>',
+      `Temporal namespace (default TEMPORAL_NAMESPACE or "${DEFAULT_TEMPORAL_NAMESPACE}")`,
+    )
+    .option(
+      '--task-queue <queue>',
+      `task queue (default CONSISTENT_CHAT_TASK_QUEUE or "${DEFAULT_TASK_QUEUE}")`,
+    );
 
 /** Quiet SDK logs on the terminal: warnings and errors only, unless LOG_LEVEL says otherwise. */
 function installRuntime(): void {
@@ -103,7 +115,9 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       localWorker: opts.worker !== false,
       signal: controller.signal,
       onStarted: ({ runId, resumed, address, uiUrl }) => {
-        process.stderr.write(`${resumed ? 'resuming' : 'started'} run ${runId} on Temporal ${address}${uiUrl ? `, UI ${uiUrl}` : ''}\n`);
+        process.stderr.write(
+          `${resumed ? 'resuming' : 'started'} run ${runId} on Temporal ${address}${uiUrl ? `, UI ${uiUrl}` : ''}\n`,
+        );
       },
       onProgress: (p) => view.update(p),
     });
@@ -125,7 +139,11 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
 async function runWorker(opts: Record<string, string | boolean | undefined>): Promise<number> {
   const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
   const address = str('temporalAddress') ?? process.env.TEMPORAL_ADDRESS;
-  if (!address) throw new ConfigError('--temporal-address', 'a worker needs a Temporal server: pass --temporal-address or set TEMPORAL_ADDRESS');
+  if (!address)
+    throw new ConfigError(
+      '--temporal-address',
+      'a worker needs a Temporal server: pass --temporal-address or set TEMPORAL_ADDRESS',
+    );
   const namespace = str('namespace') ?? process.env.TEMPORAL_NAMESPACE ?? DEFAULT_TEMPORAL_NAMESPACE;
   const taskQueue = str('taskQueue') ?? process.env.CONSISTENT_CHAT_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
   const maxConcurrent = number('--max-concurrent-calls', str('maxConcurrentCalls'));
@@ -137,9 +155,25 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   const storage = opts.storage === false ? undefined : new StoreRegistry();
   const outRoot = str('outRoot') ? resolve(str('outRoot')!) : undefined;
   const worker = storageOnly
-    ? await createStorageWorker({ connection, namespace, taskQueue: str('storageTaskQueue') ?? `${taskQueue}.storage`, storage: storage!, outRoot })
-    : await createGenerationWorker({ connection, namespace, taskQueue, openai: openai!, storage, outRoot, maxConcurrentLlmCalls: maxConcurrent });
-  process.stderr.write(`worker on ${address}, task queue ${storageOnly ? (str('storageTaskQueue') ?? `${taskQueue}.storage`) : taskQueue}; SIGTERM drains calls in flight\n`);
+    ? await createStorageWorker({
+        connection,
+        namespace,
+        taskQueue: str('storageTaskQueue') ?? `${taskQueue}.storage`,
+        storage: storage!,
+        outRoot,
+      })
+    : await createGenerationWorker({
+        connection,
+        namespace,
+        taskQueue,
+        openai: openai!,
+        storage,
+        outRoot,
+        maxConcurrentLlmCalls: maxConcurrent,
+      });
+  process.stderr.write(
+    `worker on ${address}, task queue ${storageOnly ? (str('storageTaskQueue') ?? `${taskQueue}.storage`) : taskQueue}; SIGTERM drains calls in flight\n`,
+  );
   try {
     await worker.run();
   } finally {
@@ -154,12 +188,23 @@ async function clientFor(opts: TemporalFlags & { out?: string }): Promise<Client
   let address = opts.temporalAddress ?? process.env.TEMPORAL_ADDRESS;
   if (!address && opts.out) {
     try {
-      address = (JSON.parse(await readFile(join(resolve(opts.out), '.temporal', 'server.json'), 'utf8')) as { address: string }).address;
+      address = (
+        JSON.parse(await readFile(join(resolve(opts.out), '.temporal', 'server.json'), 'utf8')) as {
+          address: string;
+        }
+      ).address;
     } catch {
-      throw new ConfigError('--out', `no running embedded Temporal server for ${opts.out}; is its generate command running?`);
+      throw new ConfigError(
+        '--out',
+        `no running embedded Temporal server for ${opts.out}; is its generate command running?`,
+      );
     }
   }
-  if (!address) throw new ConfigError('--temporal-address', 'pass --temporal-address, set TEMPORAL_ADDRESS, or pass --out DIR of an embedded run');
+  if (!address)
+    throw new ConfigError(
+      '--temporal-address',
+      'pass --temporal-address, set TEMPORAL_ADDRESS, or pass --out DIR of an embedded run',
+    );
   const namespace = opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? DEFAULT_TEMPORAL_NAMESPACE;
   return new Client({ connection: await connectTemporal(address, namespace), namespace });
 }
@@ -185,19 +230,30 @@ export function buildProgram(): Command {
       .command('generate')
       .description('generate a dataset (resumes the run already in --out)')
       .requiredOption('--out <dir>', 'output directory of the run')
-      .option('--dialogs-per-intent <n>', `dialogues per intent, 1-${MAX_DIALOGS_PER_INTENT} (default ${DEFAULT_DIALOGS_PER_INTENT})`)
+      .option(
+        '--dialogs-per-intent <n>',
+        `dialogues per intent, 1-${MAX_DIALOGS_PER_INTENT} (default ${DEFAULT_DIALOGS_PER_INTENT})`,
+      )
       .option('--turns <n>', `user queries per dialogue, 1-20 (default ${DEFAULT_TURNS_PER_DIALOG})`)
       .option('--temperature <t>', `sampling temperature, 0-2 (default ${DEFAULT_TEMPERATURE})`)
       .option('--model <name>', 'model name (default OPENAI_MODEL)')
       .option('--base-url <url>', 'OpenAI-compatible endpoint (default OPENAI_BASE_URL)')
-      .option('--concurrency <n>', `LLM calls in flight for the run, 1-${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})`)
+      .option(
+        '--concurrency <n>',
+        `LLM calls in flight for the run, 1-${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})`,
+      )
       .option('--intents <names>', `comma-separated intents (default all): ${INTENT_IDS.join(', ')}`)
       .option('--seed <seed>', 'plan seed (default the run id)')
       .option('--run-id <id>', 'run id (default: the run in --out, else a new one)')
       .option('--rpm <n>', 'requests per minute limit (per worker process)')
       .option('--tpm <n>', 'tokens per minute limit (per worker process)')
-      .option('--max-attempts <n>', 'attempts per LLM call before a dialogue is recorded as failed (default 6)')
-      .addOption(new Option('--response-format <mode>', 'structured output mode').choices(RESPONSE_FORMAT_MODES))
+      .option(
+        '--max-attempts <n>',
+        'attempts per LLM call before a dialogue is recorded as failed (default 6)',
+      )
+      .addOption(
+        new Option('--response-format <mode>', 'structured output mode').choices(RESPONSE_FORMAT_MODES),
+      )
       .option('--no-worker', 'run no LLM worker in this process (workers run elsewhere)'),
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runGenerate(opts);
@@ -211,20 +267,29 @@ export function buildProgram(): Command {
       .option('--max-concurrent-calls <n>', 'LLM activities this worker runs at once (default 500)')
       .option('--no-storage', 'do not serve storage activities (they run where the output directory is)')
       .option('--storage-only', 'serve only storage activities, on --storage-task-queue')
-      .option('--storage-task-queue <queue>', 'task queue of storage activities (default <task-queue>.storage)')
+      .option(
+        '--storage-task-queue <queue>',
+        'task queue of storage activities (default <task-queue>.storage)',
+      )
       .option('--out-root <dir>', 'only write output directories below this directory'),
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runWorker(opts);
   });
 
   temporalOptions(
-    program.command('status').description('print per-intent progress, tokens and failures').argument('<run-id>').option('--out <dir>', 'output directory of an embedded run'),
+    program
+      .command('status')
+      .description('print per-intent progress, tokens and failures')
+      .argument('<run-id>')
+      .option('--out <dir>', 'output directory of an embedded run'),
   ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
     const client = await clientFor(opts);
     const description = await client.workflow.getHandle(runId).describe();
     process.stdout.write(`run ${runId}: ${description.status.name}\n`);
     if (description.status.name === 'COMPLETED') {
-      process.stdout.write(`${formatSummary((await client.workflow.getHandle(runId).result()) as RunSummary)}\n`);
+      process.stdout.write(
+        `${formatSummary((await client.workflow.getHandle(runId).result()) as RunSummary)}\n`,
+      );
     } else if (description.status.name === 'RUNNING') {
       const p = await readProgress(client, runId);
       for (const i of p.intents) {
@@ -244,19 +309,23 @@ export function buildProgram(): Command {
     ['pause', pauseSignal, 'stop starting LLM calls (calls in flight finish)'],
     ['resume', resumeSignal, 'start LLM calls again'],
   ] as const) {
-    temporalOptions(program.command(name).description(description).argument('<run-id>').option('--out <dir>')).action(
-      async (runId: string, opts: TemporalFlags & { out?: string }) => {
-        await (await clientFor(opts)).workflow.getHandle(runId).signal(signal);
-        process.stdout.write(`${name}d ${runId}\n`);
-      },
-    );
+    temporalOptions(
+      program.command(name).description(description).argument('<run-id>').option('--out <dir>'),
+    ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
+      await (await clientFor(opts)).workflow.getHandle(runId).signal(signal);
+      process.stdout.write(`${name}d ${runId}\n`);
+    });
   }
-  temporalOptions(program.command('cancel').description('cancel a run; what was written stays').argument('<run-id>').option('--out <dir>')).action(
-    async (runId: string, opts: TemporalFlags & { out?: string }) => {
-      await (await clientFor(opts)).workflow.getHandle(runId).cancel();
-      process.stdout.write(`cancel requested for ${runId}\n`);
-    },
-  );
+  temporalOptions(
+    program
+      .command('cancel')
+      .description('cancel a run; what was written stays')
+      .argument('<run-id>')
+      .option('--out <dir>'),
+  ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
+    await (await clientFor(opts)).workflow.getHandle(runId).cancel();
+    process.stdout.write(`cancel requested for ${runId}\n`);
+  });
   return program;
 }
 

@@ -9,14 +9,30 @@ import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Client, Connection, WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type OpenAI from 'openai';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { intentWorkflowId } from '../workflows/run';
-import { DEFAULT_TASK_QUEUE, DEFAULT_TEMPORAL_NAMESPACE, OUTPUT_FILES, WORKFLOW_TYPES } from '../shared/constants';
+import {
+  DEFAULT_TASK_QUEUE,
+  DEFAULT_TEMPORAL_NAMESPACE,
+  OUTPUT_FILES,
+  WORKFLOW_TYPES,
+} from '../shared/constants';
 import { intentProgressQuery, runProgressQuery } from '../shared/messages';
-import { runInputSchema, type RunConfig, type RunInput, type RunProgress, type RunSummary } from '../shared/schemas';
+import {
+  runInputSchema,
+  type RunConfig,
+  type RunInput,
+  type RunProgress,
+  type RunSummary,
+} from '../shared/schemas';
 import { StoreRegistry } from '../storage/jsonl-store';
 import { ConfigError, createGenerationWorker, createOpenAiClient, createStorageWorker } from '../worker';
 import { startDevServer, type DevServer } from './dev-server';
@@ -97,15 +113,28 @@ export async function prepareOutDir(outDir: string): Promise<string> {
     await mkdir(dir, { recursive: true });
     accessSync(dir, fsConstants.W_OK);
   } catch (error) {
-    throw new ConfigError('--out', `cannot write to ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new ConfigError(
+      '--out',
+      `cannot write to ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
   }
   return dir;
 }
 
-const PLAN_FIELDS = ['model', 'intents', 'numDialogsPerIntent', 'numTurnsPerDialog', 'temperature', 'seed'] as const;
+const PLAN_FIELDS = [
+  'model',
+  'intents',
+  'numDialogsPerIntent',
+  'numTurnsPerDialog',
+  'temperature',
+  'seed',
+] as const;
 
 /** Resolves the run's input: an earlier run in the directory wins for what was not given now. */
-export async function resolveRunInput(options: GenerateOptions['run'], dir: string): Promise<{ config: RunConfig; resumed: boolean }> {
+export async function resolveRunInput(
+  options: GenerateOptions['run'],
+  dir: string,
+): Promise<{ config: RunConfig; resumed: boolean }> {
   const runFile = join(dir, OUTPUT_FILES.run);
   let previous: RunFile | undefined;
   try {
@@ -118,21 +147,33 @@ export async function resolveRunInput(options: GenerateOptions['run'], dir: stri
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   if (previous && (!given.runId || given.runId === previous.runId)) {
     for (const field of PLAN_FIELDS) {
-      if (given[field] !== undefined && JSON.stringify(given[field]) !== JSON.stringify(previous.input[field])) {
+      if (
+        given[field] !== undefined &&
+        JSON.stringify(given[field]) !== JSON.stringify(previous.input[field])
+      ) {
         throw new ConfigError(
           FIELD_FLAGS[field] ?? field,
           `${JSON.stringify(given[field])} differs from the run ${previous.runId} already in ${dir} (${JSON.stringify(previous.input[field])}); use another --out or the same value`,
         );
       }
     }
-    const parsed = runInputSchema.safeParse({ ...previous.input, ...given, outDir: dir, runId: previous.runId });
+    const parsed = runInputSchema.safeParse({
+      ...previous.input,
+      ...given,
+      outDir: dir,
+      runId: previous.runId,
+    });
     if (!parsed.success) throw zodToConfigError(parsed.error);
     return { config: parsed.data, resumed: true };
   }
   if (!given.model) throw new ConfigError('--model', 'no model given: pass --model or set OPENAI_MODEL');
   const parsed = runInputSchema.safeParse({ ...given, outDir: dir, runId: given.runId ?? newRunId() });
   if (!parsed.success) throw zodToConfigError(parsed.error);
-  const record: RunFile = { runId: parsed.data.runId, input: parsed.data, createdAt: new Date().toISOString() };
+  const record: RunFile = {
+    runId: parsed.data.runId,
+    input: parsed.data,
+    createdAt: new Date().toISOString(),
+  };
   // Written atomically: a crash never leaves a half run.json behind.
   await writeFile(`${runFile}.tmp`, JSON.stringify(record, null, 2));
   await rename(`${runFile}.tmp`, runFile);
@@ -147,7 +188,10 @@ export async function connectTemporal(address: string, namespace: string): Promi
     await connection.workflowService.describeNamespace({ namespace });
     return connection;
   } catch (error) {
-    throw new ConfigError('--temporal-address', `cannot reach Temporal at ${address} (namespace ${namespace}): ${(error as Error).message}`);
+    throw new ConfigError(
+      '--temporal-address',
+      `cannot reach Temporal at ${address} (namespace ${namespace}): ${(error as Error).message}`,
+    );
   }
 }
 
@@ -182,7 +226,10 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   // Everything that can be checked is checked before a server, a worker or a workflow starts.
   let openai: OpenAI | undefined;
   if (localWorker || !address) openai = createOpenAiClient({ baseURL: options.llm?.baseURL }, env);
-  const { config, resumed } = await resolveRunInput({ ...options.run, model: options.run.model ?? env.OPENAI_MODEL }, dir);
+  const { config, resumed } = await resolveRunInput(
+    { ...options.run, model: options.run.model ?? env.OPENAI_MODEL },
+    dir,
+  );
   const input: RunConfig = { ...config, storageTaskQueue: storageTaskQueue(taskQueue, config.runId) };
 
   const cleanups: (() => Promise<void>)[] = [];
@@ -212,9 +259,17 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     const workerConnection = await NativeConnection.connect({ address: serverAddress });
     cleanups.unshift(() => workerConnection.close());
     const workers: Worker[] = [
-      await createStorageWorker({ connection: workerConnection, namespace, taskQueue: input.storageTaskQueue!, storage }),
+      await createStorageWorker({
+        connection: workerConnection,
+        namespace,
+        taskQueue: input.storageTaskQueue!,
+        storage,
+      }),
     ];
-    if (openai) workers.push(await createGenerationWorker({ connection: workerConnection, namespace, taskQueue, openai }));
+    if (openai)
+      workers.push(
+        await createGenerationWorker({ connection: workerConnection, namespace, taskQueue, openai }),
+      );
     const running = workers.map((w) => w.run());
     cleanups.unshift(async () => {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
@@ -238,7 +293,12 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       handle = client.workflow.getHandle(input.runId);
       alreadyFinished = true;
     }
-    options.onStarted?.({ runId: input.runId, resumed: resumed || alreadyFinished, address: serverAddress, uiUrl: server?.uiUrl });
+    options.onStarted?.({
+      runId: input.runId,
+      resumed: resumed || alreadyFinished,
+      address: serverAddress,
+      uiUrl: server?.uiUrl,
+    });
 
     const result = handle.result() as Promise<RunSummary>;
     const aborted = new Promise<never>((_, reject) => {

@@ -2,7 +2,8 @@
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { RunProgress, RunSummary } from '../shared/schemas';
 
-const formatTokens = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n));
+const formatTokens = (n: number) =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n);
 
 export interface ProgressView {
   update(progress: RunProgress): void;
@@ -20,7 +21,9 @@ export function createProgressView(stream: NodeJS.WriteStream = process.stderr):
         const failed = p.intents.reduce((s, i) => s + i.failed, 0);
         const planned = p.intents.reduce((s, i) => s + i.planned, 0);
         const tokens = p.intents.reduce((s, i) => s + i.tokens.prompt + i.tokens.completion, 0);
-        stream.write(`${p.runId}: ${written}/${planned} written, ${failed} failed, ${formatTokens(tokens)} tokens${p.paused ? ' (paused)' : ''}\n`);
+        stream.write(
+          `${p.runId}: ${written}/${planned} written, ${failed} failed, ${formatTokens(tokens)} tokens${p.paused ? ' (paused)' : ''}\n`,
+        );
       },
       stop() {},
     };
@@ -63,7 +66,9 @@ export function formatSummary(summary: RunSummary): string {
     `output: ${summary.outDir}`,
   ];
   for (const i of summary.intents) {
-    lines.push(`  ${i.intent.padEnd(22)} ${String(i.written).padStart(7)} written ${String(i.failed).padStart(6)} failed`);
+    lines.push(
+      `  ${i.intent.padEnd(22)} ${String(i.written).padStart(7)} written ${String(i.failed).padStart(6)} failed`,
+    );
   }
   if (summary.failed > 0) lines.push(`failures and their reasons: ${summary.outDir}/failures.jsonl`);
   return lines.join('\n');

@@ -87,11 +87,17 @@ export const INTENTS = {
   },
   exploratory: {
     name: 'Exploratory Interaction',
-    infoFlows: ['time_sequence_expansion_to_causes_and_effects', 'hypothesis_testing_to_substantive_discussion'],
+    infoFlows: [
+      'time_sequence_expansion_to_causes_and_effects',
+      'hypothesis_testing_to_substantive_discussion',
+    ],
   },
   entertainment: {
     name: 'Entertainment Interaction',
-    infoFlows: ['single_perspective_to_multiple_perspectives', 'hypothesis_testing_to_substantive_discussion'],
+    infoFlows: [
+      'single_perspective_to_multiple_perspectives',
+      'hypothesis_testing_to_substantive_discussion',
+    ],
   },
   simulation: {
     name: 'Simulation Interaction',
@@ -103,7 +109,10 @@ export const INTENTS = {
   },
   information_retrieval: {
     name: 'Information Retrieval Interaction',
-    infoFlows: ['basic_concepts_to_cross_domain_connections', 'time_sequence_expansion_to_causes_and_effects'],
+    infoFlows: [
+      'basic_concepts_to_cross_domain_connections',
+      'time_sequence_expansion_to_causes_and_effects',
+    ],
   },
   transaction: {
     name: 'Transaction Interaction',

@@ -78,7 +78,12 @@ export function dialogueId(runId: string, intent: IntentId, index: number): stri
 }
 
 /** The plan of dialogue `index` (0-based) of `intent` in a run seeded with `seed`. */
-export function planDialogue(args: { runId: string; seed: string; intent: IntentId; index: number }): DialoguePlan {
+export function planDialogue(args: {
+  runId: string;
+  seed: string;
+  intent: IntentId;
+  index: number;
+}): DialoguePlan {
   const { runId, seed, intent, index } = args;
   return {
     id: dialogueId(runId, intent, index),

@@ -32,7 +32,8 @@ const looseText = z.union([
   z.object({ response: z.string() }).transform((o) => o.response),
 ]);
 
-const text = (max: number) => looseText.transform(cleanText).pipe(z.string().min(1, 'must not be empty').max(max));
+const text = (max: number) =>
+  looseText.transform(cleanText).pipe(z.string().min(1, 'must not be empty').max(max));
 
 const skeletonSchemas = new Map<number, z.ZodType<Skeleton>>();
 const responsesSchemas = new Map<number, z.ZodType<{ responses: string[] }>>();
@@ -142,7 +143,9 @@ export function extractJson(content: string): unknown {
       // try the next opening brace
     }
   }
-  throw new SyntaxError(`reply is not JSON (${trimmed.length} chars, starts ${JSON.stringify(trimmed.slice(0, 60))})`);
+  throw new SyntaxError(
+    `reply is not JSON (${trimmed.length} chars, starts ${JSON.stringify(trimmed.slice(0, 60))})`,
+  );
 }
 
 /** Formats zod issues as `path: message; ...` for failure messages. */

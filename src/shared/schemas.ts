@@ -27,11 +27,18 @@ export const runIdSchema = z
   .string()
   .min(1)
   .max(100)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only, starting with a letter or digit');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+    'letters, digits, ".", "_" and "-" only, starting with a letter or digit',
+  );
 
 export const responseFormatSchema = z.enum(RESPONSE_FORMAT_MODES);
 
-const positiveMs = z.number().int().min(1).max(24 * 3600_000);
+const positiveMs = z
+  .number()
+  .int()
+  .min(1)
+  .max(24 * 3600_000);
 
 export const retrySchema = z
   .object({
@@ -75,7 +82,12 @@ export const runInputSchema = z
       .min(1)
       .refine((a) => new Set(a).size === a.length, 'must not repeat an intent')
       .default([...INTENT_IDS]),
-    numDialogsPerIntent: z.number().int().min(1).max(MAX_DIALOGS_PER_INTENT).default(DEFAULT_DIALOGS_PER_INTENT),
+    numDialogsPerIntent: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_DIALOGS_PER_INTENT)
+      .default(DEFAULT_DIALOGS_PER_INTENT),
     numTurnsPerDialog: z
       .number()
       .int()
@@ -159,7 +171,9 @@ export interface ResponsesResult {
   usage: Usage;
 }
 
-export const turnSchema = z.object({ role: z.enum(['user', 'assistant']), value: z.string().min(1) }).strict();
+export const turnSchema = z
+  .object({ role: z.enum(['user', 'assistant']), value: z.string().min(1) })
+  .strict();
 
 /** One line of `dialogs.jsonl`. `category` and `conversation` are exactly the seed's output format. */
 export const dialogueRecordSchema = z
@@ -169,9 +183,12 @@ export const dialogueRecordSchema = z
     conversation: z
       .array(turnSchema)
       .min(2)
-      .refine((c) => c.length % 2 === 0 && c.every((t, i) => t.role === (i % 2 === 0 ? 'user' : 'assistant')), {
-        message: 'must alternate user and assistant, starting with user and ending with assistant',
-      }),
+      .refine(
+        (c) => c.length % 2 === 0 && c.every((t, i) => t.role === (i % 2 === 0 ? 'user' : 'assistant')),
+        {
+          message: 'must alternate user and assistant, starting with user and ending with assistant',
+        },
+      ),
     intent: z.string().min(1),
     info_flow: z.string().min(1),
     topic: z.string().min(1),

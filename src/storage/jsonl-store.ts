@@ -58,7 +58,10 @@ class JsonlFile {
 
   private async loadIds(): Promise<void> {
     if (this.size === 0) return;
-    const lines = createInterface({ input: createReadStream(this.path, { end: this.size - 1 }), crlfDelay: Infinity });
+    const lines = createInterface({
+      input: createReadStream(this.path, { end: this.size - 1 }),
+      crlfDelay: Infinity,
+    });
     let n = 0;
     for await (const line of lines) {
       n++;
@@ -189,15 +192,19 @@ export class JsonlStore {
       await mkdir(root, { recursive: true });
       await access(root, fsConstants.W_OK);
     } catch (error) {
-      throw new Error(`cannot write to output directory ${root}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      throw new Error(
+        `cannot write to output directory ${root}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      );
     }
     await takeLock(root);
     try {
       const d = await JsonlFile.open(join(root, OUTPUT_FILES.dialogues), fsync);
-      const f = await JsonlFile.open(join(root, OUTPUT_FILES.failures), fsync).catch(async (error: unknown) => {
-        await d.file.close();
-        throw error;
-      });
+      const f = await JsonlFile.open(join(root, OUTPUT_FILES.failures), fsync).catch(
+        async (error: unknown) => {
+          await d.file.close();
+          throw error;
+        },
+      );
       return new JsonlStore(root, d.file, f.file, d.repairedBytes + f.repairedBytes);
     } catch (error) {
       await rm(join(root, LOCK_FILE), { force: true });
@@ -238,7 +245,11 @@ const LOCK_FILE = '.lock';
 /** One writer per directory: a live process holding the lock wins; a dead one's lock is taken over. */
 async function takeLock(dir: string): Promise<void> {
   const path = join(dir, LOCK_FILE);
-  const mine = JSON.stringify({ pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString() });
+  const mine = JSON.stringify({
+    pid: process.pid,
+    hostname: hostname(),
+    startedAt: new Date().toISOString(),
+  });
   try {
     await writeFile(path, mine, { flag: 'wx' });
     return;
@@ -253,7 +264,9 @@ async function takeLock(dir: string): Promise<void> {
   }
   const sameHost = !holder.hostname || holder.hostname === hostname();
   if (holder.pid && holder.pid !== process.pid && sameHost && pidAlive(holder.pid)) {
-    throw new Error(`output directory ${dir} is in use by process ${holder.pid}; stop it or use another directory`);
+    throw new Error(
+      `output directory ${dir} is in use by process ${holder.pid}; stop it or use another directory`,
+    );
   }
   if (!sameHost && (await stat(path)).mtimeMs > Date.now() - 60_000) {
     throw new Error(`output directory ${dir} is locked by ${holder.hostname} (pid ${holder.pid})`);

@@ -25,7 +25,11 @@ export function hasRoomForAnother(reading: HistoryReading, inFlight: number): bo
   if (reading.continueAsNewSuggested) return false;
   const measured =
     reading.finishedThisRun >= 10 ? (reading.historySize - reading.baseSize) / reading.finishedThisRun : 0;
-  const bytesPerDialogue = Math.max(INITIAL_BYTES_PER_DIALOGUE / 2, measured * 1.5, measured ? 0 : INITIAL_BYTES_PER_DIALOGUE);
+  const bytesPerDialogue = Math.max(
+    INITIAL_BYTES_PER_DIALOGUE / 2,
+    measured * 1.5,
+    measured ? 0 : INITIAL_BYTES_PER_DIALOGUE,
+  );
   const projectedEvents = reading.historyLength + (inFlight + 1) * EVENTS_PER_DIALOGUE;
   const projectedBytes = reading.historySize + (inFlight + 1) * bytesPerDialogue;
   return projectedEvents < HISTORY_BUDGET.maxEvents && projectedBytes < HISTORY_BUDGET.maxBytes;
@@ -36,6 +40,8 @@ export function splitConcurrency(total: number, intents: readonly string[]): Map
   const shares = new Map<string, number>();
   const base = Math.floor(total / Math.max(1, intents.length));
   const extra = total - base * intents.length;
-  intents.forEach((intent, i) => shares.set(intent, Math.min(MAX_WINDOW_PER_WORKFLOW, base + (i < extra ? 1 : 0))));
+  intents.forEach((intent, i) =>
+    shares.set(intent, Math.min(MAX_WINDOW_PER_WORKFLOW, base + (i < extra ? 1 : 0))),
+  );
   return shares;
 }

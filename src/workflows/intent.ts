@@ -19,7 +19,14 @@ import { INFO_FLOWS, INTENTS, type IntentId } from '../method/intents';
 import { planDialogue } from '../method/plan';
 import { toDialogueRecord } from '../method/dialogue';
 import { intentProgressQuery, pauseSignal, resumeSignal, setConcurrencySignal } from '../shared/messages';
-import type { DialoguePlan, FailureRecord, IntentProgress, LlmCallSettings, RunConfig, Usage } from '../shared/schemas';
+import type {
+  DialoguePlan,
+  FailureRecord,
+  IntentProgress,
+  LlmCallSettings,
+  RunConfig,
+  Usage,
+} from '../shared/schemas';
 import { hasRoomForAnother, MAX_WINDOW_PER_WORKFLOW } from './budget';
 
 /** Failure types after which every further call would fail the same way. */
@@ -82,7 +89,11 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   const storage = proxyActivities<Activities>({
     taskQueue: config.storageTaskQueue ?? workflowInfo().taskQueue,
     startToCloseTimeout: '2 minutes',
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: ['Storage.InvalidRecord'] },
+    retry: {
+      initialInterval: '1 second',
+      maximumInterval: '30 seconds',
+      nonRetryableErrorTypes: ['Storage.InvalidRecord'],
+    },
   });
 
   const progress = (status: IntentProgress['status']): IntentProgress => ({
@@ -101,7 +112,10 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   setHandler(intentProgressQuery, () => progress('running'));
   setHandler(pauseSignal, () => void (state.paused = true));
   setHandler(resumeSignal, () => void (state.paused = false));
-  setHandler(setConcurrencySignal, (n) => void (concurrency = Math.max(0, Math.min(MAX_WINDOW_PER_WORKFLOW, n))));
+  setHandler(
+    setConcurrencySignal,
+    (n) => void (concurrency = Math.max(0, Math.min(MAX_WINDOW_PER_WORKFLOW, n))),
+  );
 
   const maxTokens = { ...defaultMaxTokens(config.numTurnsPerDialog), ...config.maxTokens };
   const settings = (stage: 'skeleton' | 'responses'): LlmCallSettings => ({
@@ -117,7 +131,12 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     state.promptTokens += usage.promptTokens;
     state.completionTokens += usage.completionTokens;
   };
-  const failureRecord = (plan: DialoguePlan, stage: FailureRecord['stage'], type: string, reason: string): FailureRecord => ({
+  const failureRecord = (
+    plan: DialoguePlan,
+    stage: FailureRecord['stage'],
+    type: string,
+    reason: string,
+  ): FailureRecord => ({
     id: plan.id,
     intent: INTENTS[intent].name,
     info_flow: INFO_FLOWS[plan.infoFlow].name,
@@ -132,7 +151,11 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     let stage: FailureRecord['stage'] = 'skeleton';
     try {
       await condition(() => !state.paused);
-      const { skeleton, usage } = await llm.generateSkeleton({ plan, numTurns: config.numTurnsPerDialog, llm: settings('skeleton') });
+      const { skeleton, usage } = await llm.generateSkeleton({
+        plan,
+        numTurns: config.numTurnsPerDialog,
+        llm: settings('skeleton'),
+      });
       count(usage);
       stage = 'responses';
       await condition(() => !state.paused);
@@ -149,10 +172,17 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       const type = cause instanceof ApplicationFailure ? (cause.type ?? 'Error') : (cause?.name ?? 'Error');
       const reason = cause?.message ?? error.message;
       log.warn('dialogue failed', { id: plan.id, stage, type, reason });
-      if (SYSTEMIC_FAILURES.has(type) && ++consecutiveSystemic >= SYSTEMIC_FAILURE_LIMIT && !state.abortReason) {
+      if (
+        SYSTEMIC_FAILURES.has(type) &&
+        ++consecutiveSystemic >= SYSTEMIC_FAILURE_LIMIT &&
+        !state.abortReason
+      ) {
         state.abortReason = { type, message: reason };
       }
-      await storage.storeFailures({ outDir: config.outDir, failures: [failureRecord(plan, stage, type, reason)] });
+      await storage.storeFailures({
+        outDir: config.outDir,
+        failures: [failureRecord(plan, stage, type, reason)],
+      });
       state.failed++;
     }
   }
@@ -162,7 +192,14 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     const batch: FailureRecord[] = [];
     while (state.nextIndex < total && batch.length < FAILURE_BATCH) {
       const plan = planDialogue({ runId: config.runId, seed, intent, index: state.nextIndex++ });
-      batch.push(failureRecord(plan, 'skeleton', abort.type, `not attempted: the endpoint failed ${SYSTEMIC_FAILURE_LIMIT} calls in a row with ${abort.type}: ${abort.message}`));
+      batch.push(
+        failureRecord(
+          plan,
+          'skeleton',
+          abort.type,
+          `not attempted: the endpoint failed ${SYSTEMIC_FAILURE_LIMIT} calls in a row with ${abort.type}: ${abort.message}`,
+        ),
+      );
     }
     await storage.storeFailures({ outDir: config.outDir, failures: batch });
     state.failed += batch.length;
@@ -182,11 +219,12 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   };
 
   // A dialogue that fails for a reason other than its LLM calls (cancellation, a bug) ends the workflow.
-  let fatal: unknown;
+  let fatal: Error | undefined;
   let outOfRoom = false;
   while (state.nextIndex < total && !outOfRoom && fatal === undefined) {
     await condition(
-      () => fatal !== undefined || state.abortReason !== undefined || (!state.paused && inFlight < concurrency),
+      () =>
+        fatal !== undefined || state.abortReason !== undefined || (!state.paused && inFlight < concurrency),
     );
     if (fatal !== undefined) break;
     if (state.abortReason) {
@@ -202,7 +240,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     const plan = planDialogue({ runId: config.runId, seed, intent, index: state.nextIndex++ });
     inFlight++;
     void runDialogue(plan)
-      .catch((error: unknown) => void (fatal ??= error))
+      .catch((error: unknown) => void (fatal ??= error instanceof Error ? error : new Error(String(error))))
       .finally(() => {
         inFlight--;
         finishedThisRun++;

@@ -74,7 +74,13 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     const next = splitConcurrency(concurrency, running());
     const changed = running().filter((i) => next.get(i) !== shares.get(i));
     shares = next;
-    await Promise.all(changed.map((i) => child(i).signal(setConcurrencySignal, next.get(i) ?? 0).catch(() => undefined)));
+    await Promise.all(
+      changed.map((i) =>
+        child(i)
+          .signal(setConcurrencySignal, next.get(i) ?? 0)
+          .catch(() => undefined),
+      ),
+    );
   };
 
   setHandler(pauseSignal, async () => {
@@ -129,7 +135,8 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
         finished.set(intent, await handle.result());
       } catch (error) {
         if (isCancellation(error)) throw error;
-        const message = error instanceof ChildWorkflowFailure ? (error.cause?.message ?? error.message) : String(error);
+        const message =
+          error instanceof ChildWorkflowFailure ? (error.cause?.message ?? error.message) : String(error);
         failedIntents.set(intent, message);
       }
       await rebalance();

@@ -83,8 +83,16 @@ describe('durability', () => {
     llm.resetStats();
     const first = startWorker(temporal.address, taskQueue);
     try {
-      const handle = await client.workflow.start(WORKFLOW_TYPES.run, { workflowId: runId, taskQueue, args: [runInput(runId, outDir, 10)] });
-      await waitFor(async () => (await countLines(join(outDir, 'dialogs.jsonl'))) >= total * 0.3, 60_000, '30% written');
+      const handle = await client.workflow.start(WORKFLOW_TYPES.run, {
+        workflowId: runId,
+        taskQueue,
+        args: [runInput(runId, outDir, 10)],
+      });
+      await waitFor(
+        async () => (await countLines(join(outDir, 'dialogs.jsonl'))) >= total * 0.3,
+        60_000,
+        '30% written',
+      );
       const inFlightAtKill = llm.stats().inFlight;
       first.child.kill('SIGKILL');
       await first.done;
@@ -93,9 +101,16 @@ describe('durability', () => {
       try {
         const summary = (await handle.result()) as RunSummary;
         assert.equal(summary.written, total);
-        assertDataset(await readDialogues(outDir), { count: total, turns: 2, intents: ['transaction', 'educational', 'problem_solving'] });
+        assertDataset(await readDialogues(outDir), {
+          count: total,
+          turns: 2,
+          intents: ['transaction', 'educational', 'problem_solving'],
+        });
         const calls = llm.stats().requests;
-        assert.ok(calls <= 2 * total + inFlightAtKill, `${calls} LLM calls for ${2 * total} needed + ${inFlightAtKill} in flight`);
+        assert.ok(
+          calls <= 2 * total + inFlightAtKill,
+          `${calls} LLM calls for ${2 * total} needed + ${inFlightAtKill} in flight`,
+        );
       } finally {
         second.child.kill('SIGTERM');
         await second.done;
@@ -109,7 +124,11 @@ describe('durability', () => {
   test('durability: a SIGKILLed Temporal server restarted on its file finishes the run with nothing lost', async () => {
     const dir = await tempDir('cc-kill-server-');
     const outDir = join(dir, 'out');
-    const serverFiles = { dbFile: join(dir, 'temporal.db'), stateFile: join(dir, 'server.json'), logFile: join(dir, 'server.log') };
+    const serverFiles = {
+      dbFile: join(dir, 'temporal.db'),
+      stateFile: join(dir, 'server.json'),
+      logFile: join(dir, 'server.log'),
+    };
     let server = await startDevServer(serverFiles);
     const port = Number(server.address.split(':')[1]);
     const taskQueue = unique('kill-server');
@@ -118,8 +137,16 @@ describe('durability', () => {
     const worker = startWorker(server.address, taskQueue);
     try {
       let connection = await Connection.connect({ address: server.address });
-      await new Client({ connection }).workflow.start(WORKFLOW_TYPES.run, { workflowId: runId, taskQueue, args: [runInput(runId, outDir, 10)] });
-      await waitFor(async () => (await countLines(join(outDir, 'dialogs.jsonl'))) >= total * 0.3, 60_000, '30% written');
+      await new Client({ connection }).workflow.start(WORKFLOW_TYPES.run, {
+        workflowId: runId,
+        taskQueue,
+        args: [runInput(runId, outDir, 10)],
+      });
+      await waitFor(
+        async () => (await countLines(join(outDir, 'dialogs.jsonl'))) >= total * 0.3,
+        60_000,
+        '30% written',
+      );
       process.kill(server.pid, 'SIGKILL');
       await connection.close();
       await new Promise((r) => setTimeout(r, 1_000));
@@ -128,7 +155,11 @@ describe('durability', () => {
       const summary = (await new Client({ connection }).workflow.getHandle(runId).result()) as RunSummary;
       await connection.close();
       assert.equal(summary.written, total);
-      assertDataset(await readDialogues(outDir), { count: total, turns: 2, intents: ['transaction', 'educational', 'problem_solving'] });
+      assertDataset(await readDialogues(outDir), {
+        count: total,
+        turns: 2,
+        intents: ['transaction', 'educational', 'problem_solving'],
+      });
     } finally {
       worker.child.kill('SIGTERM');
       await worker.done;
@@ -141,10 +172,26 @@ describe('durability of the embedded mode', () => {
   test('durability: killing `consistent-chat generate` and running the same command again resumes the run', async () => {
     const outDir = await tempDir('cc-kill-cli-');
     const total = 9 * 4;
-    const args = ['generate', '--out', outDir, '--model', 'test-model', '--dialogs-per-intent', '4', '--turns', '2', '--concurrency', '6'];
+    const args = [
+      'generate',
+      '--out',
+      outDir,
+      '--model',
+      'test-model',
+      '--dialogs-per-intent',
+      '4',
+      '--turns',
+      '2',
+      '--concurrency',
+      '6',
+    ];
     const env = { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: '' };
     const first = spawnCli(args, env);
-    await waitFor(async () => (await countLines(join(outDir, 'dialogs.jsonl'))) >= total * 0.3, 90_000, '30% written');
+    await waitFor(
+      async () => (await countLines(join(outDir, 'dialogs.jsonl'))) >= total * 0.3,
+      90_000,
+      '30% written',
+    );
     first.child.kill('SIGKILL');
     await first.done;
     const runFile = JSON.parse(await readFile(join(outDir, 'run.json'), 'utf8')) as { runId: string };

@@ -12,7 +12,10 @@ export interface CliResult {
 }
 
 /** Starts the CLI from source in its own process, as a user's shell would. */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; done: Promise<CliResult> } {
+export function spawnCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'ERROR', ...env },
@@ -20,8 +23,8 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: 
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<CliResult>((resolveDone) =>
     child.on('exit', (code, signal) => resolveDone({ code, signal, stdout, stderr })),
   );

@@ -13,11 +13,19 @@ export interface FakeActivityLog {
   failures: FailureRecord[];
 }
 
-export function fakeActivities(hooks: {
-  beforeSkeleton?: (input: SkeletonInput, call: number) => void | Promise<void>;
-  beforeResponses?: (input: ResponsesInput, call: number) => void | Promise<void>;
-} = {}): { activities: Activities; log: FakeActivityLog } {
-  const log: FakeActivityLog = { skeletonCalls: [], responsesCalls: [], dialogues: new Map(), storeCalls: 0, failures: [] };
+export function fakeActivities(
+  hooks: {
+    beforeSkeleton?: (input: SkeletonInput, call: number) => void | Promise<void>;
+    beforeResponses?: (input: ResponsesInput, call: number) => void | Promise<void>;
+  } = {},
+): { activities: Activities; log: FakeActivityLog } {
+  const log: FakeActivityLog = {
+    skeletonCalls: [],
+    responsesCalls: [],
+    dialogues: new Map(),
+    storeCalls: 0,
+    failures: [],
+  };
   const usage = { promptTokens: 100, completionTokens: 50 };
   const activities: Activities = {
     async generateSkeleton(input) {
@@ -26,7 +34,10 @@ export function fakeActivities(hooks: {
       return {
         skeleton: {
           category: `Topic ${input.plan.index}`,
-          queries: Array.from({ length: input.numTurns }, (_, i) => `query ${i + 1} about ${input.plan.topic}`),
+          queries: Array.from(
+            { length: input.numTurns },
+            (_, i) => `query ${i + 1} about ${input.plan.topic}`,
+          ),
         },
         usage,
       };
@@ -36,15 +47,15 @@ export function fakeActivities(hooks: {
       await hooks.beforeResponses?.(input, log.responsesCalls.length);
       return { responses: input.skeleton.queries.map((q) => `answer to ${q}`), usage };
     },
-    async storeDialogue(input) {
+    storeDialogue(input) {
       log.storeCalls++;
-      if (log.dialogues.has(input.record.id)) return { status: 'duplicate' };
+      if (log.dialogues.has(input.record.id)) return Promise.resolve({ status: 'duplicate' as const });
       log.dialogues.set(input.record.id, input.record);
-      return { status: 'written' };
+      return Promise.resolve({ status: 'written' as const });
     },
-    async storeFailures(input) {
+    storeFailures(input) {
       log.failures.push(...input.failures);
-      return { written: input.failures.length, duplicates: 0 };
+      return Promise.resolve({ written: input.failures.length, duplicates: 0 });
     },
   };
   return { activities, log };

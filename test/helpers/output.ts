@@ -24,7 +24,10 @@ export const readDialogues = (dir: string) => readJsonl<DialogueRecord>(join(dir
 export const readFailures = (dir: string) => readJsonl<FailureRecord>(join(dir, 'failures.jsonl'));
 
 /** Every record valid, ids unique, exact turn counts, strict alternation, non-empty values, all intents present. */
-export function assertDataset(records: DialogueRecord[], expected: { count: number; turns: number; intents: readonly IntentId[] }): void {
+export function assertDataset(
+  records: DialogueRecord[],
+  expected: { count: number; turns: number; intents: readonly IntentId[] },
+): void {
   assert.equal(records.length, expected.count, 'dialogue count');
   assert.equal(new Set(records.map((r) => r.id)).size, records.length, 'ids are unique');
   for (const record of records) {
@@ -37,5 +40,6 @@ export function assertDataset(records: DialogueRecord[], expected: { count: numb
     });
   }
   const names = new Set(records.map((r) => r.intent));
-  for (const intent of expected.intents) assert.ok(names.has(INTENTS[intent].name), `intent ${intent} present`);
+  for (const intent of expected.intents)
+    assert.ok(names.has(INTENTS[intent].name), `intent ${intent} present`);
 }

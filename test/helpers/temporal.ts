@@ -19,8 +19,11 @@ export async function tempDir(prefix = 'cc-test-'): Promise<string> {
 export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   const path = findTestServer();
-  if (!path) throw new Error('temporal-test-server not found: run scripts/setup.sh or set TEMPORAL_TEST_SERVER_PATH');
-  return TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
+  if (!path)
+    throw new Error('temporal-test-server not found: run scripts/setup.sh or set TEMPORAL_TEST_SERVER_PATH');
+  return TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path } },
+  });
 }
 
 export interface TestDevServer extends DevServer {
@@ -29,7 +32,10 @@ export interface TestDevServer extends DevServer {
 }
 
 /** A real `temporal server start-dev` on loopback, persisted to a file in a fresh temp dir. */
-export async function devServer(dynamicConfig?: Record<string, string | number | boolean>, dir?: string): Promise<TestDevServer> {
+export async function devServer(
+  dynamicConfig?: Record<string, string | number | boolean>,
+  dir?: string,
+): Promise<TestDevServer> {
   quietRuntime();
   const root = dir ?? (await tempDir('cc-temporal-'));
   const server = await startDevServer({

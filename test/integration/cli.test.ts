@@ -39,23 +39,48 @@ describe('cli', () => {
     ];
     for (const [args, pattern, env] of cases) {
       const dir = join(out, `run-${cases.indexOf([args, pattern, env] as never) + Math.random()}`);
-      const result = await runCli(['generate', '--out', dir, '--model', 'test-model', ...args], { ...endpointEnv(), ...env });
+      const result = await runCli(['generate', '--out', dir, '--model', 'test-model', ...args], {
+        ...endpointEnv(),
+        ...env,
+      });
       assert.equal(result.code, 2, `${args.join(' ')}: exit ${result.code}\n${result.stderr}`);
       assert.match(result.stderr, pattern, args.join(' '));
-      assert.equal(result.stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}: ${result.stderr}`);
+      assert.equal(
+        result.stderr.trim().split('\n').length,
+        1,
+        `one line for ${args.join(' ')}: ${result.stderr}`,
+      );
       assert.equal(existsSync(join(dir, '.temporal')), false, 'no server was started');
     }
-    const unwritable = await runCli(['generate', '--out', join(blocker, 'sub'), '--model', 'm'], endpointEnv());
+    const unwritable = await runCli(
+      ['generate', '--out', join(blocker, 'sub'), '--model', 'm'],
+      endpointEnv(),
+    );
     assert.equal(unwritable.code, 2);
     assert.match(unwritable.stderr, /--out/);
-    const noModel = await runCli(['generate', '--out', join(out, 'no-model')], { ...endpointEnv(), OPENAI_MODEL: '' });
+    const noModel = await runCli(['generate', '--out', join(out, 'no-model')], {
+      ...endpointEnv(),
+      OPENAI_MODEL: '',
+    });
     assert.equal(noModel.code, 2);
     assert.match(noModel.stderr, /--model/);
   });
 
   test('cli: generate with the embedded server writes the dataset, and a second run reports it finished', async () => {
     const out = await tempDir('cc-cli-');
-    const args = ['generate', '--out', out, '--model', 'test-model', '--dialogs-per-intent', '2', '--turns', '2', '--intents', 'transaction,Educational Interaction'];
+    const args = [
+      'generate',
+      '--out',
+      out,
+      '--model',
+      'test-model',
+      '--dialogs-per-intent',
+      '2',
+      '--turns',
+      '2',
+      '--intents',
+      'transaction,Educational Interaction',
+    ];
     const first = await runCli(args, endpointEnv());
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /4\/4 dialogues written, 0 failed/);

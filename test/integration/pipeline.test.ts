@@ -49,7 +49,10 @@ describe('pipeline', () => {
     const progress: number[] = [];
     const { summary, outDir, runId } = await run(
       { numDialogsPerIntent: 4, numTurnsPerDialog: 3, concurrency: 12 },
-      { onProgress: (p) => progress.push(p.intents.reduce((s, i) => s + i.written, 0)), progressIntervalMs: 200 },
+      {
+        onProgress: (p) => progress.push(p.intents.reduce((s, i) => s + i.written, 0)),
+        progressIntervalMs: 200,
+      },
     );
     assert.equal(summary.written, 36);
     assert.equal(summary.failed, 0);
@@ -76,9 +79,17 @@ describe('pipeline', () => {
   test('pipeline: an endpoint without json_schema support is served through the fallback modes', async () => {
     llm.configure({ faults: {}, supportJsonSchema: false, supportJsonObject: false });
     try {
-      const { summary, outDir } = await run({ numDialogsPerIntent: 2, numTurnsPerDialog: 2, intents: ['transaction', 'educational'] });
+      const { summary, outDir } = await run({
+        numDialogsPerIntent: 2,
+        numTurnsPerDialog: 2,
+        intents: ['transaction', 'educational'],
+      });
       assert.equal(summary.written, 4);
-      assertDataset(await readDialogues(outDir), { count: 4, turns: 2, intents: ['transaction', 'educational'] });
+      assertDataset(await readDialogues(outDir), {
+        count: 4,
+        turns: 2,
+        intents: ['transaction', 'educational'],
+      });
     } finally {
       llm.configure({ supportJsonSchema: true, supportJsonObject: true });
     }
@@ -107,7 +118,12 @@ describe('pipeline', () => {
         numTurnsPerDialog: 3,
         concurrency: 18,
         timeouts: { startToCloseMs: 20_000, heartbeatMs: 2_000 },
-        retry: { maximumAttempts: 20, initialIntervalMs: 100, backoffCoefficient: 1.5, maximumIntervalMs: 1_000 },
+        retry: {
+          maximumAttempts: 20,
+          initialIntervalMs: 100,
+          backoffCoefficient: 1.5,
+          maximumIntervalMs: 1_000,
+        },
       });
       const stats = llm.stats();
       assert.equal(summary.written, 54, JSON.stringify(stats.faults));

@@ -6,7 +6,9 @@ import { parseArgs } from 'node:util';
 import { startLlmServer, type LlmServerOptions } from './server';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, config: { type: 'string', default: '{}' } } });
+  const { values } = parseArgs({
+    options: { port: { type: 'string', default: '0' }, config: { type: 'string', default: '{}' } },
+  });
   const options = JSON.parse(values.config) as Partial<LlmServerOptions>;
   const server = await startLlmServer({ ...options, port: Number(values.port) });
   process.stdout.write(`${JSON.stringify({ url: server.url, port: server.port })}\n`);

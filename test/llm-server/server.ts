@@ -86,9 +86,58 @@ function prng(seed: number): () => number {
 const WORDS = {
   openers: ['so', 'ok so', 'hey,', 'quick question,', 'hmm,', 'right,', 'honestly', 'wait,'],
   verbs: ['figure out', 'sort out', 'understand', 'fix', 'plan', 'compare', 'decide on', 'deal with'],
-  objects: ['the schedule', 'my budget', 'the second option', 'that setting', 'the whole thing', 'the next step', 'the costs', 'the timing'],
-  tails: ['before the weekend', 'without spending too much', 'for my family', 'at work', 'this month', 'if that makes sense', 'for a beginner', 'step by step'],
-  answer: ['Start', 'by', 'checking', 'the', 'simplest', 'cause', 'first', 'then', 'compare', 'options', 'against', 'your', 'budget', 'and', 'timeline', 'keep', 'notes', 'so', 'the', 'next', 'step', 'is', 'clear', 'and', 'you', 'can', 'adjust', 'later', 'if', 'needed'],
+  objects: [
+    'the schedule',
+    'my budget',
+    'the second option',
+    'that setting',
+    'the whole thing',
+    'the next step',
+    'the costs',
+    'the timing',
+  ],
+  tails: [
+    'before the weekend',
+    'without spending too much',
+    'for my family',
+    'at work',
+    'this month',
+    'if that makes sense',
+    'for a beginner',
+    'step by step',
+  ],
+  answer: [
+    'Start',
+    'by',
+    'checking',
+    'the',
+    'simplest',
+    'cause',
+    'first',
+    'then',
+    'compare',
+    'options',
+    'against',
+    'your',
+    'budget',
+    'and',
+    'timeline',
+    'keep',
+    'notes',
+    'so',
+    'the',
+    'next',
+    'step',
+    'is',
+    'clear',
+    'and',
+    'you',
+    'can',
+    'adjust',
+    'later',
+    'if',
+    'needed',
+  ],
 };
 
 function pick<T>(rand: () => number, items: readonly T[]): T {
@@ -112,13 +161,18 @@ interface ChatBody {
   messages?: { role: string; content: unknown }[];
   stream?: boolean;
   stream_options?: { include_usage?: boolean };
-  response_format?: { type: string; json_schema?: { name?: string; schema?: { properties?: Record<string, { minItems?: number }> } } };
+  response_format?: {
+    type: string;
+    json_schema?: { name?: string; schema?: { properties?: Record<string, { minItems?: number }> } };
+  };
 }
 
 function detect(body: ChatBody): { stage: Stage; n: number } {
   const schema = body.response_format?.json_schema;
-  if (schema?.name === 'dialogue_skeleton') return { stage: 'skeleton', n: schema.schema?.properties?.queries?.minItems ?? 1 };
-  if (schema?.name === 'dialogue_responses') return { stage: 'responses', n: schema.schema?.properties?.responses?.minItems ?? 1 };
+  if (schema?.name === 'dialogue_skeleton')
+    return { stage: 'skeleton', n: schema.schema?.properties?.queries?.minItems ?? 1 };
+  if (schema?.name === 'dialogue_responses')
+    return { stage: 'responses', n: schema.schema?.properties?.responses?.minItems ?? 1 };
   const last = [...(body.messages ?? [])].reverse().find((m) => m.role === 'user');
   const text = typeof last?.content === 'string' ? last.content : '';
   const sk = /Number of user queries: (\d+)/.exec(text);
@@ -155,7 +209,12 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
   let stats = freshStats();
 
   const countStatus = (status: number) => (stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1);
-  const sendJson = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}) => {
+  const sendJson = (
+    res: ServerResponse,
+    status: number,
+    body: string,
+    headers: Record<string, string> = {},
+  ) => {
     countStatus(status);
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
     res.end(body);
@@ -191,7 +250,10 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     let value: Record<string, unknown>;
     const count = fault === 'wrongCount' ? (n > 1 ? n - 1 : n + 1) : n;
     if (stage === 'skeleton') {
-      value = { category: pick(r, ['Travel Planning', 'Home Repair', 'Budget Help', 'Study Skills', 'Career Advice']), queries: Array.from({ length: count }, (_, i) => query(r, i)) };
+      value = {
+        category: pick(r, ['Travel Planning', 'Home Repair', 'Budget Help', 'Study Skills', 'Career Advice']),
+        queries: Array.from({ length: count }, (_, i) => query(r, i)),
+      };
     } else if (stage === 'responses') {
       value = { responses: Array.from({ length: count }, (_, i) => response(r, i)) };
     } else {
@@ -200,7 +262,9 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     if (fault === 'controlChars') {
       const key = stage === 'skeleton' ? 'queries' : 'responses';
       const items = value[key] as string[];
-      value[key] = items.map((s, i) => (i === 0 ? `${s}\u0000\u0007\u001b[31m\u007f` + ' long'.repeat(4_000) : `\u0001${s}\u0008`));
+      value[key] = items.map((s, i) =>
+        i === 0 ? `${s}\u0000\u0007\u001b[31m\u007f` + ' long'.repeat(4_000) : `\u0001${s}\u0008`,
+      );
     }
     const json = JSON.stringify(value);
     switch (fault) {
@@ -223,20 +287,53 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     try {
       body = JSON.parse(raw) as ChatBody;
     } catch {
-      return sendJson(res, 400, errorBody('We could not parse the JSON body of your request.', 'invalid_request_error', null));
+      return sendJson(
+        res,
+        400,
+        errorBody('We could not parse the JSON body of your request.', 'invalid_request_error', null),
+      );
     }
     if (config.apiKey && req.headers.authorization !== `Bearer ${config.apiKey}`) {
-      return sendJson(res, 401, errorBody('Incorrect API key provided', 'invalid_request_error', 'invalid_api_key'));
+      return sendJson(
+        res,
+        401,
+        errorBody('Incorrect API key provided', 'invalid_request_error', 'invalid_api_key'),
+      );
     }
     if (!Array.isArray(body.messages) || body.messages.length === 0) {
-      return sendJson(res, 400, errorBody("Missing required parameter: 'messages'.", 'invalid_request_error', null, 'messages'));
+      return sendJson(
+        res,
+        400,
+        errorBody("Missing required parameter: 'messages'.", 'invalid_request_error', null, 'messages'),
+      );
     }
     if (!body.model || !config.models.includes(body.model)) {
-      return sendJson(res, 404, errorBody(`The model \`${body.model ?? ''}\` does not exist`, 'invalid_request_error', 'model_not_found', 'model'));
+      return sendJson(
+        res,
+        404,
+        errorBody(
+          `The model \`${body.model ?? ''}\` does not exist`,
+          'invalid_request_error',
+          'model_not_found',
+          'model',
+        ),
+      );
     }
     const format = body.response_format?.type;
-    if ((format === 'json_schema' && !config.supportJsonSchema) || (format === 'json_object' && !config.supportJsonObject)) {
-      return sendJson(res, 400, errorBody(`response_format ${format} is not supported by this model`, 'invalid_request_error', null, 'response_format'));
+    if (
+      (format === 'json_schema' && !config.supportJsonSchema) ||
+      (format === 'json_object' && !config.supportJsonObject)
+    ) {
+      return sendJson(
+        res,
+        400,
+        errorBody(
+          `response_format ${format} is not supported by this model`,
+          'invalid_request_error',
+          null,
+          'response_format',
+        ),
+      );
     }
     const { stage, n } = detect(body);
     stats.stages[stage]++;
@@ -244,17 +341,34 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     const wait = rateLimitWait();
     if (wait > 0) {
       stats.rateLimited++;
-      return sendJson(res, 429, errorBody('Rate limit reached for requests', 'requests', 'rate_limit_exceeded'), {
-        'retry-after': String(Math.ceil(wait / 1000)),
-        'retry-after-ms': String(Math.ceil(wait)),
-      });
+      return sendJson(
+        res,
+        429,
+        errorBody('Rate limit reached for requests', 'requests', 'rate_limit_exceeded'),
+        {
+          'retry-after': String(Math.ceil(wait / 1000)),
+          'retry-after-ms': String(Math.ceil(wait)),
+        },
+      );
     }
     const always = config.alwaysFail;
-    if (always === 'auth') return sendJson(res, 401, errorBody('Incorrect API key provided', 'invalid_request_error', 'invalid_api_key'));
+    if (always === 'auth')
+      return sendJson(
+        res,
+        401,
+        errorBody('Incorrect API key provided', 'invalid_request_error', 'invalid_api_key'),
+      );
     if (always === 'rateLimit') {
-      return sendJson(res, 429, errorBody('Rate limit reached', 'requests', 'rate_limit_exceeded'), { 'retry-after': String(config.retryAfterSeconds) });
+      return sendJson(res, 429, errorBody('Rate limit reached', 'requests', 'rate_limit_exceeded'), {
+        'retry-after': String(config.retryAfterSeconds),
+      });
     }
-    if (always === 'serverError') return sendJson(res, 500, errorBody('The server had an error while processing your request.', 'server_error', null));
+    if (always === 'serverError')
+      return sendJson(
+        res,
+        500,
+        errorBody('The server had an error while processing your request.', 'server_error', null),
+      );
 
     let fault: Fault | undefined = always === 'malformedJson' ? 'malformedJson' : undefined;
     if (!fault) {
@@ -281,11 +395,18 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
 
     const text = content(stage, n, fault);
     const finishReason = fault === 'truncated' ? 'length' : 'stop';
-    const promptTokens = body.messages.reduce((s, m) => s + (typeof m.content === 'string' ? tokens(m.content) : 0), 0);
+    const promptTokens = body.messages.reduce(
+      (s, m) => s + (typeof m.content === 'string' ? tokens(m.content) : 0),
+      0,
+    );
     const completionTokens = tokens(text);
     const id = `chatcmpl-${Date.now().toString(36)}${counter}`;
     const created = Math.floor(Date.now() / 1000);
-    const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+    const usage = {
+      prompt_tokens: promptTokens,
+      completion_tokens: completionTokens,
+      total_tokens: promptTokens + completionTokens,
+    };
 
     await sleep(latency());
     if (res.destroyed) return;
@@ -305,7 +426,14 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
           object: 'chat.completion',
           created,
           model: body.model,
-          choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, finish_reason: finishReason, logprobs: null }],
+          choices: [
+            {
+              index: 0,
+              message: { role: 'assistant', content: text, refusal: null },
+              finish_reason: finishReason,
+              logprobs: null,
+            },
+          ],
           usage,
         }),
       );
@@ -316,7 +444,11 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     }
 
     countStatus(200);
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
     const chunk = (delta: Record<string, unknown>, finish: string | null) =>
       `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] })}\n\n`;
     res.write(chunk({ role: 'assistant', content: '' }, null));
@@ -335,7 +467,9 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     }
     res.write(chunk({}, finishReason));
     if (body.stream_options?.include_usage) {
-      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage })}\n\n`);
+      res.write(
+        `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage })}\n\n`,
+      );
     }
     res.end('data: [DONE]\n\n');
     stats.completed++;
@@ -351,7 +485,14 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       const url = (req.url ?? '/').split('?')[0];
       const route = `${req.method} ${url}`;
       if (route === 'GET /v1/models') {
-        return sendJson(res, 200, JSON.stringify({ object: 'list', data: config.models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'test' })) }));
+        return sendJson(
+          res,
+          200,
+          JSON.stringify({
+            object: 'list',
+            data: config.models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'test' })),
+          }),
+        );
       }
       if (route === 'GET /admin/stats') return sendJson(res, 200, JSON.stringify(stats));
       if (route === 'POST /admin/reset') {

@@ -6,19 +6,31 @@ import { hasRoomForAnother, MAX_WINDOW_PER_WORKFLOW, splitConcurrency } from '..
 
 test('budget: concurrency is split across intents, summing to the total', () => {
   const shares = splitConcurrency(16, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']);
-  assert.equal([...shares.values()].reduce((a, b) => a + b, 0), 16);
+  assert.equal(
+    [...shares.values()].reduce((a, b) => a + b, 0),
+    16,
+  );
   assert.ok([...shares.values()].every((s) => s === 1 || s === 2));
   assert.deepEqual([...splitConcurrency(3, ['a', 'b', 'c', 'd']).values()], [1, 1, 1, 0]);
   assert.equal(splitConcurrency(1000, ['a']).get('a'), MAX_WINDOW_PER_WORKFLOW);
 });
 
 test('budget: a workflow stops taking dialogues before in-flight ones could overrun the history bounds', () => {
-  const fresh = { historyLength: 10, historySize: 2_000, continueAsNewSuggested: false, finishedThisRun: 0, baseSize: 2_000 };
+  const fresh = {
+    historyLength: 10,
+    historySize: 2_000,
+    continueAsNewSuggested: false,
+    finishedThisRun: 0,
+    baseSize: 2_000,
+  };
   assert.equal(hasRoomForAnother(fresh, 0), true);
   assert.equal(hasRoomForAnother({ ...fresh, continueAsNewSuggested: true }, 0), false);
   assert.equal(hasRoomForAnother({ ...fresh, historyLength: HISTORY_BUDGET.maxEvents - 10 }, 0), false);
   // A full window in flight must still fit: the projection counts every in-flight dialogue.
-  assert.equal(hasRoomForAnother({ ...fresh, historyLength: HISTORY_BUDGET.maxEvents - 100 * 20 }, 100), false);
+  assert.equal(
+    hasRoomForAnother({ ...fresh, historyLength: HISTORY_BUDGET.maxEvents - 100 * 20 }, 100),
+    false,
+  );
   assert.equal(hasRoomForAnother({ ...fresh, historySize: HISTORY_BUDGET.maxBytes - 1000 }, 0), false);
   // Measured bytes per dialogue replace the initial guess once enough dialogues finished.
   const measured = { ...fresh, finishedThisRun: 100, historySize: 2_000 + 100 * 60_000 };
@@ -53,5 +65,8 @@ test('rate control: cancellation interrupts a wait', async () => {
   rate.coolDown(10_000);
   const controller = new AbortController();
   setTimeout(() => controller.abort(new Error('cancelled')), 50);
-  await assert.rejects(rate.acquire(1, controller.signal, () => undefined), /cancelled/);
+  await assert.rejects(
+    rate.acquire(1, controller.signal, () => undefined),
+    /cancelled/,
+  );
 });

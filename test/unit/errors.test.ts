@@ -5,7 +5,12 @@ import OpenAI from 'openai';
 import { LLM_FAILURE_TYPES, retryAfterMs, toLlmFailure } from '../../src/activities/errors';
 
 const apiError = (status: number, headers: Record<string, string> = {}) =>
-  OpenAI.APIError.generate(status, { error: { message: `status ${status}` } }, undefined, new Headers(headers));
+  OpenAI.APIError.generate(
+    status,
+    { error: { message: `status ${status}` } },
+    undefined,
+    new Headers(headers),
+  );
 
 test('errors: 429 is retryable with the next delay from retry-after', () => {
   const failure = toLlmFailure(apiError(429, { 'retry-after': '7' }));
@@ -39,7 +44,13 @@ test('errors: 400, 404 (unknown model) and 422 are non-retryable bad requests', 
 });
 
 test('errors: 5xx, timeouts and connection errors are retryable', () => {
-  for (const error of [apiError(500), apiError(502), apiError(503), new OpenAI.APIConnectionTimeoutError(), new OpenAI.APIConnectionError({ message: 'refused' })]) {
+  for (const error of [
+    apiError(500),
+    apiError(502),
+    apiError(503),
+    new OpenAI.APIConnectionTimeoutError(),
+    new OpenAI.APIConnectionError({ message: 'refused' }),
+  ]) {
     const failure = toLlmFailure(error);
     assert.equal(failure.type, LLM_FAILURE_TYPES.unavailable);
     assert.equal(failure.nonRetryable, false);

@@ -35,7 +35,11 @@ test('plan: no topic repeats while unused topics remain, and every topic is used
     const topics = TOPICS[intent];
     const drawn = plans('spread', intent, topics.length * 2).map((p) => p.topic);
     const firstCycle = drawn.slice(0, topics.length);
-    assert.equal(new Set(firstCycle).size, topics.length, `${intent}: a topic repeated within the first cycle`);
+    assert.equal(
+      new Set(firstCycle).size,
+      topics.length,
+      `${intent}: a topic repeated within the first cycle`,
+    );
     assert.equal(new Set(drawn.slice(topics.length)).size, topics.length);
     // Cycles are permuted afresh, not replayed in the same order.
     assert.notDeepEqual(firstCycle, drawn.slice(topics.length));
@@ -55,12 +59,18 @@ test('plan: every intent uses only its own info flows, and all of them, evenly',
 test('plan: dialogue ids are unique and name the run, intent and index', () => {
   const ids = INTENT_IDS.flatMap((intent) => plans('ids', intent, 30).map((p) => p.id));
   assert.equal(new Set(ids).size, ids.length);
-  assert.equal(planDialogue({ runId: 'run-1', seed: 'x', intent: 'transaction', index: 7 }).id, 'run-1.transaction.7');
+  assert.equal(
+    planDialogue({ runId: 'run-1', seed: 'x', intent: 'transaction', index: 7 }).id,
+    'run-1.transaction.7',
+  );
 });
 
 test('plan: seeded permutations are permutations', () => {
   for (const n of [1, 2, 7, 40]) {
-    assert.deepEqual([...seededPermutation(n, 'p')].sort((a, b) => a - b), Array.from({ length: n }, (_, i) => i));
+    assert.deepEqual(
+      [...seededPermutation(n, 'p')].sort((a, b) => a - b),
+      Array.from({ length: n }, (_, i) => i),
+    );
   }
 });
 
@@ -77,7 +87,7 @@ test('prompts: the skeleton prompt states the intent, flow steps, topic and exac
   const plan = planDialogue({ runId: 'r', seed: 's', intent: 'health_consultation', index: 0 });
   const [system, user] = skeletonMessages(plan, 7);
   assert.equal(system?.role, 'system');
-  const text = String(user?.content);
+  const text = user?.content as string;
   assert.match(text, /Health Consultation Interaction/);
   assert.match(text, new RegExp(INFO_FLOWS[plan.infoFlow].name));
   for (const step of INFO_FLOWS[plan.infoFlow].steps) assert.ok(text.includes(step));
@@ -88,8 +98,11 @@ test('prompts: the skeleton prompt states the intent, flow steps, topic and exac
 
 test('prompts: the responses prompt shows the whole skeleton and asks for one response per query', () => {
   const plan = planDialogue({ runId: 'r', seed: 's', intent: 'educational', index: 3 });
-  const skeleton = { category: 'Photosynthesis Basics', queries: ['what is chlorophyll', 'why green though', 'and at night?'] };
-  const text = String(responsesMessages(plan, skeleton)[1]?.content);
+  const skeleton = {
+    category: 'Photosynthesis Basics',
+    queries: ['what is chlorophyll', 'why green though', 'and at night?'],
+  };
+  const text = responsesMessages(plan, skeleton)[1]?.content as string;
   for (const q of skeleton.queries) assert.ok(text.includes(q));
   assert.match(text, /Number of responses: 3/);
   assert.match(text, /Photosynthesis Basics/);
@@ -159,7 +172,17 @@ test('dialogue: records interleave queries and responses in the seed format', ()
   assert.equal(record.category, 'Flight Booking');
   assert.equal(record.intent, 'Transaction Interaction');
   assert.equal(record.info_flow, INFO_FLOWS[plan.infoFlow].name);
-  assert.deepEqual(Object.keys(record), ['id', 'category', 'conversation', 'intent', 'info_flow', 'topic', 'model']);
+  assert.deepEqual(Object.keys(record), [
+    'id',
+    'category',
+    'conversation',
+    'intent',
+    'info_flow',
+    'topic',
+    'model',
+  ]);
   assert.ok(dialogueRecordSchema.safeParse(record).success);
-  assert.throws(() => toDialogueRecord({ plan, skeleton: { category: 'x', queries: ['q1'] }, responses: [], model: 'm' }));
+  assert.throws(() =>
+    toDialogueRecord({ plan, skeleton: { category: 'x', queries: ['q1'] }, responses: [], model: 'm' }),
+  );
 });

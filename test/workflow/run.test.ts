@@ -31,7 +31,10 @@ function input(runId: string, overrides: Partial<RunInput> = {}): RunInput {
   };
 }
 
-async function withWorker<T>(activities: ReturnType<typeof fakeActivities>['activities'], fn: (taskQueue: string) => Promise<T>): Promise<T> {
+async function withWorker<T>(
+  activities: ReturnType<typeof fakeActivities>['activities'],
+  fn: (taskQueue: string) => Promise<T>,
+): Promise<T> {
   const taskQueue = unique('wf');
   const worker = await Worker.create({
     connection: env.nativeConnection,
@@ -46,8 +49,14 @@ describe('run workflow', () => {
   test('run workflow: one child per intent writes every planned dialogue once', async () => {
     const { activities, log } = fakeActivities();
     const runId = unique('run');
-    const summary = await withWorker(activities, (taskQueue) =>
-      env.client.workflow.execute(WORKFLOW_TYPES.run, { workflowId: runId, taskQueue, args: [input(runId)] }) as Promise<RunSummary>,
+    const summary = await withWorker(
+      activities,
+      (taskQueue) =>
+        env.client.workflow.execute(WORKFLOW_TYPES.run, {
+          workflowId: runId,
+          taskQueue,
+          args: [input(runId)],
+        }) as Promise<RunSummary>,
     );
     assert.equal(summary.requested, 27);
     assert.equal(summary.written, 27);
@@ -58,7 +67,10 @@ describe('run workflow', () => {
     assert.equal(summary.tokens.prompt, 5400);
     for (const record of log.dialogues.values()) {
       assert.equal(record.conversation.length, 4);
-      assert.deepEqual(record.conversation.map((t) => t.role), ['user', 'assistant', 'user', 'assistant']);
+      assert.deepEqual(
+        record.conversation.map((t) => t.role),
+        ['user', 'assistant', 'user', 'assistant'],
+      );
       assert.ok(record.id.startsWith(`${runId}.`));
     }
     // Child workflows are addressable by run id and intent.
@@ -89,7 +101,11 @@ describe('run workflow', () => {
     const runId = unique('bad');
     await withWorker(activities, async (taskQueue) => {
       const error = await env.client.workflow
-        .execute(WORKFLOW_TYPES.run, { workflowId: runId, taskQueue, args: [input(runId, { numTurnsPerDialog: 50 })] })
+        .execute(WORKFLOW_TYPES.run, {
+          workflowId: runId,
+          taskQueue,
+          args: [input(runId, { numTurnsPerDialog: 50 })],
+        })
         .catch((e: unknown) => e);
       assert.ok(error instanceof WorkflowFailedError);
       assert.ok(error.cause instanceof ApplicationFailure);
@@ -121,7 +137,11 @@ describe('run workflow', () => {
   test('intent workflow: a dialogue past its attempt limit is recorded as a failure with its plan and reason', async () => {
     const { activities, log } = fakeActivities({
       beforeResponses: (input) => {
-        if (input.plan.index === 1) throw ApplicationFailure.create({ type: 'Llm.InvalidOutput', message: 'wrong number of responses' });
+        if (input.plan.index === 1)
+          throw ApplicationFailure.create({
+            type: 'Llm.InvalidOutput',
+            message: 'wrong number of responses',
+          });
       },
     });
     const runId = unique('exhaust');
