@@ -1,0 +1,34 @@
+/** consistent-chat: ConsistentChat dialogue datasets as durable Temporal workflows. */
+export {
+  ConsistentChatGenerator,
+  type ConsistentChatGeneratorOptions,
+  type LlmServing,
+  type GeneratorStorage,
+} from './client/api';
+export {
+  generate,
+  readProgress,
+  type GenerateOptions,
+  type GenerateResult,
+  type TemporalOptions,
+} from './client/generate';
+export { startDevServer, findTemporalCli, type DevServer, type DevServerOptions } from './client/dev-server';
+export {
+  createActivities,
+  createLlmActivities,
+  createStorageActivities,
+  toLlmFailure,
+  LLM_FAILURE_TYPES,
+} from './activities';
+export {
+  createGenerationWorker,
+  createStorageWorker,
+  createOpenAiClient,
+  workflowBundle,
+  ConfigError,
+} from './worker';
+export { JsonlStore, StoreRegistry } from './storage/jsonl-store';
+export * from './method';
+export * from './shared/constants';
+export * from './shared/schemas';
+export * from './shared/messages';

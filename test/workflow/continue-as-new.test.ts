@@ -1,0 +1,119 @@
+/**
+ * History bounds on a real dev server (the time-skipping server has no continue-as-new hint): once
+ * with the server's suggestion lowered through dynamic config, once with only the workflow's own budget.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { WORKFLOW_TYPES } from '../../src/shared/constants';
+import type { RunInput, RunSummary } from '../../src/shared/schemas';
+import { workflowBundle } from '../../src/worker';
+import { fakeActivities } from '../helpers/fake-activities';
+import { devServer, unique, type TestDevServer } from '../helpers/temporal';
+
+let temporal: TestDevServer;
+let client: Client;
+let nativeConnection: NativeConnection;
+
+before(async () => {
+  temporal = await devServer({ 'limit.historyCount.suggestContinueAsNew': 400 });
+  client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  nativeConnection = await NativeConnection.connect({ address: temporal.address });
+});
+after(async () => {
+  await client?.connection.close();
+  await nativeConnection?.close();
+  await temporal?.dispose();
+});
+
+async function runsOf(workflowId: string): Promise<{ historyLength: number; historySize: number }[]> {
+  const runs = [];
+  for await (const execution of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    const description = await client.workflow.getHandle(workflowId, execution.runId).describe();
+    runs.push({ historyLength: description.historyLength, historySize: description.historySize });
+  }
+  return runs;
+}
+
+async function generateWith(input: RunInput): Promise<{ summary: RunSummary; dialogues: number }> {
+  const { activities, log } = fakeActivities();
+  const taskQueue = unique('can');
+  const worker = await Worker.create({
+    connection: nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+  });
+  const summary = (await worker.runUntil(
+    client.workflow.execute(WORKFLOW_TYPES.run, { workflowId: input.runId, taskQueue, args: [input] }),
+  )) as RunSummary;
+  return { summary, dialogues: log.dialogues.size };
+}
+
+describe('continue-as-new', () => {
+  test('intent workflow: continues as new when the server suggests it and loses no dialogue', async () => {
+    const runId = unique('can-hint');
+    const { summary, dialogues } = await generateWith({
+      runId,
+      outDir: '/tmp/cc-can',
+      model: 'm',
+      intents: ['exploratory'],
+      numDialogsPerIntent: 80,
+      numTurnsPerDialog: 2,
+      concurrency: 4,
+    });
+    assert.equal(summary.written, 80);
+    assert.equal(dialogues, 80);
+    const progress = summary.intents[0]!;
+    assert.ok(progress.continuedAsNew >= 2, `continued as new ${progress.continuedAsNew} times`);
+    const runs = await runsOf(`${runId}.exploratory`);
+    assert.equal(runs.length, progress.continuedAsNew + 1);
+    for (const run of runs)
+      assert.ok(run.historyLength < 400 + 4 * 20, `history of ${run.historyLength} events`);
+  });
+
+  test('intent workflow: 2,000 dialogues stay within 10,000 events and 10 MB per history on its own budget', async () => {
+    const runId = unique('can-budget');
+    const temporalNoHint = await devServer();
+    const c = new Client({ connection: await Connection.connect({ address: temporalNoHint.address }) });
+    const nc = await NativeConnection.connect({ address: temporalNoHint.address });
+    try {
+      const { activities, log } = fakeActivities();
+      const taskQueue = unique('budget');
+      const worker = await Worker.create({
+        connection: nc,
+        taskQueue,
+        workflowBundle: await workflowBundle(),
+        activities,
+      });
+      const input: RunInput = {
+        runId,
+        outDir: '/tmp/cc-budget',
+        model: 'm',
+        intents: ['transaction'],
+        numDialogsPerIntent: 2_000,
+        numTurnsPerDialog: 6,
+        concurrency: 200,
+      };
+      const summary = (await worker.runUntil(
+        c.workflow.execute(WORKFLOW_TYPES.run, { workflowId: runId, taskQueue, args: [input] }),
+      )) as RunSummary;
+      assert.equal(summary.written, 2_000);
+      assert.equal(log.dialogues.size, 2_000);
+      assert.ok(summary.intents[0]!.continuedAsNew >= 1);
+      const childId = `${runId}.transaction`;
+      for await (const execution of c.workflow.list({ query: `WorkflowId = '${childId}'` })) {
+        const d = await c.workflow.getHandle(childId, execution.runId).describe();
+        assert.ok(d.historyLength < 10_000, `${d.historyLength} events`);
+        assert.ok(d.historySize < 10 * 1024 * 1024, `${d.historySize} bytes`);
+      }
+      const parent = await c.workflow.getHandle(runId).describe();
+      assert.ok(parent.historyLength < 200);
+    } finally {
+      await c.connection.close();
+      await nc.close();
+      await temporalNoHint.dispose();
+    }
+  });
+});
