@@ -186,3 +186,18 @@ test('dialogue: records interleave queries and responses in the seed format', ()
     toDialogueRecord({ plan, skeleton: { category: 'x', queries: ['q1'] }, responses: [], model: 'm' }),
   );
 });
+
+test('topics: every intent has at least 30 short, distinct, single-line topics', () => {
+  const seen = new Set<string>();
+  for (const intent of INTENT_IDS) {
+    assert.ok(TOPICS[intent].length >= 30, intent);
+    for (const topic of TOPICS[intent]) {
+      assert.ok(
+        topic.length >= 10 && topic.length <= 100 && !topic.includes('\n') && !topic.endsWith('.'),
+        topic,
+      );
+      assert.ok(!seen.has(topic.toLowerCase()), `repeated topic: ${topic}`);
+      seen.add(topic.toLowerCase());
+    }
+  }
+});
