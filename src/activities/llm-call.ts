@@ -76,7 +76,12 @@ export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise
   for (;;) {
     await deps.rate.acquire(estimated, ctx.cancellationSignal, heartbeat);
     try {
-      const reply = await streamCompletion(deps.openai, buildRequest(call, quirks, maxTokens), ctx);
+      const reply = await streamCompletion(
+        deps.openai,
+        buildRequest(call, quirks, maxTokens),
+        ctx,
+        settings.idleMs,
+      );
       const usage = reply.usage ?? {
         promptTokens: Math.ceil(promptChars / 4),
         completionTokens: estimateTokens(reply.content),
@@ -144,26 +149,54 @@ interface StreamedReply {
   usage: Usage | undefined;
 }
 
+/** Raised when the endpoint sends nothing for `idleMs`: the connection is treated as hung. */
+class IdleTimeoutError extends Error {
+  constructor(idleMs: number) {
+    super(`no data from the LLM endpoint for ${idleMs} ms`);
+    this.name = 'IdleTimeoutError';
+  }
+}
+
+/**
+ * Streams one completion. The activity heartbeats on a timer while the endpoint is making progress, so
+ * a cancellation reaches it within seconds even before the first token; a connection that goes quiet
+ * for `idleMs` is aborted here (retryable), and a dead worker is caught by the heartbeat timeout.
+ */
 async function streamCompletion(
   openai: OpenAI,
   request: ChatCompletionCreateParamsStreaming,
   ctx: Context,
+  idleMs: number,
 ): Promise<StreamedReply> {
-  const stream = await openai.chat.completions.create(request, { signal: ctx.cancellationSignal });
-  let content = '';
-  let finishReason: string | null = null;
-  let usage: Usage | undefined;
-  for await (const chunk of stream) {
-    const choice = chunk.choices[0];
-    if (choice?.delta?.content) content += choice.delta.content;
-    if (choice?.finish_reason) finishReason = choice.finish_reason;
-    if (chunk.usage) {
-      usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+  const idle = new AbortController();
+  let lastData = Date.now();
+  const tick = Math.max(200, Math.min(2_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 4));
+  const timer = setInterval(() => {
+    if (Date.now() - lastData > idleMs) idle.abort(new IdleTimeoutError(idleMs));
+    else ctx.heartbeat();
+  }, tick);
+  try {
+    const signal = AbortSignal.any([ctx.cancellationSignal, idle.signal]);
+    const stream = await openai.chat.completions.create(request, { signal });
+    let content = '';
+    let finishReason: string | null = null;
+    let usage: Usage | undefined;
+    for await (const chunk of stream) {
+      lastData = Date.now();
+      const choice = chunk.choices[0];
+      if (choice?.delta?.content) content += choice.delta.content;
+      if (choice?.finish_reason) finishReason = choice.finish_reason;
+      if (chunk.usage) {
+        usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+      }
     }
-    // Throttled by the SDK; it tells the server the call is alive while tokens arrive.
-    ctx.heartbeat();
+    return { content, finishReason, usage };
+  } catch (error) {
+    if (idle.signal.aborted && !ctx.cancellationSignal.aborted) throw idle.signal.reason as Error;
+    throw error;
+  } finally {
+    clearInterval(timer);
   }
-  return { content, finishReason, usage };
 }
 
 function parseReply<T>(call: JsonCall<T>, reply: StreamedReply): T {

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Client } from '@temporalio/client';
+import { CancelledFailure, Client, WorkflowFailedError } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
 import { Command, CommanderError, Option } from 'commander';
 import { INTENT_IDS, resolveIntent, type IntentId } from '../method/intents';
@@ -26,6 +26,8 @@ import type { RunInput, RunSummary } from '../shared/schemas';
 import { StoreRegistry } from '../storage/jsonl-store';
 import { ConfigError, createGenerationWorker, createOpenAiClient, createStorageWorker } from '../worker';
 import { connectTemporal, generate, readProgress } from './generate';
+import { readConfigFile } from './config-file';
+import { preflightEndpoint } from './preflight';
 import { createProgressView, formatSummary } from './progress';
 
 export const EXIT_CODES = { ok: 0, failures: 1, badInput: 2, interrupted: 130 } as const;
@@ -79,7 +81,8 @@ function installRuntime(): void {
 
 async function runGenerate(opts: Record<string, string | boolean | undefined>): Promise<number> {
   const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
-  const run: Partial<RunInput> & { outDir: string } = {
+  const fromFile = str('config') ? await readConfigFile(str('config')!) : {};
+  const flags: Partial<RunInput> & { outDir: string } = {
     outDir: str('out')!,
     runId: str('runId'),
     model: str('model'),
@@ -97,8 +100,14 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     maxAttempts: undefined,
   } as Partial<RunInput> & { outDir: string };
   const attempts = number('--max-attempts', str('maxAttempts'));
-  if (attempts !== undefined) run.retry = { maximumAttempts: attempts };
-  delete (run as Record<string, unknown>).maxAttempts;
+  if (attempts !== undefined)
+    flags.retry = { ...fromFile.retry, maximumAttempts: attempts } as RunInput['retry'];
+  delete (flags as Record<string, unknown>).maxAttempts;
+  // Flags win over the file; fields neither sets stay unset so an earlier run in --out can supply them.
+  const run = {
+    ...fromFile,
+    ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
+  } as typeof flags;
 
   installRuntime();
   const view = createProgressView();
@@ -114,11 +123,11 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       llm: { baseURL: str('baseUrl') },
       localWorker: opts.worker !== false,
       signal: controller.signal,
-      onStarted: ({ runId, resumed, address, uiUrl }) => {
-        process.stderr.write(
-          `${resumed ? 'resuming' : 'started'} run ${runId} on Temporal ${address}${uiUrl ? `, UI ${uiUrl}` : ''}\n`,
-        );
+      onStarted: ({ runId, resumed, attached, address, uiUrl }) => {
+        const verb = attached ? 'attached to' : resumed ? 'resuming' : 'started';
+        process.stderr.write(`${verb} run ${runId} on Temporal ${address}${uiUrl ? `, UI ${uiUrl}` : ''}\n`);
       },
+      onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
       onProgress: (p) => view.update(p),
     });
     view.stop();
@@ -129,6 +138,10 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     if (controller.signal.aborted) {
       process.stderr.write('interrupted: the run is saved; run the same command again to resume it\n');
       return EXIT_CODES.interrupted;
+    }
+    if (error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure) {
+      process.stderr.write(`the run was cancelled; what was written in ${resolve(run.outDir)} stays valid\n`);
+      return EXIT_CODES.failures;
     }
     throw error;
   }
@@ -149,6 +162,10 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   const maxConcurrent = number('--max-concurrent-calls', str('maxConcurrentCalls'));
   const storageOnly = opts.storageOnly === true;
   const openai = storageOnly ? undefined : createOpenAiClient({ baseURL: str('baseUrl') });
+  if (openai) {
+    const { warning } = await preflightEndpoint(openai, undefined);
+    if (warning) process.stderr.write(`warning: ${warning}\n`);
+  }
   await (await connectTemporal(address, namespace)).close();
   installRuntime();
   const connection = await NativeConnection.connect({ address });
@@ -245,6 +262,7 @@ export function buildProgram(): Command {
       .option('--intents <names>', `comma-separated intents (default all): ${INTENT_IDS.join(', ')}`)
       .option('--seed <seed>', 'plan seed (default the run id)')
       .option('--run-id <id>', 'run id (default: the run in --out, else a new one)')
+      .option('--config <file>', 'YAML or JSON file of run settings (workflow input names); flags win')
       .option('--rpm <n>', 'requests per minute limit (per worker process)')
       .option('--tpm <n>', 'tokens per minute limit (per worker process)')
       .option(

@@ -36,6 +36,7 @@ import {
 import { StoreRegistry } from '../storage/jsonl-store';
 import { ConfigError, createGenerationWorker, createOpenAiClient, createStorageWorker } from '../worker';
 import { startDevServer, type DevServer } from './dev-server';
+import { preflightEndpoint } from './preflight';
 
 export interface TemporalOptions {
   /** `host:port`; when absent (and TEMPORAL_ADDRESS unset) an embedded dev server is started. */
@@ -56,8 +57,16 @@ export interface GenerateOptions {
   localWorker?: boolean;
   /** Called about once a second with the live progress. */
   onProgress?: (progress: RunProgress) => void;
-  /** Called once the run is started or found, before waiting for it. */
-  onStarted?: (info: { runId: string; resumed: boolean; address: string; uiUrl?: string }) => void;
+  /** Called once the run is started or found, before waiting for it. `attached`: another process owns it. */
+  onStarted?: (info: {
+    runId: string;
+    resumed: boolean;
+    attached: boolean;
+    address: string;
+    uiUrl?: string;
+  }) => void;
+  /** Called with problems worth a look that do not stop the run. */
+  onWarning?: (message: string) => void;
   /** Stops waiting (the run itself goes on and can be resumed). */
   signal?: AbortSignal;
   /** @default 1000 */
@@ -215,6 +224,62 @@ export function storageTaskQueue(taskQueue: string, runId: string): string {
   return `${taskQueue}.storage.${runId}`;
 }
 
+/** Reads the address of the embedded server that the directory's owner runs. */
+async function embeddedServerAddress(dir: string): Promise<string> {
+  try {
+    return (JSON.parse(await readFile(join(dir, '.temporal', 'server.json'), 'utf8')) as { address: string })
+      .address;
+  } catch {
+    throw new ConfigError(
+      '--out',
+      `${dir} is owned by another process but its Temporal server is unknown; pass --temporal-address`,
+    );
+  }
+}
+
+/** Waits for the run's result, reporting progress, until it ends, the caller stops waiting, or a worker dies. */
+async function followRun(
+  client: Client,
+  handle: WorkflowHandle,
+  runId: string,
+  options: GenerateOptions,
+  running: Promise<void>[],
+): Promise<GenerateResult> {
+  const result = handle.result() as Promise<RunSummary>;
+  const aborted = new Promise<never>((_, reject) => {
+    const onAbort = () => reject(new Error('stopped waiting; run the same command again to resume'));
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => undefined);
+  const workerFailure =
+    running.length > 0
+      ? Promise.race(running).then(() => {
+          throw new Error('a worker stopped before the run finished');
+        })
+      : new Promise<never>(() => undefined);
+  workerFailure.catch(() => undefined);
+
+  let done = false;
+  const poll = (async () => {
+    while (!done && options.onProgress) {
+      try {
+        options.onProgress(await readProgress(client, runId));
+      } catch {
+        // the run may be completing; the next tick or the result will say
+      }
+      await new Promise((r) => setTimeout(r, options.progressIntervalMs ?? 1_000));
+    }
+  })();
+  try {
+    const summary = await Promise.race([result, aborted, workerFailure]);
+    return { summary, alreadyFinished: false };
+  } finally {
+    done = true;
+    await poll;
+  }
+}
+
 export async function generate(options: GenerateOptions): Promise<GenerateResult> {
   const env = options.env ?? process.env;
   const dir = await prepareOutDir(options.run.outDir);
@@ -235,8 +300,23 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   const cleanups: (() => Promise<void>)[] = [];
   const storage = new StoreRegistry();
   try {
+    // The process that holds the directory's lock owns the run; a second one only attaches to it.
+    const owner = await storage.get(dir).then(
+      () => true,
+      (error: Error) => {
+        if (/in use by process/.test(error.message)) return false;
+        throw new ConfigError('--out', error.message);
+      },
+    );
+    cleanups.unshift(() => storage.closeAll());
+    if (owner && openai) {
+      const { warning } = await preflightEndpoint(openai, input.model);
+      if (warning) options.onWarning?.(warning);
+    }
+
     let server: DevServer | undefined;
     let serverAddress = address;
+    if (!serverAddress && !owner) serverAddress = await embeddedServerAddress(dir);
     if (!serverAddress) {
       const stateDir = join(dir, '.temporal');
       await mkdir(stateDir, { recursive: true });
@@ -253,9 +333,10 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     cleanups.unshift(() => connection.close());
     const client = new Client({ connection, namespace });
 
-    // Open the store first: it fails fast when another process owns the directory.
-    await storage.get(dir);
-    cleanups.unshift(() => storage.closeAll());
+    if (!owner) {
+      options.onStarted?.({ runId: input.runId, resumed: true, attached: true, address: serverAddress });
+      return await followRun(client, client.workflow.getHandle(input.runId), input.runId, options, []);
+    }
     const workerConnection = await NativeConnection.connect({ address: serverAddress });
     cleanups.unshift(() => workerConnection.close());
     const workers: Worker[] = [
@@ -296,40 +377,12 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     options.onStarted?.({
       runId: input.runId,
       resumed: resumed || alreadyFinished,
+      attached: false,
       address: serverAddress,
       uiUrl: server?.uiUrl,
     });
-
-    const result = handle.result() as Promise<RunSummary>;
-    const aborted = new Promise<never>((_, reject) => {
-      const onAbort = () => reject(new Error('stopped waiting; run the same command again to resume'));
-      if (options.signal?.aborted) onAbort();
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    aborted.catch(() => undefined);
-    const workerFailure = Promise.race(running).then(() => {
-      throw new Error('a worker stopped before the run finished');
-    });
-    workerFailure.catch(() => undefined);
-
-    let done = false;
-    const poll = (async () => {
-      while (!done && options.onProgress) {
-        try {
-          options.onProgress(await readProgress(client, input.runId));
-        } catch {
-          // the run may be completing; the next tick or the result will say
-        }
-        await new Promise((r) => setTimeout(r, options.progressIntervalMs ?? 1_000));
-      }
-    })();
-    try {
-      const summary = await Promise.race([result, aborted, workerFailure]);
-      return { summary, alreadyFinished };
-    } finally {
-      done = true;
-      await poll;
-    }
+    const result = await followRun(client, handle, input.runId, options, running);
+    return { ...result, alreadyFinished };
   } finally {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
   }

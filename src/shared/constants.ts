@@ -35,10 +35,12 @@ export const DEFAULT_LLM_RETRY = {
   maximumIntervalMs: 60_000,
 } as const;
 
-/** Timeouts of the LLM activities. The heartbeat timeout catches a hung connection long before the call's limit. */
+/** Timeouts of the LLM activities. The heartbeat timeout catches a dead worker; the idle timeout a hung connection. */
 export const DEFAULT_LLM_TIMEOUTS = {
   startToCloseMs: 5 * 60_000,
   heartbeatMs: 30_000,
+  /** No byte from the endpoint for this long (including before the first token) means a hung call. */
+  idleMs: 90_000,
 } as const;
 
 /**

@@ -53,6 +53,7 @@ export const timeoutsSchema = z
   .object({
     startToCloseMs: positiveMs.default(DEFAULT_LLM_TIMEOUTS.startToCloseMs),
     heartbeatMs: positiveMs.default(DEFAULT_LLM_TIMEOUTS.heartbeatMs),
+    idleMs: positiveMs.default(DEFAULT_LLM_TIMEOUTS.idleMs),
   })
   .strict()
   .refine((t) => t.heartbeatMs < t.startToCloseMs, {
@@ -136,6 +137,8 @@ export interface DialoguePlan {
 /** The part of the run's settings an LLM activity needs. */
 export interface LlmCallSettings {
   runId: string;
+  /** A call that receives nothing for this long is aborted and retried. */
+  idleMs: number;
   model: string;
   temperature: number;
   maxTokens: number;

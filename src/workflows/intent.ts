@@ -120,6 +120,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   const maxTokens = { ...defaultMaxTokens(config.numTurnsPerDialog), ...config.maxTokens };
   const settings = (stage: 'skeleton' | 'responses'): LlmCallSettings => ({
     runId: config.runId,
+    idleMs: config.timeouts.idleMs,
     model: config.model,
     temperature: config.temperature,
     maxTokens: maxTokens[stage],

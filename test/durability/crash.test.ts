@@ -59,7 +59,7 @@ function runInput(runId: string, outDir: string, dialogs: number): RunInput {
     numTurnsPerDialog: 2,
     intents: ['transaction', 'educational', 'problem_solving'],
     concurrency: 9,
-    timeouts: { startToCloseMs: 30_000, heartbeatMs: 2_000 },
+    timeouts: { startToCloseMs: 30_000, heartbeatMs: 2_000, idleMs: 5_000 },
     retry: { maximumAttempts: 10, initialIntervalMs: 200, backoffCoefficient: 2, maximumIntervalMs: 2_000 },
   };
 }

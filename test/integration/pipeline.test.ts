@@ -117,7 +117,7 @@ describe('pipeline', () => {
         numDialogsPerIntent: 6,
         numTurnsPerDialog: 3,
         concurrency: 18,
-        timeouts: { startToCloseMs: 20_000, heartbeatMs: 2_000 },
+        timeouts: { startToCloseMs: 20_000, heartbeatMs: 2_000, idleMs: 2_000 },
         retry: {
           maximumAttempts: 20,
           initialIntervalMs: 100,

@@ -1,0 +1,54 @@
+/**
+ * `--config FILE`: the run's settings in YAML or JSON, with the workflow input's field names. Checked
+ * like any input: size, encoding, syntax and unknown keys each give one line naming the file.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { parse } from 'yaml';
+import { runInputSchema, type RunInput } from '../shared/schemas';
+import { ConfigError } from '../worker';
+
+/** Option files are a few hundred bytes; anything past this is a mistake. */
+export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+
+const ALLOWED_KEYS = new Set(Object.keys(runInputSchema.shape).filter((k) => k !== 'outDir'));
+
+export async function readConfigFile(path: string): Promise<Partial<RunInput>> {
+  const field = '--config';
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch (error) {
+    throw new ConfigError(
+      field,
+      `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
+  }
+  if (size > MAX_CONFIG_FILE_BYTES)
+    throw new ConfigError(field, `${path} is ${size} bytes; the limit is ${MAX_CONFIG_FILE_BYTES}`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(await readFile(path));
+  } catch {
+    throw new ConfigError(field, `${path} is not valid UTF-8`);
+  }
+  let value: unknown;
+  try {
+    value = parse(text, { maxAliasCount: 10 });
+  } catch (error) {
+    throw new ConfigError(
+      field,
+      `${path} is not valid YAML or JSON: ${(error as Error).message.split('\n')[0]}`,
+    );
+  }
+  if (value === null || value === undefined) return {};
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new ConfigError(field, `${path} must hold a mapping of settings`);
+  for (const key of Object.keys(value)) {
+    if (!ALLOWED_KEYS.has(key))
+      throw new ConfigError(
+        `${field} ${key}`,
+        `unknown setting in ${path}; known: ${[...ALLOWED_KEYS].join(', ')}`,
+      );
+  }
+  return value as Partial<RunInput>;
+}
