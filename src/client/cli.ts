@@ -101,7 +101,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
   } as Partial<RunInput> & { outDir: string };
   const attempts = number('--max-attempts', str('maxAttempts'));
   if (attempts !== undefined)
-    flags.retry = { ...fromFile.retry, maximumAttempts: attempts } as RunInput['retry'];
+    flags.retry = { ...fromFile.retry, maximumAttempts: attempts };
   delete (flags as Record<string, unknown>).maxAttempts;
   // Flags win over the file; fields neither sets stay unset so an earlier run in --out can supply them.
   const run = {

@@ -50,5 +50,5 @@ export async function readConfigFile(path: string): Promise<Partial<RunInput>> {
         `unknown setting in ${path}; known: ${[...ALLOWED_KEYS].join(', ')}`,
       );
   }
-  return value as Partial<RunInput>;
+  return value;
 }
