@@ -100,8 +100,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     maxAttempts: undefined,
   } as Partial<RunInput> & { outDir: string };
   const attempts = number('--max-attempts', str('maxAttempts'));
-  if (attempts !== undefined)
-    flags.retry = { ...fromFile.retry, maximumAttempts: attempts };
+  if (attempts !== undefined) flags.retry = { ...fromFile.retry, maximumAttempts: attempts };
   delete (flags as Record<string, unknown>).maxAttempts;
   // Flags win over the file; fields neither sets stay unset so an earlier run in --out can supply them.
   const run = {
