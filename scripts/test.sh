@@ -3,14 +3,17 @@
 # every test layer: unit, workflow (time-skipping server), integration and durability (dev server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(bash scripts/setup.sh)"
+# A separate assignment, so a failed set-up stops the run (set -e ignores failures inside eval "$(...)").
+setup_exports=$(bash scripts/setup.sh)
+eval "$setup_exports"
 export TEMPORAL_CLI_PATH TEMPORAL_TEST_SERVER_PATH
+PATH="$PWD/node_modules/.bin:$PATH"
 
 echo "== static checks"
-npx tsc --noEmit -p tsconfig.json
-npx eslint .
-npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
-npm run --silent build
+tsc --noEmit -p tsconfig.json
+eslint .
+prettier --check . >/dev/null || { prettier --check .; exit 1; }
+tsc -p tsconfig.build.json
 
 run() {
   echo "== $1"

@@ -87,6 +87,7 @@ export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise
         completionTokens: estimateTokens(reply.content),
       };
       deps.rate.settle(estimated, usage.promptTokens + usage.completionTokens);
+      deps.rate.succeeded();
       return { value: parseReply(call, reply), usage };
     } catch (error) {
       if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;

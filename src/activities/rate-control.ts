@@ -1,7 +1,9 @@
 /**
- * Per-process rate control in front of the LLM endpoint: optional requests/min and tokens/min budgets,
- * and a shared cool-down after a 429 so one rate-limited call pauses its siblings instead of letting
- * them hammer the endpoint. Waiting callers keep heartbeating through `onWait`.
+ * Per-process rate control in front of the LLM endpoint: optional requests/min and tokens/min budgets;
+ * a shared cool-down after a 429 so one rate-limited call pauses its siblings; and, once the endpoint
+ * has said 429, an adaptive pace (multiplicative decrease on 429, slow increase on success) that
+ * settles just under the endpoint's limit instead of bursting into it. Waiting callers keep
+ * heartbeating through `onWait`.
  */
 export interface RateLimits {
   requestsPerMinute?: number;
@@ -39,11 +41,25 @@ class Bucket {
 /** How long a burst may be: a one-second slice of the per-minute budget, at least one request. */
 const BURST_MS = 1_000;
 
+/** Adaptive pacing after 429s: how fast the pace falls and grows back. */
+const ADAPTIVE = {
+  decrease: 0.85,
+  increasePerSuccess: 0.003,
+  minPerSecond: 1 / 60,
+  decreaseEveryMs: 1_000,
+} as const;
+
 export class RateController {
   private requestBucket?: Bucket;
   private tokenBucket?: Bucket;
   private limitsKey = '';
   private coolDownUntil = 0;
+  /** Requests per second once the endpoint has pushed back; undefined until the first 429. */
+  private pace: number | undefined;
+  private nextSlot = 0;
+  private lastDecrease = 0;
+  /** Start times of recent successful calls, to measure the rate the endpoint accepted. */
+  private readonly recent: number[] = [];
   rateLimitedCount = 0;
 
   configure(limits: RateLimits): void {
@@ -56,17 +72,45 @@ export class RateController {
     this.tokenBucket = tpm ? new Bucket(tpm, Math.max(1, (tpm * BURST_MS) / 60_000) * 4) : undefined;
   }
 
-  /** After a 429: nobody in this process calls again before `retryAfterMs` has passed. */
+  /** After a 429: nobody in this process calls again before `retryAfterMs` has passed, and the pace drops. */
   coolDown(retryAfterMs: number): void {
+    const now = Date.now();
     this.rateLimitedCount++;
-    this.coolDownUntil = Math.max(this.coolDownUntil, Date.now() + retryAfterMs);
+    this.coolDownUntil = Math.max(this.coolDownUntil, now + retryAfterMs);
+    if (this.pace === undefined) {
+      // Start from what the endpoint accepted over the last minute.
+      const accepted = this.recent.filter((t) => t > now - 60_000).length;
+      this.pace = Math.max(ADAPTIVE.minPerSecond, (accepted / 60) * ADAPTIVE.decrease);
+      this.lastDecrease = now;
+    } else if (now - this.lastDecrease >= ADAPTIVE.decreaseEveryMs) {
+      this.pace = Math.max(ADAPTIVE.minPerSecond, this.pace * ADAPTIVE.decrease);
+      this.lastDecrease = now;
+    }
+  }
+
+  /** After a successful call: remember it and let the pace grow back slowly. */
+  succeeded(): void {
+    const now = Date.now();
+    this.recent.push(now);
+    while (this.recent.length > 0 && this.recent[0]! < now - 60_000) this.recent.shift();
+    if (this.pace !== undefined) this.pace *= 1 + ADAPTIVE.increasePerSuccess;
+  }
+
+  /** The adaptive pace in requests per second, once a 429 set it. */
+  get currentPace(): number | undefined {
+    return this.pace;
   }
 
   /** Waits until a call with about `estimatedTokens` may start. */
   async acquire(estimatedTokens: number, signal: AbortSignal, onWait: () => void): Promise<void> {
     for (;;) {
       signal.throwIfAborted();
-      let wait = Math.max(0, this.coolDownUntil - Date.now());
+      const now = Date.now();
+      let wait = Math.max(0, this.coolDownUntil - now);
+      if (wait === 0 && this.pace !== undefined) {
+        wait = Math.max(0, this.nextSlot - now);
+        if (wait === 0) this.nextSlot = Math.max(now, this.nextSlot) + 1000 / this.pace;
+      }
       if (wait === 0 && this.requestBucket) wait = this.requestBucket.take(1);
       if (wait === 0 && this.tokenBucket) {
         wait = this.tokenBucket.take(estimatedTokens);

@@ -70,3 +70,19 @@ test('rate control: cancellation interrupts a wait', async () => {
     /cancelled/,
   );
 });
+
+test('rate control: after a 429 the pace starts below what the endpoint accepted and paces calls', async () => {
+  const rate = new RateController();
+  rate.configure({});
+  for (let i = 0; i < 600; i++) rate.succeeded(); // 600 accepted in the last minute: 10/s
+  rate.coolDown(0);
+  const pace = rate.currentPace!;
+  assert.ok(pace > 7 && pace < 10, `pace ${pace}/s`);
+  const signal = new AbortController().signal;
+  const started = Date.now();
+  for (let i = 0; i < 6; i++) await rate.acquire(1, signal, () => undefined);
+  const elapsed = Date.now() - started;
+  assert.ok(elapsed >= 450, `6 calls at ${pace.toFixed(1)}/s took ${elapsed} ms`);
+  for (let i = 0; i < 100; i++) rate.succeeded();
+  assert.ok(rate.currentPace! > pace, 'the pace grows back on success');
+});
