@@ -16,6 +16,8 @@ import { StoreRegistry } from './storage/jsonl-store';
 
 /** LLM activities one worker runs at once; the run's own bound is usually lower. @default 500 */
 export const DEFAULT_MAX_CONCURRENT_LLM_CALLS = 500;
+/** At most this long between two heartbeats of an activity, so cancellation reaches it within seconds. */
+export const HEARTBEAT_THROTTLE_MS = 5_000;
 /** How long a stopping worker lets LLM calls in flight finish. @default 30 seconds */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
 
@@ -112,6 +114,8 @@ export async function createGenerationWorker(options: GenerationWorkerOptions): 
     maxConcurrentActivityTaskExecutions: options.maxConcurrentLlmCalls ?? DEFAULT_MAX_CONCURRENT_LLM_CALLS,
     maxCachedWorkflows: 100,
     shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
+    // Heartbeats carry cancellation back: keep them frequent enough that a cancelled run stops paying soon.
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,
   });
 }
 

@@ -78,9 +78,10 @@ export class RateController {
     this.rateLimitedCount++;
     this.coolDownUntil = Math.max(this.coolDownUntil, now + retryAfterMs);
     if (this.pace === undefined) {
-      // Start from what the endpoint accepted over the last minute.
-      const accepted = this.recent.filter((t) => t > now - 60_000).length;
-      this.pace = Math.max(ADAPTIVE.minPerSecond, (accepted / 60) * ADAPTIVE.decrease);
+      // Start just under the rate the endpoint accepted recently (over up to a minute).
+      const accepted = this.recent.filter((t) => t > now - 60_000);
+      const spanSeconds = Math.max(1, (now - (accepted[0] ?? now)) / 1000);
+      this.pace = Math.max(ADAPTIVE.minPerSecond, (accepted.length / spanSeconds) * ADAPTIVE.decrease);
       this.lastDecrease = now;
     } else if (now - this.lastDecrease >= ADAPTIVE.decreaseEveryMs) {
       this.pace = Math.max(ADAPTIVE.minPerSecond, this.pace * ADAPTIVE.decrease);

@@ -72,6 +72,8 @@ export interface DevServerOptions {
   uiPort?: number;
   /** @default 60 seconds */
   startTimeoutMs?: number;
+  /** How long the SDK may try to download the CLI when none is installed. @default 120 seconds */
+  downloadTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -143,7 +145,7 @@ async function stopPid(pid: number, child?: ChildProcess): Promise<void> {
  */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const binary = findTemporalCli(options.env);
-  if (!binary) throw new Error(`no Temporal CLI found: ${TEMPORAL_INSTALL_HINT}`);
+  if (!binary) return startDownloadedDevServer(options);
   await mkdir(join(options.stateFile, '..'), { recursive: true });
   if (existsSync(options.stateFile)) {
     try {
@@ -169,9 +171,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     '--log-level',
     'warn',
   ];
-  for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) {
-    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
-  }
+  args.push(...dynamicConfigArgs(options.dynamicConfig));
   const log = openSync(options.logFile, 'a');
   const child = spawn(binary, args, { stdio: ['ignore', log, log], detached: false });
   closeSync(log);
@@ -195,4 +195,58 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       await rm(options.stateFile, { force: true });
     },
   };
+}
+
+function dynamicConfigArgs(config: DevServerOptions['dynamicConfig']): string[] {
+  return Object.entries(config ?? {}).flatMap(([key, value]) => [
+    '--dynamic-config-value',
+    `${key}=${JSON.stringify(value)}`,
+  ]);
+}
+
+/**
+ * With no CLI installed, the SDK downloads one (for users with internet). Bounded in time: without a
+ * network it fails with the install hint instead of hanging.
+ */
+async function startDownloadedDevServer(options: DevServerOptions): Promise<DevServer> {
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+  const port = options.port ?? (await freePort());
+  const uiPort = options.uiPort ?? (await freePort());
+  const timeoutMs = options.downloadTimeoutMs ?? 120_000;
+  const starting = TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'cached-download' },
+      dbFilename: options.dbFile,
+      ip: '127.0.0.1',
+      port,
+      ui: true,
+      uiPort,
+      extraArgs: dynamicConfigArgs(options.dynamicConfig),
+    },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer after ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    const env = await Promise.race([starting, timeout]);
+    return {
+      address: `127.0.0.1:${port}`,
+      uiUrl: `http://127.0.0.1:${uiPort}`,
+      pid: 0,
+      stop: () => env.teardown(),
+    };
+  } catch (error) {
+    starting
+      .then(
+        (env) => env.teardown(),
+        () => undefined,
+      )
+      .catch(() => undefined);
+    throw new Error(
+      `no Temporal CLI found and downloading one failed (${(error as Error).message.split('\n')[0]}): ${TEMPORAL_INSTALL_HINT}`,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
 }

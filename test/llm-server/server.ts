@@ -48,6 +48,8 @@ export interface LlmServerStats {
   completionTokens: number;
   stages: { skeleton: number; responses: number; other: number };
   rateLimited: number;
+  /** Chat requests whose connection closed before the reply was complete (client aborts, hangs, cuts). */
+  aborted: number;
 }
 
 export interface LlmServer {
@@ -205,6 +207,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     completionTokens: 0,
     stages: { skeleton: 0, responses: 0, other: 0 },
     rateLimited: 0,
+    aborted: 0,
   });
   let stats = freshStats();
 
@@ -515,6 +518,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
           if (!done) {
             done = true;
             stats.inFlight--;
+            if (!res.writableEnded) stats.aborted++;
           }
         };
         res.on('close', finish);

@@ -74,7 +74,7 @@ test('rate control: cancellation interrupts a wait', async () => {
 test('rate control: after a 429 the pace starts below what the endpoint accepted and paces calls', async () => {
   const rate = new RateController();
   rate.configure({});
-  for (let i = 0; i < 600; i++) rate.succeeded(); // 600 accepted in the last minute: 10/s
+  for (let i = 0; i < 10; i++) rate.succeeded(); // 10 accepted within the last second
   rate.coolDown(0);
   const pace = rate.currentPace!;
   assert.ok(pace > 7 && pace < 10, `pace ${pace}/s`);

@@ -1,0 +1,428 @@
+/**
+ * `npm run bench`: one run on this machine of every benchmark scenario, against the test LLM server
+ * (its own process, with a latency model), a real Temporal dev server and a worker process of this
+ * package. Prints a table and writes JSON under bench/results/.
+ *
+ *   npm run bench                      all scenarios at full size
+ *   npm run bench -- --quick           smaller sizes, for a smoke run
+ *   npm run bench -- --only efficiency,zero-latency --scale 20000
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import OpenAI from 'openai';
+import { startDevServer, type DevServer } from '../src/client/dev-server';
+import {
+  INTENT_IDS,
+  planDialogue,
+  responsesJsonSchema,
+  responsesMessages,
+  responsesReplySchema,
+  skeletonJsonSchema,
+  skeletonMessages,
+  skeletonReplySchema,
+  extractJson,
+  defaultMaxTokens,
+  type IntentId,
+} from '../src/method';
+import { WORKFLOW_TYPES } from '../src/shared/constants';
+import type { RunInput, RunSummary, Skeleton } from '../src/shared/schemas';
+import type { LlmServerOptions, LlmServerStats } from '../test/llm-server/server';
+
+const ROOT = resolve(__dirname, '..');
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    scale: { type: 'string' },
+  },
+});
+const QUICK = args.quick;
+const ONLY = args.only?.split(',');
+const SCALE = Number(args.scale ?? (QUICK ? 2_000 : 20_000));
+
+// ---------------------------------------------------------------- processes
+
+interface LlmProcess {
+  url: string;
+  configure(options: Partial<LlmServerOptions>): Promise<void>;
+  stats(): Promise<LlmServerStats>;
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startLlmProcess(options: Partial<LlmServerOptions>): Promise<LlmProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'test/llm-server/cli.ts', '--config', JSON.stringify(options)],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const { url, port } = JSON.parse(line.toString()) as { url: string; port: number };
+  const admin = async (path: string, body?: unknown) => {
+    const res = await fetch(`http://127.0.0.1:${port}/admin/${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return res.json() as Promise<unknown>;
+  };
+  return {
+    url,
+    configure: async (o) => void (await admin('config', o)),
+    stats: async () => (await admin('stats')) as LlmServerStats,
+    reset: async () => void (await admin('reset', {})),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
+
+interface WorkerProcess {
+  child: ChildProcess;
+  /** Peak resident set size so far (VmHWM), in MB. */
+  peakRssMb(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function startWorker(address: string, taskQueue: string, baseURL: string): Promise<WorkerProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'src/client/cli.ts',
+      'worker',
+      '--temporal-address',
+      address,
+      '--task-queue',
+      taskQueue,
+      '--base-url',
+      baseURL,
+    ],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, OPENAI_API_KEY: 'bench-key', LOG_LEVEL: 'ERROR' },
+    },
+  );
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  // Ready once it says so (after bundling the workflows).
+  const deadline = Date.now() + 60_000;
+  while (!stderr.includes('worker on') && Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`worker exited: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    child,
+    async peakRssMb() {
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+      const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      return kb / 1024;
+    },
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------- workloads
+
+let counter = 0;
+const uid = (p: string) => `${p}-${Date.now().toString(36)}-${++counter}`;
+
+interface Measured {
+  seconds: number;
+  calls: number;
+  dialogues: number;
+  summary?: RunSummary;
+  rateLimited?: number;
+}
+
+async function runTemporal(env: Env, input: Omit<RunInput, 'runId' | 'outDir' | 'model'>): Promise<Measured> {
+  const runId = uid('bench');
+  const outDir = join(env.scratch, runId);
+  await env.llm.reset();
+  const started = performance.now();
+  const summary = (await env.client.workflow.execute(WORKFLOW_TYPES.run, {
+    workflowId: runId,
+    taskQueue: env.taskQueue,
+    args: [{ ...input, runId, outDir, model: 'test-model' }],
+  })) as RunSummary;
+  const seconds = (performance.now() - started) / 1000;
+  const stats = await env.llm.stats();
+  if (summary.failed > 0) throw new Error(`${summary.failed} dialogues failed in a benchmark run`);
+  return {
+    seconds,
+    calls: stats.completed,
+    dialogues: summary.written,
+    summary,
+    rateLimited: stats.rateLimited,
+  };
+}
+
+/** The same dialogues with no Temporal: an in-process pool calling the same server with the same prompts. */
+async function runBaseline(
+  env: Env,
+  intents: readonly IntentId[],
+  perIntent: number,
+  turns: number,
+  concurrency: number,
+): Promise<Measured> {
+  const openai = new OpenAI({ apiKey: 'bench-key', baseURL: env.llm.url, maxRetries: 0 });
+  const jobs = intents.flatMap((intent) =>
+    Array.from({ length: perIntent }, (_, index) =>
+      planDialogue({ runId: 'baseline', seed: 'b', intent, index }),
+    ),
+  );
+  const maxTokens = defaultMaxTokens(turns);
+  const call = async <T>(
+    messages: OpenAI.ChatCompletionMessageParam[],
+    name: string,
+    schema: Record<string, unknown>,
+    tokens: number,
+    parse: (v: unknown) => T,
+  ) => {
+    const stream = await openai.chat.completions.create({
+      model: 'test-model',
+      messages,
+      temperature: 0.9,
+      max_tokens: tokens,
+      stream: true,
+      stream_options: { include_usage: true },
+      response_format: { type: 'json_schema', json_schema: { name, strict: true, schema } },
+    });
+    let content = '';
+    for await (const chunk of stream) content += chunk.choices[0]?.delta?.content ?? '';
+    return parse(extractJson(content));
+  };
+  await env.llm.reset();
+  const started = performance.now();
+  let next = 0;
+  const workers = Array.from({ length: concurrency }, async () => {
+    while (next < jobs.length) {
+      const plan = jobs[next++]!;
+      const skeleton: Skeleton = await call(
+        skeletonMessages(plan, turns),
+        'dialogue_skeleton',
+        skeletonJsonSchema(turns),
+        maxTokens.skeleton,
+        (v) => skeletonReplySchema(turns).parse(v),
+      );
+      await call(
+        responsesMessages(plan, skeleton),
+        'dialogue_responses',
+        responsesJsonSchema(turns),
+        maxTokens.responses,
+        (v) => responsesReplySchema(turns).parse(v),
+      );
+    }
+  });
+  await Promise.all(workers);
+  const seconds = (performance.now() - started) / 1000;
+  const stats = await env.llm.stats();
+  return { seconds, calls: stats.completed, dialogues: jobs.length };
+}
+
+async function largestHistory(client: Client): Promise<{ events: number; bytes: number; workflows: number }> {
+  let events = 0;
+  let bytes = 0;
+  let workflows = 0;
+  for await (const execution of client.workflow.list()) {
+    const d = await client.workflow.getHandle(execution.workflowId, execution.runId).describe();
+    workflows++;
+    events = Math.max(events, d.historyLength);
+    bytes = Math.max(bytes, d.historySize ?? 0);
+  }
+  return { events, bytes, workflows };
+}
+
+// ---------------------------------------------------------------- scenarios
+
+interface Env {
+  llm: LlmProcess;
+  server: DevServer;
+  client: Client;
+  taskQueue: string;
+  worker: WorkerProcess;
+  scratch: string;
+}
+
+type Row = Record<string, string | number>;
+const results: Record<string, unknown> = {};
+const table: Row[] = [];
+const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
+
+async function withEnv<T>(llmOptions: Partial<LlmServerOptions>, fn: (env: Env) => Promise<T>): Promise<T> {
+  const scratch = join(tmpdir(), uid('cc-bench'));
+  await mkdir(scratch, { recursive: true });
+  const server = await startDevServer({
+    dbFile: join(scratch, 'temporal.db'),
+    stateFile: join(scratch, 'server.json'),
+    logFile: join(scratch, 'server.log'),
+  });
+  const llm = await startLlmProcess(llmOptions);
+  const connection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection });
+  const taskQueue = uid('bench-tq');
+  const worker = await startWorker(server.address, taskQueue, llm.url);
+  try {
+    return await fn({ llm, server, client, taskQueue, worker, scratch });
+  } finally {
+    await worker.stop();
+    await connection.close();
+    await llm.stop();
+    await server.stop();
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+const scenarios: Record<string, () => Promise<void>> = {
+  /** Efficiency at concurrency 64 with L = 1 s, and the same workload without Temporal. */
+  async efficiency() {
+    const concurrency = 64;
+    const latencyS = 1;
+    const perIntent = QUICK ? 16 : 72;
+    await withEnv({ latency: { meanMs: latencyS * 1000, jitter: 0.25 } }, async (env) => {
+      const temporal = await runTemporal(env, {
+        numDialogsPerIntent: perIntent,
+        numTurnsPerDialog: 6,
+        concurrency,
+      });
+      const baseline = await runBaseline(env, INTENT_IDS, perIntent, 6, concurrency);
+      const achieved = temporal.calls / temporal.seconds;
+      const baselineRate = baseline.calls / baseline.seconds;
+      const row = {
+        scenario: 'efficiency (C=64, L=1s)',
+        'dialogues/min': round((temporal.dialogues / temporal.seconds) * 60, 1),
+        'LLM calls/s': round(achieved),
+        efficiency: round(achieved / (concurrency / latencyS), 3),
+        'baseline calls/s': round(baselineRate),
+        'vs baseline': round(achieved / baselineRate, 3),
+      };
+      table.push(row);
+      results.efficiency = { ...row, temporal, baseline, peakRssMb: await env.worker.peakRssMb() };
+    });
+  },
+
+  /** Orchestration overhead per LLM call, and the most LLM activities/s, with L = 0. */
+  async 'zero-latency'() {
+    await withEnv({ latency: { meanMs: 0 } }, async (env) => {
+      const sequential = QUICK ? 20 : 60;
+      const temporalSeq = await runTemporal(env, {
+        numDialogsPerIntent: sequential,
+        numTurnsPerDialog: 6,
+        concurrency: 1,
+        intents: ['transaction'],
+      });
+      const baselineSeq = await runBaseline(env, ['transaction'], sequential, 6, 1);
+      const overheadMs = ((temporalSeq.seconds - baselineSeq.seconds) / temporalSeq.calls) * 1000;
+      const perIntent = QUICK ? 60 : 250;
+      const burst = await runTemporal(env, {
+        numDialogsPerIntent: perIntent,
+        numTurnsPerDialog: 6,
+        concurrency: 256,
+      });
+      const baselineBurst = await runBaseline(env, INTENT_IDS, perIntent, 6, 256);
+      const row = {
+        scenario: 'zero latency',
+        'overhead/call ms': round(overheadMs, 1),
+        'LLM activities/s': round(burst.calls / burst.seconds, 1),
+        'all activities/s': round((burst.calls + burst.dialogues) / burst.seconds, 1),
+        'baseline calls/s': round(baselineBurst.calls / baselineBurst.seconds, 1),
+      };
+      table.push(row);
+      results.zeroLatency = { ...row, temporalSeq, baselineSeq, burst, baselineBurst };
+    });
+  },
+
+  /** Memory and history bounds at SCALE dialogues. */
+  async scale() {
+    await withEnv({ latency: { meanMs: 20, jitter: 0.5 } }, async (env) => {
+      const perIntent = Math.ceil(SCALE / INTENT_IDS.length);
+      const run = await runTemporal(env, {
+        numDialogsPerIntent: perIntent,
+        numTurnsPerDialog: 6,
+        concurrency: 256,
+      });
+      const history = await largestHistory(env.client);
+      const row = {
+        scenario: `scale (${run.dialogues} dialogues)`,
+        'worker peak RSS MB': round(await env.worker.peakRssMb(), 1),
+        'largest history events': history.events,
+        'largest history KB': round(history.bytes / 1024, 1),
+        'workflow runs': history.workflows,
+        'dialogues/min': round((run.dialogues / run.seconds) * 60, 1),
+      };
+      table.push(row);
+      results.scale = { ...row, run: { ...run, summary: undefined } };
+    });
+  },
+
+  /** A server limited to R requests/min: the run settles just under R without a storm of 429s. */
+  async 'rate-limit'() {
+    const rpm = 600;
+    await withEnv(
+      { latency: { meanMs: 100, jitter: 0.3 }, rateLimit: { requestsPerMinute: rpm } },
+      async (env) => {
+        const perIntent = QUICK ? 30 : 80; // 9 × 80 × 2 = 1,440 calls: 2.4 minutes at the limit
+        const run = await runTemporal(env, {
+          numDialogsPerIntent: perIntent,
+          numTurnsPerDialog: 4,
+          concurrency: 32,
+        });
+        const perMinute = (run.calls / run.seconds) * 60;
+        const row = {
+          scenario: `rate limit (R=${rpm}/min)`,
+          'achieved/min': round(perMinute, 1),
+          'of R': round(perMinute / rpm, 3),
+          '429s': run.rateLimited ?? 0,
+          '429s per call': round((run.rateLimited ?? 0) / run.calls, 3),
+        };
+        table.push(row);
+        results.rateLimit = { ...row, run: { ...run, summary: undefined } };
+      },
+    );
+  },
+};
+
+async function main(): Promise<void> {
+  const started = new Date();
+  for (const [name, scenario] of Object.entries(scenarios)) {
+    if (ONLY && !ONLY.includes(name)) continue;
+    process.stderr.write(`running ${name}…\n`);
+    await scenario();
+  }
+  for (const row of table) {
+    process.stdout.write(`\n${row.scenario}\n`);
+    for (const [k, v] of Object.entries(row))
+      if (k !== 'scenario') process.stdout.write(`  ${k.padEnd(24)} ${v}\n`);
+  }
+  const file = join(ROOT, 'bench', 'results', `${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  await mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
+  await writeFile(
+    file,
+    JSON.stringify(
+      { startedAt: started.toISOString(), node: process.version, quick: QUICK, scale: SCALE, results },
+      null,
+      2,
+    ),
+  );
+  process.stdout.write(`\nresults: ${file}\n`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,281 @@
+/**
+ * Operating a live run from the CLI: status, pause, resume, a second `generate` on the same run,
+ * cancellation that aborts LLM calls in flight, and a worker that drains on SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { WORKFLOW_TYPES } from '../../src/shared/constants';
+import type { RunInput } from '../../src/shared/schemas';
+import { startLlmServer, type LlmServer } from '../llm-server/server';
+import { runCli, spawnCli } from '../helpers/cli';
+import { readDialogues, readFailures } from '../helpers/output';
+import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
+
+const API_KEY = 'sk-control-key';
+let llm: LlmServer;
+let temporal: TestDevServer;
+
+before(async () => {
+  llm = await startLlmServer({ apiKey: API_KEY, latency: { meanMs: 600, jitter: 0.2 } });
+  temporal = await devServer();
+});
+after(async () => {
+  await llm?.close();
+  await temporal?.dispose();
+});
+
+const env = () => ({ OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: temporal.address });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(
+  predicate: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await predicate()) return;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function lines(file: string): Promise<number> {
+  try {
+    return (await readFile(file, 'utf8')).split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+}
+
+describe('control', () => {
+  test('control: status, pause, resume and a second generate that attaches instead of duplicating work', async () => {
+    const out = await tempDir('cc-control-');
+    const args = [
+      'generate',
+      '--out',
+      out,
+      '--model',
+      'test-model',
+      '--dialogs-per-intent',
+      '3',
+      '--turns',
+      '2',
+      '--intents',
+      'transaction,educational',
+      '--concurrency',
+      '2',
+    ];
+    const first = spawnCli(args, env());
+    try {
+      await waitFor(async () => (await lines(join(out, 'dialogs.jsonl'))) >= 1, 60_000, 'a first dialogue');
+      const { runId } = JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as { runId: string };
+
+      const status = await runCli(['status', runId], env());
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, /RUNNING/);
+      assert.match(status.stdout, /transaction .* written, \d+ failed, \d+ in flight, tokens \d+\+\d+/);
+
+      const pause = await runCli(['pause', runId], env());
+      assert.equal(pause.code, 0, pause.stderr);
+      await waitFor(() => llm.stats().inFlight === 0, 10_000, 'calls in flight to finish');
+      const calls = llm.stats().requests;
+      await sleep(2_000);
+      assert.equal(llm.stats().requests, calls, 'no new LLM call while paused');
+      assert.match((await runCli(['status', runId], env())).stdout, /paused/);
+
+      // A second generate on the same directory attaches to the run and ends with the same summary.
+      const second = spawnCli(args, env());
+      await runCli(['resume', runId], env());
+      const [a, b] = await Promise.all([first.done, second.done]);
+      assert.equal(a.code, 0, a.stderr);
+      assert.equal(b.code, 0, b.stderr);
+      assert.match(b.stderr, /attached to run/);
+      assert.match(b.stdout, /6\/6 dialogues written/);
+      const records = await readDialogues(out);
+      assert.equal(records.length, 6);
+      assert.equal(new Set(records.map((r) => r.id)).size, 6);
+
+      const finished = await runCli(['status', runId], env());
+      assert.match(finished.stdout, /COMPLETED/);
+      assert.match(finished.stdout, /6\/6 dialogues written/);
+    } finally {
+      first.child.kill('SIGKILL');
+    }
+  });
+
+  test('control: cancel aborts LLM calls in flight and leaves valid output', async () => {
+    const out = await tempDir('cc-cancel-');
+    llm.configure({ latency: { meanMs: 600, tokensPerSecond: 20 } });
+    const run = spawnCli(
+      [
+        'generate',
+        '--out',
+        out,
+        '--model',
+        'test-model',
+        '--dialogs-per-intent',
+        '20',
+        '--turns',
+        '4',
+        '--concurrency',
+        '9',
+      ],
+      env(),
+    );
+    try {
+      await waitFor(async () => (await lines(join(out, 'dialogs.jsonl'))) >= 2, 60_000, 'two dialogues');
+      const { runId } = JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as { runId: string };
+      await waitFor(() => llm.stats().inFlight > 0, 10_000, 'calls in flight');
+      const abortedBefore = llm.stats().aborted;
+      const cancel = await runCli(['cancel', runId], env());
+      assert.equal(cancel.code, 0, cancel.stderr);
+      const result = await run.done;
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /cancelled/);
+      await waitFor(() => llm.stats().inFlight === 0, 5_000, 'in-flight calls to be aborted');
+      assert.ok(llm.stats().aborted > abortedBefore, 'calls in flight were aborted, not left to finish');
+      const records = await readDialogues(out); // throws on a partial or invalid line
+      assert.ok(records.length >= 2 && records.length < 180);
+      assert.deepEqual(await readFailures(out), []);
+    } finally {
+      run.child.kill('SIGKILL');
+      llm.configure({ latency: { meanMs: 600, jitter: 0.2 } });
+    }
+  });
+
+  test('control: a worker stops taking work on SIGTERM and lets calls in flight finish', async () => {
+    const taskQueue = unique('drain');
+    const runId = unique('drain');
+    const outDir = await tempDir('cc-drain-');
+    llm.configure({ latency: { meanMs: 1_500 } });
+    const worker = spawnCli(['worker', '--task-queue', taskQueue], env());
+    const connection = await Connection.connect({ address: temporal.address });
+    try {
+      const input: RunInput = {
+        runId,
+        outDir,
+        model: 'test-model',
+        intents: ['simulation'],
+        numDialogsPerIntent: 6,
+        numTurnsPerDialog: 2,
+        concurrency: 3,
+      };
+      const handle = await new Client({ connection }).workflow.start(WORKFLOW_TYPES.run, {
+        workflowId: runId,
+        taskQueue,
+        args: [input],
+      });
+      llm.resetStats();
+      await waitFor(() => llm.stats().inFlight >= 3, 30_000, 'three calls in flight');
+      worker.child.kill('SIGTERM');
+      const exit = await worker.done;
+      assert.equal(exit.code, 0, exit.stderr);
+      const stats = llm.stats();
+      assert.equal(stats.aborted, 0, 'no call was cut');
+      assert.ok(stats.completed >= 3, `${stats.completed} calls completed during the drain`);
+      const replacement = spawnCli(['worker', '--task-queue', taskQueue], env());
+      try {
+        await handle.result();
+      } finally {
+        replacement.child.kill('SIGTERM');
+        await replacement.done;
+      }
+      assert.equal((await readDialogues(outDir)).length, 6);
+    } finally {
+      worker.child.kill('SIGKILL');
+      await connection.close();
+      llm.configure({ latency: { meanMs: 600, jitter: 0.2 } });
+    }
+  });
+});
+
+describe('hostile input', () => {
+  test('hostile input: option files that are oversized, malformed, not UTF-8 or unknown are refused in one line', async () => {
+    const dir = await tempDir('cc-config-');
+    const files: [string, string | Buffer, RegExp][] = [
+      ['big.yaml', `# ${'x'.repeat(1024 * 1024 + 10)}\n`, /--config: .*bytes; the limit/],
+      ['broken.yaml', 'numTurnsPerDialog: [1, 2\n', /--config: .*not valid YAML/],
+      [
+        'latin1.yaml',
+        Buffer.from([0x6d, 0x6f, 0x64, 0x65, 0x6c, 0x3a, 0x20, 0xe9, 0x0a]),
+        /--config: .*not valid UTF-8/,
+      ],
+      ['unknown.yaml', 'apiKey: sk-nope\n', /--config apiKey: unknown setting/],
+      ['list.yaml', '- 1\n- 2\n', /--config: .*mapping/],
+      ['absurd.yaml', 'numDialogsPerIntent: 1e15\n', /--dialogs-per-intent/],
+    ];
+    for (const [name, content, pattern] of files) {
+      await writeFile(join(dir, name), content);
+      const result = await runCli(
+        ['generate', '--out', join(dir, `out-${name}`), '--model', 'test-model', '--config', join(dir, name)],
+        env(),
+      );
+      assert.equal(result.code, 2, `${name}: ${result.stderr}`);
+      assert.match(result.stderr, pattern, name);
+      assert.equal(result.stderr.trim().split('\n').length, 1, name);
+    }
+    await writeFile(
+      join(dir, 'good.yaml'),
+      'numDialogsPerIntent: 1\nnumTurnsPerDialog: 2\nintents: [transaction]\n',
+    );
+    const good = await runCli(
+      [
+        'generate',
+        '--out',
+        join(dir, 'out-good'),
+        '--model',
+        'test-model',
+        '--config',
+        join(dir, 'good.yaml'),
+      ],
+      env(),
+    );
+    assert.equal(good.code, 0, good.stderr);
+    assert.equal((await readDialogues(join(dir, 'out-good'))).length, 1);
+  });
+
+  test('hostile input: a base URL that is not an LLM endpoint, or a refused key, stops before any work', async () => {
+    const web = createServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/html' });
+      res.end('<html>not here</html>');
+    });
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+    try {
+      const dir = await tempDir('cc-url-');
+      const notLlm = await runCli(
+        [
+          'generate',
+          '--out',
+          join(dir, 'a'),
+          '--model',
+          'test-model',
+          '--base-url',
+          `http://127.0.0.1:${(web.address() as AddressInfo).port}/v1`,
+        ],
+        env(),
+      );
+      assert.equal(notLlm.code, 2, notLlm.stderr);
+      assert.match(notLlm.stderr, /--base-url: .*does not answer like an OpenAI-compatible endpoint/);
+      const refused = await runCli(['generate', '--out', join(dir, 'b'), '--model', 'test-model'], {
+        ...env(),
+        OPENAI_API_KEY: 'sk-wrong',
+      });
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /OPENAI_API_KEY: .*refused the key \(401\)/);
+      const closed = await runCli(
+        ['generate', '--out', join(dir, 'c'), '--model', 'test-model', '--base-url', 'http://127.0.0.1:9/v1'],
+        env(),
+      );
+      assert.equal(closed.code, 2);
+      assert.match(closed.stderr, /--base-url: cannot reach/);
+    } finally {
+      web.close();
+    }
+  });
+});
