@@ -64,14 +64,14 @@ async function startLlmProcess(options: Partial<LlmServerOptions>): Promise<LlmP
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
-  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const [line] = (await once(child.stdout, 'data')) as [Buffer];
   const { url, port } = JSON.parse(line.toString()) as { url: string; port: number };
   const admin = async (path: string, body?: unknown) => {
     const res = await fetch(`http://127.0.0.1:${port}/admin/${path}`, {
       method: body === undefined ? 'GET' : 'POST',
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    return res.json() as Promise<unknown>;
+    return res.json();
   };
   return {
     url,
@@ -114,7 +114,7 @@ async function startWorker(address: string, taskQueue: string, baseURL: string):
     },
   );
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   // Ready once it says so (after bundling the workflows).
   const deadline = Date.now() + 60_000;
   while (!stderr.includes('worker on') && Date.now() < deadline) {

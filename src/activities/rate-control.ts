@@ -41,12 +41,19 @@ class Bucket {
 /** How long a burst may be: a one-second slice of the per-minute budget, at least one request. */
 const BURST_MS = 1_000;
 
-/** Adaptive pacing after 429s: how fast the pace falls and grows back. */
+/**
+ * Adaptive pacing. Only a dense run of 429s (a real limit, not an occasional one) slows the whole
+ * process: the pace then starts just under the rate the endpoint accepted, falls while 429s stay
+ * dense and grows back while they are rare.
+ */
 const ADAPTIVE = {
-  decrease: 0.85,
-  increasePerSuccess: 0.003,
+  window: 20,
+  denseShare: 0.25,
+  rareShare: 0.1,
+  decrease: 0.7,
+  decreaseEveryMs: 2_000,
+  increasePerSuccess: 0.01,
   minPerSecond: 1 / 60,
-  decreaseEveryMs: 1_000,
 } as const;
 
 export class RateController {
@@ -54,12 +61,14 @@ export class RateController {
   private tokenBucket?: Bucket;
   private limitsKey = '';
   private coolDownUntil = 0;
-  /** Requests per second once the endpoint has pushed back; undefined until the first 429. */
+  /** Requests per second once the endpoint has pushed back hard; undefined until then. */
   private pace: number | undefined;
   private nextSlot = 0;
   private lastDecrease = 0;
   /** Start times of recent successful calls, to measure the rate the endpoint accepted. */
   private readonly recent: number[] = [];
+  /** The last outcomes, true for a 429. */
+  private readonly outcomes: boolean[] = [];
   rateLimitedCount = 0;
 
   configure(limits: RateLimits): void {
@@ -72,16 +81,26 @@ export class RateController {
     this.tokenBucket = tpm ? new Bucket(tpm, Math.max(1, (tpm * BURST_MS) / 60_000) * 4) : undefined;
   }
 
-  /** After a 429: nobody in this process calls again before `retryAfterMs` has passed, and the pace drops. */
+  private record(rateLimited: boolean): number {
+    this.outcomes.push(rateLimited);
+    if (this.outcomes.length > ADAPTIVE.window) this.outcomes.shift();
+    return this.outcomes.filter(Boolean).length / this.outcomes.length;
+  }
+
+  /**
+   * After a 429. The call itself waits its Retry-After through Temporal's next retry delay; when 429s
+   * are dense, every call in this process waits too and the pace drops.
+   */
   coolDown(retryAfterMs: number): void {
     const now = Date.now();
     this.rateLimitedCount++;
+    const share = this.record(true);
+    if (this.outcomes.length < 4 || share < ADAPTIVE.denseShare) return;
     this.coolDownUntil = Math.max(this.coolDownUntil, now + retryAfterMs);
     if (this.pace === undefined) {
-      // Start just under the rate the endpoint accepted recently (over up to a minute).
       const accepted = this.recent.filter((t) => t > now - 60_000);
       const spanSeconds = Math.max(1, (now - (accepted[0] ?? now)) / 1000);
-      this.pace = Math.max(ADAPTIVE.minPerSecond, (accepted.length / spanSeconds) * ADAPTIVE.decrease);
+      this.pace = Math.max(ADAPTIVE.minPerSecond, (accepted.length / spanSeconds) * 0.9);
       this.lastDecrease = now;
     } else if (now - this.lastDecrease >= ADAPTIVE.decreaseEveryMs) {
       this.pace = Math.max(ADAPTIVE.minPerSecond, this.pace * ADAPTIVE.decrease);
@@ -89,15 +108,16 @@ export class RateController {
     }
   }
 
-  /** After a successful call: remember it and let the pace grow back slowly. */
+  /** After a successful call: remember it and let the pace grow back while 429s are rare. */
   succeeded(): void {
     const now = Date.now();
     this.recent.push(now);
     while (this.recent.length > 0 && this.recent[0]! < now - 60_000) this.recent.shift();
-    if (this.pace !== undefined) this.pace *= 1 + ADAPTIVE.increasePerSuccess;
+    const share = this.record(false);
+    if (this.pace !== undefined && share < ADAPTIVE.rareShare) this.pace *= 1 + ADAPTIVE.increasePerSuccess;
   }
 
-  /** The adaptive pace in requests per second, once a 429 set it. */
+  /** The adaptive pace in requests per second, once dense 429s set it. */
   get currentPace(): number | undefined {
     return this.pace;
   }

@@ -47,22 +47,28 @@ test('rate control: a requests/min budget spaces calls out', async () => {
   assert.ok(elapsed >= 350, `15 calls at 10/s with a burst of 10 took only ${elapsed} ms`);
 });
 
-test('rate control: a 429 cool-down holds every caller and waiting callers heartbeat', async () => {
+test('rate control: an occasional 429 holds back no sibling; dense 429s hold every caller', async () => {
   const rate = new RateController();
   rate.configure({});
-  rate.coolDown(300);
+  const signal = new AbortController().signal;
+  for (let i = 0; i < 19; i++) rate.succeeded();
+  rate.coolDown(5_000); // one 429 in 20 calls: the failing call waits on its own
+  let started = Date.now();
+  await rate.acquire(1, signal, () => undefined);
+  assert.ok(Date.now() - started < 100);
+  for (let i = 0; i < 8; i++) rate.coolDown(300); // now most recent calls were refused
   let waits = 0;
-  const started = Date.now();
-  await rate.acquire(1, new AbortController().signal, () => waits++);
+  started = Date.now();
+  await rate.acquire(1, signal, () => waits++);
   assert.ok(Date.now() - started >= 250);
-  assert.ok(waits >= 1);
-  assert.equal(rate.rateLimitedCount, 1);
+  assert.ok(waits >= 1, 'waiting callers heartbeat');
+  assert.equal(rate.rateLimitedCount, 9);
 });
 
 test('rate control: cancellation interrupts a wait', async () => {
   const rate = new RateController();
   rate.configure({});
-  rate.coolDown(10_000);
+  for (let i = 0; i < 5; i++) rate.coolDown(10_000);
   const controller = new AbortController();
   setTimeout(() => controller.abort(new Error('cancelled')), 50);
   await assert.rejects(
@@ -75,7 +81,7 @@ test('rate control: after a 429 the pace starts below what the endpoint accepted
   const rate = new RateController();
   rate.configure({});
   for (let i = 0; i < 10; i++) rate.succeeded(); // 10 accepted within the last second
-  rate.coolDown(0);
+  for (let i = 0; i < 4; i++) rate.coolDown(0); // then the endpoint pushes back hard
   const pace = rate.currentPace!;
   assert.ok(pace > 7 && pace < 10, `pace ${pace}/s`);
   const signal = new AbortController().signal;
@@ -84,5 +90,5 @@ test('rate control: after a 429 the pace starts below what the endpoint accepted
   const elapsed = Date.now() - started;
   assert.ok(elapsed >= 450, `6 calls at ${pace.toFixed(1)}/s took ${elapsed} ms`);
   for (let i = 0; i < 100; i++) rate.succeeded();
-  assert.ok(rate.currentPace! > pace, 'the pace grows back on success');
+  assert.ok(rate.currentPace! > pace, 'the pace grows back while 429s are rare');
 });
