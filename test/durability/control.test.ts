@@ -63,7 +63,7 @@ describe('control', () => {
       '--model',
       'test-model',
       '--dialogs-per-intent',
-      '3',
+      '8',
       '--turns',
       '2',
       '--intents',
@@ -76,34 +76,38 @@ describe('control', () => {
       await waitFor(async () => (await lines(join(out, 'dialogs.jsonl'))) >= 1, 60_000, 'a first dialogue');
       const { runId } = JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as { runId: string };
 
+      const pause = await runCli(['pause', runId], env());
+      assert.equal(pause.code, 0, pause.stderr);
       const status = await runCli(['status', runId], env());
       assert.equal(status.code, 0, status.stderr);
       assert.match(status.stdout, /RUNNING/);
-      assert.match(status.stdout, /transaction .* written, \d+ failed, \d+ in flight, tokens \d+\+\d+/);
-
-      const pause = await runCli(['pause', runId], env());
-      assert.equal(pause.code, 0, pause.stderr);
+      assert.match(
+        status.stdout,
+        /transaction .* written, \d+ failed, \d+ in flight, tokens \d+\+\d+, paused/,
+      );
       await waitFor(() => llm.stats().inFlight === 0, 10_000, 'calls in flight to finish');
       const calls = llm.stats().requests;
       await sleep(2_000);
       assert.equal(llm.stats().requests, calls, 'no new LLM call while paused');
-      assert.match((await runCli(['status', runId], env())).stdout, /paused/);
+      assert.ok((await lines(join(out, 'dialogs.jsonl'))) < 16, 'the run was still going when paused');
 
       // A second generate on the same directory attaches to the run and ends with the same summary.
       const second = spawnCli(args, env());
+      let secondErr = '';
+      second.child.stderr!.on('data', (d: Buffer) => (secondErr += d.toString()));
+      await waitFor(() => secondErr.includes('attached to run'), 30_000, 'the second generate to attach');
       await runCli(['resume', runId], env());
       const [a, b] = await Promise.all([first.done, second.done]);
       assert.equal(a.code, 0, a.stderr);
       assert.equal(b.code, 0, b.stderr);
-      assert.match(b.stderr, /attached to run/);
-      assert.match(b.stdout, /6\/6 dialogues written/);
+      assert.match(b.stdout, /16\/16 dialogues written/);
       const records = await readDialogues(out);
-      assert.equal(records.length, 6);
-      assert.equal(new Set(records.map((r) => r.id)).size, 6);
+      assert.equal(records.length, 16);
+      assert.equal(new Set(records.map((r) => r.id)).size, 16);
 
       const finished = await runCli(['status', runId], env());
       assert.match(finished.stdout, /COMPLETED/);
-      assert.match(finished.stdout, /6\/6 dialogues written/);
+      assert.match(finished.stdout, /16\/16 dialogues written/);
     } finally {
       first.child.kill('SIGKILL');
     }

@@ -488,6 +488,13 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       const url = (req.url ?? '/').split('?')[0];
       const route = `${req.method} ${url}`;
       if (route === 'GET /v1/models') {
+        if (config.apiKey && req.headers.authorization !== `Bearer ${config.apiKey}`) {
+          return sendJson(
+            res,
+            401,
+            errorBody('Incorrect API key provided', 'invalid_request_error', 'invalid_api_key'),
+          );
+        }
         return sendJson(
           res,
           200,
