@@ -2,11 +2,13 @@ import { resolve, sep } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import {
   dialogueRecordSchema,
-  type StoreDialogueInput,
+  type DialogueRecord,
+  type StoreDialoguesInput,
+  type StoreDialoguesResult,
   type StoreFailuresInput,
   type StoreFailuresResult,
-  type StoreResult,
 } from '../shared/schemas';
+import { describeIssues } from '../method/replies';
 import type { StoreRegistry } from '../storage/jsonl-store';
 
 export const STORAGE_FAILURE_TYPES = {
@@ -35,16 +37,21 @@ export function createStorageActivities(storage: StoreRegistry, options: Storage
     return storage.get(dir);
   };
   return {
-    async storeDialogue(input: StoreDialogueInput): Promise<StoreResult> {
-      const parsed = dialogueRecordSchema.safeParse(input.record);
-      if (!parsed.success) {
-        throw ApplicationFailure.nonRetryable(
-          `dialogue ${input.record.id} is malformed: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
-          STORAGE_FAILURE_TYPES.invalidRecord,
-        );
-      }
+    /** Appends a batch of finished dialogues; a malformed record is reported back, never written. */
+    async storeDialogues(input: StoreDialoguesInput): Promise<StoreDialoguesResult> {
       const store = await open(input.outDir);
-      return store.appendDialogue(parsed.data);
+      const invalid: StoreDialoguesResult['invalid'] = [];
+      const valid: DialogueRecord[] = [];
+      for (const record of input.records) {
+        const parsed = dialogueRecordSchema.safeParse(record);
+        if (parsed.success) valid.push(parsed.data);
+        else invalid.push({ id: record.id, reason: describeIssues(parsed.error) });
+      }
+      // Concurrent appends share one write and one fsync in the store.
+      const results = await Promise.all(valid.map((record) => store.appendDialogue(record)));
+      const written = results.filter((r) => r.status === 'written').length;
+      const duplicates = results.length - written;
+      return { written, duplicates, invalid };
     },
     async storeFailures(input: StoreFailuresInput): Promise<StoreFailuresResult> {
       const store = await open(input.outDir);

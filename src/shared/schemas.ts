@@ -215,9 +215,16 @@ export interface FailureRecord {
   failed_at: string;
 }
 
-export interface StoreDialogueInput {
+export interface StoreDialoguesInput {
   outDir: string;
-  record: DialogueRecord;
+  records: DialogueRecord[];
+}
+
+export interface StoreDialoguesResult {
+  written: number;
+  duplicates: number;
+  /** Records that failed validation and were not written. */
+  invalid: { id: string; reason: string }[];
 }
 
 export interface StoreFailuresInput {

@@ -3,6 +3,7 @@
  * sliding window of dialogues, and continues as new before its history grows past the budget.
  */
 import {
+  type ActivityOptions,
   ActivityFailure,
   ApplicationFailure,
   condition,
@@ -21,6 +22,7 @@ import { toDialogueRecord } from '../method/dialogue';
 import { intentProgressQuery, pauseSignal, resumeSignal, setConcurrencySignal } from '../shared/messages';
 import type {
   DialoguePlan,
+  DialogueRecord,
   FailureRecord,
   IntentProgress,
   LlmCallSettings,
@@ -34,6 +36,8 @@ const SYSTEMIC_FAILURES = new Set(['Llm.Auth', 'Llm.BadRequest']);
 /** Consecutive systemic failures, with no success between, that stop the intent's LLM calls. */
 const SYSTEMIC_FAILURE_LIMIT = 3;
 const FAILURE_BATCH = 100;
+/** Most finished dialogues one storage activity carries (bounded to keep one payload well under 2 MB). */
+const STORE_BATCH = 50;
 
 export interface IntentState {
   nextIndex: number;
@@ -74,7 +78,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   let inFlight = 0;
   let consecutiveSystemic = 0;
 
-  const llm = proxyActivities<Activities>({
+  const llmOptions: ActivityOptions = {
     startToCloseTimeout: config.timeouts.startToCloseMs,
     heartbeatTimeout: config.timeouts.heartbeatMs,
     retry: {
@@ -84,6 +88,12 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       maximumInterval: config.retry.maximumIntervalMs,
       nonRetryableErrorTypes: [...SYSTEMIC_FAILURES],
     },
+  };
+  const llm = proxyActivities<Activities>(llmOptions);
+  // A one-line summary per call makes each activity readable in the Temporal UI.
+  const summary = (stage: string, plan: DialoguePlan) => ({
+    ...llmOptions,
+    summary: `${stage} #${plan.index}: ${plan.topic}`,
   });
   // Storage never gives up: its worker may be down until the owner of the directory comes back.
   const storage = proxyActivities<Activities>({
@@ -152,19 +162,27 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     let stage: FailureRecord['stage'] = 'skeleton';
     try {
       await condition(() => !state.paused);
-      const { skeleton, usage } = await llm.generateSkeleton({
-        plan,
-        numTurns: config.numTurnsPerDialog,
-        llm: settings('skeleton'),
-      });
+      const { skeleton, usage } = await llm.generateSkeleton.executeWithOptions(summary('skeleton', plan), [
+        { plan, numTurns: config.numTurnsPerDialog, llm: settings('skeleton') },
+      ]);
       count(usage);
       stage = 'responses';
       await condition(() => !state.paused);
-      const replies = await llm.generateResponses({ plan, skeleton, llm: settings('responses') });
+      const replies = await llm.generateResponses.executeWithOptions(summary('responses', plan), [
+        { plan, skeleton, llm: settings('responses') },
+      ]);
       count(replies.usage);
       consecutiveSystemic = 0;
       const record = toDialogueRecord({ plan, skeleton, responses: replies.responses, model: config.model });
-      await storage.storeDialogue({ outDir: config.outDir, record });
+      const problem = await store(record);
+      if (problem) {
+        await storage.storeFailures({
+          outDir: config.outDir,
+          failures: [failureRecord(plan, 'responses', 'Storage.InvalidRecord', problem)],
+        });
+        state.failed++;
+        return;
+      }
       state.written++;
     } catch (error) {
       if (isCancellation(error) || !(error instanceof ActivityFailure)) throw error;
@@ -186,6 +204,42 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       });
       state.failed++;
     }
+  }
+
+  /**
+   * Group commit of finished dialogues: while one storage activity runs, the dialogues finishing meanwhile
+   * queue up and go together in the next one. At low throughput that is one record per activity and no
+   * delay; at high throughput it saves most storage activities. Resolves with a reason if the store
+   * refused the record.
+   */
+  const storeQueue: {
+    record: DialogueRecord;
+    done: (problem: string | undefined) => void;
+    fail: (e: unknown) => void;
+  }[] = [];
+  let storing = false;
+  function store(record: DialogueRecord): Promise<string | undefined> {
+    return new Promise((done, fail) => {
+      storeQueue.push({ record, done, fail });
+      if (!storing) void flushStore();
+    });
+  }
+  async function flushStore(): Promise<void> {
+    storing = true;
+    while (storeQueue.length > 0) {
+      const batch = storeQueue.splice(0, STORE_BATCH);
+      try {
+        const result = await storage.storeDialogues({
+          outDir: config.outDir,
+          records: batch.map((b) => b.record),
+        });
+        const invalid = new Map(result.invalid.map((i) => [i.id, i.reason]));
+        for (const b of batch) b.done(invalid.get(b.record.id));
+      } catch (error) {
+        for (const b of batch) b.fail(error);
+      }
+    }
+    storing = false;
   }
 
   /** After a systemic failure: every dialogue left is recorded as failed, in batches, without an LLM call. */

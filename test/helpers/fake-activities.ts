@@ -47,11 +47,15 @@ export function fakeActivities(
       await hooks.beforeResponses?.(input, log.responsesCalls.length);
       return { responses: input.skeleton.queries.map((q) => `answer to ${q}`), usage };
     },
-    storeDialogue(input) {
+    storeDialogues(input) {
       log.storeCalls++;
-      if (log.dialogues.has(input.record.id)) return Promise.resolve({ status: 'duplicate' as const });
-      log.dialogues.set(input.record.id, input.record);
-      return Promise.resolve({ status: 'written' as const });
+      let written = 0;
+      for (const record of input.records) {
+        if (log.dialogues.has(record.id)) continue;
+        log.dialogues.set(record.id, record);
+        written++;
+      }
+      return Promise.resolve({ written, duplicates: input.records.length - written, invalid: [] });
     },
     storeFailures(input) {
       log.failures.push(...input.failures);
