@@ -32,6 +32,7 @@ import {
 import { WORKFLOW_TYPES } from '../src/shared/constants';
 import type { RunInput, RunSummary, Skeleton } from '../src/shared/schemas';
 import type { LlmServerOptions, LlmServerStats } from '../test/llm-server/server';
+import { activityRoundTripMs } from './round-trip';
 
 const ROOT = resolve(__dirname, '..');
 const { values: args } = parseArgs({
@@ -39,8 +40,11 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     scale: { type: 'string' },
+    db: { type: 'string', default: 'file' },
   },
 });
+/** `file`: the dev server persists to SQLite as the embedded mode does; `memory`: no disk in the way. */
+const DB = args.db;
 const QUICK = args.quick;
 const ONLY = args.only?.split(',');
 const SCALE = Number(args.scale ?? (QUICK ? 2_000 : 20_000));
@@ -268,7 +272,7 @@ async function withEnv<T>(llmOptions: Partial<LlmServerOptions>, fn: (env: Env) 
   const scratch = join(tmpdir(), uid('cc-bench'));
   await mkdir(scratch, { recursive: true });
   const server = await startDevServer({
-    dbFile: join(scratch, 'temporal.db'),
+    dbFile: DB === 'memory' ? undefined : join(scratch, 'temporal.db'),
     stateFile: join(scratch, 'server.json'),
     logFile: join(scratch, 'server.log'),
   });
@@ -289,6 +293,19 @@ async function withEnv<T>(llmOptions: Partial<LlmServerOptions>, fn: (env: Env) 
 }
 
 const scenarios: Record<string, () => Promise<void>> = {
+  /** Temporal's own cost per activity on this machine: the floor under the orchestration overhead. */
+  async 'round-trip'() {
+    const persisted = await activityRoundTripMs({ persisted: true });
+    const memory = await activityRoundTripMs({ persisted: false });
+    const row = {
+      scenario: 'no-op activity round trip',
+      'ms (SQLite file)': round(persisted, 1),
+      'ms (in memory)': round(memory, 1),
+    };
+    table.push(row);
+    results.roundTrip = row;
+  },
+
   /** Efficiency at concurrency 64 with L = 1 s, and the same workload without Temporal. */
   async efficiency() {
     const concurrency = 64;

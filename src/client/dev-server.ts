@@ -59,8 +59,8 @@ export async function freePort(): Promise<number> {
 }
 
 export interface DevServerOptions {
-  /** SQLite file the server persists to. */
-  dbFile: string;
+  /** SQLite file the server persists to; in memory when absent (tests and benchmarks that need no restart). */
+  dbFile?: string;
   /** Where the server's pid, address and UI port are recorded for the next start. */
   stateFile: string;
   logFile: string;
@@ -88,7 +88,7 @@ interface ServerState {
   pid: number;
   address: string;
   uiUrl: string;
-  dbFile: string;
+  dbFile?: string;
 }
 
 function alive(pid: number): boolean {
@@ -160,8 +160,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const args = [
     'server',
     'start-dev',
-    '--db-filename',
-    options.dbFile,
+    ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
     '--ip',
     '127.0.0.1',
     '--port',

@@ -75,7 +75,10 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     continuedAsNew: 0,
   };
   let concurrency = input.concurrency;
+  /** Dialogues in an LLM stage: what `concurrency` bounds. */
   let inFlight = 0;
+  /** Dialogues started and not yet finished, storage included: what the drain and the budget count. */
+  let active = 0;
   let consecutiveSystemic = 0;
 
   const llmOptions: ActivityOptions = {
@@ -158,7 +161,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     failed_at: new Date().toISOString(),
   });
 
-  async function runDialogue(plan: DialoguePlan): Promise<void> {
+  async function runDialogue(plan: DialoguePlan, releaseSlot: () => void): Promise<void> {
     let stage: FailureRecord['stage'] = 'skeleton';
     try {
       await condition(() => !state.paused);
@@ -173,6 +176,8 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       ]);
       count(replies.usage);
       consecutiveSystemic = 0;
+      // Storing is no LLM call: the next dialogue may start while this one is written.
+      releaseSlot();
       const record = toDialogueRecord({ plan, skeleton, responses: replies.responses, model: config.model });
       const problem = await store(record);
       if (problem) {
@@ -279,29 +284,39 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   while (state.nextIndex < total && !outOfRoom && fatal === undefined) {
     await condition(
       () =>
-        fatal !== undefined || state.abortReason !== undefined || (!state.paused && inFlight < concurrency),
+        fatal !== undefined ||
+        state.abortReason !== undefined ||
+        // Backpressure: if storage falls behind (its worker is down), stop paying for new dialogues.
+        (!state.paused && inFlight < concurrency && active - inFlight < Math.max(concurrency, STORE_BATCH)),
     );
     if (fatal !== undefined) break;
     if (state.abortReason) {
-      await condition(() => inFlight === 0);
+      await condition(() => active === 0);
       await recordAborted(state.abortReason);
       outOfRoom = !hasRoomForAnother(reading(), 0);
       continue;
     }
-    if (!hasRoomForAnother(reading(), inFlight)) {
+    if (!hasRoomForAnother(reading(), active)) {
       outOfRoom = true;
       break;
     }
     const plan = planDialogue({ runId: config.runId, seed, intent, index: state.nextIndex++ });
     inFlight++;
-    void runDialogue(plan)
+    active++;
+    let holdsSlot = true;
+    const releaseSlot = () => {
+      if (holdsSlot) inFlight--;
+      holdsSlot = false;
+    };
+    void runDialogue(plan, releaseSlot)
       .catch((error: unknown) => void (fatal ??= error instanceof Error ? error : new Error(String(error))))
       .finally(() => {
-        inFlight--;
+        releaseSlot();
+        active--;
         finishedThisRun++;
       });
   }
-  await condition(() => inFlight === 0);
+  await condition(() => active === 0);
   if (fatal !== undefined) throw fatal;
   if (state.nextIndex < total) {
     state.continuedAsNew++;

@@ -59,12 +59,12 @@ describe('continue-as-new', () => {
       outDir: '/tmp/cc-can',
       model: 'm',
       intents: ['exploratory'],
-      numDialogsPerIntent: 80,
+      numDialogsPerIntent: 160,
       numTurnsPerDialog: 2,
       concurrency: 4,
     });
-    assert.equal(summary.written, 80);
-    assert.equal(dialogues, 80);
+    assert.equal(summary.written, 160);
+    assert.equal(dialogues, 160);
     const progress = summary.intents[0]!;
     assert.ok(progress.continuedAsNew >= 2, `continued as new ${progress.continuedAsNew} times`);
     const runs = await runsOf(`${runId}.exploratory`);
