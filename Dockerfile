@@ -1,4 +1,4 @@
-# Build stage: compile TypeScript.
+# Build stage: all dependencies, then compile src to dist.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -7,14 +7,16 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-# Runtime stage: production dependencies and the compiled package only.
+# Runtime stage: production dependencies and the compiled package only. Debian (glibc), not Alpine:
+# the Temporal SDK's native core ships glibc builds.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
+# A named volume mounted at /data starts with this directory's owner, so the node user can write it.
 RUN mkdir -p /data && chown node:node /data
 USER node
 ENTRYPOINT ["node", "bin/consistent-chat.js"]
