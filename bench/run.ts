@@ -6,6 +6,9 @@
  *   npm run bench                      all scenarios at full size
  *   npm run bench -- --quick           smaller sizes, for a smoke run
  *   npm run bench -- --only efficiency,zero-latency --scale 20000
+ *   npm run bench -- --db memory       the dev server without its SQLite file
+ *   npm run bench -- --only efficiency --timeline --profile-worker /tmp/prof
+ *                                      where an efficiency run's time goes: history events, CPU profile
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -32,7 +35,10 @@ import {
 import { WORKFLOW_TYPES } from '../src/shared/constants';
 import type { RunInput, RunSummary, Skeleton } from '../src/shared/schemas';
 import type { LlmServerOptions, LlmServerStats } from '../test/llm-server/server';
+import { callBreakdown, timeline } from './breakdown';
 import { activityRoundTripMs } from './round-trip';
+
+const LLM_ACTIVITIES = ['generateSkeleton', 'generateResponses'] as const;
 
 const ROOT = resolve(__dirname, '..');
 const { values: args } = parseArgs({
@@ -41,6 +47,11 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     scale: { type: 'string' },
     db: { type: 'string', default: 'file' },
+    'profile-worker': { type: 'string' },
+    // Print the start and end of the efficiency run's histories, event by event.
+    timeline: { type: 'boolean', default: false },
+    // KEY=VALUE, repeatable: dynamic config of the benchmark's dev server, for experiments.
+    'dynamic-config': { type: 'string', multiple: true },
   },
 });
 /** `file`: the dev server persists to SQLite as the embedded mode does; `memory`: no disk in the way. */
@@ -53,6 +64,7 @@ const SCALE = Number(args.scale ?? (QUICK ? 2_000 : 20_000));
 
 interface LlmProcess {
   url: string;
+  pid: number;
   configure(options: Partial<LlmServerOptions>): Promise<void>;
   stats(): Promise<LlmServerStats>;
   reset(): Promise<void>;
@@ -79,6 +91,7 @@ async function startLlmProcess(options: Partial<LlmServerOptions>): Promise<LlmP
   };
   return {
     url,
+    pid: child.pid!,
     configure: async (o) => void (await admin('config', o)),
     stats: async () => (await admin('stats')) as LlmServerStats,
     reset: async () => void (await admin('reset', {})),
@@ -100,6 +113,8 @@ async function startWorker(address: string, taskQueue: string, baseURL: string):
   const child = spawn(
     process.execPath,
     [
+      // --profile-worker DIR: a V8 CPU profile of the worker process, written when it exits.
+      ...(args['profile-worker'] ? ['--cpu-prof', `--cpu-prof-dir=${args['profile-worker']}`] : []),
       '--import',
       'tsx',
       'src/client/cli.ts',
@@ -147,17 +162,71 @@ let counter = 0;
 const uid = (p: string) => `${p}-${Date.now().toString(36)}-${++counter}`;
 
 interface Measured {
+  runId?: string;
   seconds: number;
   calls: number;
   dialogues: number;
   summary?: RunSummary;
   rateLimited?: number;
+  server?: ServerView;
+  /** From the start of the run to the first LLM request, and from the last reply to the run's result. */
+  leadMs?: number;
+  trailMs?: number;
+  lastAt?: number;
+  startedAt?: number;
+  /** CPU milliseconds per completed LLM call, by process. */
+  cpuMsPerCall?: Record<string, number>;
+}
+
+/** User + system CPU time of a process so far, in ms (Linux /proc; clock ticks are 10 ms). */
+async function cpuMs(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+async function cpuSnapshot(env: Env): Promise<Record<string, number>> {
+  return {
+    'temporal server': await cpuMs(env.server.pid),
+    worker: await cpuMs(env.worker.child.pid!),
+    'llm server': await cpuMs(env.llm.pid),
+    'bench (client)': await cpuMs(process.pid),
+  };
+}
+
+function cpuPerCall(before: Record<string, number>, after: Record<string, number>, calls: number) {
+  return Object.fromEntries(
+    Object.keys(after).map((k) => [k, round((after[k]! - before[k]!) / Math.max(1, calls), 2)]),
+  );
+}
+
+interface ServerView {
+  /** Mean chat requests in flight at the LLM server between its first request and its last reply. */
+  meanInFlight: number;
+  maxInFlight: number;
+  /** Mean time the server held a chat request: the latency the client actually saw. */
+  meanCallMs: number;
+}
+
+function serverView(stats: LlmServerStats): ServerView {
+  const window = (stats.lastAt ?? 0) - (stats.firstAt ?? 0);
+  return {
+    meanInFlight: window > 0 ? round(stats.busyMs / window, 1) : 0,
+    maxInFlight: stats.maxInFlight,
+    meanCallMs: stats.requests > 0 ? round(stats.busyMs / stats.requests, 1) : 0,
+  };
 }
 
 async function runTemporal(env: Env, input: Omit<RunInput, 'runId' | 'outDir' | 'model'>): Promise<Measured> {
   const runId = uid('bench');
   const outDir = join(env.scratch, runId);
   await env.llm.reset();
+  const cpuBefore = await cpuSnapshot(env);
+  const startedAt = Date.now();
   const started = performance.now();
   const summary = (await env.client.workflow.execute(WORKFLOW_TYPES.run, {
     workflowId: runId,
@@ -165,14 +234,23 @@ async function runTemporal(env: Env, input: Omit<RunInput, 'runId' | 'outDir' | 
     args: [{ ...input, runId, outDir, model: 'test-model' }],
   })) as RunSummary;
   const seconds = (performance.now() - started) / 1000;
+  const endedAt = Date.now();
   const stats = await env.llm.stats();
+  const cpuMsPerCall = cpuPerCall(cpuBefore, await cpuSnapshot(env), stats.completed);
   if (summary.failed > 0) throw new Error(`${summary.failed} dialogues failed in a benchmark run`);
   return {
+    runId,
     seconds,
     calls: stats.completed,
     dialogues: summary.written,
     summary,
     rateLimited: stats.rateLimited,
+    server: serverView(stats),
+    cpuMsPerCall,
+    lastAt: stats.lastAt,
+    startedAt,
+    leadMs: (stats.firstAt ?? startedAt) - startedAt,
+    trailMs: endedAt - (stats.lastAt ?? endedAt),
   };
 }
 
@@ -212,6 +290,7 @@ async function runBaseline(
     return parse(extractJson(content));
   };
   await env.llm.reset();
+  const cpuBefore = await cpuSnapshot(env);
   const started = performance.now();
   let next = 0;
   const workers = Array.from({ length: concurrency }, async () => {
@@ -236,7 +315,13 @@ async function runBaseline(
   await Promise.all(workers);
   const seconds = (performance.now() - started) / 1000;
   const stats = await env.llm.stats();
-  return { seconds, calls: stats.completed, dialogues: jobs.length };
+  return {
+    seconds,
+    calls: stats.completed,
+    dialogues: jobs.length,
+    server: serverView(stats),
+    cpuMsPerCall: cpuPerCall(cpuBefore, await cpuSnapshot(env), stats.completed),
+  };
 }
 
 async function largestHistory(client: Client): Promise<{ events: number; bytes: number; workflows: number }> {
@@ -275,6 +360,12 @@ async function withEnv<T>(llmOptions: Partial<LlmServerOptions>, fn: (env: Env) 
     dbFile: DB === 'memory' ? undefined : join(scratch, 'temporal.db'),
     stateFile: join(scratch, 'server.json'),
     logFile: join(scratch, 'server.log'),
+    dynamicConfig: Object.fromEntries(
+      (args['dynamic-config'] ?? []).map((kv) => {
+        const [key, value] = kv.split('=', 2) as [string, string];
+        return [key, JSON.parse(value) as string | number | boolean];
+      }),
+    ),
   });
   const llm = await startLlmProcess(llmOptions);
   const connection = await Connection.connect({ address: server.address });
@@ -310,7 +401,7 @@ const scenarios: Record<string, () => Promise<void>> = {
   async efficiency() {
     const concurrency = 64;
     const latencyS = 1;
-    const perIntent = QUICK ? 16 : 72;
+    const perIntent = QUICK ? 16 : 200; // 3,600 calls: about a minute at the ideal rate
     await withEnv({ latency: { meanMs: latencyS * 1000, jitter: 0.25 } }, async (env) => {
       const temporal = await runTemporal(env, {
         numDialogsPerIntent: perIntent,
@@ -329,7 +420,33 @@ const scenarios: Record<string, () => Promise<void>> = {
         'vs baseline': round(achieved / baselineRate, 3),
       };
       table.push(row);
-      results.efficiency = { ...row, temporal, baseline, peakRssMb: await env.worker.peakRssMb() };
+      const breakdown = await callBreakdown(env.client, `${temporal.runId}.${INTENT_IDS[0]}`, LLM_ACTIVITIES);
+      process.stderr.write(`  ${JSON.stringify({ temporal: temporal.server, baseline: baseline.server })}\n`);
+      process.stderr.write(
+        `  cpu ms/call ${JSON.stringify({ temporal: temporal.cpuMsPerCall, baseline: baseline.cpuMsPerCall })}\n`,
+      );
+      process.stderr.write(
+        `  ${JSON.stringify(breakdown)} lead ${temporal.leadMs} trail ${temporal.trailMs}\n`,
+      );
+      if (args.timeline) {
+        // The run's first events (from its start) and every workflow's last ones (from the last LLM reply).
+        const ids = [temporal.runId!, ...INTENT_IDS.map((i) => `${temporal.runId}.${i}`)];
+        for (const id of ids.slice(0, 2)) {
+          const events = (await timeline(env.client, id, temporal.startedAt!)).slice(0, 14);
+          process.stderr.write(`start of ${id}: ${JSON.stringify(events)}\n`);
+        }
+        for (const id of ids) {
+          const events = (await timeline(env.client, id, temporal.lastAt!)).slice(-12);
+          process.stderr.write(`end of ${id}: ${JSON.stringify(events)}\n`);
+        }
+      }
+      results.efficiency = {
+        ...row,
+        temporal,
+        baseline,
+        breakdown,
+        peakRssMb: await env.worker.peakRssMb(),
+      };
     });
   },
 

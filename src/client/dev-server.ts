@@ -58,6 +58,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Write-ahead log, synced at checkpoints: a killed server process loses nothing (the log is in the
+ * OS's hands once written), only an OS crash or power cut can drop the last commits, and then the
+ * run redoes those calls while the store keeps every record once. It halves the server's fsyncs.
+ */
+export const DEFAULT_SQLITE_PRAGMAS: Readonly<Record<string, string>> = {
+  journal_mode: 'wal',
+  synchronous: 'normal',
+};
+
 export interface DevServerOptions {
   /** SQLite file the server persists to; in memory when absent (tests and benchmarks that need no restart). */
   dbFile?: string;
@@ -66,6 +76,8 @@ export interface DevServerOptions {
   logFile: string;
   /** Extra `--dynamic-config-value` settings, e.g. `limit.historyCount.suggestContinueAsNew=200`. */
   dynamicConfig?: Record<string, string | number | boolean>;
+  /** `--sqlite-pragma` settings of a file-backed server. @default DEFAULT_SQLITE_PRAGMAS */
+  sqlitePragmas?: Record<string, string>;
   /** Frontend port; a restarted server takes its old port so connected workers find it again. @default a free port */
   port?: number;
   /** @default a free port */
@@ -161,6 +173,12 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     'server',
     'start-dev',
     ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
+    ...(options.dbFile
+      ? Object.entries(options.sqlitePragmas ?? DEFAULT_SQLITE_PRAGMAS).flatMap(([k, v]) => [
+          '--sqlite-pragma',
+          `${k}=${v}`,
+        ])
+      : []),
     '--ip',
     '127.0.0.1',
     '--port',

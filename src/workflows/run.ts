@@ -139,7 +139,9 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
           error instanceof ChildWorkflowFailure ? (error.cause?.message ?? error.message) : String(error);
         failedIntents.set(intent, message);
       }
-      await rebalance();
+      // Not awaited: a signal to a child that has just finished fails only after the server gives up
+      // on it (seconds), and the run must not wait for that to end.
+      void rebalance();
     }),
   );
   await condition(() => running().length === 0);

@@ -50,6 +50,11 @@ export interface LlmServerStats {
   rateLimited: number;
   /** Chat requests whose connection closed before the reply was complete (client aborts, hangs, cuts). */
   aborted: number;
+  /** Sum of chat requests' durations, arrival to close: busyMs ÷ the window is the mean number in flight. */
+  busyMs: number;
+  /** Epoch ms of the first chat request's arrival and of the last one's close since the last reset. */
+  firstAt?: number;
+  lastAt?: number;
 }
 
 export interface LlmServer {
@@ -208,6 +213,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     stages: { skeleton: 0, responses: 0, other: 0 },
     rateLimited: 0,
     aborted: 0,
+    busyMs: 0,
   });
   let stats = freshStats();
 
@@ -520,10 +526,15 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       if (route === 'POST /v1/chat/completions') {
         stats.inFlight++;
         stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+        const arrived = Date.now();
+        stats.firstAt ??= arrived;
         let done = false;
         const finish = () => {
           if (!done) {
             done = true;
+            const closed = Date.now();
+            stats.busyMs += closed - arrived;
+            stats.lastAt = closed;
             stats.inFlight--;
             if (!res.writableEnded) stats.aborted++;
           }
