@@ -56,7 +56,7 @@ export async function callBreakdown(
   let completions = 0;
   for (const e of events) {
     const id = Number(e.eventId);
-    const at = ms(e.eventTime as Timestamp);
+    const at = ms(e.eventTime);
     switch (e.eventType) {
       case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
         scheduled.set(id, { at, type: e.activityTaskScheduledEventAttributes?.activityType?.name ?? '' });
