@@ -9,10 +9,23 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { startDevServer } from '../src/client/dev-server';
 
-export async function activityRoundTripMs(options: {
+export interface TemporalFloor {
+  /** One no-op activity after another: ms per activity. */
+  roundTripMs: number;
+  /** No-op activities/s with `workflows` workflows each keeping `window` in flight. */
+  noopActivitiesPerSecond: number;
+}
+
+export async function temporalFloor(options: {
   persisted: boolean;
   activities?: number;
-}): Promise<number> {
+  /** @default 9, as many as a run has intents */
+  workflows?: number;
+  /** @default 28 */
+  window?: number;
+  /** @default 4000 */
+  burst?: number;
+}): Promise<TemporalFloor> {
   const n = options.activities ?? 100;
   const dir = await mkdtemp(join(tmpdir(), 'cc-roundtrip-'));
   const server = await startDevServer({
@@ -36,13 +49,27 @@ export async function activityRoundTripMs(options: {
         taskQueue: 'round-trip',
         args: [5],
       });
-      const started = performance.now();
+      let started = performance.now();
       await client.workflow.execute('sequentialNoops', {
         workflowId: 'measure',
         taskQueue: 'round-trip',
         args: [n],
       });
-      return (performance.now() - started) / n;
+      const roundTripMs = (performance.now() - started) / n;
+      const workflows = options.workflows ?? 9;
+      const perWorkflow = Math.ceil((options.burst ?? 4000) / workflows);
+      started = performance.now();
+      await Promise.all(
+        Array.from({ length: workflows }, (_, i) =>
+          client.workflow.execute('windowedNoops', {
+            workflowId: `burst-${i}`,
+            taskQueue: 'round-trip',
+            args: [perWorkflow, options.window ?? 28],
+          }),
+        ),
+      );
+      const noopActivitiesPerSecond = (workflows * perWorkflow) / ((performance.now() - started) / 1000);
+      return { roundTripMs, noopActivitiesPerSecond };
     });
   } finally {
     await connection.close();

@@ -12,6 +12,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -36,9 +37,11 @@ import { WORKFLOW_TYPES } from '../src/shared/constants';
 import type { RunInput, RunSummary, Skeleton } from '../src/shared/schemas';
 import type { LlmServerOptions, LlmServerStats } from '../test/llm-server/server';
 import { callBreakdown, timeline } from './breakdown';
-import { activityRoundTripMs } from './round-trip';
+import { temporalFloor } from './round-trip';
 
 const LLM_ACTIVITIES = ['generateSkeleton', 'generateResponses'] as const;
+/** The worker's Node flags in the Dockerfile's NODE_OPTIONS (see the README's notes on memory). */
+const DEPLOYED_WORKER_NODE_OPTIONS = ['--max-old-space-size=192', '--max-semi-space-size=8'];
 
 const ROOT = resolve(__dirname, '..');
 const { values: args } = parseArgs({
@@ -48,6 +51,10 @@ const { values: args } = parseArgs({
     scale: { type: 'string' },
     db: { type: 'string', default: 'file' },
     'profile-worker': { type: 'string' },
+    // Extra node flags for the worker process (e.g. --trace-gc); its stdout goes to bench/results/worker.out.
+    'worker-node-option': { type: 'string', multiple: true },
+    // KEY=VALUE environment of the worker process (e.g. MALLOC_ARENA_MAX=2).
+    'worker-env': { type: 'string', multiple: true },
     // Print the start and end of the efficiency run's histories, event by event.
     timeline: { type: 'boolean', default: false },
     // KEY=VALUE, repeatable: dynamic config of the benchmark's dev server, for experiments.
@@ -109,15 +116,25 @@ interface WorkerProcess {
   stop(): Promise<void>;
 }
 
-async function startWorker(address: string, taskQueue: string, baseURL: string): Promise<WorkerProcess> {
+/**
+ * Node flags of the worker process: those the Dockerfile sets (NODE_OPTIONS), unless the scenario asks
+ * for Node's defaults, plus any `--worker-node-option`.
+ */
+async function startWorker(
+  address: string,
+  taskQueue: string,
+  baseURL: string,
+  nodeDefaults = false,
+): Promise<WorkerProcess> {
   const child = spawn(
     process.execPath,
     [
+      ...(nodeDefaults ? [] : DEPLOYED_WORKER_NODE_OPTIONS),
+      ...(args['worker-node-option'] ?? []),
       // --profile-worker DIR: a V8 CPU profile of the worker process, written when it exits.
       ...(args['profile-worker'] ? ['--cpu-prof', `--cpu-prof-dir=${args['profile-worker']}`] : []),
-      '--import',
-      'tsx',
-      'src/client/cli.ts',
+      // The package as shipped: compiled, with the workflow bundle that `npm run build` wrote.
+      'bin/consistent-chat.js',
       'worker',
       '--temporal-address',
       address,
@@ -128,12 +145,18 @@ async function startWorker(address: string, taskQueue: string, baseURL: string):
     ],
     {
       cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, OPENAI_API_KEY: 'bench-key', LOG_LEVEL: 'ERROR' },
+      stdio: ['ignore', args['worker-node-option'] ? 'pipe' : 'ignore', 'pipe'],
+      env: {
+        ...process.env,
+        ...Object.fromEntries((args['worker-env'] ?? []).map((kv) => kv.split('=', 2) as [string, string])),
+        OPENAI_API_KEY: 'bench-key',
+        LOG_LEVEL: 'ERROR',
+      },
     },
   );
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout?.pipe(createWriteStream(join(ROOT, 'bench', 'results', 'worker.out')));
   // Ready once it says so (after bundling the workflows).
   const deadline = Date.now() + 60_000;
   while (!stderr.includes('worker on') && Date.now() < deadline) {
@@ -353,7 +376,11 @@ const results: Record<string, unknown> = {};
 const table: Row[] = [];
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 
-async function withEnv<T>(llmOptions: Partial<LlmServerOptions>, fn: (env: Env) => Promise<T>): Promise<T> {
+async function withEnv<T>(
+  llmOptions: Partial<LlmServerOptions>,
+  fn: (env: Env) => Promise<T>,
+  nodeDefaults = false,
+): Promise<T> {
   const scratch = join(tmpdir(), uid('cc-bench'));
   await mkdir(scratch, { recursive: true });
   const server = await startDevServer({
@@ -371,7 +398,7 @@ async function withEnv<T>(llmOptions: Partial<LlmServerOptions>, fn: (env: Env) 
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
   const taskQueue = uid('bench-tq');
-  const worker = await startWorker(server.address, taskQueue, llm.url);
+  const worker = await startWorker(server.address, taskQueue, llm.url, nodeDefaults);
   try {
     return await fn({ llm, server, client, taskQueue, worker, scratch });
   } finally {
@@ -386,12 +413,14 @@ async function withEnv<T>(llmOptions: Partial<LlmServerOptions>, fn: (env: Env) 
 const scenarios: Record<string, () => Promise<void>> = {
   /** Temporal's own cost per activity on this machine: the floor under the orchestration overhead. */
   async 'round-trip'() {
-    const persisted = await activityRoundTripMs({ persisted: true });
-    const memory = await activityRoundTripMs({ persisted: false });
+    const persisted = await temporalFloor({ persisted: true, burst: QUICK ? 1000 : 4000 });
+    const memory = await temporalFloor({ persisted: false, burst: QUICK ? 1000 : 4000 });
     const row = {
-      scenario: 'no-op activity round trip',
-      'ms (SQLite file)': round(persisted, 1),
-      'ms (in memory)': round(memory, 1),
+      scenario: 'Temporal alone: no-op activities',
+      'round trip ms (SQLite)': round(persisted.roundTripMs, 1),
+      'round trip ms (memory)': round(memory.roundTripMs, 1),
+      'activities/s (SQLite)': round(persisted.noopActivitiesPerSecond, 1),
+      'activities/s (memory)': round(memory.noopActivitiesPerSecond, 1),
     };
     table.push(row);
     results.roundTrip = row;
@@ -483,25 +512,37 @@ const scenarios: Record<string, () => Promise<void>> = {
 
   /** Memory and history bounds at SCALE dialogues. */
   async scale() {
-    await withEnv({ latency: { meanMs: 20, jitter: 0.5 } }, async (env) => {
-      const perIntent = Math.ceil(SCALE / INTENT_IDS.length);
-      const run = await runTemporal(env, {
-        numDialogsPerIntent: perIntent,
-        numTurnsPerDialog: 6,
-        concurrency: 256,
-      });
-      const history = await largestHistory(env.client);
-      const row = {
-        scenario: `scale (${run.dialogues} dialogues)`,
-        'worker peak RSS MB': round(await env.worker.peakRssMb(), 1),
-        'largest history events': history.events,
-        'largest history KB': round(history.bytes / 1024, 1),
-        'workflow runs': history.workflows,
-        'dialogues/min': round((run.dialogues / run.seconds) * 60, 1),
-      };
-      table.push(row);
-      results.scale = { ...row, run: { ...run, summary: undefined } };
-    });
+    // As deployed (the Dockerfile's Node flags), then with Node's default heap sizing for comparison.
+    for (const nodeDefaults of [false, true]) {
+      await withEnv(
+        { latency: { meanMs: 20, jitter: 0.5 } },
+        async (env) => {
+          const perIntent = Math.ceil(SCALE / INTENT_IDS.length);
+          const run = await runTemporal(env, {
+            numDialogsPerIntent: perIntent,
+            numTurnsPerDialog: 6,
+            concurrency: 256,
+          });
+          const history = await largestHistory(env.client);
+          const row = {
+            scenario: `scale (${run.dialogues} dialogues, ${nodeDefaults ? "Node's default heap" : 'deployed flags'})`,
+            'worker peak RSS MB': round(await env.worker.peakRssMb(), 1),
+            'largest history events': history.events,
+            'largest history KB': round(history.bytes / 1024, 1),
+            'workflow runs': history.workflows,
+            'dialogues/min': round((run.dialogues / run.seconds) * 60, 1),
+            'LLM calls/s': round(run.calls / run.seconds, 1),
+          };
+          table.push(row);
+          results[nodeDefaults ? 'scaleNodeDefaults' : 'scale'] = {
+            ...row,
+            run: { ...run, summary: undefined },
+          };
+        },
+        nodeDefaults,
+      );
+      if (QUICK) break;
+    }
   },
 
   /** A server limited to R requests/min: the run settles just under R without a storm of 429s. */

@@ -3,12 +3,9 @@
  * storage has its own task queue, the storage activities); a storage worker serves only the storage
  * activities for the process that owns the output directory.
  */
-import {
-  bundleWorkflowCode,
-  NativeConnection,
-  Worker,
-  type WorkflowBundleWithSourceMap,
-} from '@temporalio/worker';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import OpenAI from 'openai';
 import { createLlmActivities, createStorageActivities, RateController } from './activities';
 import { DEFAULT_TASK_QUEUE, DEFAULT_TEMPORAL_NAMESPACE } from './shared/constants';
@@ -63,13 +60,17 @@ export function createOpenAiClient(options: LlmEndpointOptions = {}, env = proce
   return new OpenAI({ apiKey: apiKey ?? 'unused', baseURL, maxRetries: 0, timeout: 10 * 60_000 });
 }
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** The workflow bundle, built once per process (webpack takes seconds). */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: require.resolve('./workflows'),
-    logger: quietBundlerLogger,
-  });
+let bundle: Promise<WorkflowBundleOption> | undefined;
+/**
+ * The workflow bundle: the one `npm run build` wrote next to the compiled code, or else (running from
+ * the TypeScript sources) built once per process with webpack, which takes seconds and keeps memory.
+ */
+export function workflowBundle(): Promise<WorkflowBundleOption> {
+  const prebuilt = join(__dirname, 'workflow-bundle.js');
+  bundle ??=
+    __filename.endsWith('.js') && existsSync(prebuilt)
+      ? Promise.resolve({ codePath: prebuilt })
+      : bundleWorkflowCode({ workflowsPath: require.resolve('./workflows'), logger: quietBundlerLogger });
   return bundle;
 }
 const noop = () => undefined;
