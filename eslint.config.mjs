@@ -32,6 +32,17 @@ export default tseslint.config(
     },
   },
   {
+    // Plain CommonJS build scripts: linted without type information.
+    files: ['scripts/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'commonjs',
+      globals: { ...globals.node },
+    },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no I/O libraries.
     files: ['src/workflows/**/*.ts', 'src/method/**/*.ts', 'src/shared/**/*.ts'],
     rules: {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { startDevServer } from '../src/client/dev-server';
 
 export interface TemporalFloor {
@@ -26,6 +26,7 @@ export async function temporalFloor(options: {
   /** @default 4000 */
   burst?: number;
 }): Promise<TemporalFloor> {
+  quietRuntime();
   const n = options.activities ?? 100;
   const dir = await mkdtemp(join(tmpdir(), 'cc-roundtrip-'));
   const server = await startDevServer({
@@ -77,4 +78,12 @@ export async function temporalFloor(options: {
     await server.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+let runtimeInstalled = false;
+/** The SDK's info logs (webpack's report, worker states) would bury the benchmark's table. */
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
 }

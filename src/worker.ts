@@ -13,6 +13,11 @@ import { StoreRegistry } from './storage/jsonl-store';
 
 /** LLM activities one worker runs at once; the run's own bound is usually lower. @default 500 */
 export const DEFAULT_MAX_CONCURRENT_LLM_CALLS = 500;
+/**
+ * Workflows a worker keeps in memory between their tasks (one evicted is replayed from its history
+ * at its next task). A run has ten open at a time: the run and its nine intents. @default 100
+ */
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 100;
 /** At most this long between two heartbeats of an activity, so cancellation reaches it within seconds. */
 export const HEARTBEAT_THROTTLE_MS = 5_000;
 /** How long a stopping worker lets LLM calls in flight finish. @default 30 seconds */
@@ -96,6 +101,8 @@ export interface GenerationWorkerOptions {
   outRoot?: string;
   /** @default DEFAULT_MAX_CONCURRENT_LLM_CALLS */
   maxConcurrentLlmCalls?: number;
+  /** @default DEFAULT_MAX_CACHED_WORKFLOWS */
+  maxCachedWorkflows?: number;
   /** @default DEFAULT_SHUTDOWN_GRACE_MS */
   shutdownGraceMs?: number;
   rate?: RateController;
@@ -113,7 +120,7 @@ export async function createGenerationWorker(options: GenerationWorkerOptions): 
     workflowBundle: await workflowBundle(),
     activities,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentLlmCalls ?? DEFAULT_MAX_CONCURRENT_LLM_CALLS,
-    maxCachedWorkflows: 100,
+    maxCachedWorkflows: options.maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
     shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
     // Heartbeats carry cancellation back: keep them frequent enough that a cancelled run stops paying soon.
     maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,

@@ -24,7 +24,13 @@ import {
 import { pauseSignal, resumeSignal } from '../shared/messages';
 import type { RunInput, RunSummary } from '../shared/schemas';
 import { StoreRegistry } from '../storage/jsonl-store';
-import { ConfigError, createGenerationWorker, createOpenAiClient, createStorageWorker } from '../worker';
+import {
+  ConfigError,
+  createGenerationWorker,
+  createOpenAiClient,
+  createStorageWorker,
+  DEFAULT_MAX_CACHED_WORKFLOWS,
+} from '../worker';
 import { connectTemporal, generate, readProgress } from './generate';
 import { readConfigFile } from './config-file';
 import { preflightEndpoint } from './preflight';
@@ -159,6 +165,9 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   const namespace = str('namespace') ?? process.env.TEMPORAL_NAMESPACE ?? DEFAULT_TEMPORAL_NAMESPACE;
   const taskQueue = str('taskQueue') ?? process.env.CONSISTENT_CHAT_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
   const maxConcurrent = number('--max-concurrent-calls', str('maxConcurrentCalls'));
+  const maxCachedWorkflows = number('--max-cached-workflows', str('maxCachedWorkflows'));
+  if (maxCachedWorkflows !== undefined && maxCachedWorkflows < 1)
+    throw new ConfigError('--max-cached-workflows', `must be at least 1, got ${maxCachedWorkflows}`);
   const storageOnly = opts.storageOnly === true;
   const openai = storageOnly ? undefined : createOpenAiClient({ baseURL: str('baseUrl') });
   if (openai) {
@@ -186,6 +195,7 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
         storage,
         outRoot,
         maxConcurrentLlmCalls: maxConcurrent,
+        maxCachedWorkflows,
       });
   process.stderr.write(
     `worker on ${address}, task queue ${storageOnly ? (str('storageTaskQueue') ?? `${taskQueue}.storage`) : taskQueue}; SIGTERM drains calls in flight\n`,
@@ -282,6 +292,10 @@ export function buildProgram(): Command {
       .description('run a worker against a Temporal cluster, for scaling out')
       .option('--base-url <url>', 'OpenAI-compatible endpoint (default OPENAI_BASE_URL)')
       .option('--max-concurrent-calls <n>', 'LLM activities this worker runs at once (default 500)')
+      .option(
+        '--max-cached-workflows <n>',
+        `workflows kept in memory between tasks (default ${DEFAULT_MAX_CACHED_WORKFLOWS})`,
+      )
       .option('--no-storage', 'do not serve storage activities (they run where the output directory is)')
       .option('--storage-only', 'serve only storage activities, on --storage-task-queue')
       .option(

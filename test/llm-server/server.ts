@@ -32,6 +32,10 @@ export interface LlmServerOptions {
   faults: Partial<Record<Fault, number>>;
   alwaysFail?: 'rateLimit' | 'serverError' | 'auth' | 'malformedJson';
   retryAfterSeconds: number;
+  /**
+   * Sliding-window limit: `requestsPerMinute × windowMs / 60 s` requests per window. A short window
+   * admits only a small burst, as token-bucket limits of real endpoints do. @default windowMs 60 s
+   */
   rateLimit?: { requestsPerMinute: number; windowMs?: number };
   tokensPerChunk: number;
   seed: number;
@@ -247,7 +251,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     const windowMs = limit.windowMs ?? 60_000;
     const now = Date.now();
     while (windowLog.length > 0 && windowLog[0]! <= now - windowMs) windowLog.shift();
-    if (windowLog.length < limit.requestsPerMinute) {
+    if (windowLog.length < Math.max(1, Math.round((limit.requestsPerMinute * windowMs) / 60_000))) {
       windowLog.push(now);
       return 0;
     }

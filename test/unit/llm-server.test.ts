@@ -153,7 +153,8 @@ test('llm server: a stream cut halfway never delivers a finish reason', async ()
 });
 
 test('llm server: the requests/min window admits the limit and answers 429 beyond it', async () => {
-  await withServer({ rateLimit: { requestsPerMinute: 5, windowMs: 1_000 } }, async (server, client) => {
+  // 300 a minute in windows of 1 s: 5 per window.
+  await withServer({ rateLimit: { requestsPerMinute: 300, windowMs: 1_000 } }, async (server, client) => {
     const results = await Promise.allSettled(
       Array.from({ length: 8 }, () => client.chat.completions.create(skeletonRequest(1))),
     );
