@@ -494,7 +494,7 @@ const scenarios: Record<string, () => Promise<void>> = {
       });
       const baselineSeq = await runBaseline(env, ['transaction'], sequential, 6, 1);
       const overheadMs = ((temporalSeq.seconds - baselineSeq.seconds) / temporalSeq.calls) * 1000;
-      const perIntent = QUICK ? 60 : 250;
+      const perIntent = QUICK ? 60 : 750; // 13,500 calls: long enough to be sustained, not a burst
       const burst = await runTemporal(env, {
         numDialogsPerIntent: perIntent,
         numTurnsPerDialog: 6,
