@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
@@ -41,6 +42,34 @@ async function waitFor(predicate: () => Promise<boolean>, timeoutMs: number, wha
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+const LLM_ACTIVITIES = new Set(['generateSkeleton', 'generateResponses']);
+const EventType = proto.api.enums.v1.EventType;
+
+/** Completed LLM activities in the intents' histories, by the identity (`pid@host`) of the worker that ran them. */
+async function llmCompletionsByWorker(client: Client, workflowIds: string[]): Promise<Map<string, number>> {
+  const byWorker = new Map<string, number>();
+  for (const id of workflowIds) {
+    const events = (await client.workflow.getHandle(id).fetchHistory()).events ?? [];
+    const types = new Map<string, string>();
+    const startedBy = new Map<string, string>();
+    for (const e of events) {
+      if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+        types.set(String(e.eventId), e.activityTaskScheduledEventAttributes?.activityType?.name ?? '');
+      if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED) {
+        const a = e.activityTaskStartedEventAttributes;
+        startedBy.set(String(a?.scheduledEventId), a?.identity ?? '');
+      }
+      if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) {
+        const scheduled = String(e.activityTaskCompletedEventAttributes?.scheduledEventId);
+        if (!LLM_ACTIVITIES.has(types.get(scheduled) ?? '')) continue;
+        const identity = startedBy.get(scheduled) ?? '';
+        byWorker.set(identity, (byWorker.get(identity) ?? 0) + 1);
+      }
+    }
+  }
+  return byWorker;
 }
 
 function startWorker(address: string, taskQueue: string) {
@@ -97,6 +126,10 @@ describe('durability', () => {
       first.child.kill('SIGKILL');
       await first.done;
       assert.ok(inFlightAtKill > 0, 'LLM calls were in flight at the kill');
+      // Requests already on the wire reach the server before the count.
+      await new Promise((r) => setTimeout(r, 300));
+      const requestsBeforeRestart = llm.stats().requests;
+      const firstPid = `${first.child.pid}@`;
       const second = startWorker(temporal.address, taskQueue);
       try {
         const summary = (await handle.result()) as RunSummary;
@@ -106,11 +139,32 @@ describe('durability', () => {
           turns: 2,
           intents: ['transaction', 'educational', 'problem_solving'],
         });
-        const calls = llm.stats().requests;
-        assert.ok(
-          calls <= 2 * total + inFlightAtKill,
-          `${calls} LLM calls for ${2 * total} needed + ${inFlightAtKill} in flight`,
+        // Every call the first worker finished is used, never paid for again: the new worker's calls
+        // are exactly the activities it completed.
+        const intents = ['transaction', 'educational', 'problem_solving'];
+        const byWorker = await llmCompletionsByWorker(
+          client,
+          intents.map((i) => `${runId}.${i}`),
         );
+        const byFirst = [...byWorker]
+          .filter(([id]) => id.startsWith(firstPid))
+          .reduce((n, [, c]) => n + c, 0);
+        assert.ok(byFirst > 0, 'the first worker finished calls before the kill');
+        assert.equal(
+          [...byWorker.values()].reduce((a, b) => a + b, 0),
+          2 * total,
+          'one completed LLM activity per call the run needs',
+        );
+        const afterRestart = llm.stats().requests - requestsBeforeRestart;
+        assert.equal(
+          afterRestart,
+          2 * total - byFirst,
+          `${afterRestart} calls after the restart; the first worker finished ${byFirst} of ${2 * total}`,
+        );
+        // Paid before the kill without its result reaching Temporal: at most the calls in flight, which
+        // the run's concurrency (9) bounds.
+        const lost = requestsBeforeRestart - byFirst;
+        assert.ok(lost <= 9, `${lost} calls lost at the kill (${inFlightAtKill} in flight)`);
       } finally {
         second.child.kill('SIGTERM');
         await second.done;
