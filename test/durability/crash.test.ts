@@ -188,6 +188,7 @@ describe('durability', () => {
     const taskQueue = unique('kill-server');
     const runId = unique('kill-server');
     const total = 3 * 10;
+    llm.resetStats();
     const worker = startWorker(server.address, taskQueue);
     try {
       let connection = await Connection.connect({ address: server.address });
@@ -214,6 +215,10 @@ describe('durability', () => {
         turns: 2,
         intents: ['transaction', 'educational', 'problem_solving'],
       });
+      // No new call starts while the server is down, so only the calls in flight at the kill (at most
+      // the run's concurrency, 9) can be paid twice.
+      const calls = llm.stats().stages.skeleton + llm.stats().stages.responses;
+      assert.ok(calls <= 2 * total + 9, `${calls} LLM calls for ${2 * total} needed, concurrency 9`);
     } finally {
       worker.child.kill('SIGTERM');
       await worker.done;
@@ -240,6 +245,7 @@ describe('durability of the embedded mode', () => {
       '6',
     ];
     const env = { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: '' };
+    llm.resetStats();
     const first = spawnCli(args, env);
     await waitFor(
       async () => (await countLines(join(outDir, 'dialogs.jsonl'))) >= total * 0.3,
@@ -254,5 +260,8 @@ describe('durability of the embedded mode', () => {
     assert.match(second.stderr, new RegExp(`resuming run ${runFile.runId}`));
     assert.match(second.stdout, new RegExp(`${total}/${total} dialogues written, 0 failed`));
     assertDataset(await readDialogues(outDir), { count: total, turns: 2, intents: INTENT_IDS });
+    // Finished calls are not paid again; only those in flight at the kill (at most 6) can be.
+    const calls = llm.stats().stages.skeleton + llm.stats().stages.responses;
+    assert.ok(calls <= 2 * total + 6, `${calls} LLM calls for ${2 * total} needed, concurrency 6`);
   });
 });
