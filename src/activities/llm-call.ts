@@ -169,16 +169,21 @@ async function streamCompletion(
   ctx: Context,
   idleMs: number,
 ): Promise<StreamedReply> {
-  const idle = new AbortController();
+  // One controller per call, fed by the activity's cancellation and the idle timer. Not
+  // AbortSignal.any: Node 20 keeps such a signal alive until it aborts, and the openai client hangs a
+  // listener on it, so every finished call would stay in memory.
+  const abort = new AbortController();
+  const onCancel = () => abort.abort(ctx.cancellationSignal.reason);
+  if (ctx.cancellationSignal.aborted) onCancel();
+  else ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
   let lastData = Date.now();
   const tick = Math.max(200, Math.min(2_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 4));
   const timer = setInterval(() => {
-    if (Date.now() - lastData > idleMs) idle.abort(new IdleTimeoutError(idleMs));
+    if (Date.now() - lastData > idleMs) abort.abort(new IdleTimeoutError(idleMs));
     else ctx.heartbeat();
   }, tick);
   try {
-    const signal = AbortSignal.any([ctx.cancellationSignal, idle.signal]);
-    const stream = await openai.chat.completions.create(request, { signal });
+    const stream = await openai.chat.completions.create(request, { signal: abort.signal });
     let content = '';
     let finishReason: string | null = null;
     let usage: Usage | undefined;
@@ -193,10 +198,12 @@ async function streamCompletion(
     }
     return { content, finishReason, usage };
   } catch (error) {
-    if (idle.signal.aborted && !ctx.cancellationSignal.aborted) throw idle.signal.reason as Error;
+    if (abort.signal.reason instanceof IdleTimeoutError && !ctx.cancellationSignal.aborted)
+      throw abort.signal.reason;
     throw error;
   } finally {
     clearInterval(timer);
+    ctx.cancellationSignal.removeEventListener('abort', onCancel);
   }
 }
 
