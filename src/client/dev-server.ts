@@ -4,7 +4,7 @@
  * The binary is looked up in TEMPORAL_CLI_PATH, then on PATH; only then does the SDK try to download it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, closeSync, accessSync, constants as fsConstants } from 'node:fs';
+import { existsSync, openSync, closeSync, fstatSync, accessSync, constants as fsConstants } from 'node:fs';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
@@ -168,6 +168,23 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       // An unreadable state file only means there is nothing to clean up.
     }
   }
+  // Free ports are picked here and bound by the server a moment later; in between, any outgoing
+  // connection on the machine can take one as its source port. Such a start is retried on new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(binary, options);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || attempt >= PORT_RETRIES) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+const PORT_RETRIES = 3;
+
+class PortTakenError extends Error {}
+
+async function launch(binary: string, options: DevServerOptions): Promise<DevServer> {
   const port = options.port ?? (await freePort());
   const uiPort = options.uiPort ?? (await freePort());
   const args = [
@@ -191,6 +208,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   ];
   args.push(...dynamicConfigArgs(options.dynamicConfig));
   const log = openSync(options.logFile, 'a');
+  const logStart = fstatSync(log).size;
   const child = spawn(binary, args, { stdio: ['ignore', log, log], detached: false });
   closeSync(log);
   const address = `127.0.0.1:${port}`;
@@ -202,7 +220,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     await waitForServer(address, options.startTimeoutMs ?? 60_000, child);
   } catch (error) {
     await stopPid(pid, child);
-    throw new Error(`${(error as Error).message} (log: ${options.logFile})`);
+    const output = (await readFile(options.logFile, 'utf8').catch(() => '')).slice(logStart);
+    const reason = lastLogLine(output);
+    const message = `${(error as Error).message}${reason ? `: ${reason}` : ''} (log: ${options.logFile})`;
+    throw /address already in use/.test(output) ? new PortTakenError(message) : new Error(message);
   }
   return {
     address,
@@ -213,6 +234,19 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       await rm(options.stateFile, { force: true });
     },
   };
+}
+
+/** The server's last words, for an error message: its JSON log lines carry them in `message`. */
+function lastLogLine(output: string): string | undefined {
+  const line = output.trim().split('\n').at(-1)?.trim();
+  if (!line) return undefined;
+  try {
+    const parsed = JSON.parse(line) as { message?: unknown };
+    if (typeof parsed.message === 'string') return parsed.message;
+  } catch {
+    // Not JSON: quoted as it is.
+  }
+  return line.slice(0, 300);
 }
 
 function dynamicConfigArgs(config: DevServerOptions['dynamicConfig']): string[] {
