@@ -42,6 +42,8 @@ import { temporalFloor } from './round-trip';
 const LLM_ACTIVITIES = ['generateSkeleton', 'generateResponses'] as const;
 /** The worker's Node flags in the Dockerfile's NODE_OPTIONS (see the README's notes on memory). */
 const DEPLOYED_WORKER_NODE_OPTIONS = ['--max-old-space-size=192', '--max-semi-space-size=8'];
+/** The Dockerfile's environment for glibc's allocator (see there). */
+const DEPLOYED_WORKER_ENV: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
 
 const ROOT = resolve(__dirname, '..');
 const { values: args } = parseArgs({
@@ -119,8 +121,8 @@ interface WorkerProcess {
 }
 
 /**
- * Node flags of the worker process: those the Dockerfile sets (NODE_OPTIONS), unless the scenario asks
- * for Node's defaults, plus any `--worker-node-option`.
+ * Node flags and allocator settings of the worker process: those the Dockerfile sets (NODE_OPTIONS,
+ * MALLOC_ARENA_MAX), unless the scenario asks for the defaults, plus any `--worker-node-option`.
  */
 async function startWorker(
   address: string,
@@ -151,6 +153,7 @@ async function startWorker(
       stdio: ['ignore', args['worker-node-option'] ? 'pipe' : 'ignore', 'pipe'],
       env: {
         ...process.env,
+        ...(nodeDefaults ? {} : DEPLOYED_WORKER_ENV),
         ...Object.fromEntries((args['worker-env'] ?? []).map((kv) => kv.split('=', 2) as [string, string])),
         OPENAI_API_KEY: 'bench-key',
         LOG_LEVEL: 'ERROR',
