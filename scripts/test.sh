@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command (`npm test`): installs what is missing, then runs the static checks and
-# every test layer: unit, workflow (time-skipping server), integration and durability (dev server).
+# every test layer: unit, workflow (time-skipping server), replay of recorded histories, integration and durability (dev server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A separate assignment, so a failed set-up stops the run (set -e ignores failures inside eval "$(...)").
@@ -22,5 +22,6 @@ run() {
 }
 run unit test/unit/*.test.ts
 run workflow test/workflow/*.test.ts
+run replay test/replay/*.test.ts
 run integration test/integration/*.test.ts
 if compgen -G "test/durability/*.test.ts" >/dev/null; then run durability test/durability/*.test.ts; fi

@@ -1,0 +1,171 @@
+/**
+ * Records the histories that `replay.test.ts` replays: real runs on a real `temporal server start-dev`
+ * with the real worker, against `test/llm-server`. Run it with the workflow code a release ships:
+ *
+ *   node --import tsx test/replay/record.ts [scenario ...]
+ *
+ * Each scenario writes one JSON file per workflow execution (the run, every intent, every run of a
+ * continue-as-new chain) to `test/replay/histories/<scenario>/`. Keep scenarios small: a few
+ * dialogues, 1–2 turns, so the files stay reviewable.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { generate, type GenerateOptions } from '../../src/client/generate';
+import { pauseSignal, resumeSignal } from '../../src/shared/messages';
+import { startLlmServer, type LlmServer } from '../llm-server/server';
+import { devServer, tempDir, type TestDevServer } from '../helpers/temporal';
+import { HISTORIES_DIR, historyToJson, type RecordedHistory } from './histories';
+
+const API_KEY = 'sk-replay-recorder-key';
+
+interface Scenario {
+  /** Lowers the server's continue-as-new suggestion so a small run continues as new. */
+  lowHistoryLimit?: boolean;
+  run: Partial<GenerateOptions['run']>;
+  /** Sets up the LLM server before the run starts. */
+  llm?: (llm: LlmServer) => void;
+  /** Acts on the run while it goes (signals). */
+  during?: (client: Client, runId: string, llm: LlmServer) => Promise<void>;
+}
+
+const retry = { maximumAttempts: 3, initialIntervalMs: 50, backoffCoefficient: 1, maximumIntervalMs: 50 };
+
+const SCENARIOS: Record<string, Scenario> = {
+  normal: {
+    run: { intents: ['transaction', 'educational'], numDialogsPerIntent: 2, numTurnsPerDialog: 2 },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 20 } }),
+  },
+  'continue-as-new': {
+    lowHistoryLimit: true,
+    run: { intents: ['exploratory'], numDialogsPerIntent: 10, numTurnsPerDialog: 1, concurrency: 2 },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 10 } }),
+  },
+  'pause-resume': {
+    run: {
+      intents: ['transaction', 'simulation'],
+      numDialogsPerIntent: 4,
+      numTurnsPerDialog: 1,
+      concurrency: 2,
+    },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 300 } }),
+    async during(client, runId) {
+      await waitForCalls(client, runId);
+      await client.workflow.getHandle(runId).signal(pauseSignal);
+      await sleep(1_500);
+      await client.workflow.getHandle(runId).signal(resumeSignal);
+    },
+  },
+  failures: {
+    run: {
+      intents: ['problem_solving'],
+      numDialogsPerIntent: 4,
+      numTurnsPerDialog: 1,
+      concurrency: 2,
+      retry: { ...retry, maximumAttempts: 1 },
+    },
+    llm: (llm) =>
+      llm.configure({ faults: { serverError: 0.4 }, alwaysFail: undefined, latency: { meanMs: 10 } }),
+  },
+  'systemic-stop': {
+    run: { intents: ['emotional_support'], numDialogsPerIntent: 6, numTurnsPerDialog: 1, concurrency: 1 },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 10 } }),
+    // After the start-up check (which the 401 would fail), every chat call is refused.
+    async during(_client, _runId, llm) {
+      llm.configure({ alwaysFail: 'auth' });
+      await Promise.resolve();
+    },
+  },
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until the run's workflow exists and has children, so a signal reaches them mid-run. */
+async function waitForCalls(client: Client, runId: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const d = await client.workflow.getHandle(runId).describe();
+      if (d.historyLength > 10) return;
+    } catch {
+      // not started yet
+    }
+    await sleep(100);
+  }
+}
+
+async function recordScenario(name: string, scenario: Scenario, llm: LlmServer, temporal: TestDevServer) {
+  const outDir = await tempDir('cc-replay-out-');
+  const runId = `replay-${name}`;
+  scenario.llm?.(llm);
+  const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  try {
+    let during: Promise<void> = Promise.resolve();
+    const { summary } = await generate({
+      run: { outDir, runId, model: 'test-model', retry, ...scenario.run },
+      temporal: { address: temporal.address, taskQueue: `replay-${name}-${process.pid}` },
+      llm: { baseURL: llm.url },
+      env: { ...process.env, OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: undefined },
+      onStarted: () => void (during = scenario.during?.(client, runId, llm) ?? Promise.resolve()),
+    });
+    await during;
+    console.log(`${name}: written ${summary.written}, failed ${summary.failed}`);
+
+    const dir = join(HISTORIES_DIR, name);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    const ids = [runId, ...summary.intents.map((i) => `${runId}.${i.intent}`)];
+    for (const workflowId of ids) {
+      const executions = [];
+      for await (const e of client.workflow.list({ query: `WorkflowId = '${workflowId}'` }))
+        executions.push(e);
+      executions.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
+      for (const [n, execution] of executions.entries()) {
+        const history = await client.workflow.getHandle(workflowId, execution.runId).fetchHistory();
+        const recorded: RecordedHistory = {
+          workflowId,
+          workflowType: execution.type,
+          history: historyToJson(history),
+        };
+        const file = `${workflowId === runId ? 'run' : workflowId.slice(runId.length + 1)}.${n}.json`;
+        await writeFile(join(dir, file), `${JSON.stringify(recorded, null, 1)}\n`);
+        console.log(`  ${file}: ${history.events?.length ?? 0} events`);
+      }
+    }
+  } finally {
+    await client.connection.close();
+    await rm(outDir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const wanted = process.argv.slice(2);
+  const names = wanted.length > 0 ? wanted : Object.keys(SCENARIOS);
+  for (const name of names) if (!SCENARIOS[name]) throw new Error(`unknown scenario ${name}`);
+  const llm = await startLlmServer({ apiKey: API_KEY });
+  const servers: TestDevServer[] = [];
+  try {
+    for (const name of names) {
+      const scenario = SCENARIOS[name]!;
+      // A fresh server per scenario: list queries see only this scenario's executions.
+      const temporal = await devServer(
+        scenario.lowHistoryLimit ? { 'limit.historyCount.suggestContinueAsNew': 60 } : undefined,
+      );
+      servers.push(temporal);
+      try {
+        await recordScenario(name, scenario, llm, temporal);
+      } finally {
+        await temporal.dispose();
+      }
+    }
+  } finally {
+    await llm.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
