@@ -33,6 +33,7 @@ import {
 } from '../worker';
 import { connectTemporal, generate, readProgress } from './generate';
 import { readConfigFile } from './config-file';
+import { addDataCommands } from './data-commands';
 import { preflightEndpoint } from './preflight';
 import { createProgressView, formatSummary } from './progress';
 
@@ -357,6 +358,7 @@ export function buildProgram(): Command {
     await (await clientFor(opts)).workflow.getHandle(runId).cancel();
     process.stdout.write(`cancel requested for ${runId}\n`);
   });
+  addDataCommands(program);
   return program;
 }
 
