@@ -7,6 +7,7 @@ import { relative } from 'node:path';
 import { Option, type Command } from 'commander';
 import { exportDataset } from '../export/export';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/formats';
+import { formatReportTable, writeReport } from '../report/report';
 import { ConfigError } from '../worker';
 
 /** Parses a `(0, 1]` threshold flag; the error names the flag. */
@@ -69,4 +70,17 @@ export function addDataCommands(program: Command): void {
         );
       },
     );
+
+  program
+    .command('report')
+    .description(
+      'write DIR/report.html (charts of coverage, lengths, tokens, failures, duplicates) and print the figures',
+    )
+    .argument('<dir>', 'output directory of the run (holds dialogs.jsonl)')
+    .option('--near-threshold <t>', 'MinHash Jaccard similarity for near-duplicates, (0, 1] (default 0.8)')
+    .action(async (dir: string, opts: { nearThreshold?: string }) => {
+      const threshold = thresholdFlag(opts.nearThreshold);
+      const { path, stats } = await writeReport(dir, threshold === undefined ? {} : { threshold });
+      process.stdout.write(`${formatReportTable(stats)}\nwrote ${relative(process.cwd(), path) || path}\n`);
+    });
 }
