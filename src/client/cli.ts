@@ -33,6 +33,8 @@ import {
 } from '../worker';
 import { connectTemporal, generate, readProgress } from './generate';
 import { readConfigFile } from './config-file';
+import { addDataCommands } from './data-commands';
+import { writeSummaryFile } from '../report/stats';
 import { preflightEndpoint } from './preflight';
 import { createProgressView, formatSummary } from './progress';
 
@@ -137,6 +139,10 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     });
     view.stop();
     summary = result.summary;
+    // For `report` after the server is gone; a run stored on another machine has no directory here.
+    await writeSummaryFile(resolve(run.outDir), summary).catch((error: Error) =>
+      process.stderr.write(`warning: summary.json not written: ${error.message}\n`),
+    );
     if (result.alreadyFinished) process.stderr.write(`run ${summary.runId} had already finished\n`);
   } catch (error) {
     view.stop();
@@ -357,6 +363,7 @@ export function buildProgram(): Command {
     await (await clientFor(opts)).workflow.getHandle(runId).cancel();
     process.stdout.write(`cancel requested for ${runId}\n`);
   });
+  addDataCommands(program);
   return program;
 }
 

@@ -1,0 +1,128 @@
+/**
+ * The dataset card (`README.md`) of an `hf` export: the YAML header the Hugging Face Hub reads
+ * (configs with data_files, license, language, task categories, size category) and the run's facts.
+ */
+import { stringify } from 'yaml';
+import type { RunFileInfo } from './records';
+
+export interface CardFacts {
+  run: RunFileInfo | undefined;
+  generatorVersion: string;
+  rows: number;
+  shards: number;
+  perIntent: Map<string, number>;
+  perFlow: Map<string, number>;
+  perIntentFlow: Map<string, number>;
+  models: Map<string, number>;
+  system: string | undefined;
+  dedup: { exact: number; near: number; threshold: number } | undefined;
+  license: string;
+  language: string[];
+}
+
+/** The Hub's size buckets. */
+export function sizeCategory(rows: number): string {
+  const buckets: [number, string][] = [
+    [1e3, 'n<1K'],
+    [1e4, '1K<n<10K'],
+    [1e5, '10K<n<100K'],
+    [1e6, '100K<n<1M'],
+    [1e7, '1M<n<10M'],
+    [1e8, '10M<n<100M'],
+    [1e9, '100M<n<1B'],
+  ];
+  return buckets.find(([limit]) => rows < limit)?.[1] ?? 'n>1T';
+}
+
+/** Run settings worth publishing: the input less local paths and queue names. */
+const PRIVATE_INPUT_FIELDS = new Set(['outDir', 'storageTaskQueue', 'paused']);
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+function countTable(title: string, counts: Map<string, number>): string {
+  const rows = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  return [`| ${title} | dialogues |`, '|---|---:|', ...rows.map(([k, v]) => `| ${cell(k)} | ${v} |`)].join(
+    '\n',
+  );
+}
+
+export function datasetCard(facts: CardFacts): string {
+  const header = {
+    license: facts.license,
+    language: facts.language,
+    task_categories: ['text-generation'],
+    tags: ['synthetic', 'multi-turn', 'conversational', 'consistentchat'],
+    size_categories: [sizeCategory(facts.rows)],
+    pretty_name: facts.run ? `ConsistentChat run ${facts.run.runId}` : 'ConsistentChat dialogues',
+    configs: [{ config_name: 'default', data_files: [{ split: 'train', path: 'data/train-*' }] }],
+  };
+  const settings = facts.run
+    ? Object.entries(facts.run.input)
+        .filter(([k]) => !PRIVATE_INPUT_FIELDS.has(k))
+        .map(([k, v]) => `| \`${k}\` | \`${cell(JSON.stringify(v))}\` |`)
+    : [];
+  const extraRunFacts = facts.run
+    ? Object.entries(facts.run)
+        .filter(([k]) => !['input', 'runId', 'createdAt'].includes(k))
+        .map(([k, v]) => `| \`${k}\` | \`${cell(JSON.stringify(v))}\` |`)
+    : [];
+  const body = [
+    `# ${header.pretty_name}`,
+    '',
+    `Multi-turn dialogues generated with consistent-chat ${facts.generatorVersion} following the ConsistentChat`,
+    'method (skeleton-guided dialogues, arXiv 2506.03558): each dialogue has an interaction intent and an',
+    'information flow; the user queries were written first, then one assistant response per query.',
+    '',
+    '## Facts',
+    '',
+    '| fact | value |',
+    '|---|---|',
+    `| generator | consistent-chat ${facts.generatorVersion} |`,
+    `| model | ${[...facts.models.keys()].map(cell).join(', ') || '(none)'} |`,
+    ...(facts.run ? [`| run id | ${cell(facts.run.runId)} |`] : []),
+    ...(facts.run?.createdAt ? [`| run created | ${facts.run.createdAt} |`] : []),
+    `| rows | ${facts.rows} |`,
+    `| shards | ${facts.shards} |`,
+    `| system message | ${facts.system === undefined ? '(none)' : `\`${cell(facts.system)}\``} |`,
+    facts.dedup
+      ? `| duplicates dropped | ${facts.dedup.exact} exact, ${facts.dedup.near} near (MinHash Jaccard ≥ ${facts.dedup.threshold}) |`
+      : '| duplicates dropped | none (exported without --dedup) |',
+    ...extraRunFacts,
+    '',
+    ...(settings.length
+      ? ['## Generation settings (run.json)', '', '| setting | value |', '|---|---|', ...settings, '']
+      : []),
+    '## Dialogues per intent',
+    '',
+    countTable('intent', facts.perIntent),
+    '',
+    '## Dialogues per information flow',
+    '',
+    countTable('information flow', facts.perFlow),
+    '',
+    '## Dialogues per intent and information flow',
+    '',
+    countTable('intent / information flow', facts.perIntentFlow),
+    '',
+    '## Columns',
+    '',
+    '| column | type | content |',
+    '|---|---|---|',
+    '| `id` | string | `<runId>.<intent>.<index>`, unique |',
+    '| `messages` | list of {`role`, `content`} | the dialogue (`system` first when given, then `user` and `assistant` alternating) |',
+    '| `category` | string | the core-topic label the model wrote |',
+    '| `intent` | string | interaction intent |',
+    '| `info_flow` | string | information flow the user side follows |',
+    '| `topic` | string | the topic seed of the plan |',
+    '| `model` | string | the model that wrote the dialogue |',
+    '',
+    '## Loading',
+    '',
+    '```python',
+    'from datasets import load_dataset',
+    'ds = load_dataset("path/to/this/directory", split="train")',
+    '```',
+    '',
+  ];
+  return `---\n${stringify(header)}---\n\n${body.join('\n')}`;
+}

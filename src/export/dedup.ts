@@ -1,0 +1,214 @@
+/**
+ * Exact and near-duplicate detection over a run's texts: exact on normalised text (SHA-1), near with
+ * MinHash signatures over word shingles and banded LSH to find candidates, each candidate confirmed by
+ * its estimated Jaccard similarity. Deterministic: the same texts in the same order give the same result.
+ *
+ * Written here rather than taken from npm: the one MinHash+LSH package there (`minhash`, last published
+ * years ago) draws its permutations from Math.random (results change run to run) and keeps every band
+ * bucket as arrays of strings; `bloom-filters` has MinHash but no LSH. See README, Design notes.
+ */
+import { createHash } from 'node:crypto';
+
+export interface DedupOptions {
+  /** Estimated Jaccard similarity of word shingles at or above which two texts are near-duplicates. @default 0.8 */
+  threshold: number;
+  /** Words per shingle. @default 3 */
+  shingleSize: number;
+  /** MinHash signature length. @default 128 */
+  numPerm: number;
+}
+
+export const DEFAULT_DEDUP_OPTIONS: DedupOptions = { threshold: 0.8, shingleSize: 3, numPerm: 128 };
+
+export type DuplicateKind = 'exact' | 'near';
+
+export interface DuplicateMatch {
+  kind: DuplicateKind;
+  /** Key of the first occurrence. */
+  of: string;
+  /** 1 for exact; the estimated Jaccard similarity for near. */
+  similarity: number;
+}
+
+/** Unicode-normalised, lower case, punctuation and runs of whitespace folded to one space. */
+export function normalizeText(text: string): string {
+  return text
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, ' ')
+    .trim();
+}
+
+/** murmur3's 32-bit finaliser: a strong mix of one 32-bit word. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** FNV-1a over UTF-16 code units, finished with fmix32: a shingle's 32-bit id. */
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return fmix32(h >>> 0);
+}
+
+/** Hashed word shingles of a normalised text; a text shorter than one shingle is one shingle. */
+export function shingleHashes(normalized: string, size: number): Set<number> {
+  const words = normalized.length === 0 ? [] : normalized.split(' ');
+  const out = new Set<number>();
+  if (words.length <= size) {
+    if (words.length > 0) out.add(hashString(words.join(' ')));
+    return out;
+  }
+  for (let i = 0; i + size <= words.length; i++) out.add(hashString(words.slice(i, i + size).join(' ')));
+  return out;
+}
+
+/**
+ * The MinHash signature: for each of `numPerm` hash functions (fmix32 of the shingle id xor a fixed
+ * per-function salt, an independent-enough family for 32-bit ids), the minimum over the shingles.
+ */
+export function minhashSignature(shingles: Iterable<number>, numPerm: number): Uint32Array {
+  const sig = new Uint32Array(numPerm).fill(0xffffffff);
+  const salts = saltsFor(numPerm);
+  for (const s of shingles) {
+    for (let i = 0; i < numPerm; i++) {
+      const v = fmix32((s ^ salts[i]!) >>> 0);
+      if (v < sig[i]!) sig[i] = v;
+    }
+  }
+  return sig;
+}
+
+const saltCache = new Map<number, Uint32Array>();
+function saltsFor(numPerm: number): Uint32Array {
+  let salts = saltCache.get(numPerm);
+  if (!salts) {
+    salts = new Uint32Array(numPerm);
+    for (let i = 0; i < numPerm; i++) salts[i] = fmix32((0x9e3779b9 * (i + 1)) >>> 0);
+    saltCache.set(numPerm, salts);
+  }
+  return salts;
+}
+
+/** Fraction of equal slots: an unbiased estimate of the Jaccard similarity of the shingle sets. */
+export function estimateJaccard(a: Uint32Array, b: Uint32Array, offsetB = 0): number {
+  let equal = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] === b[offsetB + i]) equal++;
+  return equal / a.length;
+}
+
+/**
+ * Bands × rows for LSH that minimise the area of false positives below the threshold plus false
+ * negatives above it (the probability two texts of similarity s share a band is 1 - (1 - s^r)^b).
+ */
+export function lshParams(threshold: number, numPerm: number): { bands: number; rows: number } {
+  const integrate = (f: (s: number) => number, a: number, b: number) => {
+    const steps = 200;
+    const h = (b - a) / steps;
+    let area = 0;
+    for (let i = 0; i < steps; i++) area += f(a + (i + 0.5) * h) * h;
+    return area;
+  };
+  let best = { bands: 1, rows: numPerm, error: Infinity };
+  for (let bands = 1; bands <= numPerm; bands++) {
+    const maxRows = Math.floor(numPerm / bands);
+    for (let rows = 1; rows <= maxRows; rows++) {
+      const p = (s: number) => 1 - (1 - s ** rows) ** bands;
+      const error = integrate(p, 0, threshold) + integrate((s) => 1 - p(s), threshold, 1);
+      if (error < best.error) best = { bands, rows, error };
+    }
+  }
+  return { bands: best.bands, rows: best.rows };
+}
+
+/**
+ * A streaming index: `add` each text in order; it answers whether the text duplicates one added
+ * before (exactly, or near by LSH candidates confirmed at the threshold) and indexes it if not.
+ * Memory: about (20 + 4·numPerm + 8·bands) bytes per distinct text, plus its key.
+ */
+export class DuplicateIndex {
+  readonly options: DedupOptions;
+  private readonly exact = new Map<string, number>();
+  private readonly keys: string[] = [];
+  private signatures: Uint32Array;
+  private readonly bands: Map<number, number | number[]>[];
+  private readonly rows: number;
+
+  constructor(options: Partial<DedupOptions> = {}) {
+    this.options = { ...DEFAULT_DEDUP_OPTIONS, ...options };
+    const { threshold, numPerm, shingleSize } = this.options;
+    if (!(threshold > 0 && threshold <= 1)) throw new RangeError('threshold must be in (0, 1]');
+    if (!Number.isInteger(numPerm) || numPerm < 8) throw new RangeError('numPerm must be an integer >= 8');
+    if (!Number.isInteger(shingleSize) || shingleSize < 1)
+      throw new RangeError('shingleSize must be an integer >= 1');
+    const { bands, rows } = lshParams(threshold, numPerm);
+    this.rows = rows;
+    this.bands = Array.from({ length: bands }, () => new Map<number, number | number[]>());
+    this.signatures = new Uint32Array(numPerm * 1024);
+  }
+
+  /** Distinct texts indexed so far. */
+  get size(): number {
+    return this.keys.length;
+  }
+
+  add(key: string, text: string): DuplicateMatch | undefined {
+    const normalized = normalizeText(text);
+    const digest = createHash('sha1').update(normalized).digest('base64');
+    const first = this.exact.get(digest);
+    if (first !== undefined) return { kind: 'exact', of: this.keys[first]!, similarity: 1 };
+
+    const { numPerm, threshold } = this.options;
+    const sig = minhashSignature(shingleHashes(normalized, this.options.shingleSize), numPerm);
+    const bandKeys = this.bands.map((_, b) => {
+      let h = b + 1;
+      for (let r = b * this.rows; r < (b + 1) * this.rows; r++) h = fmix32((h ^ sig[r]!) >>> 0);
+      return h;
+    });
+    let best: DuplicateMatch | undefined;
+    const seen = new Set<number>();
+    bandKeys.forEach((h, b) => {
+      const bucket = this.bands[b]!.get(h);
+      if (bucket === undefined) return;
+      for (const doc of typeof bucket === 'number' ? [bucket] : bucket) {
+        if (seen.has(doc)) continue;
+        seen.add(doc);
+        const similarity = estimateJaccard(sig, this.signatures, doc * numPerm);
+        if (similarity >= threshold && (!best || similarity > best.similarity))
+          best = { kind: 'near', of: this.keys[doc]!, similarity };
+      }
+    });
+    if (best) return best;
+
+    const doc = this.keys.length;
+    this.keys.push(key);
+    this.exact.set(digest, doc);
+    if ((doc + 1) * numPerm > this.signatures.length) {
+      const grown = new Uint32Array(this.signatures.length * 2);
+      grown.set(this.signatures);
+      this.signatures = grown;
+    }
+    this.signatures.set(sig, doc * numPerm);
+    bandKeys.forEach((h, b) => {
+      const map = this.bands[b]!;
+      const bucket = map.get(h);
+      if (bucket === undefined) map.set(h, doc);
+      else if (typeof bucket === 'number') map.set(h, [bucket, doc]);
+      else bucket.push(doc);
+    });
+    return undefined;
+  }
+}
+
+/** A dialogue's text for duplicate detection: every turn, in order. */
+export function dialogueText(conversation: readonly { value: string }[]): string {
+  return conversation.map((t) => t.value).join('\n');
+}

@@ -1,0 +1,82 @@
+/**
+ * The three export shapes of one dialogue record:
+ * - `openai`: `{messages: [{role, content}]}`, what OpenAI fine-tuning and TRL's SFTTrainer take (no
+ *   other keys: OpenAI's validator rejects unknown ones);
+ * - `sharegpt`: `{conversations: [{from: "human"|"gpt", value}]}` plus the metadata columns, and
+ *   `system` when one is given (the column LLaMA-Factory's ShareGPT loader reads);
+ * - `hf`: one Parquet row, `messages` as in `openai` plus the metadata columns.
+ */
+import type { DialogueRecord } from '../shared/schemas';
+
+export const EXPORT_FORMATS = ['openai', 'sharegpt', 'hf'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface OpenAiRow {
+  messages: ChatMessage[];
+}
+
+export interface ShareGptRow {
+  id: string;
+  conversations: { from: 'human' | 'gpt'; value: string }[];
+  system?: string;
+  category: string;
+  intent: string;
+  info_flow: string;
+  topic: string;
+  model: string;
+}
+
+export interface HfRow {
+  id: string;
+  messages: ChatMessage[];
+  category: string;
+  intent: string;
+  info_flow: string;
+  topic: string;
+  model: string;
+}
+
+/** The metadata columns, in the order they are written. */
+export const METADATA_COLUMNS = ['id', 'category', 'intent', 'info_flow', 'topic', 'model'] as const;
+
+function messages(record: DialogueRecord, system: string | undefined): ChatMessage[] {
+  const turns: ChatMessage[] = record.conversation.map((t) => ({ role: t.role, content: t.value }));
+  return system === undefined ? turns : [{ role: 'system', content: system }, ...turns];
+}
+
+export function toOpenAi(record: DialogueRecord, system?: string): OpenAiRow {
+  return { messages: messages(record, system) };
+}
+
+export function toShareGpt(record: DialogueRecord, system?: string): ShareGptRow {
+  return {
+    id: record.id,
+    conversations: record.conversation.map((t) => ({
+      from: t.role === 'user' ? 'human' : 'gpt',
+      value: t.value,
+    })),
+    ...(system === undefined ? {} : { system }),
+    category: record.category,
+    intent: record.intent,
+    info_flow: record.info_flow,
+    topic: record.topic,
+    model: record.model,
+  };
+}
+
+export function toHfRow(record: DialogueRecord, system?: string): HfRow {
+  return {
+    id: record.id,
+    messages: messages(record, system),
+    category: record.category,
+    intent: record.intent,
+    info_flow: record.info_flow,
+    topic: record.topic,
+    model: record.model,
+  };
+}

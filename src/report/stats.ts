@@ -1,0 +1,196 @@
+/**
+ * The figures of `consistent-chat report`, gathered in one streaming pass over a run's files:
+ * dialogues per intent × info flow, topic coverage, turns and word counts, tokens (from summary.json),
+ * failures by type and stage, and duplicates across dialogues and across queries.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { INTENTS, TOPICS, type IntentId } from '../method';
+import { DuplicateIndex, dialogueText, type DedupOptions, type DuplicateKind } from '../export/dedup';
+import {
+  checkRunDir,
+  readDialogueRecords,
+  readFailureLines,
+  readRunFile,
+  type RunFileInfo,
+} from '../export/records';
+
+/** The paper's dataset, for the histograms' marks (arXiv 2506.03558; /work/shared/method.md). */
+export const PAPER_MEANS = {
+  queryWords: { low: 19, high: 21 },
+  responseWords: { low: 56, high: 63 },
+} as const;
+
+/** File the CLI's generate writes at the end of a run: the run's summary (tokens, calls, per intent). */
+export const SUMMARY_FILE = 'summary.json';
+
+const tokensSchema = z.looseObject({ prompt: z.number(), completion: z.number() });
+/**
+ * summary.json as far as the report reads it. `stages` (tokens per LLM stage) and `cost`
+ * (estimated USD) are shown when a run recorded them.
+ */
+export const summaryFileSchema = z.looseObject({
+  tokens: tokensSchema,
+  llmCalls: z.number().optional(),
+  intents: z.array(z.looseObject({ intent: z.string(), tokens: tokensSchema })).optional(),
+  stages: z.record(z.string(), tokensSchema).optional(),
+  cost: z
+    .looseObject({
+      total: z.number(),
+      currency: z.string().default('USD'),
+      byStage: z.record(z.string(), z.number()).optional(),
+    })
+    .optional(),
+});
+export type SummaryFile = z.infer<typeof summaryFileSchema>;
+
+export interface DuplicateExample {
+  id: string;
+  of: string;
+  kind: DuplicateKind;
+  similarity: number;
+}
+
+export interface ReportStats {
+  runId: string | undefined;
+  model: string[];
+  dialogues: number;
+  /** [intent, info flow, dialogues]. */
+  intentFlow: [string, string, number][];
+  topics: { intent: string; used: number; available: number | undefined }[];
+  /** User queries per dialogue → dialogues. */
+  turns: [number, number][];
+  queryWords: { counts: [number, number][]; mean: number; total: number };
+  responseWords: { counts: [number, number][]; mean: number; total: number };
+  tokens: SummaryFile | undefined;
+  failures: { total: number; byTypeStage: [string, string, number][] };
+  duplicates: {
+    threshold: number;
+    dialogues: Record<DuplicateKind, number>;
+    queries: Record<DuplicateKind, number>;
+    examples: DuplicateExample[];
+  };
+  run: RunFileInfo | undefined;
+}
+
+const bump = <K>(map: Map<K, number>, key: K, by = 1) => map.set(key, (map.get(key) ?? 0) + by);
+const wordCount = (text: string) => text.split(/\s+/).filter((w) => w.length > 0).length;
+const sorted = (map: Map<number, number>): [number, number][] =>
+  [...map.entries()].sort((a, b) => a[0] - b[0]);
+
+const INTENT_BY_NAME = new Map<string, IntentId>(
+  (Object.entries(INTENTS) as [IntentId, { name: string }][]).map(([id, i]) => [i.name, id]),
+);
+
+/**
+ * Writes the run's summary beside its records (atomically), so `report` can show tokens after the
+ * Temporal server is gone. Holds counts only: no key, no endpoint.
+ */
+export async function writeSummaryFile(dir: string, summary: object): Promise<void> {
+  const path = join(dir, SUMMARY_FILE);
+  await writeFile(`${path}.tmp`, `${JSON.stringify(summary, null, 2)}\n`);
+  await rename(`${path}.tmp`, path);
+}
+
+async function readSummary(dir: string): Promise<SummaryFile | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, SUMMARY_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const parsed = summaryFileSchema.safeParse(JSON.parse(text));
+  return parsed.success ? parsed.data : undefined;
+}
+
+export async function collectStats(dir: string, dedup: Partial<DedupOptions> = {}): Promise<ReportStats> {
+  await checkRunDir(dir);
+  const run = await readRunFile(dir);
+  const intentFlow = new Map<string, number>();
+  const topics = new Map<string, Set<string>>();
+  const turns = new Map<number, number>();
+  const queryWords = new Map<number, number>();
+  const responseWords = new Map<number, number>();
+  const models = new Set<string>();
+  const dialogueIndex = new DuplicateIndex(dedup);
+  const queryIndex = new DuplicateIndex(dedup);
+  const duplicates = {
+    threshold: dialogueIndex.options.threshold,
+    dialogues: { exact: 0, near: 0 },
+    queries: { exact: 0, near: 0 },
+    examples: [] as DuplicateExample[],
+  };
+  let dialogues = 0;
+  let querySum = 0;
+  let queryN = 0;
+  let responseSum = 0;
+  let responseN = 0;
+
+  for await (const record of readDialogueRecords(dir)) {
+    dialogues++;
+    models.add(record.model);
+    bump(intentFlow, `${record.intent}\u0000${record.info_flow}`);
+    let set = topics.get(record.intent);
+    if (!set) topics.set(record.intent, (set = new Set()));
+    set.add(record.topic);
+    bump(turns, record.conversation.length / 2);
+    record.conversation.forEach((turn, i) => {
+      const words = wordCount(turn.value);
+      if (turn.role === 'user') {
+        bump(queryWords, words);
+        querySum += words;
+        queryN++;
+        const match = queryIndex.add(`${record.id}#${i / 2}`, turn.value);
+        if (match) duplicates.queries[match.kind]++;
+      } else {
+        bump(responseWords, words);
+        responseSum += words;
+        responseN++;
+      }
+    });
+    const match = dialogueIndex.add(record.id, dialogueText(record.conversation));
+    if (match) {
+      duplicates.dialogues[match.kind]++;
+      if (duplicates.examples.length < 20) duplicates.examples.push({ id: record.id, ...match });
+    }
+  }
+
+  const failures = new Map<string, number>();
+  let failureTotal = 0;
+  for await (const failure of readFailureLines(dir)) {
+    failureTotal++;
+    bump(failures, `${failure.type}\u0000${failure.stage}`);
+  }
+
+  return {
+    runId: run?.runId,
+    model: [...models],
+    dialogues,
+    intentFlow: [...intentFlow.entries()].map(([k, v]) => {
+      const [intent, flow] = k.split('\u0000') as [string, string];
+      return [intent, flow, v];
+    }),
+    topics: [...topics.entries()].map(([intent, used]) => {
+      const id = INTENT_BY_NAME.get(intent);
+      return { intent, used: used.size, available: id ? TOPICS[id].length : undefined };
+    }),
+    turns: sorted(turns),
+    queryWords: { counts: sorted(queryWords), mean: queryN ? querySum / queryN : 0, total: queryN },
+    responseWords: {
+      counts: sorted(responseWords),
+      mean: responseN ? responseSum / responseN : 0,
+      total: responseN,
+    },
+    tokens: await readSummary(dir),
+    failures: {
+      total: failureTotal,
+      byTypeStage: [...failures.entries()].map(([k, v]) => {
+        const [type, stage] = k.split('\u0000') as [string, string];
+        return [type, stage, v];
+      }),
+    },
+    duplicates,
+    run,
+  };
+}
