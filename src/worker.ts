@@ -47,6 +47,13 @@ export class ConfigError extends Error {
 export function createOpenAiClient(options: LlmEndpointOptions = {}, env = process.env): OpenAI {
   const baseURL = options.baseURL ?? env.OPENAI_BASE_URL;
   const apiKey = options.apiKey ?? env.OPENAI_API_KEY;
+  // Set but empty is a mistake (a blank in a .env file), not a request for a keyless endpoint.
+  if (apiKey !== undefined && apiKey.trim() === '') {
+    throw new ConfigError(
+      'OPENAI_API_KEY',
+      'is set but empty: set the key, or unset it for a local endpoint that needs none',
+    );
+  }
   if (!baseURL && !apiKey) {
     throw new ConfigError(
       'OPENAI_API_KEY',

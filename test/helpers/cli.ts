@@ -15,11 +15,16 @@ export interface CliResult {
 export function spawnCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  options: {
+    /** In a process group of its own, as a terminal's foreground job: signal it with `process.kill(-pid)`. */
+    detached?: boolean;
+  } = {},
 ): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'ERROR', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   let stdout = '';
   let stderr = '';
