@@ -21,7 +21,8 @@ import {
   OUTPUT_FILES,
   RESPONSE_FORMAT_MODES,
 } from '../shared/constants';
-import { pauseSignal, resumeSignal } from '../shared/messages';
+import { pauseUpdate, resumeUpdate } from '../shared/messages';
+import { formatControlState } from './control';
 import type { RunInput, RunSummary } from '../shared/schemas';
 import { StoreRegistry } from '../storage/jsonl-store';
 import {
@@ -336,15 +337,15 @@ export function buildProgram(): Command {
     }
   });
 
-  for (const [name, signal, description] of [
-    ['pause', pauseSignal, 'stop starting LLM calls (calls in flight finish)'],
-    ['resume', resumeSignal, 'start LLM calls again'],
+  for (const [name, update, description] of [
+    ['pause', pauseUpdate, 'stop starting LLM calls (calls in flight finish)'],
+    ['resume', resumeUpdate, 'start LLM calls again'],
   ] as const) {
     temporalOptions(
       program.command(name).description(description).argument('<run-id>').option('--out <dir>'),
     ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
-      await (await clientFor(opts)).workflow.getHandle(runId).signal(signal);
-      process.stdout.write(`${name}d ${runId}\n`);
+      const state = await (await clientFor(opts)).workflow.getHandle(runId).executeUpdate(update);
+      process.stdout.write(`${name}d ${runId}: ${formatControlState(state)}\n`);
     });
   }
   temporalOptions(
