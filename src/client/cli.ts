@@ -22,7 +22,8 @@ import {
   OUTPUT_FILES,
   RESPONSE_FORMAT_MODES,
 } from '../shared/constants';
-import { pauseSignal, resumeSignal } from '../shared/messages';
+import { pauseUpdate, resumeUpdate } from '../shared/messages';
+import { formatControlState } from './control';
 import type { RunInput, RunSummary } from '../shared/schemas';
 import { StoreRegistry } from '../storage/jsonl-store';
 import {
@@ -450,9 +451,9 @@ export function buildProgram(): Command {
     }
   });
 
-  for (const [name, signal, description] of [
-    ['pause', pauseSignal, 'stop starting LLM calls (calls in flight finish); starts no server'],
-    ['resume', resumeSignal, 'start LLM calls again; starts no server'],
+  for (const [name, update, description] of [
+    ['pause', pauseUpdate, 'stop starting LLM calls (calls in flight finish); starts no server'],
+    ['resume', resumeUpdate, 'start LLM calls again; starts no server'],
   ] as const) {
     temporalOptions(
       program
@@ -463,8 +464,8 @@ export function buildProgram(): Command {
     ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
       const client = await clientFor(opts);
       await describeRun(client, runId);
-      await client.workflow.getHandle(runId).signal(signal);
-      process.stdout.write(`${name}d ${runId}\n`);
+      const state = await client.workflow.getHandle(runId).executeUpdate(update);
+      process.stdout.write(`${name}d ${runId}: ${formatControlState(state)}\n`);
     });
   }
   temporalOptions(

@@ -1,6 +1,6 @@
 /** Signals and queries of the run and intent workflows, shared by the workflows and the client. */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { IntentProgress, RunProgress } from './schemas';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { IntentProgress, RunControlState, RunProgress } from './schemas';
 
 /** Stops new LLM calls; calls in flight finish. */
 export const pauseSignal = defineSignal('pause');
@@ -11,3 +11,12 @@ export const setConcurrencySignal = defineSignal<[number]>('setConcurrency');
 
 export const runProgressQuery = defineQuery<RunProgress>('progress');
 export const intentProgressQuery = defineQuery<IntentProgress>('intentProgress');
+
+/**
+ * Updates of the run, under the same names as its signals: the caller learns what the run now does,
+ * and a bad argument is refused with its reason before it enters the history. The signals stay for
+ * older clients and `temporal workflow signal`.
+ */
+export const pauseUpdate = defineUpdate<RunControlState>('pause');
+export const resumeUpdate = defineUpdate<RunControlState>('resume');
+export const setConcurrencyUpdate = defineUpdate<RunControlState, [number]>('setConcurrency');

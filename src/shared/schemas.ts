@@ -68,6 +68,9 @@ export const rateLimitSchema = z
   })
   .strict();
 
+/** The run's bound on LLM calls in flight, as `setConcurrency` accepts it. */
+export const concurrencySchema = z.number().int().min(1).max(MAX_CONCURRENCY);
+
 /**
  * The input of the run workflow, as sent by the CLI, the client API or `temporal workflow start`.
  * Holds no secrets: API keys and the endpoint's base URL live in the workers' environment.
@@ -98,7 +101,7 @@ export const runInputSchema = z
     temperature: z.number().min(0).max(MAX_TEMPERATURE).default(DEFAULT_TEMPERATURE),
     /** Seeds the plan: the same seed and sizes give the same (intent, info flow, topic) for every dialogue. */
     seed: z.string().min(1).max(200).optional(),
-    concurrency: z.number().int().min(1).max(MAX_CONCURRENCY).default(DEFAULT_CONCURRENCY),
+    concurrency: concurrencySchema.default(DEFAULT_CONCURRENCY),
     responseFormat: responseFormatSchema.default('auto'),
     /** Completion token limits; when absent they scale with the number of turns. */
     maxTokens: z
@@ -269,6 +272,15 @@ export interface RunProgress {
   paused: boolean;
   concurrency: number;
   intents: IntentProgress[];
+}
+
+/** What a run acknowledges after `pause`, `resume` or `setConcurrency`: its state once the intents were told. */
+export interface RunControlState {
+  runId: string;
+  paused: boolean;
+  concurrency: number;
+  /** Each intent still running, with its share of the run's concurrency. */
+  intents: { intent: IntentId; concurrency: number }[];
 }
 
 export interface RunSummary {

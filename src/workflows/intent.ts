@@ -10,6 +10,7 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -30,6 +31,7 @@ import type {
   Usage,
 } from '../shared/schemas';
 import { hasRoomForAnother, MAX_WINDOW_PER_WORKFLOW } from './budget';
+import { PATCHES } from './patches';
 
 /** Failure types after which every further call would fail the same way. */
 const SYSTEMIC_FAILURES = new Set(['Llm.Auth', 'Llm.BadRequest']);
@@ -125,10 +127,16 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   setHandler(intentProgressQuery, () => progress('running'));
   setHandler(pauseSignal, () => void (state.paused = true));
   setHandler(resumeSignal, () => void (state.paused = false));
-  setHandler(
-    setConcurrencySignal,
-    (n) => void (concurrency = Math.max(0, Math.min(MAX_WINDOW_PER_WORKFLOW, n))),
-  );
+  setHandler(setConcurrencySignal, (n) => {
+    // A bad argument (possible from `temporal workflow signal`) would stall the intent: drop it.
+    if (typeof n !== 'number' || !Number.isFinite(n)) {
+      if (patched(PATCHES.ignoreBadConcurrencySignal)) {
+        log.warn('setConcurrency signal ignored: its argument is not a number', { argument: String(n) });
+        return;
+      }
+    }
+    concurrency = Math.max(0, Math.min(MAX_WINDOW_PER_WORKFLOW, n));
+  });
 
   const maxTokens = { ...defaultMaxTokens(config.numTurnsPerDialog), ...config.maxTokens };
   const settings = (stage: 'skeleton' | 'responses'): LlmCallSettings => ({

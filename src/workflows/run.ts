@@ -3,21 +3,40 @@
  * LLM calls in flight among the intents still working, passing pause and resume on to them.
  */
 import {
+  allHandlersFinished,
   ApplicationFailure,
   ChildWorkflowFailure,
   condition,
   getExternalWorkflowHandle,
   isCancellation,
+  log,
+  patched,
   setHandler,
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { IntentId } from '../method/intents';
 import { MAX_CONCURRENCY } from '../shared/constants';
-import { pauseSignal, resumeSignal, runProgressQuery, setConcurrencySignal } from '../shared/messages';
-import { runInputSchema, type IntentProgress, type RunInput, type RunSummary } from '../shared/schemas';
+import {
+  pauseSignal,
+  pauseUpdate,
+  resumeSignal,
+  resumeUpdate,
+  runProgressQuery,
+  setConcurrencySignal,
+  setConcurrencyUpdate,
+} from '../shared/messages';
+import {
+  concurrencySchema,
+  runInputSchema,
+  type IntentProgress,
+  type RunControlState,
+  type RunInput,
+  type RunSummary,
+} from '../shared/schemas';
 import { splitConcurrency } from './budget';
 import { consistentChatIntent } from './intent';
+import { PATCHES } from './patches';
 
 export const RUN_FAILURE_TYPES = {
   invalidInput: 'Run.InvalidInput',
@@ -83,6 +102,7 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     );
   };
 
+  // Signals: kept for older clients and `temporal workflow signal`; they tell every running child.
   setHandler(pauseSignal, async () => {
     paused = true;
     await tellChildren((i) => child(i).signal(pauseSignal));
@@ -92,9 +112,65 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     await tellChildren((i) => child(i).signal(resumeSignal));
   });
   setHandler(setConcurrencySignal, async (n) => {
+    // A signal has no validator: a bad argument would stall every intent (NaN shares), so it is dropped.
+    if (typeof n !== 'number' || !Number.isFinite(n)) {
+      if (patched(PATCHES.ignoreBadConcurrencySignal)) {
+        log.warn('setConcurrency signal ignored: its argument is not a number', { argument: String(n) });
+        return;
+      }
+    }
     concurrency = Math.max(1, Math.min(MAX_CONCURRENCY, Math.floor(n)));
     await rebalance();
   });
+
+  // Updates: validated before they are accepted, applied one at a time once every child has started,
+  // and answered with the state the run then has.
+  let childrenStarted = false;
+  const controlState = (): RunControlState => ({
+    runId: config.runId,
+    paused,
+    concurrency,
+    intents: running().map((intent) => ({ intent, concurrency: shares.get(intent) ?? 0 })),
+  });
+  let controlQueue: Promise<unknown> = Promise.resolve();
+  const control = (apply: () => Promise<void>): Promise<RunControlState> => {
+    const next = controlQueue.then(async () => {
+      await condition(() => childrenStarted);
+      await apply();
+      return controlState();
+    });
+    controlQueue = next.catch(() => undefined);
+    return next;
+  };
+  setHandler(pauseUpdate, () =>
+    control(async () => {
+      paused = true;
+      await tellChildren((i) => child(i).signal(pauseSignal));
+    }),
+  );
+  setHandler(resumeUpdate, () =>
+    control(async () => {
+      paused = false;
+      await tellChildren((i) => child(i).signal(resumeSignal));
+    }),
+  );
+  setHandler(
+    setConcurrencyUpdate,
+    (n) =>
+      control(async () => {
+        concurrency = n;
+        await rebalance();
+      }),
+    {
+      validator: (n) => {
+        if (!concurrencySchema.safeParse(n).success) {
+          throw new Error(
+            `setConcurrency: expected an integer from 1 to ${MAX_CONCURRENCY}, got ${JSON.stringify(n) ?? String(n)}`,
+          );
+        }
+      },
+    },
+  );
   setHandler(runProgressQuery, () => ({
     runId: config.runId,
     outDir: config.outDir,
@@ -120,14 +196,28 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
   }));
 
   const children = await Promise.all(
-    config.intents.map((intent) =>
-      startChild(consistentChatIntent, {
+    config.intents.map(async (intent) => {
+      const startedWith = { paused, concurrency: shares.get(intent) ?? 0 };
+      const handle = await startChild(consistentChatIntent, {
         workflowId: intentWorkflowId(config.runId, intent),
-        args: [{ config: { ...config, paused }, intent, concurrency: shares.get(intent) ?? 0 }],
+        args: [{ config: { ...config, paused }, intent, concurrency: startedWith.concurrency }],
         staticSummary: `${intent}: ${config.numDialogsPerIntent} dialogues`,
-      }).then((handle) => ({ intent, handle })),
-    ),
+      });
+      // A pause or a new concurrency that came while the child was starting may not have reached it.
+      const share = shares.get(intent) ?? 0;
+      if (
+        (paused !== startedWith.paused || share !== startedWith.concurrency) &&
+        patched(PATCHES.lateChildGetsPause)
+      ) {
+        const target = child(intent);
+        await target.signal(paused ? pauseSignal : resumeSignal).catch(() => undefined);
+        if (share !== startedWith.concurrency)
+          await target.signal(setConcurrencySignal, share).catch(() => undefined);
+      }
+      return { intent, handle };
+    }),
   );
+  childrenStarted = true;
 
   await Promise.all(
     children.map(async ({ intent, handle }) => {
@@ -145,6 +235,8 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     }),
   );
   await condition(() => running().length === 0);
+  // An update or signal still telling children finishes first, so its caller gets its answer.
+  if (patched(PATCHES.runWaitsForHandlers)) await condition(allHandlersFinished);
 
   if (failedIntents.size > 0) {
     throw ApplicationFailure.nonRetryable(

@@ -12,7 +12,14 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { generate, type GenerateOptions } from '../../src/client/generate';
-import { pauseSignal, resumeSignal } from '../../src/shared/messages';
+import {
+  pauseSignal,
+  pauseUpdate,
+  resumeSignal,
+  resumeUpdate,
+  setConcurrencySignal,
+  setConcurrencyUpdate,
+} from '../../src/shared/messages';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { devServer, tempDir, type TestDevServer } from '../helpers/temporal';
 import { HISTORIES_DIR, historyToJson, type RecordedHistory } from './histories';
@@ -54,6 +61,25 @@ const SCENARIOS: Record<string, Scenario> = {
       await client.workflow.getHandle(runId).signal(pauseSignal);
       await sleep(1_500);
       await client.workflow.getHandle(runId).signal(resumeSignal);
+    },
+  },
+  // Recorded after the run's control moved to updates (patches late-child-gets-pause,
+  // run-waits-for-handlers, ignore-bad-concurrency-signal).
+  updates: {
+    run: {
+      intents: ['transaction', 'simulation'],
+      numDialogsPerIntent: 3,
+      numTurnsPerDialog: 1,
+      concurrency: 2,
+    },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 200 } }),
+    async during(client, runId) {
+      const handle = client.workflow.getHandle(runId);
+      await handle.executeUpdate(pauseUpdate);
+      await handle.signal(setConcurrencySignal, 'bad' as unknown as number);
+      await handle.executeUpdate(setConcurrencyUpdate, { args: [3] });
+      await sleep(500);
+      await handle.executeUpdate(resumeUpdate);
     },
   },
   failures: {

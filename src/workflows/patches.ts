@@ -1,0 +1,13 @@
+/**
+ * Ids given to `patched()` for changes that alter the commands a workflow emits. A history recorded
+ * before a change replays on its old path; new executions take the new one. Never rename or reuse an
+ * id; once no open run predates a change, its call becomes `deprecatePatch(id)` (README, "Design notes").
+ */
+export const PATCHES = {
+  /** A run tells a child the pause state it missed while being started. */
+  lateChildGetsPause: 'late-child-gets-pause',
+  /** A run returns only after its signal and update handlers have finished. */
+  runWaitsForHandlers: 'run-waits-for-handlers',
+  /** A `setConcurrency` signal whose argument is not a finite number is logged and ignored. */
+  ignoreBadConcurrencySignal: 'ignore-bad-concurrency-signal',
+} as const;

@@ -1,0 +1,201 @@
+/**
+ * Changing a live run through its updates and signals, on a real dev server: validators refuse bad
+ * arguments with a reason, the caller gets the acknowledged state, a pause that comes before the
+ * intents exist still pauses them, and a bad signal argument never stalls an intent.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { WORKFLOW_TYPES } from '../../src/shared/constants';
+import {
+  intentProgressQuery,
+  pauseSignal,
+  pauseUpdate,
+  resumeUpdate,
+  setConcurrencySignal,
+  setConcurrencyUpdate,
+} from '../../src/shared/messages';
+import type { RunInput, RunSummary } from '../../src/shared/schemas';
+import { workflowBundle } from '../../src/worker';
+import { fakeActivities } from '../helpers/fake-activities';
+import { devServer, unique, type TestDevServer } from '../helpers/temporal';
+
+let temporal: TestDevServer;
+let client: Client;
+let nativeConnection: NativeConnection;
+
+before(async () => {
+  temporal = await devServer();
+  client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  nativeConnection = await NativeConnection.connect({ address: temporal.address });
+});
+after(async () => {
+  await client?.connection.close();
+  await nativeConnection?.close();
+  await temporal?.dispose();
+});
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function input(runId: string, overrides: Partial<RunInput> = {}): RunInput {
+  return {
+    runId,
+    outDir: '/tmp/cc-control-test',
+    model: 'test-model',
+    intents: ['transaction', 'educational'],
+    numDialogsPerIntent: 6,
+    numTurnsPerDialog: 1,
+    concurrency: 4,
+    ...overrides,
+  };
+}
+
+/** Runs `fn` with a worker whose LLM activities take `delayMs`; fails if the run does not end in time. */
+async function withWorker<T>(
+  delayMs: number,
+  fn: (taskQueue: string, log: ReturnType<typeof fakeActivities>['log']) => Promise<T>,
+): Promise<T> {
+  const { activities, log } = fakeActivities({
+    beforeSkeleton: () => sleep(delayMs),
+    beforeResponses: () => sleep(delayMs),
+  });
+  const taskQueue = unique('control');
+  const worker = await Worker.create({
+    connection: nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('the run did not finish within 60 s')), 60_000);
+  });
+  try {
+    return await worker.runUntil(Promise.race([fn(taskQueue, log), deadline]));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function intentsPaused(runId: string, intents: readonly string[]): Promise<boolean[]> {
+  return Promise.all(
+    intents.map(async (i) => {
+      try {
+        return (await client.workflow.getHandle(`${runId}.${i}`).query(intentProgressQuery)).paused;
+      } catch {
+        return false;
+      }
+    }),
+  );
+}
+
+describe('run control', () => {
+  test('run control: a pause update sent right after the start pauses every intent and returns the state', async () => {
+    const runId = unique('pause-early');
+    await withWorker(50, async (taskQueue, log) => {
+      const handle = await client.workflow.start(WORKFLOW_TYPES.run, {
+        workflowId: runId,
+        taskQueue,
+        args: [input(runId)],
+      });
+      const state = await handle.executeUpdate(pauseUpdate);
+      assert.equal(state.paused, true);
+      assert.equal(state.runId, runId);
+      assert.deepEqual(state.intents.map((i) => i.intent).sort(), ['educational', 'transaction']);
+      assert.equal(
+        state.intents.reduce((s, i) => s + i.concurrency, 0),
+        4,
+      );
+      assert.deepEqual(await intentsPaused(runId, ['transaction', 'educational']), [true, true]);
+      // Calls in flight when the pause came finish; after that no new call starts.
+      await sleep(500);
+      const calls = log.skeletonCalls.length;
+      await sleep(1_000);
+      assert.equal(log.skeletonCalls.length, calls, 'no new LLM call while paused');
+      assert.ok(log.dialogues.size < 12, 'the run was paused before it finished');
+
+      const resumed = await handle.executeUpdate(resumeUpdate);
+      assert.equal(resumed.paused, false);
+      const summary = (await handle.result()) as RunSummary;
+      assert.equal(summary.written, 12);
+    });
+  });
+
+  test('run control: a pause signal delivered with the start reaches intents that did not exist yet', async () => {
+    const runId = unique('pause-with-start');
+    await withWorker(10, async (taskQueue, log) => {
+      const handle = await client.workflow.signalWithStart(WORKFLOW_TYPES.run, {
+        workflowId: runId,
+        taskQueue,
+        args: [input(runId)],
+        signal: pauseSignal,
+      });
+      for (let i = 0; i < 50; i++) {
+        if ((await intentsPaused(runId, ['transaction', 'educational'])).every(Boolean)) break;
+        await sleep(100);
+      }
+      await sleep(1_000);
+      assert.equal(log.skeletonCalls.length, 0, 'no LLM call while paused');
+      await (handle as WorkflowHandle).executeUpdate(resumeUpdate);
+      assert.equal(((await handle.result()) as RunSummary).written, 12);
+    });
+  });
+
+  test('run control: setConcurrency refuses a bad value with the reason and acknowledges a good one', async () => {
+    const runId = unique('concurrency');
+    await withWorker(20, async (taskQueue) => {
+      const handle = await client.workflow.start(WORKFLOW_TYPES.run, {
+        workflowId: runId,
+        taskQueue,
+        args: [input(runId, { paused: true })],
+      });
+      for (const bad of [0, -3, 2.5, 1_001, Number.NaN, 'fast', null]) {
+        await assert.rejects(
+          handle.executeUpdate(setConcurrencyUpdate, { args: [bad as number] }),
+          (error: unknown) =>
+            error instanceof WorkflowUpdateFailedError &&
+            /expected an integer from 1 to 1000/.test(error.cause?.message ?? ''),
+          `setConcurrency ${String(bad)} refused`,
+        );
+      }
+      const state = await handle.executeUpdate(setConcurrencyUpdate, { args: [7] });
+      assert.equal(state.concurrency, 7);
+      assert.deepEqual(
+        state.intents.map((i) => i.concurrency).sort(),
+        [3, 4],
+        'the new bound is shared among the intents',
+      );
+      const child = await client.workflow.getHandle(`${runId}.transaction`).query(intentProgressQuery);
+      assert.equal(child.concurrency, 4, 'the intent was told its share');
+      // Refused updates leave no trace in the history.
+      const history = await handle.fetchHistory();
+      const updates = history.events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes) ?? [];
+      assert.equal(updates.length, 1);
+      await handle.executeUpdate(resumeUpdate);
+      assert.equal(((await handle.result()) as RunSummary).written, 12);
+    });
+  });
+
+  test('run control: a setConcurrency signal with a non-number is ignored and no intent stalls', async () => {
+    const runId = unique('bad-signal');
+    await withWorker(20, async (taskQueue) => {
+      const handle = await client.workflow.start(WORKFLOW_TYPES.run, {
+        workflowId: runId,
+        taskQueue,
+        args: [input(runId, { paused: true })],
+      });
+      await handle.signal(setConcurrencySignal, 'fast' as unknown as number);
+      await handle.signal(setConcurrencySignal, null as unknown as number);
+      // The Temporal CLI can reach an intent directly, too.
+      for (let i = 0; i < 50 && !(await intentsPaused(runId, ['educational']))[0]; i++) await sleep(100);
+      await client.workflow
+        .getHandle(`${runId}.educational`)
+        .signal(setConcurrencySignal, 'x' as unknown as number);
+      const state = await handle.executeUpdate(resumeUpdate);
+      assert.equal(state.concurrency, 4, 'the bound is unchanged');
+      const summary = (await handle.result()) as RunSummary;
+      assert.equal(summary.written, 12);
+    });
+  });
+});
