@@ -33,6 +33,7 @@ import {
   type RunProgress,
   type RunSummary,
 } from '../shared/schemas';
+import { runStorageTaskQueue } from '../shared/storage-queue';
 import { StoreRegistry } from '../storage/jsonl-store';
 import { ConfigError, createGenerationWorker, createOpenAiClient, createStorageWorker } from '../worker';
 import { startDevServer, type DevServer } from './dev-server';
@@ -220,10 +221,6 @@ export async function readProgress(client: Client, runId: string): Promise<RunPr
   return { ...progress, intents };
 }
 
-export function storageTaskQueue(taskQueue: string, runId: string): string {
-  return `${taskQueue}.storage.${runId}`;
-}
-
 /** Reads the address of the embedded server that the directory's owner runs. */
 async function embeddedServerAddress(dir: string): Promise<string> {
   try {
@@ -295,13 +292,15 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     { ...options.run, model: options.run.model ?? env.OPENAI_MODEL },
     dir,
   );
-  const input: RunConfig = { ...config, storageTaskQueue: storageTaskQueue(taskQueue, config.runId) };
+  const input: RunConfig = { ...config, storageTaskQueue: runStorageTaskQueue(taskQueue, config.runId) };
 
   const cleanups: (() => Promise<void>)[] = [];
-  const storage = new StoreRegistry();
+  // This process's storage is confined to its own --out, whatever a workflow's outDir says; it may
+  // adopt the files of that directory written before the store's marker existed (only on a resume).
+  const storage = new StoreRegistry({ root: dir, adopt: resumed ? dir : undefined });
   try {
     // The process that holds the directory's lock owns the run; a second one only attaches to it.
-    const owner = await storage.get(dir).then(
+    const owner = await storage.get(dir, input.runId).then(
       () => true,
       (error: Error) => {
         if (/in use by process/.test(error.message)) return false;
