@@ -146,6 +146,8 @@ async function startWorker(
       taskQueue,
       '--base-url',
       baseURL,
+      '--out-root',
+      tmpdir(),
       ...(args['worker-arg'] ?? []),
     ],
     {

@@ -102,10 +102,8 @@ export interface GenerationWorkerOptions {
   /** @default DEFAULT_TASK_QUEUE */
   taskQueue?: string;
   openai: OpenAI;
-  /** When given, this worker also serves storage activities on its own task queue. */
+  /** When given, this worker also serves storage activities on its own task queue (confined to its root). */
   storage?: StoreRegistry;
-  /** Output directories must lie below this one. */
-  outRoot?: string;
   /** @default DEFAULT_MAX_CONCURRENT_LLM_CALLS */
   maxConcurrentLlmCalls?: number;
   /** @default DEFAULT_MAX_CACHED_WORKFLOWS */
@@ -118,7 +116,7 @@ export interface GenerationWorkerOptions {
 export async function createGenerationWorker(options: GenerationWorkerOptions): Promise<Worker> {
   const activities = {
     ...createLlmActivities({ openai: options.openai, rate: options.rate ?? new RateController() }),
-    ...(options.storage ? createStorageActivities(options.storage, { root: options.outRoot }) : {}),
+    ...(options.storage ? createStorageActivities(options.storage) : {}),
   };
   return Worker.create({
     connection: options.connection,
@@ -138,8 +136,8 @@ export interface StorageWorkerOptions {
   connection: NativeConnection;
   namespace?: string;
   taskQueue: string;
+  /** Holds the output root every directory is confined to. */
   storage: StoreRegistry;
-  outRoot?: string;
 }
 
 export async function createStorageWorker(options: StorageWorkerOptions): Promise<Worker> {
@@ -147,7 +145,7 @@ export async function createStorageWorker(options: StorageWorkerOptions): Promis
     connection: options.connection,
     namespace: options.namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
     taskQueue: options.taskQueue,
-    activities: createStorageActivities(options.storage, { root: options.outRoot }),
+    activities: createStorageActivities(options.storage),
     maxConcurrentActivityTaskExecutions: 200,
   });
 }

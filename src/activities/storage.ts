@@ -1,4 +1,3 @@
-import { resolve, sep } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import {
   dialogueRecordSchema,
@@ -9,37 +8,45 @@ import {
   type StoreFailuresResult,
 } from '../shared/schemas';
 import { describeIssues } from '../method/replies';
-import type { StoreRegistry } from '../storage/jsonl-store';
+import { ForbiddenDirectoryError, type StoreRegistry } from '../storage/jsonl-store';
 
 export const STORAGE_FAILURE_TYPES = {
   invalidRecord: 'Storage.InvalidRecord',
   forbiddenDir: 'Storage.ForbiddenDirectory',
 } as const;
 
-export interface StorageActivityOptions {
-  /** When set, output directories must lie below it: workflow input cannot make a worker write elsewhere. */
-  root?: string;
+/** The run of a batch, from its ids (`<runId>.<intent>.<index>`), so a directory holds one run only. */
+function runOf(ids: string[]): string | undefined {
+  const first = ids[0];
+  if (first === undefined) return undefined;
+  const parts = first.split('.');
+  if (parts.length < 3) return undefined;
+  const runId = parts.slice(0, -2).join('.');
+  return ids.every((id) => id.startsWith(`${runId}.`)) ? runId : undefined;
 }
 
 /**
  * Persists finished dialogues and failure records exactly once: the store skips ids it already holds,
- * so a retried or repeated activity never duplicates a line.
+ * so a retried or repeated activity never duplicates a line. Every directory lies below the registry's
+ * output root; one that does not, or is not ours, fails non-retryably as `Storage.ForbiddenDirectory`.
  */
-export function createStorageActivities(storage: StoreRegistry, options: StorageActivityOptions = {}) {
-  const open = (outDir: string) => {
-    const dir = resolve(outDir);
-    if (options.root && dir !== options.root && !dir.startsWith(options.root + sep)) {
-      throw ApplicationFailure.nonRetryable(
-        `${dir} is outside the worker's output root ${options.root}`,
-        STORAGE_FAILURE_TYPES.forbiddenDir,
-      );
+export function createStorageActivities(storage: StoreRegistry) {
+  const open = async (outDir: string, ids: string[]) => {
+    try {
+      return await storage.get(outDir, runOf(ids));
+    } catch (error) {
+      if (error instanceof ForbiddenDirectoryError)
+        throw ApplicationFailure.nonRetryable(error.message, STORAGE_FAILURE_TYPES.forbiddenDir);
+      throw error;
     }
-    return storage.get(dir);
   };
   return {
     /** Appends a batch of finished dialogues; a malformed record is reported back, never written. */
     async storeDialogues(input: StoreDialoguesInput): Promise<StoreDialoguesResult> {
-      const store = await open(input.outDir);
+      const store = await open(
+        input.outDir,
+        input.records.map((r) => r.id),
+      );
       const invalid: StoreDialoguesResult['invalid'] = [];
       const valid: DialogueRecord[] = [];
       for (const record of input.records) {
@@ -49,16 +56,25 @@ export function createStorageActivities(storage: StoreRegistry, options: Storage
       }
       // Concurrent appends share one write and one fsync in the store.
       const results = await Promise.all(valid.map((record) => store.appendDialogue(record)));
-      const written = results.filter((r) => r.status === 'written').length;
-      const duplicates = results.length - written;
-      return { written, duplicates, invalid };
+      const duplicateIds = valid.filter((_, i) => results[i]!.status === 'duplicate').map((r) => r.id);
+      return {
+        written: results.length - duplicateIds.length,
+        duplicates: duplicateIds.length,
+        duplicateIds,
+        invalid,
+      };
     },
     async storeFailures(input: StoreFailuresInput): Promise<StoreFailuresResult> {
-      const store = await open(input.outDir);
+      const store = await open(
+        input.outDir,
+        input.failures.map((f) => f.id),
+      );
       // The store commits concurrent appends in one write, so a batch costs one fsync.
       const results = await Promise.all(input.failures.map((failure) => store.appendFailure(failure)));
-      const written = results.filter((r) => r.status === 'written').length;
-      return { written, duplicates: results.length - written };
+      const duplicateIds = input.failures
+        .filter((_, i) => results[i]!.status === 'duplicate')
+        .map((f) => f.id);
+      return { written: results.length - duplicateIds.length, duplicates: duplicateIds.length, duplicateIds };
     },
   };
 }

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CancelledFailure, Client, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Command, CommanderError, Option } from 'commander';
 import { INTENT_IDS, resolveIntent, type IntentId } from '../method/intents';
 import {
@@ -25,6 +25,8 @@ import {
 import { pauseUpdate, resumeUpdate } from '../shared/messages';
 import { formatControlState } from './control';
 import type { RunInput, RunSummary } from '../shared/schemas';
+import { sharedStorageTaskQueue } from '../shared/storage-queue';
+import { resolveOutputRoot } from '../storage/confine';
 import { StoreRegistry } from '../storage/jsonl-store';
 import {
   ConfigError,
@@ -231,7 +233,29 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   if (maxCachedWorkflows !== undefined && maxCachedWorkflows < 1)
     throw new ConfigError('--max-cached-workflows', `must be at least 1, got ${maxCachedWorkflows}`);
   const storageOnly = opts.storageOnly === true;
+  const serveStorage = opts.storage !== false;
+  if (storageOnly && !serveStorage)
+    throw new ConfigError('--storage-only', 'cannot be combined with --no-storage');
+  // Every process that serves storage is confined to an output root: workflow input names the directory.
+  const outRootFlag = str('outRoot') ?? process.env.CONSISTENT_CHAT_OUT_ROOT;
+  if (serveStorage && !outRootFlag)
+    throw new ConfigError(
+      '--out-root',
+      'a worker that serves storage needs an output root: pass --out-root DIR (or set CONSISTENT_CHAT_OUT_ROOT), or run it with --no-storage',
+    );
+  const storageQueue = str('storageTaskQueue') ?? sharedStorageTaskQueue(taskQueue);
   const openai = storageOnly ? undefined : createOpenAiClient({ baseURL: str('baseUrl') });
+  let storage: StoreRegistry | undefined;
+  if (serveStorage) {
+    try {
+      storage = new StoreRegistry({ root: await resolveOutputRoot(outRootFlag!) });
+    } catch (error) {
+      throw new ConfigError(
+        '--out-root',
+        `${outRootFlag}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      );
+    }
+  }
   if (openai) {
     const { warning } = await preflightEndpoint(openai, undefined);
     if (warning) process.stderr.write(`warning: ${warning}\n`);
@@ -241,34 +265,47 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   const stoppedBy = stopOnSignals(controller);
   installStderrRuntime();
   const connection = await NativeConnection.connect({ address });
-  const storage = opts.storage === false ? undefined : new StoreRegistry();
-  const outRoot = str('outRoot') ? resolve(str('outRoot')!) : undefined;
-  const worker = storageOnly
-    ? await createStorageWorker({
-        connection,
-        namespace,
-        taskQueue: str('storageTaskQueue') ?? `${taskQueue}.storage`,
-        storage: storage!,
-        outRoot,
-      })
-    : await createGenerationWorker({
+  const workers: Worker[] = [];
+  if (storage)
+    workers.push(await createStorageWorker({ connection, namespace, taskQueue: storageQueue, storage }));
+  if (!storageOnly)
+    workers.push(
+      await createGenerationWorker({
         connection,
         namespace,
         taskQueue,
         openai: openai!,
+        // Also on the workflow's own queue: runs started before the shared storage queue store there.
         storage,
-        outRoot,
         maxConcurrentLlmCalls: maxConcurrent,
         maxCachedWorkflows,
-      });
+      }),
+    );
   process.stderr.write(
-    `worker on ${address}, task queue ${storageOnly ? (str('storageTaskQueue') ?? `${taskQueue}.storage`) : taskQueue}; SIGTERM drains calls in flight\n`,
+    `worker on ${address}, task queue ${storageOnly ? storageQueue : taskQueue}${storage && !storageOnly ? ` (storage on ${storageQueue})` : ''}${storage ? `, output root ${storage.root}` : ''}; SIGTERM drains calls in flight\n`,
   );
   if (controller.signal.aborted) {
     await storage?.closeAll();
     await connection.close();
     return stoppedBy() ?? EXIT_CODES.terminated;
   }
+  const worker = {
+    shutdown: () => {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+    run: async () => {
+      const running = workers.map((w) => w.run());
+      const settled = Promise.allSettled(running);
+      try {
+        await Promise.race(running);
+      } finally {
+        // One worker stopping (SIGTERM reaches all of them) stops the others too.
+        worker.shutdown();
+        await settled;
+      }
+      for (const r of await settled) if (r.status === 'rejected') throw r.reason;
+    },
+  };
   controller.signal.addEventListener('abort', () => worker.shutdown(), { once: true });
   try {
     await worker.run();
@@ -412,7 +449,10 @@ export function buildProgram(): Command {
         '--storage-task-queue <queue>',
         'task queue of storage activities (default <task-queue>.storage)',
       )
-      .option('--out-root <dir>', 'only write output directories below this directory'),
+      .option(
+        '--out-root <dir>',
+        'write output directories only below this one (required unless --no-storage; env CONSISTENT_CHAT_OUT_ROOT)',
+      ),
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runWorker(opts);
   });

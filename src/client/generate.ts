@@ -33,6 +33,7 @@ import {
   type RunProgress,
   type RunSummary,
 } from '../shared/schemas';
+import { runStorageTaskQueue } from '../shared/storage-queue';
 import { StoreRegistry } from '../storage/jsonl-store';
 import { ConfigError, createGenerationWorker, createOpenAiClient, createStorageWorker } from '../worker';
 import { makeDirs } from '../storage/make-dirs';
@@ -229,10 +230,6 @@ export async function readProgress(client: Client, runId: string): Promise<RunPr
   return { ...progress, intents };
 }
 
-export function storageTaskQueue(taskQueue: string, runId: string): string {
-  return `${taskQueue}.storage.${runId}`;
-}
-
 /** Reads the address of the embedded server that the directory's owner runs. */
 async function embeddedServerAddress(dir: string): Promise<string> {
   try {
@@ -331,7 +328,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     { ...options.run, model: options.run.model ?? env.OPENAI_MODEL },
     dir,
   );
-  const input: RunConfig = { ...config, storageTaskQueue: storageTaskQueue(taskQueue, config.runId) };
+  const input: RunConfig = { ...config, storageTaskQueue: runStorageTaskQueue(taskQueue, config.runId) };
   if (openai) {
     const { warning } = await preflightEndpoint(openai, input.model);
     if (warning) options.onWarning?.(warning);
@@ -342,7 +339,9 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
 
   const logger = options.logger ? undefined : routedRuntimeLogger(env);
   const cleanups: (() => Promise<void>)[] = [];
-  const storage = new StoreRegistry();
+  // This process's storage is confined to its own --out, whatever a workflow's outDir says; it may
+  // adopt the files of that directory written before the store's marker existed (only on a resume).
+  const storage = new StoreRegistry({ root: dir, adopt: resumed ? dir : undefined });
   let created: string | undefined;
   let workflowStarted = false;
   try {
@@ -362,7 +361,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       cleanups.unshift(() => Promise.resolve(stopRouting()));
     }
     // The process that holds the directory's lock owns the run; a second one only attaches to it.
-    const owner = await storage.get(dir).then(
+    const owner = await storage.get(dir, input.runId).then(
       () => true,
       (error: Error) => {
         if (/in use by process/.test(error.message)) return false;

@@ -226,6 +226,8 @@ export interface StoreDialoguesInput {
 export interface StoreDialoguesResult {
   written: number;
   duplicates: number;
+  /** Ids of the batch that were already stored (by an earlier attempt or run): not written again. */
+  duplicateIds?: string[];
   /** Records that failed validation and were not written. */
   invalid: { id: string; reason: string }[];
 }
@@ -243,6 +245,8 @@ export interface StoreResult {
 export interface StoreFailuresResult {
   written: number;
   duplicates: number;
+  /** Ids of the batch that were already stored: not written again. */
+  duplicateIds?: string[];
 }
 
 export interface TokenTotals {

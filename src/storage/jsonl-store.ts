@@ -1,25 +1,54 @@
 /**
  * The durable, exactly-once writer of a run's output directory. A storage activity may run twice for
  * the same dialogue (a worker can die after writing but before reporting), and any process may be
- * killed mid-write, so the store: keeps the ids each file already holds and skips repeats; appends
- * only whole lines, committing concurrent appends in one write and one fsync; cuts a torn last line on
- * open; and locks the directory against a second writer.
+ * killed mid-write, so the store: keeps the ids each file already holds (in a bitset per intent, see
+ * `IdIndex`) and skips repeats; appends only whole lines, committing concurrent appends in one write
+ * and one fsync; cuts a torn last line on open, reading backwards from the end only; and locks the
+ * directory against a second writer. It writes only inside its output root (see `confine.ts`) and
+ * only to directories it created or marked.
  */
-import { constants as fsConstants, createReadStream } from 'node:fs';
-import { access, open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { access, link, lstat, lutimes, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { makeDirs } from './make-dirs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { OUTPUT_FILES } from '../shared/constants';
 import type { DialogueRecord, FailureRecord, StoreResult } from '../shared/schemas';
+import {
+  ForbiddenDirectoryError,
+  openConfinedDirectory,
+  resolveOutputRoot,
+  type ConfinedDirectory,
+} from './confine';
+import { IdIndex } from './id-index';
+
+export { ForbiddenDirectoryError };
 
 export interface JsonlStoreOptions {
   /** fsync each commit; benchmarks of the orchestration alone may turn it off. @default true */
   fsync?: boolean;
+  /**
+   * Every output directory must lie below this one, on real paths.
+   * @default the output directory itself (for a store opened directly)
+   */
+  root?: string;
+  /** The run whose output the directory holds: a directory marked for another run is refused. */
+  runId?: string;
+  /**
+   * The one directory whose output files may be adopted without the marker (written before the
+   * marker existed, and named by its owner on the command line). @default none
+   */
+  adopt?: string;
+  /** How often the directory lock's mtime is refreshed. @default LOCK_HEARTBEAT_MS */
+  lockHeartbeatMs?: number;
 }
 
-export const DEFAULT_JSONL_STORE_OPTIONS: Required<JsonlStoreOptions> = { fsync: true };
+export const DEFAULT_JSONL_STORE_OPTIONS = { fsync: true } as const;
+
+/** Bytes read at a time when indexing a file on open. */
+const SCAN_CHUNK = 4 * 1024 * 1024;
+/** How every line this store writes begins. */
+const ID_HEAD = Buffer.from('{"id":"');
 
 interface Pending {
   line: Buffer;
@@ -32,7 +61,7 @@ class JsonlFile {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
   /** Ids on disk or queued: a repeat resolves as a duplicate without touching the file. */
-  private readonly ids = new Set<string>();
+  private readonly ids = new IdIndex();
   private readonly waiting = new Map<string, Promise<StoreResult>>();
   flushCount = 0;
 
@@ -43,12 +72,28 @@ class JsonlFile {
     private readonly fsync: boolean,
   ) {}
 
-  static async open(path: string, fsync: boolean): Promise<{ file: JsonlFile; repairedBytes: number }> {
-    const handle = await open(path, 'a+');
+  /** Opens `name` inside `dir`, through the directory's descriptor and never through a symlink. */
+  static async open(
+    dir: ConfinedDirectory,
+    name: string,
+    fsync: boolean,
+  ): Promise<{ file: JsonlFile; repairedBytes: number }> {
+    const flags = fsConstants.O_RDWR | fsConstants.O_APPEND | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW;
+    let handle: FileHandle;
     try {
-      const { size } = await handle.stat();
-      const repairedBytes = await repairTail(handle, size);
-      const file = new JsonlFile(path, handle, size - repairedBytes, fsync);
+      handle = await open(dir.child(name), flags, 0o644);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ELOOP')
+        throw new ForbiddenDirectoryError(
+          `${join(dir.path, name)} is a symlink; refusing to write through it`,
+        );
+      throw error;
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw new ForbiddenDirectoryError(`${join(dir.path, name)} is not a regular file`);
+      const repairedBytes = await repairTail(handle, info.size);
+      const file = new JsonlFile(join(dir.path, name), handle, info.size - repairedBytes, fsync);
       await file.loadIds();
       return { file, repairedBytes };
     } catch (error) {
@@ -57,25 +102,70 @@ class JsonlFile {
     }
   }
 
+  /**
+   * Streams the file once, in large chunks, taking each line's id from its head: every line this store
+   * writes starts with `{"id":"`, so the rest of a line is skipped at memchr speed instead of parsed.
+   * A line of any other shape is parsed in full.
+   */
   private async loadIds(): Promise<void> {
-    if (this.size === 0) return;
-    const lines = createInterface({
-      input: createReadStream(this.path, { end: this.size - 1 }),
-      crlfDelay: Infinity,
-    });
-    let n = 0;
-    for await (const line of lines) {
-      n++;
-      if (line.length === 0) continue;
-      let id: unknown;
+    const chunk = Buffer.allocUnsafe(SCAN_CHUNK);
+    let carry: Buffer | undefined;
+    let line = 0;
+    for (let offset = 0; offset < this.size;) {
+      const { bytesRead } = await this.handle.read(
+        chunk,
+        0,
+        Math.min(chunk.length, this.size - offset),
+        offset,
+      );
+      if (bytesRead === 0) break;
+      offset += bytesRead;
+      let start = 0;
+      const data = chunk.subarray(0, bytesRead);
+      if (carry) {
+        const nl = data.indexOf(0x0a);
+        if (nl === -1) {
+          carry = Buffer.concat([carry, data]);
+          continue;
+        }
+        this.indexLine(Buffer.concat([carry, data.subarray(0, nl)]), ++line);
+        carry = undefined;
+        start = nl + 1;
+      }
+      for (;;) {
+        const nl = data.indexOf(0x0a, start);
+        if (nl === -1) break;
+        this.indexLine(data.subarray(start, nl), ++line);
+        start = nl + 1;
+      }
+      if (start < data.length) carry = Buffer.from(data.subarray(start));
+    }
+    // The tail was repaired before: a remainder without newline cannot happen, but never drop it silently.
+    if (carry) this.indexLine(carry, ++line);
+  }
+
+  private indexLine(line: Buffer, n: number): void {
+    if (line.length === 0) return;
+    let id: unknown;
+    if (line.subarray(0, ID_HEAD.length).equals(ID_HEAD)) {
+      const end = line.indexOf(0x22, ID_HEAD.length);
+      // No escape before the closing quote, and the field really ends there: the head alone is enough.
+      if (
+        end !== -1 &&
+        !line.subarray(ID_HEAD.length, end).includes(0x5c) &&
+        (line[end + 1] === 0x2c || line[end + 1] === 0x7d)
+      )
+        id = line.toString('utf8', ID_HEAD.length, end);
+    }
+    if (id === undefined) {
       try {
-        id = (JSON.parse(line) as { id?: unknown }).id;
+        id = (JSON.parse(line.toString('utf8')) as { id?: unknown }).id;
       } catch {
         throw new Error(`${this.path}: line ${n} is not valid JSON; fix or move the file before resuming`);
       }
       if (typeof id !== 'string') throw new Error(`${this.path}: line ${n} has no string "id"`);
-      this.ids.add(id);
     }
+    this.ids.add(id as string);
   }
 
   get count(): number {
@@ -90,7 +180,8 @@ class JsonlFile {
     const inFlight = this.waiting.get(id);
     if (inFlight) return inFlight.then(() => ({ status: 'duplicate' as const }));
     if (this.ids.has(id)) return Promise.resolve({ status: 'duplicate' });
-    const text = JSON.stringify(record);
+    // The id goes first, so that opening the file reads each line's head only (see `loadIds`).
+    const text = JSON.stringify({ id, ...(record as object) });
     // JSON.stringify escapes newlines inside strings; this guards the one-record-per-line invariant.
     if (text.includes('\n')) return Promise.reject(new Error(`record ${id} would span lines`));
     const promise = new Promise<StoreResult>((resolvePromise, reject) => {
@@ -105,6 +196,11 @@ class JsonlFile {
     });
     this.kick();
     return promise;
+  }
+
+  /** Bytes the id index holds. */
+  indexBytes(): number {
+    return this.ids.approximateBytes();
   }
 
   private kick(): void {
@@ -176,40 +272,75 @@ function pidAlive(pid: number): boolean {
 export class JsonlStore {
   /** Bytes cut from torn last lines when the store was opened. */
   readonly repairedBytes: number;
+  private closed = false;
 
   private constructor(
-    readonly dir: string,
+    private readonly directory: ConfinedDirectory,
+    private readonly lock: DirectoryLock,
     private readonly dialogues: JsonlFile,
     private readonly failures: JsonlFile,
     repairedBytes: number,
+    /** The run the directory's marker names. */
+    readonly runId: string | undefined,
   ) {
     this.repairedBytes = repairedBytes;
   }
 
+  get dir(): string {
+    return this.directory.path;
+  }
+
+  /**
+   * Opens `dir` for writing: below `options.root` (the directory itself by default), created if
+   * missing, locked against other writers, and only if it is empty or carries this package's marker.
+   */
   static async open(dir: string, options: JsonlStoreOptions = {}): Promise<JsonlStore> {
     const { fsync } = { ...DEFAULT_JSONL_STORE_OPTIONS, ...options };
-    const root = resolve(dir);
+    const absolute = resolve(dir);
+    let directory: ConfinedDirectory;
     try {
-      await makeDirs(root);
-      await access(root, fsConstants.W_OK);
+      const root = await resolveOutputRoot(options.root ?? absolute);
+      directory = await openConfinedDirectory(root, absolute);
     } catch (error) {
+      if (error instanceof ForbiddenDirectoryError) throw error;
       throw new Error(
-        `cannot write to output directory ${root}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        `cannot write to output directory ${absolute}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
       );
     }
-    await takeLock(root);
     try {
-      const d = await JsonlFile.open(join(root, OUTPUT_FILES.dialogues), fsync);
-      const f = await JsonlFile.open(join(root, OUTPUT_FILES.failures), fsync).catch(
-        async (error: unknown) => {
-          await d.file.close();
-          throw error;
-        },
-      );
-      return new JsonlStore(root, d.file, f.file, d.repairedBytes + f.repairedBytes);
+      await access(directory.child('.'), fsConstants.W_OK).catch((error: NodeJS.ErrnoException) => {
+        throw new Error(`cannot write to output directory ${absolute}: ${error.code ?? String(error)}`);
+      });
+      // Read-only check first, so a directory that is not ours gets no lock file either.
+      const adopt = options.adopt !== undefined && resolve(options.adopt) === absolute;
+      await checkMarker(directory, options.runId, adopt);
+      const lock = await DirectoryLock.take(directory, options.lockHeartbeatMs ?? LOCK_HEARTBEAT_MS);
+      try {
+        const runId = await writeMarker(directory, options.runId, adopt);
+        const d = await JsonlFile.open(directory, OUTPUT_FILES.dialogues, fsync);
+        const f = await JsonlFile.open(directory, OUTPUT_FILES.failures, fsync).catch(
+          async (error: unknown) => {
+            await d.file.close();
+            throw error;
+          },
+        );
+        return new JsonlStore(directory, lock, d.file, f.file, d.repairedBytes + f.repairedBytes, runId);
+      } catch (error) {
+        await lock.release();
+        throw error;
+      }
     } catch (error) {
-      await rm(join(root, LOCK_FILE), { force: true });
+      await directory.close().catch(() => undefined);
       throw error;
+    }
+  }
+
+  /** Refuses once the path no longer names the directory this store holds (swapped for a symlink, moved). */
+  async checkStillAt(): Promise<void> {
+    if (!(await this.directory.stillAt())) {
+      throw new ForbiddenDirectoryError(
+        `${this.dir} no longer names the directory this worker opened (replaced or moved); refusing to write`,
+      );
     }
   }
 
@@ -229,67 +360,286 @@ export class JsonlStore {
     return { dialogues: this.dialogues.count, failures: this.failures.count };
   }
 
+  /** Bytes the id indexes of both files hold. */
+  indexBytes(): number {
+    return this.dialogues.indexBytes() + this.failures.indexBytes();
+  }
+
   /** Write batches so far (each one write and one fsync), across both files. */
   get flushCount(): number {
     return this.dialogues.flushCount + this.failures.flushCount;
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.dialogues.close();
     await this.failures.close();
-    await rm(join(this.dir, LOCK_FILE), { force: true });
+    await this.lock.release();
+    await this.directory.close();
+  }
+}
+
+/** Marks a directory as this package's output; a directory without it is never adopted. */
+export const MARKER_FILE = '.consistent-chat';
+const MARKER_FORMAT = 'consistent-chat-output/1';
+
+interface Marker {
+  format: typeof MARKER_FORMAT;
+  runId?: string;
+  createdAt: string;
+}
+
+async function readSmall(dir: ConfinedDirectory, name: string): Promise<string | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(dir.child(name), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw new ForbiddenDirectoryError(`${join(dir.path, name)} is a symlink`);
+    throw error;
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile() || info.size > 64 * 1024)
+      throw new ForbiddenDirectoryError(`${join(dir.path, name)} is not a file this package writes`);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+async function nonEmpty(dir: ConfinedDirectory, name: string): Promise<boolean> {
+  try {
+    const info = await lstat(dir.child(name));
+    return info.size > 0 || info.isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A directory is ours when it carries our marker (for the same run, when the run is known), or when
+ * it holds none of the files this store writes. `adopt` accepts unmarked files (directories written
+ * before the marker existed, named by their owner on the command line).
+ */
+async function checkMarker(
+  dir: ConfinedDirectory,
+  runId: string | undefined,
+  adopt: boolean,
+  lockHeld = false,
+): Promise<void> {
+  const text = await readSmall(dir, MARKER_FILE);
+  if (text !== undefined) {
+    let marker: Partial<Marker>;
+    try {
+      marker = JSON.parse(text) as Partial<Marker>;
+    } catch {
+      marker = {};
+    }
+    if (marker.format !== MARKER_FORMAT)
+      throw new ForbiddenDirectoryError(`${join(dir.path, MARKER_FILE)} was not written by this package`);
+    if (runId && marker.runId && marker.runId !== runId)
+      throw new ForbiddenDirectoryError(
+        `${dir.path} holds the output of run ${marker.runId}, not ${runId}; use another directory`,
+      );
+    return;
+  }
+  if (adopt) return;
+  const names = [OUTPUT_FILES.dialogues, OUTPUT_FILES.failures, ...(lockHeld ? [] : [LOCK_FILE])];
+  for (const name of names) {
+    if (await nonEmpty(dir, name)) {
+      throw new ForbiddenDirectoryError(
+        `${join(dir.path, name)} was not written by this package (no ${MARKER_FILE} marker); refusing to adopt it`,
+      );
+    }
+  }
+}
+
+/** Writes the marker if it is missing (atomically: a reader sees no file or a whole one). */
+async function writeMarker(
+  dir: ConfinedDirectory,
+  runId: string | undefined,
+  adopt: boolean,
+): Promise<string | undefined> {
+  await checkMarker(dir, runId, adopt, true); // again, now that we hold the lock
+  const text = await readSmall(dir, MARKER_FILE);
+  if (text !== undefined) return (JSON.parse(text) as Marker).runId ?? runId;
+  const marker: Marker = { format: MARKER_FORMAT, runId, createdAt: new Date().toISOString() };
+  if (!(await createExclusive(dir, MARKER_FILE, JSON.stringify(marker)))) {
+    // Lost a race with another creator: theirs must be ours too.
+    await checkMarker(dir, runId, false, true);
+  }
+  return runId;
+}
+
+/**
+ * Creates `name` with `content` atomically: the content is written and synced to a private temporary
+ * file, which is then hard-linked to `name` (link fails if `name` exists, like O_EXCL, but the file
+ * appears with its content already in place). False when `name` already exists.
+ */
+async function createExclusive(dir: ConfinedDirectory, name: string, content: string): Promise<boolean> {
+  const temp = `${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(
+    dir.child(temp),
+    fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+    0o644,
+  );
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await link(dir.child(temp), dir.child(name));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await unlink(dir.child(temp)).catch(() => undefined);
   }
 }
 
 const LOCK_FILE = '.lock';
+/** How often a holder touches its lock; a lock from another host untouched for `LOCK_STALE_MS` is dead. */
+export const LOCK_HEARTBEAT_MS = 10_000;
+export const LOCK_STALE_MS = 60_000;
 
-/** One writer per directory: a live process holding the lock wins; a dead one's lock is taken over. */
-async function takeLock(dir: string): Promise<void> {
-  const path = join(dir, LOCK_FILE);
-  const mine = JSON.stringify({
-    pid: process.pid,
-    hostname: hostname(),
-    startedAt: new Date().toISOString(),
-  });
+interface LockContent {
+  pid: number;
+  hostname: string;
+  token: string;
+  startedAt: string;
+}
+
+/**
+ * One writer per directory. The lock is created atomically with its content (see `createExclusive`);
+ * a live holder on this host (its pid answers) or on another host (it refreshes the lock's mtime every
+ * `LOCK_HEARTBEAT_MS`) wins; a dead holder's lock is taken over; a lock this package cannot read is
+ * never overwritten.
+ */
+class DirectoryLock {
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly dir: ConfinedDirectory,
+    private readonly content: string,
+  ) {}
+
+  static async take(dir: ConfinedDirectory, heartbeatMs: number): Promise<DirectoryLock> {
+    const mine: LockContent = {
+      pid: process.pid,
+      hostname: hostname(),
+      token: randomBytes(8).toString('hex'),
+      startedAt: new Date().toISOString(),
+    };
+    const content = JSON.stringify(mine);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (await createExclusive(dir, LOCK_FILE, content)) {
+        const lock = new DirectoryLock(dir, content);
+        lock.startHeartbeat(heartbeatMs);
+        return lock;
+      }
+      const text = await readSmall(dir, LOCK_FILE);
+      if (text === undefined) continue; // released meanwhile
+      let holder: Partial<LockContent>;
+      try {
+        holder = JSON.parse(text) as Partial<LockContent>;
+      } catch {
+        holder = {};
+      }
+      if (typeof holder.pid !== 'number') {
+        throw new ForbiddenDirectoryError(
+          `${join(dir.path, LOCK_FILE)} is not a lock this package wrote; remove it if nothing else writes to ${dir.path}`,
+        );
+      }
+      const sameHost = !holder.hostname || holder.hostname === hostname();
+      if (sameHost && holder.pid !== process.pid && pidAlive(holder.pid)) {
+        throw new Error(
+          `output directory ${dir.path} is in use by process ${holder.pid}; stop it or use another directory`,
+        );
+      }
+      if (!sameHost) {
+        const age = Date.now() - (await lstat(dir.child(LOCK_FILE))).mtimeMs;
+        if (age < LOCK_STALE_MS)
+          throw new Error(`output directory ${dir.path} is locked by ${holder.hostname} (pid ${holder.pid})`);
+      }
+      await takeOver(dir, text);
+    }
+    throw new Error(`output directory ${dir.path}: could not take its lock (contended)`);
+  }
+
+  private startHeartbeat(heartbeatMs: number): void {
+    // Refreshing the mtime keeps the lock alive for processes on other hosts, which cannot see our pid.
+    this.heartbeat = setInterval(() => {
+      const now = new Date();
+      void lutimes(this.dir.child(LOCK_FILE), now, now).catch(() => undefined);
+    }, heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  async release(): Promise<void> {
+    clearInterval(this.heartbeat);
+    // Only our own lock is removed: a lock taken over meanwhile (we looked dead) belongs to its new holder.
+    if ((await readSmall(this.dir, LOCK_FILE).catch(() => undefined)) === this.content)
+      await unlink(this.dir.child(LOCK_FILE)).catch(() => undefined);
+  }
+}
+
+/**
+ * Removes a dead holder's lock, but only the very lock judged dead: it is first renamed aside (atomic,
+ * so of two processes taking over at once only one moves it), then compared; a lock that changed in
+ * between (a live taker's) is put back with `link`, which never replaces a newer one.
+ */
+async function takeOver(dir: ConfinedDirectory, judged: string): Promise<void> {
+  const aside = `${LOCK_FILE}.stale.${process.pid}.${randomBytes(6).toString('hex')}`;
   try {
-    await writeFile(path, mine, { flag: 'wx' });
-    return;
+    await rename(dir.child(LOCK_FILE), dir.child(aside));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
   }
-  let holder: { pid?: number; hostname?: string } = {};
-  try {
-    holder = JSON.parse(await readFile(path, 'utf8')) as typeof holder;
-  } catch {
-    // An unreadable lock (cut by a crash) holds nothing.
-  }
-  const sameHost = !holder.hostname || holder.hostname === hostname();
-  if (holder.pid && holder.pid !== process.pid && sameHost && pidAlive(holder.pid)) {
-    throw new Error(
-      `output directory ${dir} is in use by process ${holder.pid}; stop it or use another directory`,
-    );
-  }
-  if (!sameHost && (await stat(path)).mtimeMs > Date.now() - 60_000) {
-    throw new Error(`output directory ${dir} is locked by ${holder.hostname} (pid ${holder.pid})`);
-  }
-  await writeFile(path, mine);
+  const moved = await readSmall(dir, aside).catch(() => undefined);
+  if (moved !== judged) await link(dir.child(aside), dir.child(LOCK_FILE)).catch(() => undefined);
+  await unlink(dir.child(aside)).catch(() => undefined);
 }
 
 /** One store per directory in this process; concurrent callers share one opening. */
 export class StoreRegistry {
   private readonly stores = new Map<string, Promise<JsonlStore>>();
 
-  constructor(private readonly options: JsonlStoreOptions = {}) {}
+  /** Every process that serves storage has an output root: `options.root` confines every directory. */
+  constructor(private readonly options: JsonlStoreOptions & { root: string }) {}
 
-  get(dir: string): Promise<JsonlStore> {
+  get root(): string {
+    return this.options.root;
+  }
+
+  /** The store of `dir`, for run `runId` when known; refuses a directory that moved or is another run's. */
+  async get(dir: string, runId?: string): Promise<JsonlStore> {
+    // Workflow input names the directory: relative to what would it be? Never this process's cwd.
+    if (!isAbsolute(dir)) throw new ForbiddenDirectoryError(`${dir} is not an absolute path`);
     const key = resolve(dir);
     let store = this.stores.get(key);
     if (!store) {
-      store = JsonlStore.open(key, this.options);
+      store = JsonlStore.open(key, { ...this.options, runId });
       this.stores.set(key, store);
       store.catch(() => this.stores.delete(key));
     }
-    return store;
+    const opened = await store;
+    try {
+      await opened.checkStillAt();
+    } catch (error) {
+      this.stores.delete(key);
+      await opened.close().catch(() => undefined);
+      throw error;
+    }
+    if (runId && opened.runId && opened.runId !== runId)
+      throw new ForbiddenDirectoryError(`${key} holds the output of run ${opened.runId}, not ${runId}`);
+    return opened;
   }
 
   async closeAll(): Promise<void> {

@@ -21,6 +21,7 @@ import { INFO_FLOWS, INTENTS, type IntentId } from '../method/intents';
 import { planDialogue } from '../method/plan';
 import { toDialogueRecord } from '../method/dialogue';
 import { intentProgressQuery, pauseSignal, resumeSignal, setConcurrencySignal } from '../shared/messages';
+import { storageTaskQueueFor } from '../shared/storage-queue';
 import type {
   DialoguePlan,
   DialogueRecord,
@@ -101,8 +102,13 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     summary: `${stage} #${plan.index}: ${plan.topic}`,
   });
   // Storage never gives up: its worker may be down until the owner of the directory comes back.
+  // Runs started before 'storage-queue-default' stored on the workflow's own queue when no storage queue
+  // was given; newer ones use the shared storage queue that `worker` serves (src/shared/storage-queue.ts).
+  const storageQueue = patched('storage-queue-default')
+    ? storageTaskQueueFor(config, workflowInfo().taskQueue)
+    : (config.storageTaskQueue ?? workflowInfo().taskQueue);
   const storage = proxyActivities<Activities>({
-    taskQueue: config.storageTaskQueue ?? workflowInfo().taskQueue,
+    taskQueue: storageQueue,
     startToCloseTimeout: '2 minutes',
     retry: {
       initialInterval: '1 second',

@@ -158,7 +158,7 @@ describe('control', () => {
     const runId = unique('drain');
     const outDir = await tempDir('cc-drain-');
     llm.configure({ latency: { meanMs: 1_500 } });
-    const worker = spawnCli(['worker', '--task-queue', taskQueue], env());
+    const worker = spawnCli(['worker', '--task-queue', taskQueue, '--out-root', outDir], env());
     const connection = await Connection.connect({ address: temporal.address });
     try {
       const input: RunInput = {
@@ -183,7 +183,7 @@ describe('control', () => {
       const stats = llm.stats();
       assert.equal(stats.aborted, 0, 'no call was cut');
       assert.ok(stats.completed >= 3, `${stats.completed} calls completed during the drain`);
-      const replacement = spawnCli(['worker', '--task-queue', taskQueue], env());
+      const replacement = spawnCli(['worker', '--task-queue', taskQueue, '--out-root', outDir], env());
       try {
         await handle.result();
       } finally {

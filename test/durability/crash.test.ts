@@ -3,6 +3,7 @@
  * middle of a run, bring it back, and check that nothing is lost, duplicated or generated twice.
  */
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -73,10 +74,13 @@ async function llmCompletionsByWorker(client: Client, workflowIds: string[]): Pr
 }
 
 function startWorker(address: string, taskQueue: string) {
-  return spawnCli(['worker', '--temporal-address', address, '--task-queue', taskQueue], {
-    OPENAI_API_KEY: API_KEY,
-    OPENAI_BASE_URL: llm.url,
-  });
+  return spawnCli(
+    ['worker', '--temporal-address', address, '--task-queue', taskQueue, '--out-root', tmpdir()],
+    {
+      OPENAI_API_KEY: API_KEY,
+      OPENAI_BASE_URL: llm.url,
+    },
+  );
 }
 
 function runInput(runId: string, outDir: string, dialogs: number): RunInput {

@@ -71,6 +71,7 @@ test('jsonl store: a torn last line is cut on open and its id can be written aga
 
 test('jsonl store: a corrupt line in the middle stops open with the file and line number', async () => {
   const dir = await tempDir();
+  await (await JsonlStore.open(dir)).close();
   await writeFile(
     join(dir, 'dialogs.jsonl'),
     `${JSON.stringify(record('a'))}\n{not json\n${JSON.stringify(record('b'))}\n`,
@@ -91,6 +92,7 @@ test('jsonl store: a second writer on the same directory is refused, naming the 
 
 test('jsonl store: a stale lock of a dead process is taken over', async () => {
   const dir = await tempDir();
+  await (await JsonlStore.open(dir)).close();
   await writeFile(
     join(dir, '.lock'),
     JSON.stringify({ pid: 999_999, hostname: (await import('node:os')).hostname() }),
@@ -138,7 +140,7 @@ test('jsonl store: an output path that cannot be created fails naming it', async
 
 test('jsonl store: the registry opens one store per directory for concurrent callers', async () => {
   const dir = await tempDir();
-  const registry = new StoreRegistry();
+  const registry = new StoreRegistry({ root: dir });
   const [a, b] = await Promise.all([registry.get(dir), registry.get(`${dir}/.`)]);
   assert.equal(a, b);
   await registry.closeAll();

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
-import { workflowBundle } from '../../src/worker';
 import { fakeActivities } from '../helpers/fake-activities';
+import { createTestWorker } from '../helpers/workers';
 import { devServer, unique, type TestDevServer } from '../helpers/temporal';
 
 let temporal: TestDevServer;
@@ -39,10 +39,9 @@ async function runsOf(workflowId: string): Promise<{ historyLength: number; hist
 async function generateWith(input: RunInput): Promise<{ summary: RunSummary; dialogues: number }> {
   const { activities, log } = fakeActivities();
   const taskQueue = unique('can');
-  const worker = await Worker.create({
+  const worker = await createTestWorker({
     connection: nativeConnection,
     taskQueue,
-    workflowBundle: await workflowBundle(),
     activities,
   });
   const summary = (await worker.runUntil(
@@ -81,10 +80,9 @@ describe('continue-as-new', () => {
     try {
       const { activities, log } = fakeActivities();
       const taskQueue = unique('budget');
-      const worker = await Worker.create({
+      const worker = await createTestWorker({
         connection: nc,
         taskQueue,
-        workflowBundle: await workflowBundle(),
         activities,
       });
       const input: RunInput = {

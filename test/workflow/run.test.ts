@@ -2,13 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { INTENT_IDS } from '../../src/method/intents';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import { intentProgressQuery, resumeSignal } from '../../src/shared/messages';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
-import { workflowBundle } from '../../src/worker';
 import { fakeActivities } from '../helpers/fake-activities';
+import { createTestWorker } from '../helpers/workers';
 import { timeSkippingEnv, unique } from '../helpers/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -36,10 +35,9 @@ async function withWorker<T>(
   fn: (taskQueue: string) => Promise<T>,
 ): Promise<T> {
   const taskQueue = unique('wf');
-  const worker = await Worker.create({
+  const worker = await createTestWorker({
     connection: env.nativeConnection,
     taskQueue,
-    workflowBundle: await workflowBundle(),
     activities,
   });
   return worker.runUntil(fn(taskQueue));

@@ -1,0 +1,157 @@
+/**
+ * Hostile output directories in workflow input, started through the Temporal client against real
+ * storage activities confined to an output root: each run fails non-retryably with
+ * `Storage.ForbiddenDirectory`, and nothing outside the root is touched.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createStorageActivities } from '../../src/activities/storage';
+import { WORKFLOW_TYPES } from '../../src/shared/constants';
+import type { RunInput } from '../../src/shared/schemas';
+import { sharedStorageTaskQueue } from '../../src/shared/storage-queue';
+import { resolveOutputRoot } from '../../src/storage/confine';
+import { StoreRegistry } from '../../src/storage/jsonl-store';
+import { workflowBundle } from '../../src/worker';
+import { fakeActivities } from '../helpers/fake-activities';
+import { readDialogues } from '../helpers/output';
+import { snapshotTree } from '../helpers/storage';
+import { tempDir, timeSkippingEnv, unique } from '../helpers/temporal';
+
+let env: TestWorkflowEnvironment;
+let base: string;
+let root: string;
+let decoy: string;
+before(async () => {
+  env = await timeSkippingEnv();
+  base = await tempDir('cc-confine-');
+  root = await resolveOutputRoot(join(base, 'root'));
+  decoy = join(base, 'decoy');
+  await mkdir(join(decoy, 'run'), { recursive: true });
+  await writeFile(join(decoy, 'dialogs.jsonl'), '{"id":"theirs"}\n');
+});
+after(async () => {
+  await env?.teardown();
+});
+
+/** Runs one intent of `outDir` with fake LLM calls and the real, confined storage activities. */
+async function runWith(
+  outDir: string,
+  hooks: Parameters<typeof fakeActivities>[0] = {},
+): Promise<{ error: unknown; runId: string }> {
+  const { activities } = fakeActivities(hooks);
+  const registry = new StoreRegistry({ root });
+  const taskQueue = unique('confine');
+  const runId = unique('confine');
+  const llmWorker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+  });
+  // Storage where a run without `storageTaskQueue` sends it (what `worker --storage-only` serves).
+  const storageWorker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: sharedStorageTaskQueue(taskQueue),
+    activities: createStorageActivities(registry),
+  });
+  const input: RunInput = {
+    runId,
+    outDir,
+    model: 'test-model',
+    intents: ['transaction'],
+    numDialogsPerIntent: 3,
+    numTurnsPerDialog: 1,
+    concurrency: 1,
+  };
+  try {
+    await llmWorker.runUntil(
+      storageWorker.runUntil(
+        env.client.workflow.execute(WORKFLOW_TYPES.run, { workflowId: runId, taskQueue, args: [input] }),
+      ),
+    );
+    return { error: undefined, runId };
+  } catch (error) {
+    return { error, runId };
+  } finally {
+    await registry.closeAll();
+  }
+}
+
+/** The intent failed because a storage activity failed once, non-retryably, as `Storage.ForbiddenDirectory`. */
+async function assertForbidden(run: { error: unknown; runId: string }): Promise<void> {
+  assert.ok(run.error instanceof WorkflowFailedError, `the run failed: ${String(run.error)}`);
+  const intent = env.client.workflow.getHandle(`${run.runId}.transaction`);
+  const failure = await intent.result().then(
+    () => assert.fail('the intent should have failed'),
+    (error: unknown) => error,
+  );
+  assert.ok(failure instanceof WorkflowFailedError);
+  const activity = failure.cause;
+  assert.ok(activity instanceof ActivityFailure, `cause: ${String(activity)}`);
+  const cause = activity.cause;
+  assert.ok(cause instanceof ApplicationFailure);
+  assert.equal(cause.type, 'Storage.ForbiddenDirectory');
+  assert.equal(cause.nonRetryable, true);
+  // Not retried: every storage activity of the intent ran exactly one attempt.
+  const { events } = await intent.fetchHistory();
+  for (const e of events ?? []) {
+    if (e.activityTaskStartedEventAttributes) assert.equal(e.activityTaskStartedEventAttributes.attempt, 1);
+  }
+}
+
+describe('storage confinement', () => {
+  test('storage confinement: hostile outDirs fail non-retryably and touch nothing outside the root', async () => {
+    await symlink(decoy, join(root, 'escape'));
+    const foreign = join(root, 'foreign');
+    await mkdir(foreign);
+    await writeFile(join(foreign, 'dialogs.jsonl'), '{"id":"someone-elses"}\n{"id":"torn');
+    const before = { decoy: await snapshotTree(decoy), foreign: await snapshotTree(foreign) };
+    for (const outDir of [
+      '/etc',
+      `${root}/../..`,
+      `${root}/../decoy`,
+      join(root, 'escape'),
+      join(root, 'escape', 'run'),
+      foreign,
+    ]) {
+      await assertForbidden(await runWith(outDir));
+    }
+    assert.deepEqual(await snapshotTree(decoy), before.decoy, 'the decoy outside the root is untouched');
+    assert.deepEqual(
+      await snapshotTree(foreign),
+      before.foreign,
+      "someone else's dialogs.jsonl is untouched",
+    );
+  });
+
+  test('storage confinement: a parent swapped for a symlink mid-run stops the run and touches nothing outside', async () => {
+    const before = await snapshotTree(decoy);
+    const outDir = join(root, 'swap', 'run');
+    let swapped: Promise<void> | undefined;
+    const run = await runWith(outDir, {
+      // The first dialogue is stored in the real directory; before the second is, its parent becomes
+      // a link out of the root.
+      beforeSkeleton: async (_input, call) => {
+        if (call !== 2) return;
+        swapped ??= (async () => {
+          for (let i = 0; i < 200 && (await readDialogues(outDir)).length < 1; i++)
+            await new Promise((r) => setTimeout(r, 50));
+          await rename(join(root, 'swap'), join(root, 'swap-moved'));
+          await symlink(decoy, join(root, 'swap'));
+        })();
+        await swapped;
+      },
+    });
+    await assertForbidden(run);
+    assert.deepEqual(await snapshotTree(decoy), before, 'the decoy outside the root is untouched');
+    const kept = (await readFile(join(root, 'swap-moved', 'run', 'dialogs.jsonl'), 'utf8'))
+      .trim()
+      .split('\n');
+    assert.equal(kept.length, 1, 'the record written before the swap stayed where it was written');
+  });
+});
