@@ -66,6 +66,11 @@ export default tseslint.config(
     },
   },
   {
+    // The payload codec runs in clients and workers, never in the sandbox (no workflow imports it).
+    files: ['src/shared/encryption/**/*.ts'],
+    rules: { '@typescript-eslint/no-restricted-imports': 'off' },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',

@@ -8,6 +8,11 @@ import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import OpenAI from 'openai';
 import { createLlmActivities, createStorageActivities, RateController } from './activities';
+import {
+  encryptionDataConverter,
+  ENCODED_FAILURES_MODULE,
+  type EncryptionKeys,
+} from './shared/encryption/codec';
 import { DEFAULT_TASK_QUEUE, DEFAULT_TEMPORAL_NAMESPACE } from './shared/constants';
 import { StoreRegistry } from './storage/jsonl-store';
 
@@ -72,17 +77,26 @@ export function createOpenAiClient(options: LlmEndpointOptions = {}, env = proce
   return new OpenAI({ apiKey: apiKey ?? 'unused', baseURL, maxRetries: 0, timeout: 10 * 60_000 });
 }
 
-let bundle: Promise<WorkflowBundleOption> | undefined;
+const bundles = new Map<boolean, Promise<WorkflowBundleOption>>();
 /**
  * The workflow bundle: the one `npm run build` wrote next to the compiled code, or else (running from
  * the TypeScript sources) built once per process with webpack, which takes seconds and keeps memory.
+ * An encrypting worker's bundle carries the failure converter that encodes failure messages.
  */
-export function workflowBundle(): Promise<WorkflowBundleOption> {
-  const prebuilt = join(__dirname, 'workflow-bundle.js');
-  bundle ??=
-    __filename.endsWith('.js') && existsSync(prebuilt)
-      ? Promise.resolve({ codePath: prebuilt })
-      : bundleWorkflowCode({ workflowsPath: require.resolve('./workflows'), logger: quietBundlerLogger });
+export function workflowBundle(encrypted = false): Promise<WorkflowBundleOption> {
+  const prebuilt = join(__dirname, encrypted ? 'workflow-bundle-encrypted.js' : 'workflow-bundle.js');
+  let bundle = bundles.get(encrypted);
+  if (!bundle) {
+    bundle =
+      __filename.endsWith('.js') && existsSync(prebuilt)
+        ? Promise.resolve({ codePath: prebuilt })
+        : bundleWorkflowCode({
+            workflowsPath: require.resolve('./workflows'),
+            failureConverterPath: encrypted ? ENCODED_FAILURES_MODULE : undefined,
+            logger: quietBundlerLogger,
+          });
+    bundles.set(encrypted, bundle);
+  }
   return bundle;
 }
 const noop = () => undefined;
@@ -111,6 +125,8 @@ export interface GenerationWorkerOptions {
   /** @default DEFAULT_SHUTDOWN_GRACE_MS */
   shutdownGraceMs?: number;
   rate?: RateController;
+  /** Payload encryption keys; payloads pass in the clear without them. */
+  encryption?: EncryptionKeys;
 }
 
 export async function createGenerationWorker(options: GenerationWorkerOptions): Promise<Worker> {
@@ -122,7 +138,8 @@ export async function createGenerationWorker(options: GenerationWorkerOptions): 
     connection: options.connection,
     namespace: options.namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: await workflowBundle(options.encryption !== undefined),
+    dataConverter: encryptionDataConverter(options.encryption),
     activities,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentLlmCalls ?? DEFAULT_MAX_CONCURRENT_LLM_CALLS,
     maxCachedWorkflows: options.maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
@@ -138,6 +155,8 @@ export interface StorageWorkerOptions {
   taskQueue: string;
   /** Holds the output root every directory is confined to. */
   storage: StoreRegistry;
+  /** Payload encryption keys; payloads pass in the clear without them. */
+  encryption?: EncryptionKeys;
 }
 
 export async function createStorageWorker(options: StorageWorkerOptions): Promise<Worker> {
@@ -146,6 +165,7 @@ export async function createStorageWorker(options: StorageWorkerOptions): Promis
     namespace: options.namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
     taskQueue: options.taskQueue,
     activities: createStorageActivities(options.storage),
+    dataConverter: encryptionDataConverter(options.encryption),
     maxConcurrentActivityTaskExecutions: 200,
   });
 }

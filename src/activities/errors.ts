@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import OpenAI from 'openai';
+import { redactError } from '../shared/redact';
 
 export const LLM_FAILURE_TYPES = {
   rateLimit: 'Llm.RateLimit',
@@ -42,7 +43,8 @@ export function invalidOutput(message: string, cause?: unknown): ApplicationFail
 /** Maps any error thrown while calling the LLM to an `ApplicationFailure` with a namespaced type. */
 export function toLlmFailure(error: unknown): ApplicationFailure {
   if (error instanceof ApplicationFailure) return error;
-  const cause = error instanceof Error ? error : new Error(String(error));
+  // Endpoint error text can carry credentials (a base URL with a password, a key echoed back).
+  const cause = redactError(error);
   const fail = (type: LlmFailureType, nonRetryable: boolean, message: string, nextRetryDelay?: number) =>
     ApplicationFailure.create({ type, message, nonRetryable, cause, nextRetryDelay });
 

@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { CancelledFailure, Client, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { CancelledFailure, type Client, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { type Worker } from '@temporalio/worker';
 import { Command, CommanderError, Option } from 'commander';
 import { INTENT_IDS, resolveIntent, type IntentId } from '../method/intents';
 import {
@@ -36,7 +36,18 @@ import {
   DEFAULT_MAX_CACHED_WORKFLOWS,
   DEFAULT_SHUTDOWN_GRACE_MS,
 } from '../worker';
-import { connectTemporal, generate, readProgress } from './generate';
+import { startCodecServer } from './codec-server';
+import {
+  connectClient,
+  connectWorker,
+  createClient,
+  describeConnection,
+  embeddedConnection,
+  resolveConnection,
+  resolveEncryptionKeys,
+  type ConnectionFlags,
+} from './connection';
+import { checkRunDecodes, generate, readProgress } from './generate';
 import { readConfigFile } from './config-file';
 import { addDataCommands } from './data-commands';
 import { writeSummaryFile } from '../report/stats';
@@ -131,6 +142,25 @@ interface TemporalFlags {
   temporalAddress?: string;
   namespace?: string;
   taskQueue?: string;
+  profile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  tlsServerName?: string;
+  encryptionKeyFile?: string;
+}
+
+/** The connection flags of a command, in the shape `resolveConnection` takes. */
+function connectionFlags(opts: TemporalFlags): ConnectionFlags {
+  return {
+    address: opts.temporalAddress,
+    namespace: opts.namespace,
+    profile: opts.profile,
+    tlsCertPath: opts.tlsCert,
+    tlsKeyPath: opts.tlsKey,
+    tlsCaPath: opts.tlsCa,
+    tlsServerName: opts.tlsServerName,
+  };
 }
 
 const temporalOptions = (cmd: Command) =>
@@ -146,6 +176,15 @@ const temporalOptions = (cmd: Command) =>
     .option(
       '--task-queue <queue>',
       `task queue (default CONSISTENT_CHAT_TASK_QUEUE or "${DEFAULT_TASK_QUEUE}")`,
+    )
+    .option('--profile <name>', 'temporal.toml profile (default TEMPORAL_PROFILE or "default")')
+    .option('--tls-cert <file>', 'mTLS client certificate, PEM (default TEMPORAL_TLS_CLIENT_CERT_PATH)')
+    .option('--tls-key <file>', 'mTLS client key, PEM (default TEMPORAL_TLS_CLIENT_KEY_PATH)')
+    .option('--tls-ca <file>', 'CA of the server certificate, PEM (default TEMPORAL_TLS_SERVER_CA_CERT_PATH)')
+    .option('--tls-server-name <name>', 'server name to verify (default TEMPORAL_TLS_SERVER_NAME)')
+    .option(
+      '--encryption-key-file <file>',
+      'payload encryption keys, [KEYID:]BASE64 per line (default CONSISTENT_CHAT_ENCRYPTION_KEY)',
     );
 
 async function runGenerate(opts: Record<string, string | boolean | undefined>): Promise<number> {
@@ -184,7 +223,11 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
   try {
     const result = await generate({
       run,
-      temporal: { address: str('temporalAddress'), namespace: str('namespace'), taskQueue: str('taskQueue') },
+      temporal: {
+        ...connectionFlags(opts),
+        taskQueue: str('taskQueue'),
+        encryptionKeyFile: str('encryptionKeyFile'),
+      },
       llm: { baseURL: str('baseUrl') },
       localWorker: opts.worker !== false,
       signal: controller.signal,
@@ -220,13 +263,15 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
 
 async function runWorker(opts: Record<string, string | boolean | undefined>): Promise<number> {
   const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
-  const address = str('temporalAddress') ?? process.env.TEMPORAL_ADDRESS;
+  const target = resolveConnection(connectionFlags(opts));
+  const keys = resolveEncryptionKeys(str('encryptionKeyFile'));
+  const address = target.address;
   if (!address)
     throw new ConfigError(
       '--temporal-address',
-      'a worker needs a Temporal server: pass --temporal-address or set TEMPORAL_ADDRESS',
+      'a worker needs a Temporal server: pass --temporal-address, set TEMPORAL_ADDRESS or use a temporal.toml profile',
     );
-  const namespace = str('namespace') ?? process.env.TEMPORAL_NAMESPACE ?? DEFAULT_TEMPORAL_NAMESPACE;
+  const namespace = target.namespace;
   const taskQueue = str('taskQueue') ?? process.env.CONSISTENT_CHAT_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
   const maxConcurrent = number('--max-concurrent-calls', str('maxConcurrentCalls'));
   const maxCachedWorkflows = number('--max-cached-workflows', str('maxCachedWorkflows'));
@@ -260,14 +305,16 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
     const { warning } = await preflightEndpoint(openai, undefined);
     if (warning) process.stderr.write(`warning: ${warning}\n`);
   }
-  await (await connectTemporal(address, namespace)).close();
+  await (await connectClient(target)).close();
   const controller = new AbortController();
   const stoppedBy = stopOnSignals(controller);
   installStderrRuntime();
-  const connection = await NativeConnection.connect({ address });
+  const connection = await connectWorker(target);
   const workers: Worker[] = [];
   if (storage)
-    workers.push(await createStorageWorker({ connection, namespace, taskQueue: storageQueue, storage }));
+    workers.push(
+      await createStorageWorker({ connection, namespace, taskQueue: storageQueue, storage, encryption: keys }),
+    );
   if (!storageOnly)
     workers.push(
       await createGenerationWorker({
@@ -279,10 +326,11 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
         storage,
         maxConcurrentLlmCalls: maxConcurrent,
         maxCachedWorkflows,
+        encryption: keys,
       }),
     );
   process.stderr.write(
-    `worker on ${address}, task queue ${storageOnly ? storageQueue : taskQueue}${storage && !storageOnly ? ` (storage on ${storageQueue})` : ''}${storage ? `, output root ${storage.root}` : ''}; SIGTERM drains calls in flight\n`,
+    `worker on ${describeConnection(target)}${keys ? ', payloads encrypted' : ''}, task queue ${storageOnly ? storageQueue : taskQueue}${storage && !storageOnly ? ` (storage on ${storageQueue})` : ''}${storage ? `, output root ${storage.root}` : ''}; SIGTERM drains calls in flight\n`,
   );
   if (controller.signal.aborted) {
     await storage?.closeAll();
@@ -318,7 +366,9 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
 
 /** Finds the Temporal server of a run: a flag, the environment, or the embedded server of `--out DIR`. */
 async function clientFor(opts: TemporalFlags & { out?: string }): Promise<Client> {
-  let address = opts.temporalAddress ?? process.env.TEMPORAL_ADDRESS;
+  const target = resolveConnection(connectionFlags(opts));
+  const keys = resolveEncryptionKeys(opts.encryptionKeyFile);
+  let address = target.address;
   if (!address && opts.out) {
     try {
       address = (
@@ -338,8 +388,72 @@ async function clientFor(opts: TemporalFlags & { out?: string }): Promise<Client
       '--temporal-address',
       'pass --temporal-address, set TEMPORAL_ADDRESS, or pass --out DIR of an embedded run',
     );
-  const namespace = opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? DEFAULT_TEMPORAL_NAMESPACE;
-  return new Client({ connection: await connectTemporal(address, namespace), namespace });
+  const connection = await connectClient(
+    target.address ? target : embeddedConnection(address, target.namespace),
+  );
+  return createClient(connection, target.namespace, keys);
+}
+
+/** `status` and the signals read the run's payloads: a wrong or missing key is a one-line error. */
+async function checkedClientFor(runId: string, opts: TemporalFlags & { out?: string }): Promise<Client> {
+  const client = await clientFor(opts);
+  await checkRunDecodes(client, runId, resolveEncryptionKeys(opts.encryptionKeyFile));
+  return client;
+}
+
+async function runCodecServer(opts: Record<string, string | undefined>): Promise<number> {
+  const keys = resolveEncryptionKeys(opts.encryptionKeyFile);
+  if (!keys)
+    throw new ConfigError(
+      'CONSISTENT_CHAT_ENCRYPTION_KEY',
+      'a codec server needs the keys: set CONSISTENT_CHAT_ENCRYPTION_KEY or pass --encryption-key-file',
+    );
+  const port = number('--port', opts.port) ?? 8888;
+  if (port < 0 || port > 65_535) throw new ConfigError('--port', `must be 0-65535, got ${port}`);
+  let token: string | undefined;
+  const tokenFile = opts.tokenFile;
+  if (tokenFile) {
+    try {
+      token = (await readFile(tokenFile, 'utf8')).trim();
+    } catch (error) {
+      throw new ConfigError(
+        '--token-file',
+        `cannot read ${tokenFile}: ${(error as NodeJS.ErrnoException).code}`,
+      );
+    }
+  } else token = process.env.CONSISTENT_CHAT_CODEC_TOKEN || undefined;
+  if (token !== undefined && token.length < 16)
+    throw new ConfigError(
+      tokenFile ? '--token-file' : 'CONSISTENT_CHAT_CODEC_TOKEN',
+      'use a token of 16 characters or more',
+    );
+  const origins = (opts.corsOrigin ?? 'http://localhost:8233,http://127.0.0.1:8233')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    try {
+      if (new URL(origin).origin !== origin) throw new Error('not an origin');
+    } catch {
+      throw new ConfigError('--cors-origin', `not an origin (scheme://host[:port]): ${origin}`);
+    }
+  }
+  const server = await startCodecServer({
+    keys,
+    host: opts.host ?? '127.0.0.1',
+    port,
+    corsOrigins: origins,
+    token,
+  });
+  process.stderr.write(
+    `codec server on ${server.url} (POST /encode, /decode; CORS for ${origins.join(', ')}${token ? '; bearer token required' : ''}); point the Temporal UI's codec endpoint at it\n`,
+  );
+  await new Promise<void>((resolveStop) => {
+    process.once('SIGINT', () => resolveStop());
+    process.once('SIGTERM', () => resolveStop());
+  });
+  await server.close();
+  return EXIT_CODES.ok;
 }
 
 const OUT_OF_EMBEDDED_RUN =
@@ -466,7 +580,7 @@ export function buildProgram(): Command {
       .argument('<run-id>')
       .option('--out <dir>', OUT_OF_EMBEDDED_RUN),
   ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
-    const client = await clientFor(opts);
+    const client = await checkedClientFor(runId, opts);
     const description = await describeRun(client, runId);
     process.stdout.write(`run ${runId}: ${description.status.name}\n`);
     if (description.status.name === 'COMPLETED') {
@@ -502,7 +616,7 @@ export function buildProgram(): Command {
         .argument('<run-id>')
         .option('--out <dir>', OUT_OF_EMBEDDED_RUN),
     ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
-      const client = await clientFor(opts);
+      const client = await checkedClientFor(runId, opts);
       await describeRun(client, runId);
       const state = await client.workflow.getHandle(runId).executeUpdate(update);
       process.stdout.write(`${name}d ${runId}: ${formatControlState(state)}\n`);
@@ -515,12 +629,32 @@ export function buildProgram(): Command {
       .argument('<run-id>')
       .option('--out <dir>', OUT_OF_EMBEDDED_RUN),
   ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
-    const client = await clientFor(opts);
+    const client = await checkedClientFor(runId, opts);
     await describeRun(client, runId);
     await client.workflow.getHandle(runId).cancel();
     process.stdout.write(`cancel requested for ${runId}\n`);
   });
   addDataCommands(program);
+  program
+    .command('codec-server')
+    .description('serve the Temporal codec protocol so the Temporal UI shows encrypted payloads decoded')
+    .option('--host <ip>', 'address to listen on (default 127.0.0.1)')
+    .option('--port <n>', 'port to listen on (default 8888)')
+    .option(
+      '--cors-origin <origins>',
+      'comma-separated browser origins of the Temporal UI (default http://localhost:8233,http://127.0.0.1:8233)',
+    )
+    .option(
+      '--token-file <file>',
+      'require Authorization: Bearer <token> (default CONSISTENT_CHAT_CODEC_TOKEN)',
+    )
+    .option(
+      '--encryption-key-file <file>',
+      'payload encryption keys, [KEYID:]BASE64 per line (default CONSISTENT_CHAT_ENCRYPTION_KEY)',
+    )
+    .action(async (opts: Record<string, string | undefined>) => {
+      process.exitCode = await runCodecServer(opts);
+    });
   return program;
 }
 

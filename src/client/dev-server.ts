@@ -3,8 +3,16 @@
  * output directory, so running the same command again after a crash finds the run where it was.
  * The binary is looked up in TEMPORAL_CLI_PATH, then on PATH; only then does the SDK try to download it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, closeSync, fstatSync, accessSync, constants as fsConstants } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import {
+  existsSync,
+  openSync,
+  closeSync,
+  fstatSync,
+  accessSync,
+  readFileSync,
+  constants as fsConstants,
+} from 'node:fs';
 import { readFile, writeFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
@@ -84,6 +92,8 @@ export interface DevServerOptions {
   port?: number;
   /** @default a free port */
   uiPort?: number;
+  /** Remote codec endpoint the UI decodes payloads with (`--ui-codec-endpoint`), when payloads are encrypted. */
+  uiCodecEndpoint?: string;
   /** @default 60 seconds */
   startTimeoutMs?: number;
   /** How long the SDK may try to download the CLI when none is installed. @default 120 seconds */
@@ -103,6 +113,52 @@ interface ServerState {
   address: string;
   uiUrl: string;
   dbFile?: string;
+  /** The process's start time (clock ticks since boot, /proc/PID/stat), so a reused pid is told apart. */
+  startTime?: string;
+}
+
+/** A process's start time from /proc, or undefined where there is no /proc (or no such process). */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 (the command) may hold spaces and parentheses: count fields after its closing one.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function processCommandLine(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    try {
+      // No /proc (macOS): ps prints the command line space-separated, which is enough to match on.
+      return execFileSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' })
+        .trim()
+        .split(/\s+/);
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
+ * True only when `pid` is the dev server a state file describes: a `server start-dev` on the same
+ * database file, started at the recorded time. A pid reused by another process fails the check.
+ */
+export function isRecordedServer(state: { pid: number; dbFile?: string; startTime?: string }): boolean {
+  if (!Number.isInteger(state.pid) || state.pid <= 1 || !alive(state.pid)) return false;
+  const args = processCommandLine(state.pid);
+  if (!args) return false;
+  const startDev = args.some((a, i) => a === 'server' && args[i + 1] === 'start-dev');
+  const db = args.indexOf('--db-filename');
+  if (!startDev || !state.dbFile || db < 0 || args[db + 1] !== state.dbFile) return false;
+  if (state.startTime !== undefined) {
+    const now = processStartTime(state.pid);
+    if (now !== undefined && now !== state.startTime) return false;
+  }
+  return true;
 }
 
 function alive(pid: number): boolean {
@@ -164,7 +220,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   if (existsSync(options.stateFile)) {
     try {
       const previous = JSON.parse(await readFile(options.stateFile, 'utf8')) as ServerState;
-      if (previous.dbFile === options.dbFile && alive(previous.pid)) await stopPid(previous.pid);
+      // Only a process proven to be that server is stopped: a pid can be reused by anything.
+      if (previous.dbFile === options.dbFile && isRecordedServer(previous)) await stopPid(previous.pid);
     } catch {
       // An unreadable state file only means there is nothing to clean up.
     }
@@ -206,6 +263,7 @@ async function launch(binary: string, options: DevServerOptions): Promise<DevSer
     String(uiPort),
     '--log-level',
     'warn',
+    ...(options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : []),
   ];
   args.push(...dynamicConfigArgs(options.dynamicConfig));
   const log = openSync(options.logFile, 'a');
@@ -225,7 +283,13 @@ async function launch(binary: string, options: DevServerOptions): Promise<DevSer
   const address = `127.0.0.1:${port}`;
   const uiUrl = `http://127.0.0.1:${uiPort}`;
   const pid = child.pid!;
-  const state: ServerState = { pid, address, uiUrl, dbFile: options.dbFile };
+  const state: ServerState = {
+    pid,
+    address,
+    uiUrl,
+    dbFile: options.dbFile,
+    startTime: processStartTime(pid),
+  };
   await writeFile(options.stateFile, JSON.stringify(state));
   try {
     await waitForServer(address, options.startTimeoutMs ?? 60_000, child);
@@ -286,7 +350,10 @@ async function startDownloadedDevServer(options: DevServerOptions): Promise<DevS
       port,
       ui: true,
       uiPort,
-      extraArgs: dynamicConfigArgs(options.dynamicConfig),
+      extraArgs: [
+        ...dynamicConfigArgs(options.dynamicConfig),
+        ...(options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : []),
+      ],
     },
   });
   let timer: NodeJS.Timeout | undefined;

@@ -9,13 +9,14 @@ import { readFile, writeFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
-  Client,
-  Connection,
+  type Client,
+  type Connection,
   WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { Logger } from '@temporalio/common';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Worker } from '@temporalio/worker';
 import type OpenAI from 'openai';
 import type { z } from 'zod';
 import { intentWorkflowId } from '../workflows/run';
@@ -34,21 +35,38 @@ import {
   type RunSummary,
 } from '../shared/schemas';
 import { runStorageTaskQueue } from '../shared/storage-queue';
+import { EncryptionCodec, ENCRYPTION_KEY_ENV, type EncryptionKeys } from '../shared/encryption/codec';
 import { StoreRegistry } from '../storage/jsonl-store';
 import { ConfigError, createGenerationWorker, createOpenAiClient, createStorageWorker } from '../worker';
 import { makeDirs } from '../storage/make-dirs';
+import { startCodecServer } from './codec-server';
+import {
+  connectClient,
+  connectWorker,
+  createClient,
+  embeddedConnection,
+  resolveConnection,
+  resolveEncryptionKeys,
+  type ConnectionFlags,
+} from './connection';
 import { startDevServer, type DevServer } from './dev-server';
 import { LOG_FILE, routedRuntimeLogger } from './logging';
 import { checkOutDir } from './out-dir';
 import { preflightEndpoint } from './preflight';
 
-export interface TemporalOptions {
-  /** `host:port`; when absent (and TEMPORAL_ADDRESS unset) an embedded dev server is started. */
+/**
+ * Where Temporal runs and how to reach it. Unset fields come from the environment and the
+ * `temporal.toml` profile (see `./connection.ts`).
+ */
+export interface TemporalOptions extends ConnectionFlags {
+  /** `host:port`; when nothing names a server, an embedded dev server is started. */
   address?: string;
   /** @default 'default' */
   namespace?: string;
   /** @default DEFAULT_TASK_QUEUE */
   taskQueue?: string;
+  /** File of payload encryption keys. @default CONSISTENT_CHAT_ENCRYPTION_KEY, else no encryption */
+  encryptionKeyFile?: string;
 }
 
 export interface GenerateOptions {
@@ -199,18 +217,36 @@ export async function saveRunFile(dir: string, config: RunConfig): Promise<void>
   await rename(`${runFile}.tmp`, runFile);
 }
 
-/** Connects to a Temporal server or says clearly that it cannot. */
+/** Connects to a plain (loopback) Temporal server or says clearly that it cannot. */
 export async function connectTemporal(address: string, namespace: string): Promise<Connection> {
+  return connectClient(embeddedConnection(address, namespace));
+}
+
+/**
+ * Fails with a one-line `ConfigError` naming the key variable when an existing run's payloads cannot be
+ * opened with the keys at hand (a wrong or missing key), before workers start failing its tasks.
+ */
+export async function checkRunDecodes(
+  client: Client,
+  runId: string,
+  keys: EncryptionKeys | undefined,
+): Promise<void> {
+  let payloads;
   try {
-    const connection = await Connection.connect({ address, connectTimeout: 5_000 });
-    await connection.workflowService.getSystemInfo({});
-    await connection.workflowService.describeNamespace({ namespace });
-    return connection;
+    const history = await client.workflowService.getWorkflowExecutionHistory({
+      namespace: client.options.namespace,
+      execution: { workflowId: runId },
+      maximumPageSize: 1,
+    });
+    payloads = history.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
   } catch (error) {
-    throw new ConfigError(
-      '--temporal-address',
-      `cannot reach Temporal at ${address} (namespace ${namespace}): ${(error as Error).message}`,
-    );
+    if (error instanceof WorkflowNotFoundError || /not found/i.test((error as Error).message)) return;
+    throw error;
+  }
+  try {
+    await new EncryptionCodec(keys).decode(payloads);
+  } catch (error) {
+    throw new ConfigError(ENCRYPTION_KEY_ENV, `run ${runId}: ${(error as Error).message}`);
   }
 }
 
@@ -312,9 +348,11 @@ export function checkTemporalSettings(settings: {
 
 export async function generate(options: GenerateOptions): Promise<GenerateResult> {
   const env = options.env ?? process.env;
-  const namespace = options.temporal?.namespace ?? env.TEMPORAL_NAMESPACE ?? DEFAULT_TEMPORAL_NAMESPACE;
+  const target = resolveConnection(options.temporal, env);
+  const keys = resolveEncryptionKeys(options.temporal?.encryptionKeyFile, env);
+  const namespace = target.namespace ?? DEFAULT_TEMPORAL_NAMESPACE;
   const taskQueue = options.temporal?.taskQueue ?? env.CONSISTENT_CHAT_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
-  const address = options.temporal?.address ?? (env.TEMPORAL_ADDRESS || undefined);
+  const address = target.address;
   const localWorker = options.localWorker ?? true;
   const aborted = () => options.signal?.throwIfAborted();
 
@@ -377,26 +415,33 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     if (!serverAddress) {
       const stateDir = join(dir, '.temporal');
       await makeDirs(stateDir);
+      // With encryption on, the embedded UI decodes through a codec endpoint this process serves.
+      const codec = keys ? await startCodecServer({ keys }) : undefined;
+      if (codec) cleanups.unshift(() => codec.close());
       server = await startDevServer({
         dbFile: join(stateDir, 'temporal.db'),
         stateFile: join(stateDir, 'server.json'),
         logFile: join(stateDir, 'server.log'),
+        uiCodecEndpoint: codec?.url,
         env,
       });
       cleanups.unshift(() => server!.stop());
+      codec?.allowOrigin(server.uiUrl);
       serverAddress = server.address;
     }
     aborted();
-    const connection = await connectTemporal(serverAddress, namespace);
+    const serverTarget = server || !address ? embeddedConnection(serverAddress, namespace) : target;
+    const connection = await connectClient(serverTarget);
     cleanups.unshift(() => connection.close());
-    const client = new Client({ connection, namespace });
+    const client = createClient(connection, namespace, keys);
+    await checkRunDecodes(client, input.runId, keys);
 
     if (!owner) {
       workflowStarted = true;
       options.onStarted?.({ runId: input.runId, resumed: true, attached: true, address: serverAddress });
       return await followRun(client, client.workflow.getHandle(input.runId), input.runId, options, []);
     }
-    const workerConnection = await NativeConnection.connect({ address: serverAddress });
+    const workerConnection = await connectWorker(serverTarget);
     cleanups.unshift(() => workerConnection.close());
     const workers: Worker[] = [
       await createStorageWorker({
@@ -404,11 +449,18 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         namespace,
         taskQueue: input.storageTaskQueue!,
         storage,
+        encryption: keys,
       }),
     ];
     if (openai)
       workers.push(
-        await createGenerationWorker({ connection: workerConnection, namespace, taskQueue, openai }),
+        await createGenerationWorker({
+          connection: workerConnection,
+          namespace,
+          taskQueue,
+          openai,
+          encryption: keys,
+        }),
       );
     const running = workers.map((w) => w.run());
     cleanups.unshift(async () => {
