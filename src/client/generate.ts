@@ -19,6 +19,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import type OpenAI from 'openai';
 import type { z } from 'zod';
 import { intentWorkflowId } from '../workflows/run';
+import { defaultMaxTokens } from '../method/prompts';
 import {
   DEFAULT_TASK_QUEUE,
   DEFAULT_TEMPORAL_NAMESPACE,
@@ -36,6 +37,14 @@ import {
 import { StoreRegistry } from '../storage/jsonl-store';
 import { ConfigError, createGenerationWorker, createOpenAiClient, createStorageWorker } from '../worker';
 import { startDevServer, type DevServer } from './dev-server';
+import {
+  checkModelFile,
+  contextPerSlot,
+  defaultLocalSlots,
+  defaultModelPath,
+  localModelName,
+  startLocalModel,
+} from './local-model';
 import { preflightEndpoint } from './preflight';
 
 export interface TemporalOptions {
@@ -51,8 +60,12 @@ export interface GenerateOptions {
   /** The run's settings; `outDir` may be relative. Fields left out are taken from an earlier run in `outDir`. */
   run: Partial<Omit<RunInput, 'outDir'>> & { outDir: string };
   temporal?: TemporalOptions;
-  /** Endpoint of the LLM worker this process runs. The API key comes from the environment. */
-  llm?: { baseURL?: string };
+  /**
+   * Endpoint of the LLM worker this process runs. The API key comes from the environment. With no
+   * endpoint (no `baseURL`, OPENAI_BASE_URL or OPENAI_API_KEY), or with `localModel` (a GGUF file),
+   * an embedded llama.cpp server serves the model for the run.
+   */
+  llm?: { baseURL?: string; localModel?: string };
   /** Run a generation worker in this process. @default true */
   localWorker?: boolean;
   /** Called about once a second with the live progress. */
@@ -67,6 +80,8 @@ export interface GenerateOptions {
   }) => void;
   /** Called with problems worth a look that do not stop the run. */
   onWarning?: (message: string) => void;
+  /** Called with one-line notices, e.g. that an embedded model serves the run. */
+  onNotice?: (message: string) => void;
   /** Stops waiting (the run itself goes on and can be resumed). */
   signal?: AbortSignal;
   /** @default 1000 */
@@ -290,9 +305,15 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
 
   // Everything that can be checked is checked before a server, a worker or a workflow starts.
   let openai: OpenAI | undefined;
-  if (localWorker || !address) openai = createOpenAiClient({ baseURL: options.llm?.baseURL }, env);
+  const localModel = localModelChoice(options, env, localWorker);
+  if (localModel) await checkModelFile(localModel.path, localModel.isDefault);
+  else if (localWorker || !address) openai = createOpenAiClient({ baseURL: options.llm?.baseURL }, env);
   const { config, resumed } = await resolveRunInput(
-    { ...options.run, model: options.run.model ?? env.OPENAI_MODEL },
+    {
+      ...options.run,
+      model: options.run.model ?? (localModel ? localModelName(localModel.path) : env.OPENAI_MODEL),
+      concurrency: options.run.concurrency ?? (localModel ? defaultLocalSlots() : undefined),
+    },
     dir,
   );
   const input: RunConfig = { ...config, storageTaskQueue: storageTaskQueue(taskQueue, config.runId) };
@@ -309,6 +330,28 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       },
     );
     cleanups.unshift(() => storage.closeAll());
+    if (owner && localModel) {
+      const slots = Math.min(config.concurrency, defaultLocalSlots());
+      const served = await startLocalModel({
+        modelPath: localModel.isDefault ? undefined : localModel.path,
+        slots,
+        contextPerSlot: contextPerSlot(config.numTurnsPerDialog, {
+          ...defaultMaxTokens(config.numTurnsPerDialog),
+          ...config.maxTokens,
+        }),
+        logFile: join(dir, '.local-model.log'),
+        env,
+      });
+      cleanups.unshift(() => served.stop());
+      openai = createOpenAiClient({ baseURL: served.baseURL, apiKey: 'local' }, env);
+      options.onNotice?.(
+        `no LLM endpoint configured: serving ${served.displayName} locally with llama.cpp (${slots} slots); for real data set --base-url or OPENAI_BASE_URL and OPENAI_API_KEY`,
+      );
+      if (config.concurrency > slots)
+        options.onWarning?.(
+          `--concurrency ${config.concurrency} is above the local model's ${slots} slots: the other calls wait in its queue`,
+        );
+    }
     if (owner && openai) {
       const { warning } = await preflightEndpoint(openai, input.model);
       if (warning) options.onWarning?.(warning);
@@ -386,4 +429,22 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   } finally {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
   }
+}
+
+/** Whether this process serves the run's model itself, and which file: see `GenerateOptions.llm`. */
+function localModelChoice(
+  options: GenerateOptions,
+  env: NodeJS.ProcessEnv,
+  localWorker: boolean,
+): { path: string; isDefault: boolean } | undefined {
+  const given = options.llm?.localModel;
+  if (given !== undefined) {
+    if (options.llm?.baseURL)
+      throw new ConfigError('--local-model', 'cannot be combined with --base-url: pick one endpoint');
+    if (!localWorker)
+      throw new ConfigError('--local-model', 'needs a worker in this process (drop --no-worker)');
+    return { path: resolve(given), isDefault: false };
+  }
+  if (!localWorker || options.llm?.baseURL || env.OPENAI_BASE_URL || env.OPENAI_API_KEY) return undefined;
+  return { path: defaultModelPath(env), isDefault: true };
 }
