@@ -228,7 +228,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
         taskQueue: str('taskQueue'),
         encryptionKeyFile: str('encryptionKeyFile'),
       },
-      llm: { baseURL: str('baseUrl') },
+      llm: { baseURL: str('baseUrl'), localModel: str('localModel') },
       localWorker: opts.worker !== false,
       signal: controller.signal,
       onStarted: ({ runId, resumed, attached, address, uiUrl }) => {
@@ -236,6 +236,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
         process.stderr.write(`${verb} run ${runId} on Temporal ${address}${uiUrl ? `, UI ${uiUrl}` : ''}\n`);
       },
       onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+      onNotice: (message) => process.stderr.write(`${message}\n`),
       onProgress: (p) => view.update(p),
     });
     view.stop();
@@ -523,6 +524,10 @@ export function buildProgram(): Command {
       .option('--temperature <t>', `sampling temperature, 0-2 (default ${DEFAULT_TEMPERATURE})`)
       .option('--model <name>', 'model name (default OPENAI_MODEL)')
       .option('--base-url <url>', 'OpenAI-compatible endpoint (default OPENAI_BASE_URL)')
+      .option(
+        '--local-model <file.gguf>',
+        'serve this GGUF model locally with llama.cpp (the default model when no endpoint is configured)',
+      )
       .option(
         '--concurrency <n>',
         `LLM calls in flight for the run, 1-${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})`,

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   type Client,
   type Connection,
@@ -20,6 +20,7 @@ import type { Worker } from '@temporalio/worker';
 import type OpenAI from 'openai';
 import type { z } from 'zod';
 import { intentWorkflowId } from '../workflows/run';
+import { defaultMaxTokens } from '../method/prompts';
 import {
   DEFAULT_TASK_QUEUE,
   DEFAULT_TEMPORAL_NAMESPACE,
@@ -52,6 +53,14 @@ import {
 import { startDevServer, type DevServer } from './dev-server';
 import { LOG_FILE, routedRuntimeLogger } from './logging';
 import { checkOutDir } from './out-dir';
+import {
+  checkModelFile,
+  contextPerSlot,
+  defaultLocalSlots,
+  defaultModelPath,
+  localModelName,
+  startLocalModel,
+} from './local-model';
 import { preflightEndpoint } from './preflight';
 
 /**
@@ -73,8 +82,12 @@ export interface GenerateOptions {
   /** The run's settings; `outDir` may be relative. Fields left out are taken from an earlier run in `outDir`. */
   run: Partial<Omit<RunInput, 'outDir'>> & { outDir: string };
   temporal?: TemporalOptions;
-  /** Endpoint of the LLM worker this process runs. The API key comes from the environment. */
-  llm?: { baseURL?: string };
+  /**
+   * Endpoint of the LLM worker this process runs. The API key comes from the environment. With no
+   * endpoint (no `baseURL`, OPENAI_BASE_URL or OPENAI_API_KEY), or with `localModel` (a GGUF file),
+   * an embedded llama.cpp server serves the model for the run.
+   */
+  llm?: { baseURL?: string; localModel?: string };
   /** Run a generation worker in this process. @default true */
   localWorker?: boolean;
   /** Called about once a second with the live progress. */
@@ -89,6 +102,8 @@ export interface GenerateOptions {
   }) => void;
   /** Called with problems worth a look that do not stop the run. */
   onWarning?: (message: string) => void;
+  /** Called with one-line notices, e.g. that an embedded model serves the run. */
+  onNotice?: (message: string) => void;
   /** Stops waiting (the run itself goes on and can be resumed). */
   signal?: AbortSignal;
   /** @default 1000 */
@@ -361,9 +376,15 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   checkTemporalSettings({ address, namespace, taskQueue });
   const dir = await checkOutDir(options.run.outDir);
   let openai: OpenAI | undefined;
-  if (localWorker || !address) openai = createOpenAiClient({ baseURL: options.llm?.baseURL }, env);
+  const localModel = localModelChoice(options, env, localWorker);
+  if (localModel) await checkModelFile(localModel.path, localModel.isDefault);
+  else if (localWorker || !address) openai = createOpenAiClient({ baseURL: options.llm?.baseURL }, env);
   const { config, resumed } = await resolveRunInput(
-    { ...options.run, model: options.run.model ?? env.OPENAI_MODEL },
+    {
+      ...options.run,
+      model: options.run.model ?? (localModel ? localModelName(localModel.path) : env.OPENAI_MODEL),
+      concurrency: options.run.concurrency ?? (localModel ? defaultLocalSlots() : undefined),
+    },
     dir,
   );
   const input: RunConfig = { ...config, storageTaskQueue: runStorageTaskQueue(taskQueue, config.runId) };
@@ -408,6 +429,32 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     );
     cleanups.unshift(() => storage.closeAll());
     aborted();
+    if (owner && localModel) {
+      const slots = Math.min(config.concurrency, defaultLocalSlots());
+      const served = await startLocalModel({
+        modelPath: localModel.isDefault ? undefined : localModel.path,
+        slots,
+        contextPerSlot: contextPerSlot(config.numTurnsPerDialog, {
+          ...defaultMaxTokens(config.numTurnsPerDialog),
+          ...config.maxTokens,
+        }),
+        logFile: join(dir, '.local-model.log'),
+        env,
+      });
+      cleanups.unshift(() => served.stop());
+      openai = createOpenAiClient({ baseURL: served.baseURL, apiKey: 'local' }, env);
+      options.onNotice?.(
+        `no LLM endpoint configured: serving ${served.displayName} locally with llama.cpp (${slots} slots); for real data set --base-url or OPENAI_BASE_URL and OPENAI_API_KEY`,
+      );
+      if (config.concurrency > slots)
+        options.onWarning?.(
+          `--concurrency ${config.concurrency} is above the local model's ${slots} slots: the other calls wait in its queue`,
+        );
+    }
+    if (owner && localModel && openai) {
+      const { warning } = await preflightEndpoint(openai, input.model);
+      if (warning) options.onWarning?.(warning);
+    }
 
     let server: DevServer | undefined;
     let serverAddress = address;
@@ -503,4 +550,24 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     if (created && !workflowStarted)
       await rm(created, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/** Whether this process serves the run's model itself, and which file: see `GenerateOptions.llm`. */
+function localModelChoice(
+  options: GenerateOptions,
+  env: NodeJS.ProcessEnv,
+  localWorker: boolean,
+): { path: string; isDefault: boolean } | undefined {
+  const given = options.llm?.localModel;
+  if (given !== undefined) {
+    if (options.llm?.baseURL)
+      throw new ConfigError('--local-model', 'cannot be combined with --base-url: pick one endpoint');
+    if (!localWorker)
+      throw new ConfigError('--local-model', 'needs a worker in this process (drop --no-worker)');
+    return { path: resolve(given), isDefault: false };
+  }
+    // An explicitly empty OPENAI_API_KEY is a mistake to report (createOpenAiClient does), not a wish for a local model.
+  if (!localWorker || options.llm?.baseURL || env.OPENAI_BASE_URL || env.OPENAI_API_KEY !== undefined)
+    return undefined;
+  return { path: defaultModelPath(env), isDefault: true };
 }
