@@ -75,7 +75,7 @@ export async function writeParquetShards(
   while (!pending.done) {
     let inShard = 0;
     // The writer reports a failed source only as "Dyn casting error": keep the source's own error.
-    let sourceError: unknown;
+    let sourceError: Error | undefined;
     const source = new ReadableStream<parquet.RecordBatch>(
       {
         pull: async (controller) => {
@@ -89,8 +89,8 @@ export async function writeParquetShards(
             if (batch.length === 0) return controller.close();
             for (const recordBatch of toRecordBatches(batch)) controller.enqueue(recordBatch);
           } catch (error) {
-            sourceError = error;
-            controller.error(error);
+            sourceError = error instanceof Error ? error : new Error(String(error));
+            controller.error(sourceError);
           }
         },
       },
@@ -105,7 +105,7 @@ export async function writeParquetShards(
       const bytes = await parquet.transformParquetStream(source, properties);
       await bytes.pipeTo(Writable.toWeb(createWriteStream(shardPath(shards), { flags: 'wx' })));
     } catch (error) {
-      throw sourceError ?? error;
+      throw sourceError ?? (error instanceof Error ? error : new Error(String(error)));
     }
     if (sourceError) throw sourceError;
     total += inShard;
