@@ -119,18 +119,23 @@ export async function checkExportOptions(options: ExportOptions): Promise<{ dir:
 class JsonlWriter {
   private readonly stream: WriteStream;
   lines = 0;
+  private error: Error | undefined;
   private constructor(readonly path: string) {
     this.stream = createWriteStream(`${path}.partial`, { flags: 'wx' });
+    // Kept, and thrown by the next write or close, so an aborted or failed stream never crashes the process.
+    this.stream.on('error', (error) => (this.error ??= error));
   }
   static async open(path: string): Promise<JsonlWriter> {
     await rm(`${path}.partial`, { force: true });
     return new JsonlWriter(path);
   }
   async write(value: unknown): Promise<void> {
+    if (this.error) throw this.error;
     this.lines++;
     if (!this.stream.write(`${JSON.stringify(value)}\n`)) await once(this.stream, 'drain');
   }
   async close(): Promise<void> {
+    if (this.error) throw this.error;
     this.stream.end();
     await once(this.stream, 'finish');
   }

@@ -74,17 +74,24 @@ export async function writeParquetShards(
   let shards = 0;
   while (!pending.done) {
     let inShard = 0;
+    // The writer reports a failed source only as "Dyn casting error": keep the source's own error.
+    let sourceError: Error | undefined;
     const source = new ReadableStream<parquet.RecordBatch>(
       {
         pull: async (controller) => {
-          const batch: HfRow[] = [];
-          while (!pending.done && batch.length < batchRows && inShard < rowsPerShard) {
-            batch.push(pending.value);
-            inShard++;
-            pending = await rows.next();
+          try {
+            const batch: HfRow[] = [];
+            while (!pending.done && batch.length < batchRows && inShard < rowsPerShard) {
+              batch.push(pending.value);
+              inShard++;
+              pending = await rows.next();
+            }
+            if (batch.length === 0) return controller.close();
+            for (const recordBatch of toRecordBatches(batch)) controller.enqueue(recordBatch);
+          } catch (error) {
+            sourceError = error instanceof Error ? error : new Error(String(error));
+            controller.error(sourceError);
           }
-          if (batch.length === 0) return controller.close();
-          for (const recordBatch of toRecordBatches(batch)) controller.enqueue(recordBatch);
         },
       },
       { highWaterMark: 0 },
@@ -94,8 +101,13 @@ export async function writeParquetShards(
       .setMaxRowGroupSize(rowGroupRows)
       .setCreatedBy('consistent-chat (parquet-wasm)')
       .build();
-    const bytes = await parquet.transformParquetStream(source, properties);
-    await bytes.pipeTo(Writable.toWeb(createWriteStream(shardPath(shards), { flags: 'wx' })));
+    try {
+      const bytes = await parquet.transformParquetStream(source, properties);
+      await bytes.pipeTo(Writable.toWeb(createWriteStream(shardPath(shards), { flags: 'wx' })));
+    } catch (error) {
+      throw sourceError ?? (error instanceof Error ? error : new Error(String(error)));
+    }
+    if (sourceError) throw sourceError;
     total += inShard;
     shards++;
   }
