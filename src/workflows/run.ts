@@ -13,6 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { IntentId } from '../method/intents';
+import { sliceTaxonomy } from '../method/taxonomy';
 import { MAX_CONCURRENCY } from '../shared/constants';
 import { pauseSignal, resumeSignal, runProgressQuery, setConcurrencySignal } from '../shared/messages';
 import { runInputSchema, type IntentProgress, type RunInput, type RunSummary } from '../shared/schemas';
@@ -123,7 +124,18 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     config.intents.map((intent) =>
       startChild(consistentChatIntent, {
         workflowId: intentWorkflowId(config.runId, intent),
-        args: [{ config: { ...config, paused }, intent, concurrency: shares.get(intent) ?? 0 }],
+        args: [
+          {
+            // A child carries only its own intent's part of a run's taxonomy (none if the run has none).
+            config: {
+              ...config,
+              paused,
+              ...(config.taxonomy && { taxonomy: sliceTaxonomy(config.taxonomy, intent) }),
+            },
+            intent,
+            concurrency: shares.get(intent) ?? 0,
+          },
+        ],
         staticSummary: `${intent}: ${config.numDialogsPerIntent} dialogues`,
       }).then((handle) => ({ intent, handle })),
     ),
