@@ -4,11 +4,12 @@
  * Bad input gets one line naming the field and exit code 2 before any workflow starts.
  */
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { CancelledFailure, Client, WorkflowFailedError } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
 import { Command, CommanderError, Option } from 'commander';
 import { INTENT_IDS, resolveIntent, type IntentId } from '../method/intents';
+import type { Taxonomy } from '../method/taxonomy';
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_DIALOGS_PER_INTENT,
@@ -33,6 +34,7 @@ import {
 } from '../worker';
 import { connectTemporal, generate, readProgress } from './generate';
 import { readConfigFile } from './config-file';
+import { loadMethodOptions } from './method-files';
 import { preflightEndpoint } from './preflight';
 import { createProgressView, formatSummary } from './progress';
 
@@ -48,14 +50,41 @@ function number(flag: string, raw: string | undefined, integer = true): number |
   return value;
 }
 
-function intents(raw: string | undefined): IntentId[] | undefined {
+/**
+ * Intent names to ids, against `--taxonomy` when given. Without it, names the built-in taxonomy does
+ * not know pass as they are: a resumed run may have its own taxonomy, and the run's input check names
+ * the unknown ones.
+ */
+function intents(raw: string | undefined, taxonomy?: Taxonomy): IntentId[] | undefined {
   if (raw === undefined) return undefined;
   return raw.split(',').map((name) => {
-    const id = resolveIntent(name);
-    if (!id)
-      throw new ConfigError('--intents', `unknown intent "${name.trim()}"; known: ${INTENT_IDS.join(', ')}`);
-    return id;
+    const id = resolveIntent(name, taxonomy);
+    if (id) return id;
+    if (!taxonomy) return name.trim();
+    throw new ConfigError(
+      '--intents',
+      `unknown intent "${name.trim()}"; known: ${taxonomy.intents.map((i) => i.id).join(', ')}`,
+    );
   });
+}
+
+/** `--taxonomy`/`--prompts`, else the config file's `taxonomy`/`prompts` (paths relative to the file, or inline). */
+async function methodOptions(str: (key: string) => string | undefined, fromFile: Partial<RunInput>) {
+  const fileValues = fromFile as { taxonomy?: unknown; prompts?: unknown };
+  const fromConfig = await loadMethodOptions(
+    {
+      taxonomy: str('taxonomy') ? undefined : fileValues.taxonomy,
+      prompts: str('prompts') ? undefined : fileValues.prompts,
+    },
+    dirname(resolve(str('config') ?? '.')),
+    { taxonomy: '--config taxonomy', prompts: '--config prompts' },
+  );
+  const fromFlags = await loadMethodOptions(
+    { taxonomy: str('taxonomy'), prompts: str('prompts') },
+    process.cwd(),
+    { taxonomy: '--taxonomy', prompts: '--prompts' },
+  );
+  return { ...fromConfig, ...fromFlags };
 }
 
 interface TemporalFlags {
@@ -88,6 +117,7 @@ function installRuntime(): void {
 async function runGenerate(opts: Record<string, string | boolean | undefined>): Promise<number> {
   const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
   const fromFile = str('config') ? await readConfigFile(str('config')!) : {};
+  const method = await methodOptions(str, fromFile);
   const flags: Partial<RunInput> & { outDir: string } = {
     outDir: str('out')!,
     runId: str('runId'),
@@ -96,7 +126,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     numTurnsPerDialog: number('--turns', str('turns')),
     temperature: number('--temperature', str('temperature'), false),
     concurrency: number('--concurrency', str('concurrency')),
-    intents: intents(str('intents')),
+    intents: intents(str('intents'), method.taxonomy),
     seed: str('seed'),
     responseFormat: str('responseFormat') as RunInput['responseFormat'],
     rateLimit:
@@ -112,6 +142,8 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
   const run = {
     ...fromFile,
     ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
+    taxonomy: method.taxonomy,
+    prompts: method.prompts,
   } as typeof flags;
 
   installRuntime();
@@ -127,6 +159,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       temporal: { address: str('temporalAddress'), namespace: str('namespace'), taskQueue: str('taskQueue') },
       llm: { baseURL: str('baseUrl') },
       localWorker: opts.worker !== false,
+      keepRecordedMethod: opts.keepRecordedMethod === true,
       signal: controller.signal,
       onStarted: ({ runId, resumed, attached, address, uiUrl }) => {
         const verb = attached ? 'attached to' : resumed ? 'resuming' : 'started';
@@ -272,6 +305,18 @@ export function buildProgram(): Command {
       .option('--seed <seed>', 'plan seed (default the run id)')
       .option('--run-id <id>', 'run id (default: the run in --out, else a new one)')
       .option('--config <file>', 'YAML or JSON file of run settings (workflow input names); flags win')
+      .option(
+        '--taxonomy <file>',
+        'YAML or JSON taxonomy: intents, info flows as steps, topics (default the built-in one)',
+      )
+      .option(
+        '--prompts <dir>',
+        'directory of prompt templates: skeleton.txt, responses.txt [, *.system.txt]',
+      )
+      .option(
+        '--keep-recorded-method',
+        "resume even if --taxonomy/--prompts differ from the run's; it keeps the recorded ones",
+      )
       .option('--rpm <n>', 'requests per minute limit (per worker process)')
       .option('--tpm <n>', 'tokens per minute limit (per worker process)')
       .option(

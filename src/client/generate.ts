@@ -5,7 +5,7 @@
  * progress, and returns the summary.
  */
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -37,6 +37,10 @@ import { StoreRegistry } from '../storage/jsonl-store';
 import { ConfigError, createGenerationWorker, createOpenAiClient, createStorageWorker } from '../worker';
 import { startDevServer, type DevServer } from './dev-server';
 import { preflightEndpoint } from './preflight';
+import { BUILTIN_PROMPTS } from '../method/prompts';
+import { BUILTIN_TAXONOMY } from '../method/taxonomy';
+import { methodHash, sameContent, writeMethodCopies, METHOD_COPIES } from './method-files';
+import { packageVersion } from './version';
 
 export interface TemporalOptions {
   /** `host:port`; when absent (and TEMPORAL_ADDRESS unset) an embedded dev server is started. */
@@ -67,6 +71,11 @@ export interface GenerateOptions {
   }) => void;
   /** Called with problems worth a look that do not stop the run. */
   onWarning?: (message: string) => void;
+  /**
+   * Resume a run even though the taxonomy or prompts given now differ from those it recorded; it
+   * still finishes with the recorded ones. @default false (such a resume is refused)
+   */
+  keepRecordedMethod?: boolean;
   /** Stops waiting (the run itself goes on and can be resumed). */
   signal?: AbortSignal;
   /** @default 1000 */
@@ -85,6 +94,16 @@ interface RunFile {
   runId: string;
   input: RunConfig;
   createdAt: string;
+  /** The package version that created the run (absent in runs from before it was recorded). */
+  packageVersion?: string;
+  /** Content hash of the run's taxonomy and prompts (see method-files.ts). */
+  methodHash?: string;
+}
+
+/** What `run.json` and the run's memo record about the method: who made it and with what. */
+export interface RunMethodRecord {
+  packageVersion?: string;
+  methodHash?: string;
 }
 
 /** Maps run input paths to the CLI flags that set them, for one-line errors. */
@@ -99,6 +118,8 @@ export const FIELD_FLAGS: Record<string, string> = {
   seed: '--seed',
   concurrency: '--concurrency',
   responseFormat: '--response-format',
+  taxonomy: '--taxonomy',
+  prompts: '--prompts',
   'rateLimit.requestsPerMinute': '--rpm',
   'rateLimit.tokensPerMinute': '--tpm',
 };
@@ -143,7 +164,8 @@ const PLAN_FIELDS = [
 export async function resolveRunInput(
   options: GenerateOptions['run'],
   dir: string,
-): Promise<{ config: RunConfig; resumed: boolean }> {
+  method: { keepRecordedMethod?: boolean; onWarning?: (message: string) => void } = {},
+): Promise<{ config: RunConfig; resumed: boolean; record: RunMethodRecord }> {
   const runFile = join(dir, OUTPUT_FILES.run);
   let previous: RunFile | undefined;
   try {
@@ -155,6 +177,10 @@ export async function resolveRunInput(
   }
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   if (previous && (!given.runId || given.runId === previous.runId)) {
+    checkRecordedMethod(previous, given, dir, method);
+    // A run finishes with the taxonomy and prompts it started with: the recorded ones, never new ones.
+    delete given.taxonomy;
+    delete given.prompts;
     for (const field of PLAN_FIELDS) {
       if (
         given[field] !== undefined &&
@@ -173,20 +199,74 @@ export async function resolveRunInput(
       runId: previous.runId,
     });
     if (!parsed.success) throw zodToConfigError(parsed.error);
-    return { config: parsed.data, resumed: true };
+    const { taxonomy, prompts } = parsed.data;
+    // Copies deleted by hand come back: they are how the run's method is read and reused.
+    if (taxonomy && prompts && previous.methodHash && !existsSync(join(dir, METHOD_COPIES.taxonomy)))
+      await writeMethodCopies(dir, taxonomy, prompts, previous.methodHash);
+    return {
+      config: parsed.data,
+      resumed: true,
+      record: { packageVersion: previous.packageVersion, methodHash: previous.methodHash },
+    };
   }
   if (!given.model) throw new ConfigError('--model', 'no model given: pass --model or set OPENAI_MODEL');
-  const parsed = runInputSchema.safeParse({ ...given, outDir: dir, runId: given.runId ?? newRunId() });
+  // The run carries its taxonomy and templates in its input (the built-in ones unless given), so the
+  // plan and prompts it starts with are the ones it finishes with, whatever package version runs it.
+  const parsed = runInputSchema.safeParse({
+    taxonomy: BUILTIN_TAXONOMY,
+    prompts: BUILTIN_PROMPTS,
+    ...given,
+    outDir: dir,
+    runId: given.runId ?? newRunId(),
+  });
   if (!parsed.success) throw zodToConfigError(parsed.error);
+  const hash = methodHash(parsed.data.taxonomy, parsed.data.prompts);
   const record: RunFile = {
     runId: parsed.data.runId,
     input: parsed.data,
     createdAt: new Date().toISOString(),
+    packageVersion: packageVersion(),
+    methodHash: hash,
   };
+  await writeMethodCopies(dir, parsed.data.taxonomy!, parsed.data.prompts!, hash);
   // Written atomically: a crash never leaves a half run.json behind.
   await writeFile(`${runFile}.tmp`, JSON.stringify(record, null, 2));
   await rename(`${runFile}.tmp`, runFile);
-  return { config: parsed.data, resumed: false };
+  return {
+    config: parsed.data,
+    resumed: false,
+    record: { packageVersion: record.packageVersion, methodHash: hash },
+  };
+}
+
+/**
+ * On resume: the taxonomy and prompts given now must be those the run recorded (a run finishes with
+ * the plan it started with), unless the caller accepts that the recorded ones stay. Runs from before
+ * the method was recorded ran with the built-in one. A different package version is only noted.
+ */
+function checkRecordedMethod(
+  previous: RunFile,
+  given: Record<string, unknown>,
+  dir: string,
+  options: { keepRecordedMethod?: boolean; onWarning?: (message: string) => void },
+): void {
+  const recorded = {
+    taxonomy: previous.input.taxonomy ?? BUILTIN_TAXONOMY,
+    prompts: previous.input.prompts ?? BUILTIN_PROMPTS,
+  };
+  for (const part of ['taxonomy', 'prompts'] as const) {
+    if (given[part] === undefined || sameContent(given[part], recorded[part])) continue;
+    const message = `differs from the ${part} run ${previous.runId} in ${dir} started with (${previous.methodHash ?? 'built-in'}); a run finishes with what it started with: give the same ${part}, use another --out, or pass --keep-recorded-method to resume with the recorded one`;
+    if (!options.keepRecordedMethod) throw new ConfigError(FIELD_FLAGS[part] ?? part, message);
+    options.onWarning?.(
+      `--${part} ignored: run ${previous.runId} keeps the ${part} it recorded (${previous.methodHash ?? 'built-in'})`,
+    );
+  }
+  if (previous.packageVersion && previous.packageVersion !== packageVersion()) {
+    options.onWarning?.(
+      `run ${previous.runId} was started by consistent-chat ${previous.packageVersion} (this is ${packageVersion()}); it keeps the taxonomy and prompts it recorded`,
+    );
+  }
 }
 
 /** Connects to a Temporal server or says clearly that it cannot. */
@@ -291,9 +371,10 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   // Everything that can be checked is checked before a server, a worker or a workflow starts.
   let openai: OpenAI | undefined;
   if (localWorker || !address) openai = createOpenAiClient({ baseURL: options.llm?.baseURL }, env);
-  const { config, resumed } = await resolveRunInput(
+  const { config, resumed, record } = await resolveRunInput(
     { ...options.run, model: options.run.model ?? env.OPENAI_MODEL },
     dir,
+    { keepRecordedMethod: options.keepRecordedMethod, onWarning: options.onWarning },
   );
   const input: RunConfig = { ...config, storageTaskQueue: storageTaskQueue(taskQueue, config.runId) };
 
@@ -367,7 +448,12 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         staticSummary: `${input.intents.length} intents × ${input.numDialogsPerIntent} dialogues, ${input.model}`,
-        memo: { outDir: dir, host: hostname() },
+        // The memo says, in the UI and to `temporal workflow describe`, which package and method made the run.
+        memo: {
+          outDir: dir,
+          host: hostname(),
+          ...Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)),
+        },
       });
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
