@@ -13,7 +13,7 @@ export function createGenerateResponses(deps: LlmDeps) {
     const n = input.skeleton.queries.length;
     const { value, usage } = await completeJson(deps, {
       settings: input.llm,
-      messages: responsesMessages(input.plan, input.skeleton),
+      messages: responsesMessages(input.plan, input.skeleton, input.prompt),
       schemaName: RESPONSES_SCHEMA_NAME,
       jsonSchema: responsesJsonSchema(n),
       schema: responsesReplySchema(n),

@@ -7,7 +7,7 @@ export function createGenerateSkeleton(deps: LlmDeps) {
   return async function generateSkeleton(input: SkeletonInput): Promise<SkeletonResult> {
     const { value, usage } = await completeJson(deps, {
       settings: input.llm,
-      messages: skeletonMessages(input.plan, input.numTurns),
+      messages: skeletonMessages(input.plan, input.numTurns, input.prompt),
       schemaName: SKELETON_SCHEMA_NAME,
       jsonSchema: skeletonJsonSchema(input.numTurns),
       schema: skeletonReplySchema(input.numTurns),

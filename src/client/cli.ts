@@ -5,11 +5,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { CancelledFailure, type Client, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { dirname, join, resolve } from 'node:path';
+import {
+  CancelledFailure,
+  type Client,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { type Worker } from '@temporalio/worker';
 import { Command, CommanderError, Option } from 'commander';
 import { INTENT_IDS, resolveIntent, type IntentId } from '../method/intents';
+import type { Taxonomy } from '../method/taxonomy';
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_DIALOGS_PER_INTENT,
@@ -51,6 +57,7 @@ import { checkRunDecodes, generate, readProgress } from './generate';
 import { readConfigFile } from './config-file';
 import { addDataCommands } from './data-commands';
 import { writeSummaryFile } from '../report/stats';
+import { loadMethodOptions } from './method-files';
 import { preflightEndpoint } from './preflight';
 import { createProgressView, formatSummary } from './progress';
 import { installStderrRuntime } from './logging';
@@ -128,14 +135,41 @@ function number(flag: string, raw: string | undefined, integer = true): number |
   return value;
 }
 
-function intents(raw: string | undefined): IntentId[] | undefined {
+/**
+ * Intent names to ids, against `--taxonomy` when given. Without it, names the built-in taxonomy does
+ * not know pass as they are: a resumed run may have its own taxonomy, and the run's input check names
+ * the unknown ones.
+ */
+function intents(raw: string | undefined, taxonomy?: Taxonomy): IntentId[] | undefined {
   if (raw === undefined) return undefined;
   return raw.split(',').map((name) => {
-    const id = resolveIntent(name);
-    if (!id)
-      throw new ConfigError('--intents', `unknown intent "${name.trim()}"; known: ${INTENT_IDS.join(', ')}`);
-    return id;
+    const id = resolveIntent(name, taxonomy);
+    if (id) return id;
+    if (!taxonomy) return name.trim();
+    throw new ConfigError(
+      '--intents',
+      `unknown intent "${name.trim()}"; known: ${taxonomy.intents.map((i) => i.id).join(', ')}`,
+    );
   });
+}
+
+/** `--taxonomy`/`--prompts`, else the config file's `taxonomy`/`prompts` (paths relative to the file, or inline). */
+async function methodOptions(str: (key: string) => string | undefined, fromFile: Partial<RunInput>) {
+  const fileValues = fromFile as { taxonomy?: unknown; prompts?: unknown };
+  const fromConfig = await loadMethodOptions(
+    {
+      taxonomy: str('taxonomy') ? undefined : fileValues.taxonomy,
+      prompts: str('prompts') ? undefined : fileValues.prompts,
+    },
+    dirname(resolve(str('config') ?? '.')),
+    { taxonomy: '--config taxonomy', prompts: '--config prompts' },
+  );
+  const fromFlags = await loadMethodOptions(
+    { taxonomy: str('taxonomy'), prompts: str('prompts') },
+    process.cwd(),
+    { taxonomy: '--taxonomy', prompts: '--prompts' },
+  );
+  return { ...fromConfig, ...fromFlags };
 }
 
 interface TemporalFlags {
@@ -190,6 +224,7 @@ const temporalOptions = (cmd: Command) =>
 async function runGenerate(opts: Record<string, string | boolean | undefined>): Promise<number> {
   const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
   const fromFile = str('config') ? await readConfigFile(str('config')!) : {};
+  const method = await methodOptions(str, fromFile);
   const flags: Partial<RunInput> & { outDir: string } = {
     outDir: str('out')!,
     runId: str('runId'),
@@ -198,7 +233,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     numTurnsPerDialog: number('--turns', str('turns')),
     temperature: number('--temperature', str('temperature'), false),
     concurrency: number('--concurrency', str('concurrency')),
-    intents: intents(str('intents')),
+    intents: intents(str('intents'), method.taxonomy),
     seed: str('seed'),
     responseFormat: str('responseFormat') as RunInput['responseFormat'],
     rateLimit:
@@ -214,6 +249,8 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
   const run = {
     ...fromFile,
     ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
+    taxonomy: method.taxonomy,
+    prompts: method.prompts,
   } as typeof flags;
 
   const view = createProgressView();
@@ -230,6 +267,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       },
       llm: { baseURL: str('baseUrl'), localModel: str('localModel') },
       localWorker: opts.worker !== false,
+      keepRecordedMethod: opts.keepRecordedMethod === true,
       signal: controller.signal,
       onStarted: ({ runId, resumed, attached, address, uiUrl }) => {
         const verb = attached ? 'attached to' : resumed ? 'resuming' : 'started';
@@ -314,7 +352,13 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   const workers: Worker[] = [];
   if (storage)
     workers.push(
-      await createStorageWorker({ connection, namespace, taskQueue: storageQueue, storage, encryption: keys }),
+      await createStorageWorker({
+        connection,
+        namespace,
+        taskQueue: storageQueue,
+        storage,
+        encryption: keys,
+      }),
     );
   if (!storageOnly)
     workers.push(
@@ -536,6 +580,18 @@ export function buildProgram(): Command {
       .option('--seed <seed>', 'plan seed (default the run id)')
       .option('--run-id <id>', 'run id (default: the run in --out, else a new one)')
       .option('--config <file>', 'YAML or JSON file of run settings (workflow input names); flags win')
+      .option(
+        '--taxonomy <file>',
+        'YAML or JSON taxonomy: intents, info flows as steps, topics (default the built-in one)',
+      )
+      .option(
+        '--prompts <dir>',
+        'directory of prompt templates: skeleton.txt, responses.txt [, *.system.txt]',
+      )
+      .option(
+        '--keep-recorded-method',
+        "resume even if --taxonomy/--prompts differ from the run's; it keeps the recorded ones",
+      )
       .option('--rpm <n>', 'requests per minute limit (per worker process)')
       .option('--tpm <n>', 'tokens per minute limit (per worker process)')
       .option(

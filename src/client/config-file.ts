@@ -4,13 +4,13 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { parse } from 'yaml';
-import { runInputSchema, type RunInput } from '../shared/schemas';
+import { runInputObjectSchema, type RunInput } from '../shared/schemas';
 import { ConfigError } from '../worker';
 
 /** Option files are a few hundred bytes; anything past this is a mistake. */
 export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 
-const ALLOWED_KEYS = new Set(Object.keys(runInputSchema.shape).filter((k) => k !== 'outDir'));
+const ALLOWED_KEYS = new Set(Object.keys(runInputObjectSchema.shape).filter((k) => k !== 'outDir'));
 
 export async function readConfigFile(path: string): Promise<Partial<RunInput>> {
   const field = '--config';

@@ -5,6 +5,7 @@
  * progress, and returns the summary.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -62,6 +63,10 @@ import {
   startLocalModel,
 } from './local-model';
 import { preflightEndpoint } from './preflight';
+import { BUILTIN_PROMPTS } from '../method/prompts';
+import { BUILTIN_TAXONOMY } from '../method/taxonomy';
+import { methodHash, sameContent, writeMethodCopies, METHOD_COPIES } from './method-files';
+import { packageVersion } from './version';
 
 /**
  * Where Temporal runs and how to reach it. Unset fields come from the environment and the
@@ -104,6 +109,11 @@ export interface GenerateOptions {
   onWarning?: (message: string) => void;
   /** Called with one-line notices, e.g. that an embedded model serves the run. */
   onNotice?: (message: string) => void;
+  /**
+   * Resume a run even though the taxonomy or prompts given now differ from those it recorded; it
+   * still finishes with the recorded ones. @default false (such a resume is refused)
+   */
+  keepRecordedMethod?: boolean;
   /** Stops waiting (the run itself goes on and can be resumed). */
   signal?: AbortSignal;
   /** @default 1000 */
@@ -128,6 +138,16 @@ interface RunFile {
   runId: string;
   input: RunConfig;
   createdAt: string;
+  /** The package version that created the run (absent in runs from before it was recorded). */
+  packageVersion?: string;
+  /** Content hash of the run's taxonomy and prompts (see method-files.ts). */
+  methodHash?: string;
+}
+
+/** What `run.json` and the run's memo record about the method: who made it and with what. */
+export interface RunMethodRecord {
+  packageVersion?: string;
+  methodHash?: string;
 }
 
 /** Maps run input paths to the CLI flags that set them, for one-line errors. */
@@ -142,6 +162,8 @@ export const FIELD_FLAGS: Record<string, string> = {
   seed: '--seed',
   concurrency: '--concurrency',
   responseFormat: '--response-format',
+  taxonomy: '--taxonomy',
+  prompts: '--prompts',
   'rateLimit.requestsPerMinute': '--rpm',
   'rateLimit.tokensPerMinute': '--tpm',
 };
@@ -185,7 +207,8 @@ const PLAN_FIELDS = [
 export async function resolveRunInput(
   options: GenerateOptions['run'],
   dir: string,
-): Promise<{ config: RunConfig; resumed: boolean }> {
+  method: { keepRecordedMethod?: boolean; onWarning?: (message: string) => void } = {},
+): Promise<{ config: RunConfig; resumed: boolean; record: RunMethodRecord }> {
   const runFile = join(dir, OUTPUT_FILES.run);
   let previous: RunFile | undefined;
   try {
@@ -197,6 +220,10 @@ export async function resolveRunInput(
   }
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   if (previous && (!given.runId || given.runId === previous.runId)) {
+    checkRecordedMethod(previous, given, dir, method);
+    // A run finishes with the taxonomy and prompts it started with: the recorded ones, never new ones.
+    delete given.taxonomy;
+    delete given.prompts;
     for (const field of PLAN_FIELDS) {
       if (
         given[field] !== undefined &&
@@ -215,18 +242,81 @@ export async function resolveRunInput(
       runId: previous.runId,
     });
     if (!parsed.success) throw zodToConfigError(parsed.error);
-    return { config: parsed.data, resumed: true };
+    const { taxonomy, prompts } = parsed.data;
+    // Copies deleted by hand come back: they are how the run's method is read and reused.
+    if (taxonomy && prompts && previous.methodHash && !existsSync(join(dir, METHOD_COPIES.taxonomy)))
+      await writeMethodCopies(dir, taxonomy, prompts, previous.methodHash);
+    return {
+      config: parsed.data,
+      resumed: true,
+      record: { packageVersion: previous.packageVersion, methodHash: previous.methodHash },
+    };
   }
   if (!given.model) throw new ConfigError('--model', 'no model given: pass --model or set OPENAI_MODEL');
-  const parsed = runInputSchema.safeParse({ ...given, outDir: dir, runId: given.runId ?? newRunId() });
+  // The run carries its taxonomy and templates in its input (the built-in ones unless given), so the
+  // plan and prompts it starts with are the ones it finishes with, whatever package version runs it.
+  const parsed = runInputSchema.safeParse({
+    taxonomy: BUILTIN_TAXONOMY,
+    prompts: BUILTIN_PROMPTS,
+    ...given,
+    outDir: dir,
+    runId: given.runId ?? newRunId(),
+  });
   if (!parsed.success) throw zodToConfigError(parsed.error);
-  return { config: parsed.data, resumed: false };
+  const hash = methodHash(parsed.data.taxonomy, parsed.data.prompts);
+  // Nothing is written yet: `saveRunFile` records the run once every start-up check has passed.
+  return {
+    config: parsed.data,
+    resumed: false,
+    record: { packageVersion: packageVersion(), methodHash: hash },
+  };
+}
+
+/**
+ * On resume: the taxonomy and prompts given now must be those the run recorded (a run finishes with
+ * the plan it started with), unless the caller accepts that the recorded ones stay. Runs from before
+ * the method was recorded ran with the built-in one. A different package version is only noted.
+ */
+function checkRecordedMethod(
+  previous: RunFile,
+  given: Record<string, unknown>,
+  dir: string,
+  options: { keepRecordedMethod?: boolean; onWarning?: (message: string) => void },
+): void {
+  const recorded = {
+    taxonomy: previous.input.taxonomy ?? BUILTIN_TAXONOMY,
+    prompts: previous.input.prompts ?? BUILTIN_PROMPTS,
+  };
+  for (const part of ['taxonomy', 'prompts'] as const) {
+    if (given[part] === undefined || sameContent(given[part], recorded[part])) continue;
+    const message = `differs from the ${part} run ${previous.runId} in ${dir} started with (${previous.methodHash ?? 'built-in'}); a run finishes with what it started with: give the same ${part}, use another --out, or pass --keep-recorded-method to resume with the recorded one`;
+    if (!options.keepRecordedMethod) throw new ConfigError(FIELD_FLAGS[part] ?? part, message);
+    options.onWarning?.(
+      `--${part} ignored: run ${previous.runId} keeps the ${part} it recorded (${previous.methodHash ?? 'built-in'})`,
+    );
+  }
+  if (previous.packageVersion && previous.packageVersion !== packageVersion()) {
+    options.onWarning?.(
+      `run ${previous.runId} was started by consistent-chat ${previous.packageVersion} (this is ${packageVersion()}); it keeps the taxonomy and prompts it recorded`,
+    );
+  }
 }
 
 /** Records a new run's input in `run.json`, once every start-up check has passed. */
-export async function saveRunFile(dir: string, config: RunConfig): Promise<void> {
+export async function saveRunFile(
+  dir: string,
+  config: RunConfig,
+  method: RunMethodRecord = {},
+): Promise<void> {
   const runFile = join(dir, OUTPUT_FILES.run);
-  const record: RunFile = { runId: config.runId, input: config, createdAt: new Date().toISOString() };
+  const record: RunFile = {
+    runId: config.runId,
+    input: config,
+    createdAt: new Date().toISOString(),
+    ...method,
+  };
+  if (config.taxonomy && config.prompts && method.methodHash)
+    await writeMethodCopies(dir, config.taxonomy, config.prompts, method.methodHash);
   // Written atomically: a crash never leaves a half run.json behind.
   await writeFile(`${runFile}.tmp`, JSON.stringify(record, null, 2));
   await rename(`${runFile}.tmp`, runFile);
@@ -379,13 +469,14 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   const localModel = localModelChoice(options, env, localWorker);
   if (localModel) await checkModelFile(localModel.path, localModel.isDefault);
   else if (localWorker || !address) openai = createOpenAiClient({ baseURL: options.llm?.baseURL }, env);
-  const { config, resumed } = await resolveRunInput(
+  const { config, resumed, record } = await resolveRunInput(
     {
       ...options.run,
       model: options.run.model ?? (localModel ? localModelName(localModel.path) : env.OPENAI_MODEL),
       concurrency: options.run.concurrency ?? (localModel ? defaultLocalSlots() : undefined),
     },
     dir,
+    { keepRecordedMethod: options.keepRecordedMethod, onWarning: options.onWarning },
   );
   const input: RunConfig = { ...config, storageTaskQueue: runStorageTaskQueue(taskQueue, config.runId) };
   if (openai) {
@@ -515,7 +606,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       await Promise.allSettled(running);
     });
     aborted();
-    if (!resumed) await saveRunFile(dir, config);
+    if (!resumed) await saveRunFile(dir, config, record);
 
     let handle: WorkflowHandle;
     let alreadyFinished = false;
@@ -527,7 +618,12 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         staticSummary: `${input.intents.length} intents × ${input.numDialogsPerIntent} dialogues, ${input.model}`,
-        memo: { outDir: dir, host: hostname() },
+        // The memo says, in the UI and to `temporal workflow describe`, which package and method made the run.
+        memo: {
+          outDir: dir,
+          host: hostname(),
+          ...Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)),
+        },
       });
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
@@ -566,7 +662,7 @@ function localModelChoice(
       throw new ConfigError('--local-model', 'needs a worker in this process (drop --no-worker)');
     return { path: resolve(given), isDefault: false };
   }
-    // An explicitly empty OPENAI_API_KEY is a mistake to report (createOpenAiClient does), not a wish for a local model.
+  // An explicitly empty OPENAI_API_KEY is a mistake to report (createOpenAiClient does), not a wish for a local model.
   if (!localWorker || options.llm?.baseURL || env.OPENAI_BASE_URL || env.OPENAI_API_KEY !== undefined)
     return undefined;
   return { path: defaultModelPath(env), isDefault: true };

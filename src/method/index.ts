@@ -1,12 +1,16 @@
 /**
  * The ConsistentChat method in one place: read this folder first.
- * - intents.ts: the nine interaction intents and their information flows
- * - topics.ts: the topic seeds drawn for each intent
+ * - builtin-taxonomy.json: the shipped taxonomy: nine intents, their info flows as steps, their topics
+ * - taxonomy.ts: the taxonomy schema (built-in or `--taxonomy FILE`), lookups and intent names
+ * - intents.ts, topics.ts: typed views of the built-in taxonomy
+ * - templates.ts: prompt templates with named placeholders (built-in or `--prompts DIR`)
  * - plan.ts: the seeded, spread draw of (info flow, topic) per dialogue
  * - prompts.ts: the skeleton prompt (stage 1) and the responses prompt (stage 2)
  * - replies.ts: the reply schemas, strict JSON schemas and tolerant parsing
  * - dialogue.ts: how a skeleton and its responses become an output record
  */
+export * from './taxonomy';
+export * from './templates';
 export * from './intents';
 export * from './topics';
 export * from './plan';

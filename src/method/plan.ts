@@ -8,8 +8,8 @@
  * reproducibility contract, so its algorithm must never change under a dependency upgrade.
  */
 import type { DialoguePlan } from '../shared/schemas';
-import { INTENTS, type IntentId } from './intents';
-import { TOPICS } from './topics';
+import type { IntentId } from './intents';
+import { BUILTIN_TAXONOMY, taxonomyIntent, type Taxonomy } from './taxonomy';
 
 /** cyrb128: a fast, well-mixed 128-bit string hash used to seed sfc32. */
 function hash128(text: string): [number, number, number, number] {
@@ -77,19 +77,24 @@ export function dialogueId(runId: string, intent: IntentId, index: number): stri
   return `${runId}.${intent}.${index}`;
 }
 
-/** The plan of dialogue `index` (0-based) of `intent` in a run seeded with `seed`. */
+/**
+ * The plan of dialogue `index` (0-based) of `intent` in a run seeded with `seed`, drawn from the run's
+ * taxonomy (the built-in one when the run carries none).
+ */
 export function planDialogue(args: {
   runId: string;
   seed: string;
   intent: IntentId;
   index: number;
+  taxonomy?: Taxonomy;
 }): DialoguePlan {
   const { runId, seed, intent, index } = args;
+  const entry = taxonomyIntent(args.taxonomy ?? BUILTIN_TAXONOMY, intent);
   return {
     id: dialogueId(runId, intent, index),
     index,
     intent,
-    infoFlow: spreadPick(INTENTS[intent].infoFlows, index, `${seed}/${intent}/flow`),
-    topic: spreadPick(TOPICS[intent], index, `${seed}/${intent}/topic`),
+    infoFlow: spreadPick(entry.infoFlows, index, `${seed}/${intent}/flow`),
+    topic: spreadPick(entry.topics, index, `${seed}/${intent}/topic`),
   };
 }

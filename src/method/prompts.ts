@@ -1,12 +1,14 @@
 /**
  * The two prompts of the method. Stage 1 writes the skeleton (only the user's queries, following the
  * info flow); stage 2 writes one assistant response per query while seeing the whole skeleton.
- * The reply shape is stated in the prompt as well as sent as a JSON schema, so endpoints without
- * structured output still know what to return.
+ * Both are templates (templates.ts): the built-in ones below, or a run's own from `--prompts DIR`.
+ * The reply shape is appended by the package rather than left to the template, because the reply
+ * parser depends on it; it is also sent as a JSON schema where the endpoint takes one.
  */
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { DialoguePlan, Skeleton } from '../shared/schemas';
-import { INFO_FLOWS, INTENTS } from './intents';
+import { BUILTIN_TAXONOMY, taxonomyFlow, taxonomyIntent, type InfoFlow, type Taxonomy } from './taxonomy';
+import { renderTemplate, type PromptTemplates, type Stage, type StageTemplate } from './templates';
 
 const SKELETON_SYSTEM = [
   'You write the user side of conversations between a person and an AI assistant, for training chat models.',
@@ -14,58 +16,110 @@ const SKELETON_SYSTEM = [
   'You reply with a single JSON object and nothing else.',
 ].join(' ');
 
+const SKELETON_USER = `Interaction intent: {{intent}}
+Information flow: {{info_flow}}
+Steps of the flow, in order:
+{{info_flow_steps}}
+Topic seed: {{topic}}
+Number of user queries: {{num_turns}}
+
+Write the messages the user sends in this conversation, in order, one per turn.
+- Across the queries the user moves through the steps of the information flow, first to last. With fewer queries than steps, combine steps; with more, stay on a step for several turns.
+- Make the topic seed the user's own situation with concrete details (who, where, what went wrong, what they want). Do not quote the seed or name the intent or the flow.
+- Sound like a real person typing to an assistant: mostly one or two short sentences (about 10 to 30 words), sometimes vague or casual, with small typos allowed only rarely.
+- From the second query on, react to the answer the user has just read: refer back to it ("that second option", "you said earlier"), add details as they come to mind, change course a little when it is natural.
+- No greetings or thanks in every turn, no numbering, no role labels, no quotation marks around whole queries.
+- "category" is a short label of the core topic, two to four words in Title Case (for example "Travel Planning").`;
+
 const RESPONSES_SYSTEM = [
   'You are a knowledgeable, warm and direct AI assistant writing your side of a multi-turn conversation.',
   'You see every message the user will send, so each reply fits what came before and what comes next.',
   'You reply with a single JSON object and nothing else.',
 ].join(' ');
 
-export function skeletonMessages(plan: DialoguePlan, numTurns: number): ChatCompletionMessageParam[] {
-  const intent = INTENTS[plan.intent];
-  const flow = INFO_FLOWS[plan.infoFlow];
-  const steps = flow.steps.map((step, i) => `  ${i + 1}. ${step}`).join('\n');
-  const user = `Interaction intent: ${intent.name}
-Information flow: ${flow.name}
-Steps of the flow, in order:
-${steps}
-Topic seed: ${plan.topic}
-Number of user queries: ${numTurns}
-
-Write the ${numTurns === 1 ? 'single message' : `${numTurns} messages`} the user sends in this conversation, in order, one per turn.
-- Across the queries the user moves through the steps of the information flow, first to last. With fewer queries than steps, combine steps; with more, stay on a step for several turns.
-- Make the topic seed the user's own situation with concrete details (who, where, what went wrong, what they want). Do not quote the seed or name the intent or the flow.
-- Sound like a real person typing to an assistant: mostly one or two short sentences (about 10 to 30 words), sometimes vague or casual, with small typos allowed only rarely.
-- From the second query on, react to the answer the user has just read: refer back to it ("that second option", "you said earlier"), add details as they come to mind, change course a little when it is natural.
-- No greetings or thanks in every turn, no numbering, no role labels, no quotation marks around whole queries.
-- "category" is a short label of the core topic, two to four words in Title Case (for example "Travel Planning").
-
-Return only this JSON object: {"category": string, "queries": [exactly ${numTurns} strings]}`;
-  return [
-    { role: 'system', content: SKELETON_SYSTEM },
-    { role: 'user', content: user },
-  ];
-}
-
-export function responsesMessages(plan: DialoguePlan, skeleton: Skeleton): ChatCompletionMessageParam[] {
-  const n = skeleton.queries.length;
-  const intent = INTENTS[plan.intent];
-  const flow = INFO_FLOWS[plan.infoFlow];
-  const user = `The conversation is a ${intent.name.toLowerCase()} about "${skeleton.category}"; the user moves from ${flow.name.replace(' → ', ' to ')}.
+const RESPONSES_USER = `The conversation is a {{intent}} about "{{category}}"; the user moves through the information flow {{info_flow}}.
 These are all the user's queries, in order:
-${JSON.stringify(skeleton.queries, null, 2)}
-Number of responses: ${n}
+{{queries}}
+Number of responses: {{num_responses}}
 
 Write the assistant's reply to each query: response i answers query i.
 - Each reply builds on the earlier turns, stays consistent with what you already said, and leaves the next query natural. Never answer a later query early.
 - Be concrete and useful: facts, steps, options or comfort as the query needs. Usually 40 to 120 words; longer only when the question truly needs it.
 - Do not ask questions that the user's next query already answers; ask only when a real choice depends on it.
-- No role labels, no "As an AI", no greeting in every reply.
+- No role labels, no "As an AI", no greeting in every reply.`;
 
-Return only this JSON object: {"responses": [exactly ${n} strings]}`;
-  return [
-    { role: 'system', content: RESPONSES_SYSTEM },
-    { role: 'user', content: user },
-  ];
+/** The package's own prompt templates, used when a run gives none. */
+export const BUILTIN_PROMPTS: PromptTemplates = {
+  skeleton: { system: SKELETON_SYSTEM, user: SKELETON_USER },
+  responses: { system: RESPONSES_SYSTEM, user: RESPONSES_USER },
+};
+
+/**
+ * What an LLM activity needs to build one stage's prompt: the names from the run's taxonomy and the
+ * stage's template. It travels in the activity's input; when absent the built-in ones are used.
+ */
+export interface PromptContext {
+  intent: string;
+  infoFlow: InfoFlow;
+  template: StageTemplate;
+}
+
+/** The prompt context of `plan` for `stage`, from a run's taxonomy and templates (built-in when absent). */
+export function promptContext(
+  stage: Stage,
+  plan: DialoguePlan,
+  taxonomy: Taxonomy = BUILTIN_TAXONOMY,
+  prompts: PromptTemplates = BUILTIN_PROMPTS,
+): PromptContext {
+  return {
+    intent: taxonomyIntent(taxonomy, plan.intent).name,
+    infoFlow: taxonomyFlow(taxonomy, plan.infoFlow),
+    template: prompts[stage],
+  };
+}
+
+const messages = (template: StageTemplate, values: Record<string, string>, reply: string) =>
+  [
+    { role: 'system', content: renderTemplate(template.system, values) },
+    { role: 'user', content: `${renderTemplate(template.user, values)}\n\n${reply}` },
+  ] satisfies ChatCompletionMessageParam[];
+
+const planValues = (plan: DialoguePlan, context: PromptContext) => ({
+  intent: context.intent,
+  intent_id: plan.intent,
+  info_flow: context.infoFlow.name,
+  info_flow_steps: context.infoFlow.steps.map((step, i) => `  ${i + 1}. ${step}`).join('\n'),
+  topic: plan.topic,
+});
+
+export function skeletonMessages(
+  plan: DialoguePlan,
+  numTurns: number,
+  context: PromptContext = promptContext('skeleton', plan),
+): ChatCompletionMessageParam[] {
+  return messages(
+    context.template,
+    { ...planValues(plan, context), num_turns: String(numTurns) },
+    `Return only this JSON object: {"category": string, "queries": [exactly ${numTurns} strings]}`,
+  );
+}
+
+export function responsesMessages(
+  plan: DialoguePlan,
+  skeleton: Skeleton,
+  context: PromptContext = promptContext('responses', plan),
+): ChatCompletionMessageParam[] {
+  const n = skeleton.queries.length;
+  return messages(
+    context.template,
+    {
+      ...planValues(plan, context),
+      category: skeleton.category,
+      queries: JSON.stringify(skeleton.queries, null, 2),
+      num_responses: String(n),
+    },
+    `Return only this JSON object: {"responses": [exactly ${n} strings]}`,
+  );
 }
 
 /**

@@ -6,7 +6,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { INTENTS, TOPICS, type IntentId } from '../method';
+import { BUILTIN_TAXONOMY, taxonomySchema } from '../method/taxonomy';
 import { DuplicateIndex, dialogueText, type DedupOptions, type DuplicateKind } from '../export/dedup';
 import {
   checkRunDir,
@@ -79,9 +79,12 @@ const wordCount = (text: string) => text.split(/\s+/).filter((w) => w.length > 0
 const sorted = (map: Map<number, number>): [number, number][] =>
   [...map.entries()].sort((a, b) => a[0] - b[0]);
 
-const INTENT_BY_NAME = new Map<string, IntentId>(
-  (Object.entries(INTENTS) as [IntentId, { name: string }][]).map(([id, i]) => [i.name, id]),
-);
+/** Topics available per intent name: from the run's own taxonomy when run.json carries one. */
+function topicCounts(run: RunFileInfo | undefined): Map<string, number> {
+  const parsed = taxonomySchema.safeParse(run?.input.taxonomy);
+  const taxonomy = parsed.success ? parsed.data : BUILTIN_TAXONOMY;
+  return new Map(taxonomy.intents.map((i) => [i.name, i.topics.length]));
+}
 
 /**
  * Writes the run's summary beside its records (atomically), so `report` can show tokens after the
@@ -107,6 +110,7 @@ async function readSummary(dir: string): Promise<SummaryFile | undefined> {
 export async function collectStats(dir: string, dedup: Partial<DedupOptions> = {}): Promise<ReportStats> {
   await checkRunDir(dir);
   const run = await readRunFile(dir);
+  const available = topicCounts(run);
   const intentFlow = new Map<string, number>();
   const topics = new Map<string, Set<string>>();
   const turns = new Map<number, number>();
@@ -172,8 +176,7 @@ export async function collectStats(dir: string, dedup: Partial<DedupOptions> = {
       return [intent, flow, v];
     }),
     topics: [...topics.entries()].map(([intent, used]) => {
-      const id = INTENT_BY_NAME.get(intent);
-      return { intent, used: used.size, available: id ? TOPICS[id].length : undefined };
+      return { intent, used: used.size, available: available.get(intent) };
     }),
     turns: sorted(turns),
     queryWords: { counts: sorted(queryWords), mean: queryN ? querySum / queryN : 0, total: queryN },

@@ -3,7 +3,10 @@
  * build), activity payloads and output records. Types are inferred from them.
  */
 import { z } from 'zod';
-import { INFO_FLOWS, INTENT_IDS, type InfoFlowId, type IntentId } from '../method/intents';
+import { INTENT_IDS, type InfoFlowId, type IntentId } from '../method/intents';
+import type { PromptContext } from '../method/prompts';
+import { methodIdSchema, taxonomySchema } from '../method/taxonomy';
+import { promptTemplatesSchema } from '../method/templates';
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_DIALOGS_PER_INTENT,
@@ -19,8 +22,9 @@ import {
   RESPONSE_FORMAT_MODES,
 } from './constants';
 
-export const intentIdSchema = z.enum(INTENT_IDS as [IntentId, ...IntentId[]]);
-export const infoFlowIdSchema = z.enum(Object.keys(INFO_FLOWS) as [InfoFlowId, ...InfoFlowId[]]);
+/** Intent ids are the built-in ones or those of the run's own taxonomy: checked against it below. */
+export const intentIdSchema = methodIdSchema;
+export const infoFlowIdSchema = methodIdSchema;
 
 /** Run ids become workflow ids and file names: keep them to a safe alphabet. */
 export const runIdSchema = z
@@ -72,10 +76,10 @@ export const rateLimitSchema = z
 export const concurrencySchema = z.number().int().min(1).max(MAX_CONCURRENCY);
 
 /**
- * The input of the run workflow, as sent by the CLI, the client API or `temporal workflow start`.
- * Holds no secrets: API keys and the endpoint's base URL live in the workers' environment.
+ * The fields of the run workflow's input, as sent by the CLI, the client API or `temporal workflow
+ * start`. Holds no secrets: API keys and the endpoint's base URL live in the workers' environment.
  */
-export const runInputSchema = z
+export const runInputObjectSchema = z
   .object({
     runId: runIdSchema,
     /** Absolute path of the run's output directory, on the machine that serves the storage task queue. */
@@ -118,11 +122,41 @@ export const runInputSchema = z
     storageTaskQueue: z.string().min(1).max(200).optional(),
     /** Starts the run paused. */
     paused: z.boolean().default(false),
+    /**
+     * The run's intents, info flows and topics; the plan is drawn from it. When absent (inputs from
+     * before it existed) the built-in taxonomy is used.
+     */
+    taxonomy: taxonomySchema.optional(),
+    /** The run's prompt templates; when absent the built-in ones are used. */
+    prompts: promptTemplatesSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((input, ctx) => {
+    const known = input.taxonomy?.intents.map((i) => i.id) ?? (INTENT_IDS as readonly string[]);
+    input.intents.forEach((intent, i) => {
+      if (!known.includes(intent))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['intents', i],
+          message: `unknown intent "${intent}"; known: ${known.join(', ')}`,
+        });
+    });
+  });
 
-export type RunInput = z.input<typeof runInputSchema>;
-export type RunConfig = z.output<typeof runInputSchema>;
+/**
+ * The run workflow's input. `intents` defaults to every intent of the taxonomy: the built-in nine, or
+ * all of the run's own taxonomy when it carries one. Inputs without a taxonomy parse exactly as before.
+ */
+export const runInputSchema = z.preprocess((raw) => {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const { intents, taxonomy } = raw as { intents?: unknown; taxonomy?: { intents?: unknown } };
+  if (intents !== undefined || !Array.isArray(taxonomy?.intents)) return raw;
+  const ids = (taxonomy.intents as unknown[]).map((i) => (i as { id?: unknown } | null)?.id);
+  return ids.every((id) => typeof id === 'string') ? { ...raw, intents: ids } : raw;
+}, runInputObjectSchema);
+
+export type RunInput = z.input<typeof runInputObjectSchema>;
+export type RunConfig = z.output<typeof runInputObjectSchema>;
 
 export const usageSchema = z.object({ promptTokens: z.number(), completionTokens: z.number() });
 export type Usage = z.infer<typeof usageSchema>;
@@ -159,6 +193,8 @@ export interface SkeletonInput {
   plan: DialoguePlan;
   numTurns: number;
   llm: LlmCallSettings;
+  /** The run's intent and flow names and template; absent (built-in) in runs without a taxonomy. */
+  prompt?: PromptContext;
 }
 
 export interface SkeletonResult {
@@ -170,6 +206,7 @@ export interface ResponsesInput {
   plan: DialoguePlan;
   skeleton: Skeleton;
   llm: LlmCallSettings;
+  prompt?: PromptContext;
 }
 
 export interface ResponsesResult {

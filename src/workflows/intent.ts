@@ -16,10 +16,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { defaultMaxTokens } from '../method/prompts';
-import { INFO_FLOWS, INTENTS, type IntentId } from '../method/intents';
+import { defaultMaxTokens, promptContext } from '../method/prompts';
+import type { IntentId } from '../method/intents';
 import { planDialogue } from '../method/plan';
-import { toDialogueRecord } from '../method/dialogue';
+import { planNames, toDialogueRecord } from '../method/dialogue';
 import { intentProgressQuery, pauseSignal, resumeSignal, setConcurrencySignal } from '../shared/messages';
 import { storageTaskQueueFor } from '../shared/storage-queue';
 import type {
@@ -166,8 +166,8 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     reason: string,
   ): FailureRecord => ({
     id: plan.id,
-    intent: INTENTS[intent].name,
-    info_flow: INFO_FLOWS[plan.infoFlow].name,
+    intent: planNames(plan, config.taxonomy).intent,
+    info_flow: planNames(plan, config.taxonomy).infoFlow,
     topic: plan.topic,
     stage,
     type,
@@ -175,24 +175,37 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     failed_at: new Date().toISOString(),
   });
 
+  // Runs that carry their own taxonomy or templates hand the activities what they need to build the
+  // prompt; runs without them (older inputs) keep the built-in prompts and their activity inputs as they were.
+  const prompt = (stage: 'skeleton' | 'responses', plan: DialoguePlan) =>
+    config.taxonomy || config.prompts
+      ? { prompt: promptContext(stage, plan, config.taxonomy, config.prompts) }
+      : {};
+
   async function runDialogue(plan: DialoguePlan, releaseSlot: () => void): Promise<void> {
     let stage: FailureRecord['stage'] = 'skeleton';
     try {
       await condition(() => !state.paused);
       const { skeleton, usage } = await llm.generateSkeleton.executeWithOptions(summary('skeleton', plan), [
-        { plan, numTurns: config.numTurnsPerDialog, llm: settings('skeleton') },
+        { plan, numTurns: config.numTurnsPerDialog, llm: settings('skeleton'), ...prompt('skeleton', plan) },
       ]);
       count(usage);
       stage = 'responses';
       await condition(() => !state.paused);
       const replies = await llm.generateResponses.executeWithOptions(summary('responses', plan), [
-        { plan, skeleton, llm: settings('responses') },
+        { plan, skeleton, llm: settings('responses'), ...prompt('responses', plan) },
       ]);
       count(replies.usage);
       consecutiveSystemic = 0;
       // Storing is no LLM call: the next dialogue may start while this one is written.
       releaseSlot();
-      const record = toDialogueRecord({ plan, skeleton, responses: replies.responses, model: config.model });
+      const record = toDialogueRecord({
+        plan,
+        skeleton,
+        responses: replies.responses,
+        model: config.model,
+        taxonomy: config.taxonomy,
+      });
       const problem = await store(record);
       if (problem) {
         await storage.storeFailures({
@@ -265,7 +278,13 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   async function recordAborted(abort: { type: string; message: string }): Promise<void> {
     const batch: FailureRecord[] = [];
     while (state.nextIndex < total && batch.length < FAILURE_BATCH) {
-      const plan = planDialogue({ runId: config.runId, seed, intent, index: state.nextIndex++ });
+      const plan = planDialogue({
+        runId: config.runId,
+        seed,
+        intent,
+        index: state.nextIndex++,
+        taxonomy: config.taxonomy,
+      });
       batch.push(
         failureRecord(
           plan,
@@ -314,7 +333,13 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       outOfRoom = true;
       break;
     }
-    const plan = planDialogue({ runId: config.runId, seed, intent, index: state.nextIndex++ });
+    const plan = planDialogue({
+      runId: config.runId,
+      seed,
+      intent,
+      index: state.nextIndex++,
+      taxonomy: config.taxonomy,
+    });
     inFlight++;
     active++;
     let holdsSlot = true;

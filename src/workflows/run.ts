@@ -16,6 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { IntentId } from '../method/intents';
+import { sliceTaxonomy } from '../method/taxonomy';
 import { MAX_CONCURRENCY } from '../shared/constants';
 import {
   pauseSignal,
@@ -200,7 +201,18 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
       const startedWith = { paused, concurrency: shares.get(intent) ?? 0 };
       const handle = await startChild(consistentChatIntent, {
         workflowId: intentWorkflowId(config.runId, intent),
-        args: [{ config: { ...config, paused }, intent, concurrency: startedWith.concurrency }],
+        args: [
+          {
+            // A child carries only its own intent's part of a run's taxonomy (none if the run has none).
+            config: {
+              ...config,
+              paused,
+              ...(config.taxonomy && { taxonomy: sliceTaxonomy(config.taxonomy, intent) }),
+            },
+            intent,
+            concurrency: startedWith.concurrency,
+          },
+        ],
         staticSummary: `${intent}: ${config.numDialogsPerIntent} dialogues`,
       });
       // A pause or a new concurrency that came while the child was starting may not have reached it.

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { INTENTS, type IntentId } from '../../src/method/intents';
+import type { IntentId } from '../../src/method/intents';
+import { BUILTIN_TAXONOMY, taxonomyIntent, type Taxonomy } from '../../src/method/taxonomy';
 import { dialogueRecordSchema, type DialogueRecord, type FailureRecord } from '../../src/shared/schemas';
 
 export async function readJsonl<T>(file: string): Promise<T[]> {
@@ -26,7 +27,7 @@ export const readFailures = (dir: string) => readJsonl<FailureRecord>(join(dir, 
 /** Every record valid, ids unique, exact turn counts, strict alternation, non-empty values, all intents present. */
 export function assertDataset(
   records: DialogueRecord[],
-  expected: { count: number; turns: number; intents: readonly IntentId[] },
+  expected: { count: number; turns: number; intents: readonly IntentId[]; taxonomy?: Taxonomy },
 ): void {
   assert.equal(records.length, expected.count, 'dialogue count');
   assert.equal(new Set(records.map((r) => r.id)).size, records.length, 'ids are unique');
@@ -41,5 +42,8 @@ export function assertDataset(
   }
   const names = new Set(records.map((r) => r.intent));
   for (const intent of expected.intents)
-    assert.ok(names.has(INTENTS[intent].name), `intent ${intent} present`);
+    assert.ok(
+      names.has(taxonomyIntent(expected.taxonomy ?? BUILTIN_TAXONOMY, intent).name),
+      `intent ${intent} present`,
+    );
 }

@@ -51,7 +51,7 @@ export function syntheticRecord(i: number, runId = 'synthetic', turns = 3): Dial
     category: `Category ${i % 17}`,
     conversation,
     intent: INTENTS[intent].name,
-    info_flow: INFO_FLOWS[flow].name,
+    info_flow: INFO_FLOWS[flow]!.name,
     topic: topics[Math.floor(i / INTENT_IDS.length) % topics.length]!,
     model: 'synthetic-model',
   };

@@ -39,6 +39,15 @@ export interface LlmServerOptions {
   rateLimit?: { requestsPerMinute: number; windowMs?: number };
   tokensPerChunk: number;
   seed: number;
+  /** Keep the messages of the last this many chat requests, for `received()`. @default 0 */
+  recordRequests: number;
+}
+
+/** A chat request as received: what a test checks the package's prompts against. */
+export interface ReceivedRequest {
+  model: string;
+  stage: Stage;
+  messages: { role: string; content: string }[];
 }
 
 export interface LlmServerStats {
@@ -66,6 +75,8 @@ export interface LlmServer {
   port: number;
   stats(): LlmServerStats;
   resetStats(): void;
+  /** The last `recordRequests` chat requests, oldest first. */
+  received(): ReceivedRequest[];
   configure(options: Partial<LlmServerOptions>): void;
   close(): Promise<void>;
 }
@@ -80,6 +91,7 @@ const DEFAULTS: LlmServerOptions = {
   retryAfterSeconds: 1,
   tokensPerChunk: 8,
   seed: 1,
+  recordRequests: 0,
 };
 
 /** mulberry32: tiny seeded PRNG, so fault and latency draws repeat from run to run. */
@@ -220,6 +232,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     busyMs: 0,
   });
   let stats = freshStats();
+  let received: ReceivedRequest[] = [];
 
   const countStatus = (status: number) => (stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1);
   const sendJson = (
@@ -350,6 +363,17 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     }
     const { stage, n } = detect(body);
     stats.stages[stage]++;
+    if (config.recordRequests > 0) {
+      received.push({
+        model: body.model,
+        stage,
+        messages: body.messages.map((m) => ({
+          role: m.role,
+          content: typeof m.content === 'string' ? m.content : JSON.stringify(m.content),
+        })),
+      });
+      if (received.length > config.recordRequests) received = received.slice(-config.recordRequests);
+    }
 
     const wait = rateLimitWait();
     if (wait > 0) {
@@ -562,6 +586,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     url: `http://127.0.0.1:${port}/v1`,
     port,
     stats: () => structuredClone(stats),
+    received: () => structuredClone(received),
     resetStats: () => {
       stats = { ...freshStats(), inFlight: stats.inFlight };
     },

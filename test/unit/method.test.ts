@@ -48,7 +48,7 @@ test('plan: no topic repeats while unused topics remain, and every topic is used
 
 test('plan: every intent uses only its own info flows, and all of them, evenly', () => {
   for (const intent of INTENT_IDS) {
-    const flows = INTENTS[intent].infoFlows as readonly string[];
+    const flows = INTENTS[intent].infoFlows;
     const counts = new Map<string, number>();
     for (const p of plans('flows', intent, 40)) counts.set(p.infoFlow, (counts.get(p.infoFlow) ?? 0) + 1);
     assert.deepEqual([...counts.keys()].sort(), [...flows].sort());
@@ -89,8 +89,8 @@ test('prompts: the skeleton prompt states the intent, flow steps, topic and exac
   assert.equal(system?.role, 'system');
   const text = user?.content as string;
   assert.match(text, /Health Consultation Interaction/);
-  assert.match(text, new RegExp(INFO_FLOWS[plan.infoFlow].name));
-  for (const step of INFO_FLOWS[plan.infoFlow].steps) assert.ok(text.includes(step));
+  assert.match(text, new RegExp(INFO_FLOWS[plan.infoFlow]!.name));
+  for (const step of INFO_FLOWS[plan.infoFlow]!.steps) assert.ok(text.includes(step));
   assert.ok(text.includes(plan.topic));
   assert.match(text, /Number of user queries: 7/);
   assert.match(text, /exactly 7 strings/);
@@ -171,7 +171,7 @@ test('dialogue: records interleave queries and responses in the seed format', ()
   ]);
   assert.equal(record.category, 'Flight Booking');
   assert.equal(record.intent, 'Transaction Interaction');
-  assert.equal(record.info_flow, INFO_FLOWS[plan.infoFlow].name);
+  assert.equal(record.info_flow, INFO_FLOWS[plan.infoFlow]!.name);
   assert.deepEqual(Object.keys(record), [
     'id',
     'category',
