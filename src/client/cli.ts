@@ -36,7 +36,7 @@ import {
 import { connectTemporal, generate, readProgress } from './generate';
 import { readConfigFile } from './config-file';
 import { preflightEndpoint } from './preflight';
-import { createProgressView, formatSummary } from './progress';
+import { createProgressView, formatSummary, progressIntervalMs } from './progress';
 import { installStderrRuntime } from './logging';
 
 /** Documented in the README: each means one thing, so scripts can tell them apart. */
@@ -189,6 +189,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       },
       onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
       onProgress: (p) => view.update(p),
+      progressIntervalMs: progressIntervalMs(),
     });
     view.stop();
     summary = result.summary;
