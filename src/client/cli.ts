@@ -38,6 +38,7 @@ import { readConfigFile } from './config-file';
 import { preflightEndpoint } from './preflight';
 import { createProgressView, formatSummary, progressIntervalMs } from './progress';
 import { installStderrRuntime } from './logging';
+import { serveUi } from './ui';
 
 /** Documented in the README: each means one thing, so scripts can tell them apart. */
 export const EXIT_CODES = {
@@ -474,6 +475,19 @@ export function buildProgram(): Command {
     await client.workflow.getHandle(runId).cancel();
     process.stdout.write(`cancel requested for ${runId}\n`);
   });
+  program
+    .command('ui')
+    .description(
+      "open a finished or crashed run's embedded history in the Temporal UI: starts the dev server on DIR/.temporal/temporal.db until Ctrl-C",
+    )
+    .argument('<dir>', 'output directory of a run started without --temporal-address')
+    .action(async (dir: string) => {
+      const stopped = new Promise<void>((resolveStop) => {
+        process.once('SIGINT', () => resolveStop());
+        process.once('SIGTERM', () => resolveStop());
+      });
+      await serveUi({ dir, until: stopped, print: (line) => process.stdout.write(`${line}\n`) });
+    });
   return program;
 }
 
