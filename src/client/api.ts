@@ -2,6 +2,7 @@
  * The programmatic API, shaped like the reference operator:
  * `new ConsistentChatGenerator({ llmServing, numDialogsPerIntent, numTurnsPerDialog, temperature }).run(storage)`.
  */
+import type { Logger } from '@temporalio/common';
 import { z } from 'zod';
 import type { IntentId } from '../method/intents';
 import {
@@ -37,6 +38,11 @@ export interface ConsistentChatGeneratorOptions {
   /** Where Temporal runs; by default an embedded dev server persisted in the output directory. */
   temporal?: TemporalOptions;
   onProgress?: (progress: RunProgress) => void;
+  /**
+   * Receives the Temporal SDK's log lines (any object with `log`, `info`, `warn`, … like the SDK's
+   * `Logger`). @default none on stderr: they go to `<outDir>/consistent-chat.log` at `LOG_LEVEL` (INFO)
+   */
+  logger?: Logger;
 }
 
 /** Where `run` writes: a directory path, or an object naming one (like DataFlow's storage). */
@@ -73,6 +79,7 @@ export class ConsistentChatGenerator {
       llm: { baseURL: o.llmServing.baseURL },
       temporal: o.temporal,
       onProgress: o.onProgress,
+      logger: o.logger,
       signal,
     });
     return summary;

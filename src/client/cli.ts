@@ -59,8 +59,9 @@ import { addDataCommands } from './data-commands';
 import { writeSummaryFile } from '../report/stats';
 import { loadMethodOptions } from './method-files';
 import { preflightEndpoint } from './preflight';
-import { createProgressView, formatSummary } from './progress';
+import { createProgressView, formatSummary, progressIntervalMs } from './progress';
 import { installStderrRuntime } from './logging';
+import { serveUi } from './ui';
 
 /** Documented in the README: each means one thing, so scripts can tell them apart. */
 export const EXIT_CODES = {
@@ -276,6 +277,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
       onNotice: (message) => process.stderr.write(`${message}\n`),
       onProgress: (p) => view.update(p),
+      progressIntervalMs: progressIntervalMs(),
     });
     view.stop();
     summary = result.summary;
@@ -715,6 +717,19 @@ export function buildProgram(): Command {
     )
     .action(async (opts: Record<string, string | undefined>) => {
       process.exitCode = await runCodecServer(opts);
+    });
+  program
+    .command('ui')
+    .description(
+      "open a finished or crashed run's embedded history in the Temporal UI: starts the dev server on DIR/.temporal/temporal.db until Ctrl-C",
+    )
+    .argument('<dir>', 'output directory of a run started without --temporal-address')
+    .action(async (dir: string) => {
+      const stopped = new Promise<void>((resolveStop) => {
+        process.once('SIGINT', () => resolveStop());
+        process.once('SIGTERM', () => resolveStop());
+      });
+      await serveUi({ dir, until: stopped, print: (line) => process.stdout.write(`${line}\n`) });
     });
   return program;
 }

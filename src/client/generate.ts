@@ -360,7 +360,8 @@ export async function readProgress(client: Client, runId: string): Promise<RunPr
   const progress = await client.workflow.getHandle(runId).query(runProgressQuery);
   const intents = await Promise.all(
     progress.intents.map(async (p) => {
-      if (p.status !== 'running') return p;
+      // Once the parent holds live numbers for an intent, one query serves the whole run.
+      if (p.status !== 'running' || p.written + p.failed + p.inFlight + p.llmCalls > 0) return p;
       try {
         return await client.workflow.getHandle(intentWorkflowId(runId, p.intent)).query(intentProgressQuery);
       } catch {

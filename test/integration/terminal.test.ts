@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { buildProgram } from '../../src/client/cli';
 import { runCli, spawnCli } from '../helpers/cli';
@@ -88,6 +89,42 @@ describe('terminal', () => {
     const corrected = await runCli([...base, '--turns', '2'], { ...env(), OPENAI_API_KEY: 'sk-terminal' });
     assert.equal(corrected.code, 0, corrected.stderr);
     assert.equal((await readDialogues(out)).length, 1);
+  });
+
+  test("terminal: `ui DIR` serves a finished run's embedded history until Ctrl-C", async () => {
+    const out = await tempDir('cc-ui-');
+    const args = ['generate', '--out', out, '--model', 'test-model', '--dialogs-per-intent', '1'];
+    const finished = await runCli([...args, '--turns', '1', '--intents', 'transaction'], env());
+    assert.equal(finished.code, 0, finished.stderr);
+    assert.equal(existsSync(join(out, '.temporal', 'server.json')), false, 'its server stopped');
+    const runId = (JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as { runId: string }).runId;
+
+    const ui = spawnCli(['ui', out], env());
+    let stdout = '';
+    ui.child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    const deadline = Date.now() + 60_000;
+    while (!/Ctrl-C stops it/.test(stdout) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    try {
+      const url = /(http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/\S+)/.exec(stdout)?.[1];
+      assert.ok(url?.endsWith(`/workflows/${runId}`), stdout);
+      assert.equal((await fetch(url!)).status, 200, 'the UI answers');
+      const state = JSON.parse(await readFile(join(out, '.temporal', 'server.json'), 'utf8')) as {
+        address: string;
+      };
+      const connection = await Connection.connect({ address: state.address });
+      try {
+        const description = await new Client({ connection }).workflow.getHandle(runId).describe();
+        assert.equal(description.status.name, 'COMPLETED');
+      } finally {
+        await connection.close();
+      }
+    } finally {
+      ui.child.kill('SIGINT');
+    }
+    const stopped = await ui.done;
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.equal(existsSync(join(out, '.temporal', 'server.json')), false, 'the server stopped with ui');
   });
 
   test('terminal: a closed stdout ends each command quietly, --version and help say what the commands do', async () => {
