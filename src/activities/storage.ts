@@ -1,4 +1,5 @@
 import { resolve, sep } from 'node:path';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import {
   dialogueRecordSchema,
@@ -51,7 +52,13 @@ export function createStorageActivities(storage: StoreRegistry, options: Storage
       const results = await Promise.all(valid.map((record) => store.appendDialogue(record)));
       const written = results.filter((r) => r.status === 'written').length;
       const duplicates = results.length - written;
-      return { written, duplicates, invalid };
+      // On a retry, a record found present was most likely written by the earlier attempt: only what
+      // the first attempt finds was stored before this activity, and counts as a duplicate.
+      const firstAttempt = !Context.current().info.attempt || Context.current().info.attempt === 1;
+      const duplicateIds = firstAttempt
+        ? valid.filter((_, i) => results[i]!.status === 'duplicate').map((r) => r.id)
+        : [];
+      return { written, duplicates, invalid, duplicateIds };
     },
     async storeFailures(input: StoreFailuresInput): Promise<StoreFailuresResult> {
       const store = await open(input.outDir);

@@ -35,7 +35,8 @@ import {
 import { connectTemporal, generate, readProgress } from './generate';
 import { readConfigFile } from './config-file';
 import { preflightEndpoint } from './preflight';
-import { createProgressView, formatSummary } from './progress';
+import { formatCost } from '../shared/pricing';
+import { createProgressView, formatSummary, progressCost } from './progress';
 
 export const EXIT_CODES = { ok: 0, failures: 1, badInput: 2, interrupted: 130 } as const;
 
@@ -324,6 +325,7 @@ export function buildProgram(): Command {
       );
     } else if (description.status.name === 'RUNNING') {
       const p = await readProgress(client, runId);
+      process.stdout.write(`  ${formatCost(progressCost(p))} so far\n`);
       for (const i of p.intents) {
         process.stdout.write(
           `  ${i.intent.padEnd(22)} ${i.written}/${i.planned} written, ${i.failed} failed, ${i.inFlight} in flight, tokens ${i.tokens.prompt}+${i.tokens.completion}${i.paused ? ', paused' : ''}\n`,

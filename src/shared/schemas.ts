@@ -18,6 +18,7 @@ import {
   MIN_TURNS_PER_DIALOG,
   RESPONSE_FORMAT_MODES,
 } from './constants';
+import { pricesSchema, type Price } from './pricing';
 
 export const intentIdSchema = z.enum(INTENT_IDS as [IntentId, ...IntentId[]]);
 export const infoFlowIdSchema = z.enum(Object.keys(INFO_FLOWS) as [InfoFlowId, ...InfoFlowId[]]);
@@ -118,6 +119,8 @@ export const runInputSchema = z
     storageTaskQueue: z.string().min(1).max(200).optional(),
     /** Starts the run paused. */
     paused: z.boolean().default(false),
+    /** USD per million tokens by model, over the built-in table (`src/shared/pricing.ts`), for the cost estimate. */
+    prices: pricesSchema.optional(),
   })
   .strict();
 
@@ -161,9 +164,19 @@ export interface SkeletonInput {
   llm: LlmCallSettings;
 }
 
+/** What an activity's failed attempts used: each counts as a call, with the tokens the endpoint reported. */
+export const attemptUsageSchema = z.object({
+  calls: z.number().int().min(0),
+  promptTokens: z.number().min(0),
+  completionTokens: z.number().min(0),
+});
+export type AttemptUsage = z.infer<typeof attemptUsageSchema>;
+
 export interface SkeletonResult {
   skeleton: Skeleton;
   usage: Usage;
+  /** Earlier attempts of this activity that failed (paid too). Absent in histories before it existed. */
+  failedAttempts?: AttemptUsage;
 }
 
 export interface ResponsesInput {
@@ -175,6 +188,8 @@ export interface ResponsesInput {
 export interface ResponsesResult {
   responses: string[];
   usage: Usage;
+  /** Earlier attempts of this activity that failed (paid too). */
+  failedAttempts?: AttemptUsage;
 }
 
 export const turnSchema = z
@@ -226,6 +241,11 @@ export interface StoreDialoguesInput {
 export interface StoreDialoguesResult {
   written: number;
   duplicates: number;
+  /**
+   * Ids the store already held before this activity's first attempt (a repeated dialogue, e.g. after a
+   * workflow reset). Absent in histories recorded before it existed.
+   */
+  duplicateIds?: string[];
   /** Records that failed validation and were not written. */
   invalid: { id: string; reason: string }[];
 }
@@ -250,15 +270,26 @@ export interface TokenTotals {
   completion: number;
 }
 
+/** LLM calls whose attempt failed, with the tokens they used, by stage. */
+export interface FailedAttempts {
+  skeleton: { calls: number; prompt: number; completion: number };
+  responses: { calls: number; prompt: number; completion: number };
+}
+
 export interface IntentProgress {
   intent: IntentId;
   planned: number;
+  /** Records this run newly wrote. */
   written: number;
+  /** Finished dialogues the store already held: not written again, not counted in `written`. */
+  duplicates?: number;
   failed: number;
   inFlight: number;
   tokens: TokenTotals;
   /** Count of LLM calls that completed (both stages). */
   llmCalls: number;
+  /** Failed attempts (paid, not in `tokens` or `llmCalls`). */
+  failedAttempts?: FailedAttempts;
   paused: boolean;
   concurrency: number;
   status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -272,6 +303,8 @@ export interface RunProgress {
   paused: boolean;
   concurrency: number;
   intents: IntentProgress[];
+  /** The model's price per million tokens, when known: the cost estimate follows the live counts. */
+  price?: Price;
 }
 
 /** What a run acknowledges after `pause`, `resume` or `setConcurrency`: its state once the intents were told. */
@@ -292,5 +325,10 @@ export interface RunSummary {
   failed: number;
   tokens: TokenTotals;
   llmCalls: number;
+  /** Already stored before (see IntentProgress.duplicates). */
+  duplicates?: number;
+  failedAttempts?: FailedAttempts;
+  /** USD for every paid token, failed attempts included; absent when the model has no price. */
+  estimatedCostUsd?: number;
   intents: IntentProgress[];
 }

@@ -13,6 +13,7 @@ import {
   patched,
   proxyActivities,
   setHandler,
+  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -21,14 +22,17 @@ import { INFO_FLOWS, INTENTS, type IntentId } from '../method/intents';
 import { planDialogue } from '../method/plan';
 import { toDialogueRecord } from '../method/dialogue';
 import { intentProgressQuery, pauseSignal, resumeSignal, setConcurrencySignal } from '../shared/messages';
-import type {
-  DialoguePlan,
-  DialogueRecord,
-  FailureRecord,
-  IntentProgress,
-  LlmCallSettings,
-  RunConfig,
-  Usage,
+import {
+  attemptUsageSchema,
+  type AttemptUsage,
+  type DialoguePlan,
+  type DialogueRecord,
+  type FailedAttempts,
+  type FailureRecord,
+  type IntentProgress,
+  type LlmCallSettings,
+  type RunConfig,
+  type Usage,
 } from '../shared/schemas';
 import { hasRoomForAnother, MAX_WINDOW_PER_WORKFLOW } from './budget';
 import { PATCHES } from './patches';
@@ -50,6 +54,10 @@ export interface IntentState {
   completionTokens: number;
   paused: boolean;
   continuedAsNew: number;
+  /** Finished dialogues the store already held. Absent in states carried over before it existed. */
+  duplicates?: number;
+  /** Failed LLM attempts, paid, by stage. Absent in states carried over before it existed. */
+  failedAttempts?: FailedAttempts;
   /** Set once a systemic failure stopped LLM calls: the rest of the plan is recorded as failed. */
   abortReason?: { type: string; message: string };
 }
@@ -76,6 +84,12 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     paused: config.paused,
     continuedAsNew: 0,
   };
+  state.duplicates ??= 0;
+  state.failedAttempts ??= {
+    skeleton: { calls: 0, prompt: 0, completion: 0 },
+    responses: { calls: 0, prompt: 0, completion: 0 },
+  };
+  const failedAttempts = state.failedAttempts;
   let concurrency = input.concurrency;
   /** Dialogues in an LLM stage: what `concurrency` bounds. */
   let inFlight = 0;
@@ -119,6 +133,8 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     inFlight,
     tokens: { prompt: state.promptTokens, completion: state.completionTokens },
     llmCalls: state.llmCalls,
+    duplicates: state.duplicates ?? 0,
+    failedAttempts,
     paused: state.paused,
     concurrency,
     status,
@@ -153,6 +169,26 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     state.promptTokens += usage.promptTokens;
     state.completionTokens += usage.completionTokens;
   };
+  /** Failed attempts were paid: counted apart from the calls that succeeded. */
+  const countFailed = (stage: keyof FailedAttempts, paid: AttemptUsage | undefined) => {
+    if (!paid) return;
+    failedAttempts[stage].calls += paid.calls;
+    failedAttempts[stage].prompt += paid.promptTokens;
+    failedAttempts[stage].completion += paid.completionTokens;
+  };
+  /** The failed attempts a final activity failure carries (its details, or a timeout's last heartbeat). */
+  const paidByFailure = (error: ActivityFailure): AttemptUsage | undefined => {
+    const cause = error.cause;
+    if (cause instanceof TimeoutFailure) {
+      const before = attemptUsageSchema.safeParse(cause.lastHeartbeatDetails);
+      const earlier = before.success ? before.data : { calls: 0, promptTokens: 0, completionTokens: 0 };
+      return { ...earlier, calls: earlier.calls + 1 };
+    }
+    const parsed = attemptUsageSchema.safeParse(
+      cause instanceof ApplicationFailure ? cause.details?.[0] : undefined,
+    );
+    return parsed.success ? parsed.data : undefined;
+  };
   const failureRecord = (
     plan: DialoguePlan,
     stage: FailureRecord['stage'],
@@ -173,21 +209,27 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     let stage: FailureRecord['stage'] = 'skeleton';
     try {
       await condition(() => !state.paused);
-      const { skeleton, usage } = await llm.generateSkeleton.executeWithOptions(summary('skeleton', plan), [
+      const {
+        skeleton,
+        usage,
+        failedAttempts: failedBefore,
+      } = await llm.generateSkeleton.executeWithOptions(summary('skeleton', plan), [
         { plan, numTurns: config.numTurnsPerDialog, llm: settings('skeleton') },
       ]);
       count(usage);
+      countFailed('skeleton', failedBefore);
       stage = 'responses';
       await condition(() => !state.paused);
       const replies = await llm.generateResponses.executeWithOptions(summary('responses', plan), [
         { plan, skeleton, llm: settings('responses') },
       ]);
       count(replies.usage);
+      countFailed('responses', replies.failedAttempts);
       consecutiveSystemic = 0;
       // Storing is no LLM call: the next dialogue may start while this one is written.
       releaseSlot();
       const record = toDialogueRecord({ plan, skeleton, responses: replies.responses, model: config.model });
-      const problem = await store(record);
+      const { problem, duplicate } = await store(record);
       if (problem) {
         await storage.storeFailures({
           outDir: config.outDir,
@@ -196,13 +238,15 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
         state.failed++;
         return;
       }
-      state.written++;
+      if (duplicate) state.duplicates = (state.duplicates ?? 0) + 1;
+      else state.written++;
     } catch (error) {
       if (isCancellation(error) || !(error instanceof ActivityFailure)) throw error;
       // The LLM call failed within its attempt limit (or could never succeed): keep the plan and the reason.
       const cause = error.cause;
       const type = cause instanceof ApplicationFailure ? (cause.type ?? 'Error') : (cause?.name ?? 'Error');
       const reason = cause?.message ?? error.message;
+      countFailed(stage, paidByFailure(error));
       log.warn('dialogue failed', { id: plan.id, stage, type, reason });
       if (
         SYSTEMIC_FAILURES.has(type) &&
@@ -219,6 +263,11 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     }
   }
 
+  /** A refused record's reason, or whether the store already held it. */
+  interface StoreOutcome {
+    problem?: string;
+    duplicate: boolean;
+  }
   /**
    * Group commit of finished dialogues: while one storage activity runs, the dialogues finishing meanwhile
    * queue up and go together in the next one. At low throughput that is one record per activity and no
@@ -227,11 +276,11 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
    */
   const storeQueue: {
     record: DialogueRecord;
-    done: (problem: string | undefined) => void;
+    done: (outcome: StoreOutcome) => void;
     fail: (e: unknown) => void;
   }[] = [];
   let storing = false;
-  function store(record: DialogueRecord): Promise<string | undefined> {
+  function store(record: DialogueRecord): Promise<StoreOutcome> {
     return new Promise((done, fail) => {
       storeQueue.push({ record, done, fail });
       if (!storing) void flushStore();
@@ -247,7 +296,9 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
           records: batch.map((b) => b.record),
         });
         const invalid = new Map(result.invalid.map((i) => [i.id, i.reason]));
-        for (const b of batch) b.done(invalid.get(b.record.id));
+        const duplicates = new Set(result.duplicateIds ?? []);
+        for (const b of batch)
+          b.done({ problem: invalid.get(b.record.id), duplicate: duplicates.has(b.record.id) });
       } catch (error) {
         for (const b of batch) b.fail(error);
       }
