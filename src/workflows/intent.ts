@@ -34,7 +34,13 @@ import {
   type RunConfig,
   type Usage,
 } from '../shared/schemas';
-import { hasRoomForAnother, MAX_WINDOW_PER_WORKFLOW } from './budget';
+import {
+  hasRoomForAnother,
+  MAX_WINDOW_PER_WORKFLOW,
+  STORE_BATCH_BYTES,
+  storeBatchLength,
+  utf8Bytes,
+} from './budget';
 import { PATCHES } from './patches';
 
 /** Failure types after which every further call would fail the same way. */
@@ -42,7 +48,7 @@ const SYSTEMIC_FAILURES = new Set(['Llm.Auth', 'Llm.BadRequest']);
 /** Consecutive systemic failures, with no success between, that stop the intent's LLM calls. */
 const SYSTEMIC_FAILURE_LIMIT = 3;
 const FAILURE_BATCH = 100;
-/** Most finished dialogues one storage activity carries (bounded to keep one payload well under 2 MB). */
+/** Most finished dialogues one storage activity carries; `STORE_BATCH_BYTES` bounds their bytes. */
 const STORE_BATCH = 50;
 
 export interface IntentState {
@@ -276,20 +282,31 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
    */
   const storeQueue: {
     record: DialogueRecord;
+    bytes: number;
     done: (outcome: StoreOutcome) => void;
     fail: (e: unknown) => void;
   }[] = [];
   let storing = false;
   function store(record: DialogueRecord): Promise<StoreOutcome> {
     return new Promise((done, fail) => {
-      storeQueue.push({ record, done, fail });
+      storeQueue.push({ record, bytes: utf8Bytes(JSON.stringify(record)), done, fail });
       if (!storing) void flushStore();
     });
   }
   async function flushStore(): Promise<void> {
     storing = true;
     while (storeQueue.length > 0) {
-      const batch = storeQueue.splice(0, STORE_BATCH);
+      const byCount = Math.min(STORE_BATCH, storeQueue.length);
+      const byBytes = storeBatchLength(
+        storeQueue.map((q) => q.bytes),
+        STORE_BATCH,
+        STORE_BATCH_BYTES,
+      );
+      // Histories whose batches were cut by count only keep that path.
+      const batch = storeQueue.splice(
+        0,
+        byBytes < byCount && patched(PATCHES.storeBatchBytes) ? byBytes : byCount,
+      );
       try {
         const result = await storage.storeDialogues({
           outDir: config.outDir,
