@@ -11,7 +11,8 @@ import type {
 } from 'openai/resources/chat/completions';
 import type { z } from 'zod';
 import { describeIssues, extractJson } from '../method/replies';
-import type { LlmCallSettings, Usage } from '../shared/schemas';
+import { ApplicationFailure } from '@temporalio/common';
+import { attemptUsageSchema, type AttemptUsage, type LlmCallSettings, type Usage } from '../shared/schemas';
 import { LLM_FAILURE_TYPES, invalidOutput, retryAfterMs, toLlmFailure } from './errors';
 import type { RateController } from './rate-control';
 
@@ -48,11 +49,54 @@ export interface JsonCall<T> {
 export interface JsonCallResult<T> {
   value: T;
   usage: Usage;
+  /** Earlier attempts of this activity that failed: they were paid too. */
+  failedAttempts: AttemptUsage;
 }
 
 const estimateTokens = (text: string) => Math.ceil(text.length / 4);
 
+/**
+ * One attempt of a structured call. Failed attempts are paid, so their use is kept in the activity's
+ * heartbeat details (which the next attempt receives), returned with a success and attached to the
+ * final failure's details for the workflow's books.
+ */
 export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise<JsonCallResult<T>> {
+  const ctx = Context.current();
+  const before = attemptUsageSchema.safeParse(ctx.info.heartbeatDetails);
+  const paid: AttemptUsage = before.success
+    ? before.data
+    : { calls: 0, promptTokens: 0, completionTokens: 0 };
+  const attempt: { usage?: Usage } = {};
+  try {
+    return { ...(await completeJsonAttempt(deps, call, paid, attempt)), failedAttempts: paid };
+  } catch (error) {
+    const total: AttemptUsage = {
+      calls: paid.calls + 1,
+      promptTokens: paid.promptTokens + (attempt.usage?.promptTokens ?? 0),
+      completionTokens: paid.completionTokens + (attempt.usage?.completionTokens ?? 0),
+    };
+    ctx.heartbeat(total);
+    if (!(error instanceof ApplicationFailure)) throw error;
+    throw ApplicationFailure.create({
+      type: error.type ?? undefined,
+      message: error.message,
+      nonRetryable: error.nonRetryable ?? undefined,
+      // The SDK's Duration type comes from `ms`' template types, which the linter cannot resolve.
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment
+      nextRetryDelay: error.nextRetryDelay,
+      cause: error.cause,
+      category: error.category ?? undefined,
+      details: [total],
+    });
+  }
+}
+
+async function completeJsonAttempt<T>(
+  deps: LlmDeps,
+  call: JsonCall<T>,
+  paid: AttemptUsage,
+  attempt: { usage?: Usage },
+): Promise<Omit<JsonCallResult<T>, 'failedAttempts'>> {
   const ctx = Context.current();
   const { settings } = call;
   const key = `${deps.openai.baseURL}|${settings.model}`;
@@ -72,7 +116,7 @@ export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise
   const estimated = Math.ceil(promptChars / 4) + maxTokens;
 
   deps.rate.configure(settings.rateLimit);
-  const heartbeat = () => ctx.heartbeat();
+  const heartbeat = () => ctx.heartbeat(paid);
   for (;;) {
     await deps.rate.acquire(estimated, ctx.cancellationSignal, heartbeat);
     try {
@@ -81,11 +125,13 @@ export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise
         buildRequest(call, quirks, maxTokens),
         ctx,
         settings.idleMs,
+        paid,
       );
       const usage = reply.usage ?? {
         promptTokens: Math.ceil(promptChars / 4),
         completionTokens: estimateTokens(reply.content),
       };
+      attempt.usage = usage;
       deps.rate.settle(estimated, usage.promptTokens + usage.completionTokens);
       deps.rate.succeeded();
       return { value: parseReply(call, reply), usage };
@@ -168,6 +214,7 @@ async function streamCompletion(
   request: ChatCompletionCreateParamsStreaming,
   ctx: Context,
   idleMs: number,
+  heartbeatDetails: unknown,
 ): Promise<StreamedReply> {
   // One controller per call, fed by the activity's cancellation and the idle timer. Not
   // AbortSignal.any: Node 20 keeps such a signal alive until it aborts, and the openai client hangs a
@@ -180,7 +227,7 @@ async function streamCompletion(
   const tick = Math.max(200, Math.min(2_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 4));
   const timer = setInterval(() => {
     if (Date.now() - lastData > idleMs) abort.abort(new IdleTimeoutError(idleMs));
-    else ctx.heartbeat();
+    else ctx.heartbeat(heartbeatDetails);
   }, tick);
   try {
     const stream = await openai.chat.completions.create(request, { signal: abort.signal });

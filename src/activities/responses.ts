@@ -11,13 +11,13 @@ import { completeJson, type LlmDeps } from './llm-call';
 export function createGenerateResponses(deps: LlmDeps) {
   return async function generateResponses(input: ResponsesInput): Promise<ResponsesResult> {
     const n = input.skeleton.queries.length;
-    const { value, usage } = await completeJson(deps, {
+    const { value, usage, failedAttempts } = await completeJson(deps, {
       settings: input.llm,
       messages: responsesMessages(input.plan, input.skeleton, input.prompt),
       schemaName: RESPONSES_SCHEMA_NAME,
       jsonSchema: responsesJsonSchema(n),
       schema: responsesReplySchema(n),
     });
-    return { responses: value.responses, usage };
+    return { responses: value.responses, usage, failedAttempts };
   };
 }

@@ -5,13 +5,13 @@ import { completeJson, type LlmDeps } from './llm-call';
 /** Stage 1: the user side of one dialogue, exactly `numTurns` queries plus its category label. */
 export function createGenerateSkeleton(deps: LlmDeps) {
   return async function generateSkeleton(input: SkeletonInput): Promise<SkeletonResult> {
-    const { value, usage } = await completeJson(deps, {
+    const { value, usage, failedAttempts } = await completeJson(deps, {
       settings: input.llm,
       messages: skeletonMessages(input.plan, input.numTurns, input.prompt),
       schemaName: SKELETON_SCHEMA_NAME,
       jsonSchema: skeletonJsonSchema(input.numTurns),
       schema: skeletonReplySchema(input.numTurns),
     });
-    return { skeleton: value, usage };
+    return { skeleton: value, usage, failedAttempts };
   };
 }

@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import {
   dialogueRecordSchema,
@@ -56,13 +57,15 @@ export function createStorageActivities(storage: StoreRegistry) {
       }
       // Concurrent appends share one write and one fsync in the store.
       const results = await Promise.all(valid.map((record) => store.appendDialogue(record)));
-      const duplicateIds = valid.filter((_, i) => results[i]!.status === 'duplicate').map((r) => r.id);
-      return {
-        written: results.length - duplicateIds.length,
-        duplicates: duplicateIds.length,
-        duplicateIds,
-        invalid,
-      };
+      const written = results.filter((r) => r.status === 'written').length;
+      const duplicates = results.length - written;
+      // On a retry, a record found present was most likely written by the earlier attempt: only what
+      // the first attempt finds was stored before this activity, and counts as a duplicate.
+      const firstAttempt = !Context.current().info.attempt || Context.current().info.attempt === 1;
+      const duplicateIds = firstAttempt
+        ? valid.filter((_, i) => results[i]!.status === 'duplicate').map((r) => r.id)
+        : [];
+      return { written, duplicates, invalid, duplicateIds };
     },
     async storeFailures(input: StoreFailuresInput): Promise<StoreFailuresResult> {
       const store = await open(

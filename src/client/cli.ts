@@ -59,7 +59,8 @@ import { addDataCommands } from './data-commands';
 import { writeSummaryFile } from '../report/stats';
 import { loadMethodOptions } from './method-files';
 import { preflightEndpoint } from './preflight';
-import { createProgressView, formatSummary, progressIntervalMs } from './progress';
+import { formatCost } from '../shared/pricing';
+import { createProgressView, formatSummary, progressCost, progressIntervalMs } from './progress';
 import { installStderrRuntime } from './logging';
 import { serveUi } from './ui';
 
@@ -655,6 +656,7 @@ export function buildProgram(): Command {
       process.exitCode = EXIT_CODES.runFailed;
     } else if (description.status.name === 'RUNNING') {
       const p = await readProgress(client, runId);
+      process.stdout.write(`  ${formatCost(progressCost(p))} so far\n`);
       for (const i of p.intents) {
         process.stdout.write(
           `  ${i.intent.padEnd(22)} ${i.written}/${i.planned} written, ${i.failed} failed, ${i.inFlight} in flight, tokens ${i.tokens.prompt}+${i.tokens.completion}${i.paused ? ', paused' : ''}\n`,

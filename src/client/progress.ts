@@ -1,5 +1,6 @@
 /** Live progress in the terminal: one bar per intent on a TTY, a line every few seconds otherwise. */
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import { costOf, formatCost, paidTokens } from '../shared/pricing';
 import type { RunProgress, RunSummary } from '../shared/schemas';
 
 const formatTokens = (n: number) =>
@@ -44,14 +45,14 @@ export function progressStats(
     inFlight: p.intents.reduce((s, i) => s + i.inFlight, 0),
     perMinute,
     etaMs,
-    cost: formatCost(p),
+    cost: estimatedCost(p),
   };
 }
 
-/** The run's estimated cost, once the run's progress carries one (the price table's figure). */
-function formatCost(p: RunProgress): string | undefined {
-  const cost = (p as RunProgress & { estimatedCostUsd?: number }).estimatedCostUsd;
-  return typeof cost === 'number' ? `$${cost.toFixed(cost < 10 ? 3 : 2)}` : undefined;
+/** The run's estimated cost so far from the price table, when its model has a price. */
+function estimatedCost(p: RunProgress): string | undefined {
+  const usd = progressCost(p);
+  return usd === undefined ? undefined : formatCost(usd);
 }
 
 export function formatDuration(ms: number): string {
@@ -73,7 +74,7 @@ export function formatStats(stats: ProgressStats): string {
     `${stats.perMinute.toFixed(stats.perMinute < 10 ? 1 : 0)}/min`,
     `ETA ${stats.etaMs === undefined ? '?' : formatDuration(stats.etaMs)}`,
     `${stats.inFlight} in flight`,
-    ...(stats.cost ? [`~${stats.cost}`] : []),
+    ...(stats.cost ? [stats.cost] : []),
   ].join(' · ');
 }
 
@@ -145,10 +146,26 @@ export function createProgressView(stream: NodeJS.WriteStream = process.stderr):
   };
 }
 
+/** The estimated cost of what a live run has used so far, failed attempts included. */
+export function progressCost(progress: RunProgress): number | undefined {
+  return costOf(progress.price, paidTokens(progress.intents));
+}
+
+/** `failed attempts: 3 calls (skeleton 2, responses 1), tokens 1.2k+300`, or nothing when there were none. */
+export function formatFailedAttempts(f: RunSummary['failedAttempts']): string | undefined {
+  if (!f || f.skeleton.calls + f.responses.calls === 0) return undefined;
+  const prompt = f.skeleton.prompt + f.responses.prompt;
+  const completion = f.skeleton.completion + f.responses.completion;
+  return `failed attempts (paid): ${f.skeleton.calls + f.responses.calls} calls (skeleton ${f.skeleton.calls}, responses ${f.responses.calls}), tokens ${formatTokens(prompt)}+${formatTokens(completion)}`;
+}
+
 export function formatSummary(summary: RunSummary): string {
+  const duplicates = summary.duplicates ? `, ${summary.duplicates} already stored before` : '';
+  const failedAttempts = formatFailedAttempts(summary.failedAttempts);
   const lines = [
-    `run ${summary.runId}: ${summary.written}/${summary.requested} dialogues written, ${summary.failed} failed`,
-    `model ${summary.model} · ${summary.llmCalls} LLM calls · tokens ${formatTokens(summary.tokens.prompt)} prompt + ${formatTokens(summary.tokens.completion)} completion`,
+    `run ${summary.runId}: ${summary.written}/${summary.requested} dialogues written, ${summary.failed} failed${duplicates}`,
+    `model ${summary.model} · ${summary.llmCalls} LLM calls · tokens ${formatTokens(summary.tokens.prompt)} prompt + ${formatTokens(summary.tokens.completion)} completion · ${formatCost(summary.estimatedCostUsd)}`,
+    ...(failedAttempts ? [failedAttempts] : []),
     `output: ${summary.outDir}`,
   ];
   for (const i of summary.intents) {

@@ -21,6 +21,7 @@ import {
   MIN_TURNS_PER_DIALOG,
   RESPONSE_FORMAT_MODES,
 } from './constants';
+import { pricesSchema, type Price } from './pricing';
 
 /** Intent ids are the built-in ones or those of the run's own taxonomy: checked against it below. */
 export const intentIdSchema = methodIdSchema;
@@ -129,6 +130,8 @@ export const runInputObjectSchema = z
     taxonomy: taxonomySchema.optional(),
     /** The run's prompt templates; when absent the built-in ones are used. */
     prompts: promptTemplatesSchema.optional(),
+    /** USD per million tokens by model, over the built-in table (`src/shared/pricing.ts`), for the cost estimate. */
+    prices: pricesSchema.optional(),
   })
   .strict()
   .superRefine((input, ctx) => {
@@ -197,9 +200,19 @@ export interface SkeletonInput {
   prompt?: PromptContext;
 }
 
+/** What an activity's failed attempts used: each counts as a call, with the tokens the endpoint reported. */
+export const attemptUsageSchema = z.object({
+  calls: z.number().int().min(0),
+  promptTokens: z.number().min(0),
+  completionTokens: z.number().min(0),
+});
+export type AttemptUsage = z.infer<typeof attemptUsageSchema>;
+
 export interface SkeletonResult {
   skeleton: Skeleton;
   usage: Usage;
+  /** Earlier attempts of this activity that failed (paid too). Absent in histories before it existed. */
+  failedAttempts?: AttemptUsage;
 }
 
 export interface ResponsesInput {
@@ -212,6 +225,8 @@ export interface ResponsesInput {
 export interface ResponsesResult {
   responses: string[];
   usage: Usage;
+  /** Earlier attempts of this activity that failed (paid too). */
+  failedAttempts?: AttemptUsage;
 }
 
 export const turnSchema = z
@@ -263,7 +278,10 @@ export interface StoreDialoguesInput {
 export interface StoreDialoguesResult {
   written: number;
   duplicates: number;
-  /** Ids of the batch that were already stored (by an earlier attempt or run): not written again. */
+  /**
+   * Ids the store already held before this activity's first attempt (a repeated dialogue, e.g. after a
+   * workflow reset). Absent in histories recorded before it existed.
+   */
   duplicateIds?: string[];
   /** Records that failed validation and were not written. */
   invalid: { id: string; reason: string }[];
@@ -291,15 +309,26 @@ export interface TokenTotals {
   completion: number;
 }
 
+/** LLM calls whose attempt failed, with the tokens they used, by stage. */
+export interface FailedAttempts {
+  skeleton: { calls: number; prompt: number; completion: number };
+  responses: { calls: number; prompt: number; completion: number };
+}
+
 export interface IntentProgress {
   intent: IntentId;
   planned: number;
+  /** Records this run newly wrote. */
   written: number;
+  /** Finished dialogues the store already held: not written again, not counted in `written`. */
+  duplicates?: number;
   failed: number;
   inFlight: number;
   tokens: TokenTotals;
   /** Count of LLM calls that completed (both stages). */
   llmCalls: number;
+  /** Failed attempts (paid, not in `tokens` or `llmCalls`). */
+  failedAttempts?: FailedAttempts;
   paused: boolean;
   concurrency: number;
   status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -313,6 +342,8 @@ export interface RunProgress {
   paused: boolean;
   concurrency: number;
   intents: IntentProgress[];
+  /** The model's price per million tokens, when known: the cost estimate follows the live counts. */
+  price?: Price;
 }
 
 /** What a run acknowledges after `pause`, `resume` or `setConcurrency`: its state once the intents were told. */
@@ -333,5 +364,10 @@ export interface RunSummary {
   failed: number;
   tokens: TokenTotals;
   llmCalls: number;
+  /** Already stored before (see IntentProgress.duplicates). */
+  duplicates?: number;
+  failedAttempts?: FailedAttempts;
+  /** USD for every paid token, failed attempts included; absent when the model has no price. */
+  estimatedCostUsd?: number;
   intents: IntentProgress[];
 }

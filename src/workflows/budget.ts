@@ -45,3 +45,41 @@ export function splitConcurrency(total: number, intents: readonly string[]): Map
   );
   return shares;
 }
+
+/**
+ * Bytes of finished dialogues one storage activity carries. Temporal refuses payloads over 2 MB; one
+ * record is at most ~0.6 MB (20 turns of the longest query and response the reply schemas allow, 3
+ * UTF-8 bytes per character), so a batch always fits at least one and stays well under the limit.
+ */
+export const STORE_BATCH_BYTES = 1024 * 1024;
+
+/** UTF-8 length of a string, without TextEncoder (workflow code). */
+export function utf8Bytes(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      // A surrogate pair is one 4-byte character; a lone surrogate becomes U+FFFD (3 bytes).
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** How many of the queued records (their sizes in bytes, in order) the next storage batch takes: at least one. */
+export function storeBatchLength(sizes: readonly number[], maxCount: number, maxBytes: number): number {
+  let bytes = 0;
+  let n = 0;
+  while (n < sizes.length && n < maxCount) {
+    bytes += sizes[n]!;
+    if (n > 0 && bytes > maxBytes) break;
+    n++;
+  }
+  return n;
+}

@@ -13,6 +13,7 @@ import {
   patched,
   proxyActivities,
   setHandler,
+  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -22,16 +23,25 @@ import { planDialogue } from '../method/plan';
 import { planNames, toDialogueRecord } from '../method/dialogue';
 import { intentProgressQuery, pauseSignal, resumeSignal, setConcurrencySignal } from '../shared/messages';
 import { storageTaskQueueFor } from '../shared/storage-queue';
-import type {
-  DialoguePlan,
-  DialogueRecord,
-  FailureRecord,
-  IntentProgress,
-  LlmCallSettings,
-  RunConfig,
-  Usage,
+import {
+  attemptUsageSchema,
+  type AttemptUsage,
+  type DialoguePlan,
+  type DialogueRecord,
+  type FailedAttempts,
+  type FailureRecord,
+  type IntentProgress,
+  type LlmCallSettings,
+  type RunConfig,
+  type Usage,
 } from '../shared/schemas';
-import { hasRoomForAnother, MAX_WINDOW_PER_WORKFLOW } from './budget';
+import {
+  hasRoomForAnother,
+  MAX_WINDOW_PER_WORKFLOW,
+  STORE_BATCH_BYTES,
+  storeBatchLength,
+  utf8Bytes,
+} from './budget';
 import { PATCHES } from './patches';
 
 /** Failure types after which every further call would fail the same way. */
@@ -39,7 +49,7 @@ const SYSTEMIC_FAILURES = new Set(['Llm.Auth', 'Llm.BadRequest']);
 /** Consecutive systemic failures, with no success between, that stop the intent's LLM calls. */
 const SYSTEMIC_FAILURE_LIMIT = 3;
 const FAILURE_BATCH = 100;
-/** Most finished dialogues one storage activity carries (bounded to keep one payload well under 2 MB). */
+/** Most finished dialogues one storage activity carries; `STORE_BATCH_BYTES` bounds their bytes. */
 const STORE_BATCH = 50;
 
 export interface IntentState {
@@ -51,6 +61,10 @@ export interface IntentState {
   completionTokens: number;
   paused: boolean;
   continuedAsNew: number;
+  /** Finished dialogues the store already held. Absent in states carried over before it existed. */
+  duplicates?: number;
+  /** Failed LLM attempts, paid, by stage. Absent in states carried over before it existed. */
+  failedAttempts?: FailedAttempts;
   /** Set once a systemic failure stopped LLM calls: the rest of the plan is recorded as failed. */
   abortReason?: { type: string; message: string };
 }
@@ -77,6 +91,12 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     paused: config.paused,
     continuedAsNew: 0,
   };
+  state.duplicates ??= 0;
+  state.failedAttempts ??= {
+    skeleton: { calls: 0, prompt: 0, completion: 0 },
+    responses: { calls: 0, prompt: 0, completion: 0 },
+  };
+  const failedAttempts = state.failedAttempts;
   let concurrency = input.concurrency;
   /** Dialogues in an LLM stage: what `concurrency` bounds. */
   let inFlight = 0;
@@ -125,6 +145,8 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     inFlight,
     tokens: { prompt: state.promptTokens, completion: state.completionTokens },
     llmCalls: state.llmCalls,
+    duplicates: state.duplicates ?? 0,
+    failedAttempts,
     paused: state.paused,
     concurrency,
     status,
@@ -159,6 +181,26 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     state.promptTokens += usage.promptTokens;
     state.completionTokens += usage.completionTokens;
   };
+  /** Failed attempts were paid: counted apart from the calls that succeeded. */
+  const countFailed = (stage: keyof FailedAttempts, paid: AttemptUsage | undefined) => {
+    if (!paid) return;
+    failedAttempts[stage].calls += paid.calls;
+    failedAttempts[stage].prompt += paid.promptTokens;
+    failedAttempts[stage].completion += paid.completionTokens;
+  };
+  /** The failed attempts a final activity failure carries (its details, or a timeout's last heartbeat). */
+  const paidByFailure = (error: ActivityFailure): AttemptUsage | undefined => {
+    const cause = error.cause;
+    if (cause instanceof TimeoutFailure) {
+      const before = attemptUsageSchema.safeParse(cause.lastHeartbeatDetails);
+      const earlier = before.success ? before.data : { calls: 0, promptTokens: 0, completionTokens: 0 };
+      return { ...earlier, calls: earlier.calls + 1 };
+    }
+    const parsed = attemptUsageSchema.safeParse(
+      cause instanceof ApplicationFailure ? cause.details?.[0] : undefined,
+    );
+    return parsed.success ? parsed.data : undefined;
+  };
   const failureRecord = (
     plan: DialoguePlan,
     stage: FailureRecord['stage'],
@@ -186,16 +228,22 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     let stage: FailureRecord['stage'] = 'skeleton';
     try {
       await condition(() => !state.paused);
-      const { skeleton, usage } = await llm.generateSkeleton.executeWithOptions(summary('skeleton', plan), [
+      const {
+        skeleton,
+        usage,
+        failedAttempts: failedBefore,
+      } = await llm.generateSkeleton.executeWithOptions(summary('skeleton', plan), [
         { plan, numTurns: config.numTurnsPerDialog, llm: settings('skeleton'), ...prompt('skeleton', plan) },
       ]);
       count(usage);
+      countFailed('skeleton', failedBefore);
       stage = 'responses';
       await condition(() => !state.paused);
       const replies = await llm.generateResponses.executeWithOptions(summary('responses', plan), [
         { plan, skeleton, llm: settings('responses'), ...prompt('responses', plan) },
       ]);
       count(replies.usage);
+      countFailed('responses', replies.failedAttempts);
       consecutiveSystemic = 0;
       // Storing is no LLM call: the next dialogue may start while this one is written.
       releaseSlot();
@@ -206,7 +254,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
         model: config.model,
         taxonomy: config.taxonomy,
       });
-      const problem = await store(record);
+      const { problem, duplicate } = await store(record);
       if (problem) {
         await storage.storeFailures({
           outDir: config.outDir,
@@ -215,13 +263,15 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
         state.failed++;
         return;
       }
-      state.written++;
+      if (duplicate) state.duplicates = (state.duplicates ?? 0) + 1;
+      else state.written++;
     } catch (error) {
       if (isCancellation(error) || !(error instanceof ActivityFailure)) throw error;
       // The LLM call failed within its attempt limit (or could never succeed): keep the plan and the reason.
       const cause = error.cause;
       const type = cause instanceof ApplicationFailure ? (cause.type ?? 'Error') : (cause?.name ?? 'Error');
       const reason = cause?.message ?? error.message;
+      countFailed(stage, paidByFailure(error));
       log.warn('dialogue failed', { id: plan.id, stage, type, reason });
       if (
         SYSTEMIC_FAILURES.has(type) &&
@@ -238,6 +288,11 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     }
   }
 
+  /** A refused record's reason, or whether the store already held it. */
+  interface StoreOutcome {
+    problem?: string;
+    duplicate: boolean;
+  }
   /**
    * Group commit of finished dialogues: while one storage activity runs, the dialogues finishing meanwhile
    * queue up and go together in the next one. At low throughput that is one record per activity and no
@@ -246,27 +301,40 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
    */
   const storeQueue: {
     record: DialogueRecord;
-    done: (problem: string | undefined) => void;
+    bytes: number;
+    done: (outcome: StoreOutcome) => void;
     fail: (e: unknown) => void;
   }[] = [];
   let storing = false;
-  function store(record: DialogueRecord): Promise<string | undefined> {
+  function store(record: DialogueRecord): Promise<StoreOutcome> {
     return new Promise((done, fail) => {
-      storeQueue.push({ record, done, fail });
+      storeQueue.push({ record, bytes: utf8Bytes(JSON.stringify(record)), done, fail });
       if (!storing) void flushStore();
     });
   }
   async function flushStore(): Promise<void> {
     storing = true;
     while (storeQueue.length > 0) {
-      const batch = storeQueue.splice(0, STORE_BATCH);
+      const byCount = Math.min(STORE_BATCH, storeQueue.length);
+      const byBytes = storeBatchLength(
+        storeQueue.map((q) => q.bytes),
+        STORE_BATCH,
+        STORE_BATCH_BYTES,
+      );
+      // Histories whose batches were cut by count only keep that path.
+      const batch = storeQueue.splice(
+        0,
+        byBytes < byCount && patched(PATCHES.storeBatchBytes) ? byBytes : byCount,
+      );
       try {
         const result = await storage.storeDialogues({
           outDir: config.outDir,
           records: batch.map((b) => b.record),
         });
         const invalid = new Map(result.invalid.map((i) => [i.id, i.reason]));
-        for (const b of batch) b.done(invalid.get(b.record.id));
+        const duplicates = new Set(result.duplicateIds ?? []);
+        for (const b of batch)
+          b.done({ problem: invalid.get(b.record.id), duplicate: duplicates.has(b.record.id) });
       } catch (error) {
         for (const b of batch) b.fail(error);
       }

@@ -10,4 +10,6 @@ export const PATCHES = {
   runWaitsForHandlers: 'run-waits-for-handlers',
   /** A `setConcurrency` signal whose argument is not a finite number is logged and ignored. */
   ignoreBadConcurrencySignal: 'ignore-bad-concurrency-signal',
+  /** A storage batch is cut at `STORE_BATCH_BYTES` as well as at `STORE_BATCH` records. */
+  storeBatchBytes: 'store-batch-bytes',
 } as const;

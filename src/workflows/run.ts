@@ -18,6 +18,7 @@ import {
 import type { IntentId } from '../method/intents';
 import { sliceTaxonomy } from '../method/taxonomy';
 import { MAX_CONCURRENCY } from '../shared/constants';
+import { costOf, paidTokens, priceFor } from '../shared/pricing';
 import {
   pauseSignal,
   pauseUpdate,
@@ -30,6 +31,7 @@ import {
 import {
   concurrencySchema,
   runInputSchema,
+  type FailedAttempts,
   type IntentProgress,
   type RunControlState,
   type RunInput,
@@ -178,6 +180,7 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     model: config.model,
     paused,
     concurrency,
+    price: priceFor(config.model, config.prices),
     intents: config.intents.map(
       (intent): IntentProgress =>
         finished.get(intent) ?? {
@@ -258,6 +261,11 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
   }
   const intents = config.intents.map((i) => finished.get(i)!);
   const sum = (pick: (p: IntentProgress) => number) => intents.reduce((total, p) => total + pick(p), 0);
+  const stageSum = (stage: keyof FailedAttempts) => ({
+    calls: sum((p) => p.failedAttempts?.[stage].calls ?? 0),
+    prompt: sum((p) => p.failedAttempts?.[stage].prompt ?? 0),
+    completion: sum((p) => p.failedAttempts?.[stage].completion ?? 0),
+  });
   return {
     runId: config.runId,
     outDir: config.outDir,
@@ -267,6 +275,9 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     failed: sum((p) => p.failed),
     tokens: { prompt: sum((p) => p.tokens.prompt), completion: sum((p) => p.tokens.completion) },
     llmCalls: sum((p) => p.llmCalls),
+    duplicates: sum((p) => p.duplicates ?? 0),
+    failedAttempts: { skeleton: stageSum('skeleton'), responses: stageSum('responses') },
+    estimatedCostUsd: costOf(priceFor(config.model, config.prices), paidTokens(intents)),
     intents,
   };
 }

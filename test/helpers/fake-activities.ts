@@ -50,12 +50,21 @@ export function fakeActivities(
     storeDialogues(input) {
       log.storeCalls++;
       let written = 0;
+      const duplicateIds: string[] = [];
       for (const record of input.records) {
-        if (log.dialogues.has(record.id)) continue;
+        if (log.dialogues.has(record.id)) {
+          duplicateIds.push(record.id);
+          continue;
+        }
         log.dialogues.set(record.id, record);
         written++;
       }
-      return Promise.resolve({ written, duplicates: input.records.length - written, invalid: [] });
+      return Promise.resolve({
+        written,
+        duplicates: input.records.length - written,
+        invalid: [],
+        duplicateIds,
+      });
     },
     storeFailures(input) {
       log.failures.push(...input.failures);

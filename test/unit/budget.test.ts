@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RateController } from '../../src/activities/rate-control';
 import { HISTORY_BUDGET } from '../../src/shared/constants';
-import { hasRoomForAnother, MAX_WINDOW_PER_WORKFLOW, splitConcurrency } from '../../src/workflows/budget';
+import {
+  hasRoomForAnother,
+  MAX_WINDOW_PER_WORKFLOW,
+  splitConcurrency,
+  storeBatchLength,
+  utf8Bytes,
+} from '../../src/workflows/budget';
 
 test('budget: concurrency is split across intents, summing to the total', () => {
   const shares = splitConcurrency(16, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']);
@@ -91,4 +97,28 @@ test('rate control: after a 429 the pace starts below what the endpoint accepted
   assert.ok(elapsed >= 450, `6 calls at ${pace.toFixed(1)}/s took ${elapsed} ms`);
   for (let i = 0; i < 100; i++) rate.succeeded();
   assert.ok(rate.currentPace! > pace, 'the pace grows back while 429s are rare');
+});
+
+test('budget: utf8Bytes matches Buffer.byteLength, surrogate pairs and 3-byte characters included', () => {
+  for (const text of [
+    '',
+    'plain',
+    'é',
+    '語'.repeat(10),
+    '😀 smile',
+    'a\u0000b',
+    '\ud83d',
+    'x\udc00\ud83dy',
+  ]) {
+    assert.equal(utf8Bytes(text), Buffer.byteLength(text), JSON.stringify(text));
+  }
+});
+
+test('budget: a storage batch stops at its byte bound, but always takes one record', () => {
+  const mb = 1024 * 1024;
+  assert.equal(storeBatchLength([600_000, 600_000, 600_000], 50, mb), 1);
+  assert.equal(storeBatchLength([300_000, 300_000, 300_000, 300_000], 50, mb), 3);
+  assert.equal(storeBatchLength([3 * mb], 50, mb), 1);
+  assert.equal(storeBatchLength(Array(80).fill(100), 50, mb), 50);
+  assert.equal(storeBatchLength([], 50, mb), 0);
 });

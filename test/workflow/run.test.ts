@@ -76,6 +76,26 @@ describe('run workflow', () => {
     assert.equal(child.type, WORKFLOW_TYPES.intent);
   });
 
+  test('run workflow: a dialogue the store already held counts as a duplicate, not as written', async () => {
+    const { activities, log } = fakeActivities();
+    const runId = unique('dup');
+    // As after a workflow reset: the first dialogue's record is already in the file.
+    log.dialogues.set(`${runId}.transaction.0`, {} as never);
+    const summary = await withWorker(
+      activities,
+      (taskQueue) =>
+        env.client.workflow.execute(WORKFLOW_TYPES.run, {
+          workflowId: runId,
+          taskQueue,
+          args: [input(runId, { intents: ['transaction'], numDialogsPerIntent: 3 })],
+        }) as Promise<RunSummary>,
+    );
+    assert.equal(summary.written, 2);
+    assert.equal(summary.duplicates, 1);
+    assert.equal(summary.intents[0]!.duplicates, 1);
+    assert.equal(summary.failed, 0);
+  });
+
   test('run workflow: the same seed gives the same plan', async () => {
     const first = fakeActivities();
     const second = fakeActivities();

@@ -1,0 +1,84 @@
+/**
+ * Estimated cost of a run: a price per million prompt and completion tokens for each model. The table
+ * holds list prices of common hosted models; a run's `prices` (the config file's `prices:` key) adds
+ * or replaces entries, e.g. `prices: {my-model: {prompt: 0.2, completion: 0.8}}`. A model with no
+ * entry (a local server) has no estimate rather than a wrong one.
+ */
+import { z } from 'zod';
+
+export const priceSchema = z
+  .object({
+    /** USD per 1,000,000 prompt tokens. */
+    prompt: z.number().min(0).max(10_000),
+    /** USD per 1,000,000 completion tokens. */
+    completion: z.number().min(0).max(10_000),
+  })
+  .strict();
+export type Price = z.infer<typeof priceSchema>;
+
+export const pricesSchema = z.record(z.string().min(1).max(200), priceSchema);
+export type Prices = z.infer<typeof pricesSchema>;
+
+/** USD per million tokens, OpenAI list prices (standard tier) as of 2025; override them per run. */
+export const DEFAULT_PRICES: Readonly<Prices> = {
+  'gpt-5': { prompt: 1.25, completion: 10 },
+  'gpt-5-mini': { prompt: 0.25, completion: 2 },
+  'gpt-5-nano': { prompt: 0.05, completion: 0.4 },
+  'gpt-4.1': { prompt: 2, completion: 8 },
+  'gpt-4.1-mini': { prompt: 0.4, completion: 1.6 },
+  'gpt-4.1-nano': { prompt: 0.1, completion: 0.4 },
+  'gpt-4o': { prompt: 2.5, completion: 10 },
+  'gpt-4o-mini': { prompt: 0.15, completion: 0.6 },
+  'o4-mini': { prompt: 1.1, completion: 4.4 },
+  'o3-mini': { prompt: 1.1, completion: 4.4 },
+  'gpt-3.5-turbo': { prompt: 0.5, completion: 1.5 },
+};
+
+/**
+ * The price of `model`: an exact entry, else the longest entry the name starts with followed by `-`
+ * (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`). The run's own prices win over the table.
+ */
+export function priceFor(model: string, prices: Prices = {}): Price | undefined {
+  for (const table of [prices, DEFAULT_PRICES]) {
+    if (Object.hasOwn(table, model)) return table[model];
+    const prefix = Object.keys(table)
+      .filter((name) => model.startsWith(`${name}-`))
+      .sort((a, b) => b.length - a.length)[0];
+    if (prefix) return table[prefix];
+  }
+  return undefined;
+}
+
+/** USD for the given tokens, or undefined when the model has no price. */
+export function costOf(
+  price: Price | undefined,
+  tokens: { prompt: number; completion: number },
+): number | undefined {
+  if (!price) return undefined;
+  return (tokens.prompt * price.prompt + tokens.completion * price.completion) / 1_000_000;
+}
+
+/** `$0.0123`, `$12.35`, or `n/a` without a price. */
+export function formatCost(usd: number | undefined): string {
+  if (usd === undefined) return 'cost n/a';
+  return `est. $${usd < 1 ? usd.toFixed(4) : usd.toFixed(2)}`;
+}
+
+interface PaidCounts {
+  tokens: { prompt: number; completion: number };
+  failedAttempts?: Record<'skeleton' | 'responses', { prompt: number; completion: number }>;
+}
+
+/** Every paid token of some intents: successful calls and failed attempts of both stages. */
+export function paidTokens(intents: readonly PaidCounts[]): { prompt: number; completion: number } {
+  const total = { prompt: 0, completion: 0 };
+  for (const i of intents) {
+    total.prompt += i.tokens.prompt;
+    total.completion += i.tokens.completion;
+    for (const stage of [i.failedAttempts?.skeleton, i.failedAttempts?.responses]) {
+      total.prompt += stage?.prompt ?? 0;
+      total.completion += stage?.completion ?? 0;
+    }
+  }
+  return total;
+}
