@@ -36,6 +36,8 @@ import {
 import { connectTemporal, generate, readProgress } from './generate';
 import { readConfigFile } from './config-file';
 import { preflightEndpoint } from './preflight';
+import { formatStorageIssue, readStorageIssues } from './storage-health';
+import { intentWorkflowId } from '../workflows/run';
 import { createProgressView, formatSummary } from './progress';
 
 export const EXIT_CODES = { ok: 0, failures: 1, badInput: 2, interrupted: 130 } as const;
@@ -365,6 +367,13 @@ export function buildProgram(): Command {
           `  ${i.intent.padEnd(22)} ${i.written}/${i.planned} written, ${i.failed} failed, ${i.inFlight} in flight, tokens ${i.tokens.prompt}+${i.tokens.completion}${i.paused ? ', paused' : ''}\n`,
         );
       }
+      // Storage retries without end by design; say so when it is not getting through.
+      const running = p.intents.filter((i) => i.status === 'running');
+      const issues = await readStorageIssues(
+        client,
+        running.map((i) => intentWorkflowId(runId, i.intent)),
+      );
+      for (const issue of issues) process.stdout.write(`  ${formatStorageIssue(issue)}\n`);
     }
     if (opts.out) {
       const written = await countLines(join(resolve(opts.out), OUTPUT_FILES.dialogues));
