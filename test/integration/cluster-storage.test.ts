@@ -78,6 +78,22 @@ after(async () => {
 });
 
 describe('cluster storage', () => {
+  test('cluster storage: a worker that would serve storage without an output root exits 2 naming the flag', async () => {
+    const started = Date.now();
+    const r = await runCli(
+      ['worker', '--temporal-address', temporal.address, '--task-queue', unique('no-root')],
+      {
+        OPENAI_API_KEY: API_KEY,
+        OPENAI_BASE_URL: llm.url,
+        CONSISTENT_CHAT_OUT_ROOT: '',
+      },
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^error: --out-root: .*CONSISTENT_CHAT_OUT_ROOT/);
+    assert.ok(Date.now() - started < 20_000);
+  });
+
   test('cluster storage: a run started with the Temporal CLI lands every record under the storage root once', async () => {
     const runId = unique('cli-run');
     const outDir = join(root, runId);
