@@ -63,6 +63,8 @@ import { formatCost } from '../shared/pricing';
 import { createProgressView, formatSummary, progressCost, progressIntervalMs } from './progress';
 import { installStderrRuntime } from './logging';
 import { serveUi } from './ui';
+import { formatStorageIssue, readStorageIssues } from './storage-health';
+import { intentWorkflowId } from '../workflows/run';
 
 /** Documented in the README: each means one thing, so scripts can tell them apart. */
 export const EXIT_CODES = {
@@ -662,6 +664,13 @@ export function buildProgram(): Command {
           `  ${i.intent.padEnd(22)} ${i.written}/${i.planned} written, ${i.failed} failed, ${i.inFlight} in flight, tokens ${i.tokens.prompt}+${i.tokens.completion}${i.paused ? ', paused' : ''}\n`,
         );
       }
+      // Storage retries without end by design; say so when it is not getting through.
+      const running = p.intents.filter((i) => i.status === 'running');
+      const issues = await readStorageIssues(
+        client,
+        running.map((i) => intentWorkflowId(runId, i.intent)),
+      );
+      for (const issue of issues) process.stdout.write(`  ${formatStorageIssue(issue)}\n`);
     }
     if (opts.out) {
       const written = await countLines(join(resolve(opts.out), OUTPUT_FILES.dialogues));

@@ -62,11 +62,16 @@ import {
   localModelName,
   startLocalModel,
 } from './local-model';
+import { formatStorageIssue, readStorageIssues } from './storage-health';
+
 import { preflightEndpoint } from './preflight';
 import { BUILTIN_PROMPTS } from '../method/prompts';
 import { BUILTIN_TAXONOMY } from '../method/taxonomy';
 import { methodHash, sameContent, writeMethodCopies, METHOD_COPIES } from './method-files';
 import { packageVersion } from './version';
+
+/** How often a followed run's storage activities are checked for failures that keep repeating. */
+const STORAGE_CHECK_INTERVAL_MS = 5_000;
 
 /**
  * Where Temporal runs and how to reach it. Unset fields come from the environment and the
@@ -409,10 +414,27 @@ async function followRun(
   workerFailure.catch(() => undefined);
 
   let done = false;
+  const storageWarnings = new Set<string>();
+  let storageCheckedAt = 0;
   const poll = (async () => {
     while (!done && options.onProgress) {
       try {
-        options.onProgress(await readProgress(client, runId));
+        const progress = await readProgress(client, runId);
+        options.onProgress(progress);
+        // Storage that keeps failing is said once per distinct failure, not retried in silence.
+        if (options.onWarning && Date.now() - storageCheckedAt >= STORAGE_CHECK_INTERVAL_MS) {
+          storageCheckedAt = Date.now();
+          const running = progress.intents.filter((i) => i.status === 'running');
+          const issues = await readStorageIssues(
+            client,
+            running.map((i) => intentWorkflowId(runId, i.intent)),
+          );
+          for (const issue of issues) {
+            const key = `${issue.workflowId} ${issue.activity} ${issue.noWorker} ${issue.lastFailure}`;
+            if (!storageWarnings.has(key)) options.onWarning(formatStorageIssue(issue));
+            storageWarnings.add(key);
+          }
+        }
       } catch {
         // the run may be completing; the next tick or the result will say
       }

@@ -119,7 +119,7 @@ export const runInputObjectSchema = z
     retry: retrySchema.default(retrySchema.parse({})),
     timeouts: timeoutsSchema.default(timeoutsSchema.parse({})),
     rateLimit: rateLimitSchema.default({}),
-    /** Task queue of the storage activities; defaults to the workflow's own task queue. */
+    /** Task queue of the storage activities; defaults to `<task-queue>.storage` (src/shared/storage-queue.ts). */
     storageTaskQueue: z.string().min(1).max(200).optional(),
     /** Starts the run paused. */
     paused: z.boolean().default(false),

@@ -8,6 +8,12 @@
 /** Indices above this go to the fallback set rather than grow a bitset without bound. */
 const MAX_BITSET_INDEX = 100_000_000;
 
+/** An index as saved to disk: bitsets in base64, other ids as they are. */
+export interface IdIndexSnapshot {
+  bits: [prefix: string, base64: string][];
+  others: string[];
+}
+
 export class IdIndex {
   private readonly bits = new Map<string, Uint8Array>();
   private readonly others = new Set<string>();
@@ -67,6 +73,30 @@ export class IdIndex {
     }
   }
 
+  /** A copy without `exclude` (ids queued but not yet on disk). */
+  snapshot(exclude: Iterable<string>): IdIndexSnapshot {
+    const copy = new IdIndex();
+    for (const [prefix, bits] of this.bits) copy.bits.set(prefix, bits.slice());
+    for (const id of this.others) copy.others.add(id);
+    for (const id of exclude) copy.delete(id);
+    return {
+      bits: [...copy.bits].map(([prefix, bits]) => [prefix, Buffer.from(bits).toString('base64')]),
+      others: [...copy.others],
+    };
+  }
+
+  static restore(snapshot: IdIndexSnapshot): IdIndex {
+    const index = new IdIndex();
+    for (const [prefix, base64] of snapshot.bits) {
+      const bits = new Uint8Array(Buffer.from(base64, 'base64'));
+      index.bits.set(prefix, bits);
+      for (const byte of bits) index.count += POPCOUNT[byte]!;
+    }
+    for (const id of snapshot.others) index.others.add(id);
+    index.count += index.others.size;
+    return index;
+  }
+
   /** Bytes held by the bitsets (the fallback set is counted by its strings' length). */
   approximateBytes(): number {
     let n = 0;
@@ -75,6 +105,12 @@ export class IdIndex {
     return n;
   }
 }
+
+const POPCOUNT = Uint8Array.from({ length: 256 }, (_, b) => {
+  let n = 0;
+  for (let x = b; x; x >>= 1) n += x & 1;
+  return n;
+});
 
 function split(id: string): { prefix: string; index: number } | undefined {
   const dot = id.lastIndexOf('.');

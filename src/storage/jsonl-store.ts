@@ -20,7 +20,7 @@ import {
   resolveOutputRoot,
   type ConfinedDirectory,
 } from './confine';
-import { IdIndex } from './id-index';
+import { IdIndex, type IdIndexSnapshot } from './id-index';
 
 export { ForbiddenDirectoryError };
 
@@ -47,10 +47,16 @@ export const DEFAULT_JSONL_STORE_OPTIONS = { fsync: true } as const;
 
 /** Bytes read at a time when indexing a file on open. */
 const SCAN_CHUNK = 4 * 1024 * 1024;
+/** How often the id index is saved beside its file while appending; an open reads only what came after. */
+const CHECKPOINT_INTERVAL_MS = 30_000;
+/** An open that had to read more than this saves the index at once. */
+const CHECKPOINT_AFTER_SCAN_BYTES = 64 * 1024 * 1024;
+const MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024;
 /** How every line this store writes begins. */
 const ID_HEAD = Buffer.from('{"id":"');
 
 interface Pending {
+  id: string;
   line: Buffer;
   resolve: (r: StoreResult) => void;
   reject: (e: unknown) => void;
@@ -61,12 +67,21 @@ class JsonlFile {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
   /** Ids on disk or queued: a repeat resolves as a duplicate without touching the file. */
-  private readonly ids = new IdIndex();
+  private ids = new IdIndex();
   private readonly waiting = new Map<string, Promise<StoreResult>>();
   flushCount = 0;
+  /** Bytes the last open read to index the file (all of it without a valid checkpoint). */
+  scannedBytes = 0;
+  private lastCheckpoint = Date.now();
+  private checkpointing: Promise<void> | undefined;
+  private ino = 0;
+  /** Where line numbers in messages count from, when an open resumed from a checkpoint. */
+  private lineBase = '';
 
   private constructor(
     readonly path: string,
+    private readonly dir: ConfinedDirectory,
+    private readonly name: string,
     private readonly handle: FileHandle,
     private size: number,
     private readonly fsync: boolean,
@@ -93,8 +108,14 @@ class JsonlFile {
       const info = await handle.stat();
       if (!info.isFile()) throw new ForbiddenDirectoryError(`${join(dir.path, name)} is not a regular file`);
       const repairedBytes = await repairTail(handle, info.size);
-      const file = new JsonlFile(join(dir.path, name), handle, info.size - repairedBytes, fsync);
-      await file.loadIds();
+      const file = new JsonlFile(join(dir.path, name), dir, name, handle, info.size - repairedBytes, fsync);
+      file.ino = info.ino;
+      const from = await file.loadCheckpoint();
+      file.lineBase = from > 0 ? ` after byte ${from}` : '';
+      await file.loadIds(from);
+      file.scannedBytes = file.size - from;
+      // A long scan is not repeated at the next open.
+      if (file.scannedBytes > CHECKPOINT_AFTER_SCAN_BYTES) await file.checkpoint();
       return { file, repairedBytes };
     } catch (error) {
       await handle.close();
@@ -107,11 +128,11 @@ class JsonlFile {
    * writes starts with `{"id":"`, so the rest of a line is skipped at memchr speed instead of parsed.
    * A line of any other shape is parsed in full.
    */
-  private async loadIds(): Promise<void> {
+  private async loadIds(from: number): Promise<void> {
     const chunk = Buffer.allocUnsafe(SCAN_CHUNK);
     let carry: Buffer | undefined;
     let line = 0;
-    for (let offset = 0; offset < this.size;) {
+    for (let offset = from; offset < this.size;) {
       const { bytesRead } = await this.handle.read(
         chunk,
         0,
@@ -144,6 +165,78 @@ class JsonlFile {
     if (carry) this.indexLine(carry, ++line);
   }
 
+  /** The checkpoint file: the index as of some byte offset, so an open reads only what came after. */
+  private get checkpointName(): string {
+    return `.${this.name}.index`;
+  }
+
+  /**
+   * Loads the saved index if it still describes this file (same inode, at most as long, and the bytes
+   * just before its offset unchanged); returns the offset from which the file must still be read.
+   */
+  private async loadCheckpoint(): Promise<number> {
+    let saved: Checkpoint;
+    try {
+      const handle = await open(
+        this.dir.child(this.checkpointName),
+        fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW,
+      );
+      try {
+        if ((await handle.stat()).size > MAX_CHECKPOINT_BYTES) return 0;
+        saved = JSON.parse(await handle.readFile('utf8')) as Checkpoint;
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      return 0; // none, unreadable or cut: read the whole file instead
+    }
+    if (saved.version !== 1 || saved.ino !== this.ino || !(saved.size <= this.size)) return 0;
+    const tail = Buffer.from(saved.tail, 'base64');
+    const actual = Buffer.alloc(tail.length);
+    await this.handle.read(actual, 0, tail.length, saved.size - tail.length);
+    if (!actual.equals(tail)) return 0;
+    this.ids = IdIndex.restore(saved.index);
+    return saved.size;
+  }
+
+  /**
+   * Saves the index as of the bytes on disk now. Called between two batch writes only, so the ids on
+   * disk are exactly the index minus those still queued.
+   */
+  private checkpoint(): Promise<void> {
+    if (this.checkpointing) return this.checkpointing;
+    this.lastCheckpoint = Date.now();
+    const size = this.size;
+    const index = this.ids.snapshot(this.queue.map((p) => p.id));
+    const write = async () => {
+      const tail = Buffer.alloc(Math.min(64, size));
+      await this.handle.read(tail, 0, tail.length, size - tail.length);
+      const saved: Checkpoint = { version: 1, ino: this.ino, size, tail: tail.toString('base64'), index };
+      const temp = `${this.checkpointName}.${randomBytes(6).toString('hex')}.tmp`;
+      const out = await open(
+        this.dir.child(temp),
+        fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW,
+        0o644,
+      );
+      try {
+        await out.writeFile(JSON.stringify(saved));
+      } finally {
+        await out.close();
+      }
+      // A checkpoint that is cut or stale is detected on load and ignored: no fsync needed for safety.
+      await rename(this.dir.child(temp), this.dir.child(this.checkpointName)).catch(
+        async (error: unknown) => {
+          await unlink(this.dir.child(temp)).catch(() => undefined);
+          throw error;
+        },
+      );
+    };
+    this.checkpointing = write()
+      .catch(() => undefined) // only a speed-up: the file itself stays the truth
+      .finally(() => (this.checkpointing = undefined));
+    return this.checkpointing;
+  }
+
   private indexLine(line: Buffer, n: number): void {
     if (line.length === 0) return;
     let id: unknown;
@@ -161,9 +254,12 @@ class JsonlFile {
       try {
         id = (JSON.parse(line.toString('utf8')) as { id?: unknown }).id;
       } catch {
-        throw new Error(`${this.path}: line ${n} is not valid JSON; fix or move the file before resuming`);
+        throw new Error(
+          `${this.path}: line ${n}${this.lineBase} is not valid JSON; fix or move the file before resuming`,
+        );
       }
-      if (typeof id !== 'string') throw new Error(`${this.path}: line ${n} has no string "id"`);
+      if (typeof id !== 'string')
+        throw new Error(`${this.path}: line ${n}${this.lineBase} has no string "id"`);
     }
     this.ids.add(id as string);
   }
@@ -185,7 +281,7 @@ class JsonlFile {
     // JSON.stringify escapes newlines inside strings; this guards the one-record-per-line invariant.
     if (text.includes('\n')) return Promise.reject(new Error(`record ${id} would span lines`));
     const promise = new Promise<StoreResult>((resolvePromise, reject) => {
-      this.queue.push({ line: Buffer.from(`${text}\n`), resolve: resolvePromise, reject });
+      this.queue.push({ id, line: Buffer.from(`${text}\n`), resolve: resolvePromise, reject });
     });
     this.ids.add(id);
     this.waiting.set(id, promise);
@@ -226,6 +322,7 @@ class JsonlFile {
         this.size += buffer.length;
         this.flushCount++;
         for (const p of batch) p.resolve({ status: 'written' });
+        if (Date.now() - this.lastCheckpoint >= CHECKPOINT_INTERVAL_MS) void this.checkpoint();
       } catch (error) {
         // No half batch stays behind: cut the file back to where the batch began.
         await this.handle.truncate(before).catch(() => undefined);
@@ -236,8 +333,20 @@ class JsonlFile {
 
   async close(): Promise<void> {
     while (this.flushing) await this.flushing;
+    await this.checkpointing;
+    await this.checkpoint();
     await this.handle.close();
   }
+}
+
+interface Checkpoint {
+  version: 1;
+  ino: number;
+  /** Bytes of the file the index covers. */
+  size: number;
+  /** The last bytes before `size`, to tell the same file from one rewritten since. */
+  tail: string;
+  index: IdIndexSnapshot;
 }
 
 /** Cuts a last line that has no newline (a write cut by a crash); returns the bytes removed. */
@@ -358,6 +467,11 @@ export class JsonlStore {
 
   stats(): { dialogues: number; failures: number } {
     return { dialogues: this.dialogues.count, failures: this.failures.count };
+  }
+
+  /** Bytes the open read to index the files: only what came after their saved index, if it was valid. */
+  get scannedBytes(): number {
+    return this.dialogues.scannedBytes + this.failures.scannedBytes;
   }
 
   /** Bytes the id indexes of both files hold. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { DialogueRecord } from '../../src/shared/schemas';
@@ -144,4 +144,34 @@ test('jsonl store: the registry opens one store per directory for concurrent cal
   const [a, b] = await Promise.all([registry.get(dir), registry.get(`${dir}/.`)]);
   assert.equal(a, b);
   await registry.closeAll();
+});
+
+test('jsonl store: a reopen reads only what was appended after the saved index, and still knows every id', async () => {
+  const dir = await tempDir();
+  const first = await JsonlStore.open(dir);
+  await Promise.all(Array.from({ length: 200 }, (_, i) => first.appendDialogue(record(`run.x.${i}`))));
+  await first.close();
+  const clean = await JsonlStore.open(dir);
+  assert.equal(clean.scannedBytes, 0, 'a clean close leaves an index covering the whole file');
+  assert.equal((await clean.appendDialogue(record('run.x.7'))).status, 'duplicate');
+  await clean.close();
+  // Records appended after the index was saved, as by a writer killed before it saved it again.
+  const late = `${JSON.stringify(record('run.x.500'))}\n`;
+  await appendFile(join(dir, 'dialogs.jsonl'), late);
+  const crashed = await JsonlStore.open(dir);
+  assert.equal(crashed.scannedBytes, Buffer.byteLength(late));
+  assert.equal((await crashed.appendDialogue(record('run.x.500'))).status, 'duplicate');
+  assert.equal((await crashed.appendDialogue(record('run.x.3'))).status, 'duplicate');
+  assert.equal((await crashed.appendDialogue(record('run.x.201'))).status, 'written');
+  await crashed.close();
+  // A file replaced by another one (new inode): its saved index no longer applies, the whole file is read.
+  const text = await readFile(join(dir, 'dialogs.jsonl'), 'utf8');
+  const kept = text.split('\n').slice(0, 10).join('\n') + '\n';
+  await writeFile(join(dir, 'replacement'), kept);
+  await rename(join(dir, 'replacement'), join(dir, 'dialogs.jsonl'));
+  const replaced = await JsonlStore.open(dir);
+  assert.equal(replaced.scannedBytes, Buffer.byteLength(kept));
+  assert.deepEqual(replaced.stats(), { dialogues: 10, failures: 0 });
+  assert.equal((await replaced.appendDialogue(record('run.x.150'))).status, 'written');
+  await replaced.close();
 });

@@ -1,0 +1,205 @@
+/**
+ * The compose topology with real processes on a real dev server: two `worker --no-storage`, one
+ * `worker --storage-only --out-root R`, runs started with the Temporal CLI exactly as the README prints
+ * it. Every record lands under R once, stored by the storage worker; storage that cannot get through
+ * shows in `consistent-chat status`.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { findTemporalCli } from '../../src/client/dev-server';
+import { INTENT_IDS } from '../../src/method/intents';
+import { WORKFLOW_TYPES } from '../../src/shared/constants';
+import type { RunInput } from '../../src/shared/schemas';
+import { JsonlStore } from '../../src/storage/jsonl-store';
+import { intentWorkflowId } from '../../src/workflows/run';
+import { runCli, spawnCli } from '../helpers/cli';
+import { assertDataset, readDialogues, readFailures } from '../helpers/output';
+import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
+import { startLlmServer, type LlmServer } from '../llm-server/server';
+
+const API_KEY = 'sk-test-cluster-key-0123456789';
+let temporal: TestDevServer;
+let llm: LlmServer;
+let client: Client;
+let root: string;
+const taskQueue = unique('cluster');
+const workers: ReturnType<typeof spawnCli>[] = [];
+
+/** Starts a CLI worker and waits until it says it is polling. */
+async function startWorker(args: string[]): Promise<ReturnType<typeof spawnCli>> {
+  const worker = spawnCli(['worker', '--task-queue', taskQueue, ...args], {
+    TEMPORAL_ADDRESS: temporal.address,
+    OPENAI_API_KEY: API_KEY,
+    OPENAI_BASE_URL: llm.url,
+  });
+  workers.push(worker);
+  await new Promise<void>((ready, failed) => {
+    let err = '';
+    worker.child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('worker on ')) ready();
+    });
+    void worker.done.then((r) => failed(new Error(`worker exited ${r.code}: ${r.stderr}`)));
+  });
+  return worker;
+}
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+let storageWorkerPid = 0;
+before(async () => {
+  temporal = await devServer();
+  llm = await startLlmServer({ apiKey: API_KEY, latency: { meanMs: 20, jitter: 0.5 } });
+  client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  root = await tempDir('cc-cluster-root-');
+  await startWorker(['--no-storage']);
+  await startWorker(['--no-storage']);
+  storageWorkerPid = (await startWorker(['--storage-only', '--out-root', root])).child.pid!;
+});
+after(async () => {
+  for (const w of workers) w.child.kill('SIGTERM');
+  await Promise.all(workers.map((w) => w.done));
+  await client?.connection.close();
+  await llm?.close();
+  await temporal?.dispose();
+});
+
+describe('cluster storage', () => {
+  test('cluster storage: a worker that would serve storage without an output root exits 2 naming the flag', async () => {
+    const started = Date.now();
+    const r = await runCli(
+      ['worker', '--temporal-address', temporal.address, '--task-queue', unique('no-root')],
+      {
+        OPENAI_API_KEY: API_KEY,
+        OPENAI_BASE_URL: llm.url,
+        CONSISTENT_CHAT_OUT_ROOT: '',
+      },
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^error: --out-root: .*CONSISTENT_CHAT_OUT_ROOT/);
+    assert.ok(Date.now() - started < 20_000);
+  });
+
+  test('cluster storage: a run started with the Temporal CLI lands every record under the storage root once', async () => {
+    const runId = unique('cli-run');
+    const outDir = join(root, runId);
+    const cli = findTemporalCli();
+    assert.ok(cli, 'the Temporal CLI is installed (TEMPORAL_CLI_PATH)');
+    // As the README prints it, with this test's server, task queue and sizes.
+    await promisify(execFile)(cli, [
+      'workflow',
+      'start',
+      '--type',
+      'consistentChatRun',
+      '--task-queue',
+      taskQueue,
+      '--workflow-id',
+      runId,
+      '--input',
+      JSON.stringify({
+        outDir,
+        model: 'test-model',
+        numDialogsPerIntent: 3,
+        numTurnsPerDialog: 2,
+        temperature: 0.9,
+      }),
+      '--address',
+      temporal.address,
+    ]);
+    await client.workflow.getHandle(runId).result();
+    const records = await readDialogues(outDir);
+    assertDataset(records, { count: INTENT_IDS.length * 3, turns: 2, intents: INTENT_IDS });
+    assert.equal((await readFailures(outDir)).length, 0);
+    assert.deepEqual(await readdir(root), [runId], 'nothing else under the root');
+    // Stored by the storage worker, on the shared storage queue, and only by it.
+    const { events } = await client.workflow.getHandle(intentWorkflowId(runId, 'transaction')).fetchHistory();
+    const storageScheduled = new Set<string>();
+    for (const e of events ?? []) {
+      const scheduled = e.activityTaskScheduledEventAttributes;
+      if (scheduled?.activityType?.name === 'storeDialogues') {
+        assert.equal(scheduled.taskQueue?.name, `${taskQueue}.storage`);
+        storageScheduled.add(String(e.eventId));
+      }
+      const started = e.activityTaskStartedEventAttributes;
+      if (started && storageScheduled.has(String(started.scheduledEventId)))
+        assert.match(started.identity ?? '', new RegExp(`^${storageWorkerPid}@`));
+    }
+    assert.ok(storageScheduled.size > 0);
+  });
+
+  test('cluster storage: storage that cannot get through shows in status, with its reason', async () => {
+    // A directory of ours whose lock a live process (this test) holds: storage retries and cannot succeed.
+    const locked = join(root, 'locked');
+    await (await JsonlStore.open(locked)).close();
+    await writeFile(
+      join(locked, '.lock'),
+      JSON.stringify({
+        pid: process.pid,
+        hostname: (await import('node:os')).hostname(),
+        token: 't',
+        startedAt: 'now',
+      }),
+    );
+    const input = (runId: string, extra: Partial<RunInput>): RunInput => ({
+      runId,
+      outDir: locked,
+      model: 'test-model',
+      intents: ['transaction'],
+      numDialogsPerIntent: 2,
+      numTurnsPerDialog: 1,
+      ...extra,
+    });
+    const lockedRun = unique('locked');
+    const nobodyRun = unique('nobody');
+    const nobodyQueue = unique('no-storage-worker');
+    await client.workflow.start(WORKFLOW_TYPES.run, {
+      workflowId: lockedRun,
+      taskQueue,
+      args: [input(lockedRun, {})],
+    });
+    await client.workflow.start(WORKFLOW_TYPES.run, {
+      workflowId: nobodyRun,
+      taskQueue,
+      args: [input(nobodyRun, { outDir: join(root, 'nobody'), storageTaskQueue: nobodyQueue })],
+    });
+    try {
+      const status = (runId: string, pattern: RegExp) =>
+        waitFor(
+          async () => {
+            const r = await runCli(['status', runId, '--temporal-address', temporal.address]);
+            return pattern.test(r.stdout) ? r.stdout : undefined;
+          },
+          60_000,
+          `status of ${runId} matching ${pattern}`,
+        );
+      const lockedStatus = await status(
+        lockedRun,
+        /storage stuck: .*storeDialogues attempt \d+.*in use by process/,
+      );
+      assert.match(lockedStatus, new RegExp(`in use by process ${process.pid}`));
+      const nobodyStatus = await status(nobodyRun, /storage stuck: .*no worker serves its task queue/);
+      assert.match(nobodyStatus, new RegExp(nobodyQueue));
+    } finally {
+      for (const id of [lockedRun, nobodyRun]) await client.workflow.getHandle(id).terminate('test done');
+      for (const id of [lockedRun, nobodyRun])
+        await client.workflow
+          .getHandle(intentWorkflowId(id, 'transaction'))
+          .terminate('test done')
+          .catch(() => undefined);
+    }
+  });
+});
