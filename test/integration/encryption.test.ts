@@ -65,6 +65,36 @@ async function rawHistories(connection: Connection, runId: string): Promise<Hist
 }
 
 describe('encryption', () => {
+  test('encryption: a bad key is one line naming its variable or flag, exit 2, before anything starts', async () => {
+    const out = await tempDir('cc-enc-bad-');
+    const short = randomBytes(16).toString('base64');
+    const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+      [
+        ['generate', '--out', join(out, 'a'), '--model', 'm'],
+        { CONSISTENT_CHAT_ENCRYPTION_KEY: short },
+        /^error: CONSISTENT_CHAT_ENCRYPTION_KEY: the key decodes to 16 bytes/,
+      ],
+      [
+        ['generate', '--out', join(out, 'b'), '--model', 'm', '--encryption-key-file', join(out, 'nope')],
+        {},
+        /^error: --encryption-key-file: cannot read .*ENOENT/,
+      ],
+      [
+        ['codec-server'],
+        { CONSISTENT_CHAT_ENCRYPTION_KEY: undefined },
+        /^error: CONSISTENT_CHAT_ENCRYPTION_KEY: a codec server needs the keys/,
+      ],
+    ];
+    for (const [args, extra, pattern] of cases) {
+      const result = await runCli(args, { ...env(), ...extra });
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, pattern);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+      assert.ok(!result.stderr.includes(short));
+    }
+    assert.deepEqual(await readdir(out), [], 'nothing was written');
+  });
+
   test('encryption: history and database hold no generated text; the key reads it back, a wrong key fails clearly, the UI decodes it', async (t) => {
     const out = await tempDir('cc-enc-');
     const runId = unique('enc');
