@@ -13,7 +13,9 @@ after(() => {
 
 /** A long-lived process with the given arguments in its command line; it is not a Temporal server. */
 async function bystander(...args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', '--', ...args], { stdio: 'ignore' });
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', '--', ...args], {
+    stdio: 'ignore',
+  });
   children.push(child);
   await new Promise<void>((resolve) => child.once('spawn', () => resolve()));
   return child;
