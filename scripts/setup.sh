@@ -19,5 +19,18 @@ fi
 if [ "${CONSISTENT_CHAT_SKIP_MODEL:-}" != 1 ]; then
   bash scripts/setup-model.sh >/dev/null
 fi
+# --- chromium (browser checks) ---
+# Headless Chromium for the tests that open the Temporal UI and report pages (driven by playwright-core,
+# which downloads no browser of its own). Installed from the distribution only when missing.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo_cmd=$([ "$(id -u)" -eq 0 ] && echo "" || echo "sudo")
+    $sudo_cmd apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >&2
+  else
+    echo "warning: no chromium and no apt-get; browser checks will fail (set CHROMIUM_PATH)" >&2
+  fi
+fi
+# --- end chromium ---
 echo "export TEMPORAL_CLI_PATH=${TEMPORAL_CLI_PATH:-$scripts/temporal}"
 echo "export TEMPORAL_TEST_SERVER_PATH=${TEMPORAL_TEST_SERVER_PATH:-$scripts/temporal-test-server}"

@@ -78,19 +78,19 @@ export function resolveConnection(flags: ConnectionFlags = {}, env = process.env
   try {
     profile = loadClientConfigProfile({ profile: flags.profile, overrideEnvVars: stringEnv(env) });
   } catch (error) {
-    const message = (error as Error).message;
-    const field = /not found|Profile/.test(message)
-      ? FIELD_SOURCES.profile
-      : /PEM|cert|key|tls/i.test(message)
-        ? FIELD_SOURCES.tls
-        : `TEMPORAL_CONFIG_FILE`;
+    const message = (error as Error).message.split('\n')[0]!;
+    const field = /TOML|Validation error/i.test(message)
+      ? 'TEMPORAL_CONFIG_FILE'
+      : /not found|Profile/.test(message)
+        ? FIELD_SOURCES.profile
+        : FIELD_SOURCES.tls;
     throw new ConfigError(field, redact(message));
   }
   let resolved;
   try {
     resolved = toClientOptions(profile);
   } catch (error) {
-    throw new ConfigError(FIELD_SOURCES.tls, redact((error as Error).message));
+    throw new ConfigError(FIELD_SOURCES.tls, redact((error as Error).message.split('\n')[0]!));
   }
   const options = resolved.connectionOptions;
   const apiKey = flags.apiKey ?? options.apiKey;

@@ -478,6 +478,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   const env = options.env ?? process.env;
   const target = resolveConnection(options.temporal, env);
   const keys = resolveEncryptionKeys(options.temporal?.encryptionKeyFile, env);
+  const dir = await prepareOutDir(options.run.outDir);
   const namespace = target.namespace ?? DEFAULT_TEMPORAL_NAMESPACE;
   const taskQueue = options.temporal?.taskQueue ?? env.CONSISTENT_CHAT_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
   const address = target.address;
