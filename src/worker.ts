@@ -7,7 +7,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import OpenAI from 'openai';
-import { createLlmActivities, createStorageActivities, RateController } from './activities';
+import {
+  createLlmActivities,
+  createStorageActivities,
+  RateController,
+  type ReplyCheckCounts,
+} from './activities';
 import { DEFAULT_TASK_QUEUE, DEFAULT_TEMPORAL_NAMESPACE } from './shared/constants';
 import { StoreRegistry } from './storage/jsonl-store';
 
@@ -106,11 +111,17 @@ export interface GenerationWorkerOptions {
   /** @default DEFAULT_SHUTDOWN_GRACE_MS */
   shutdownGraceMs?: number;
   rate?: RateController;
+  /** Filled with the counts of replies checked and rejected by this worker's LLM calls. */
+  replyChecks?: ReplyCheckCounts;
 }
 
 export async function createGenerationWorker(options: GenerationWorkerOptions): Promise<Worker> {
   const activities = {
-    ...createLlmActivities({ openai: options.openai, rate: options.rate ?? new RateController() }),
+    ...createLlmActivities({
+      openai: options.openai,
+      rate: options.rate ?? new RateController(),
+      replyChecks: options.replyChecks,
+    }),
     ...(options.storage ? createStorageActivities(options.storage, { root: options.outRoot }) : {}),
   };
   return Worker.create({

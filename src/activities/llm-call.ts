@@ -10,7 +10,7 @@ import type {
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
 import type { z } from 'zod';
-import { describeIssues, extractJson } from '../method/replies';
+import { describeIssues, extractJson, type ReplyProblem } from '../method/replies';
 import type { LlmCallSettings, Usage } from '../shared/schemas';
 import { LLM_FAILURE_TYPES, invalidOutput, retryAfterMs, toLlmFailure } from './errors';
 import type { RateController } from './rate-control';
@@ -18,6 +18,14 @@ import type { RateController } from './rate-control';
 export interface LlmDeps {
   openai: OpenAI;
   rate: RateController;
+  /** Counts of replies checked and rejected by kind, for the run's summary. */
+  replyChecks?: ReplyCheckCounts;
+}
+
+/** Replies that passed the schema and were then checked; `rejected` by `REPLY_CHECKS` kind. */
+export interface ReplyCheckCounts {
+  checked: number;
+  rejected: Record<string, number>;
 }
 
 type FormatMode = 'json_schema' | 'json_object' | 'text';
@@ -43,6 +51,8 @@ export interface JsonCall<T> {
   schemaName: string;
   jsonSchema: Record<string, unknown>;
   schema: z.ZodType<T>;
+  /** Checks a well-formed reply for what real models get wrong (method/replies.ts). */
+  check?: (value: T) => ReplyProblem | undefined;
 }
 
 export interface JsonCallResult<T> {
@@ -88,7 +98,7 @@ export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise
       };
       deps.rate.settle(estimated, usage.promptTokens + usage.completionTokens);
       deps.rate.succeeded();
-      return { value: parseReply(call, reply), usage };
+      return { value: checkReply(deps, call, parseReply(call, reply)), usage };
     } catch (error) {
       if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
       const status = (error as { status?: number }).status;
@@ -233,4 +243,17 @@ function parseReply<T>(call: JsonCall<T>, reply: StreamedReply): T {
     );
   }
   return parsed.data;
+}
+
+function checkReply<T>(deps: LlmDeps, call: JsonCall<T>, value: T): T {
+  if (!call.check) return value;
+  const problem = call.check(value);
+  if (deps.replyChecks) {
+    deps.replyChecks.checked++;
+    if (problem)
+      deps.replyChecks.rejected[problem.check] = (deps.replyChecks.rejected[problem.check] ?? 0) + 1;
+  }
+  if (problem)
+    throw invalidOutput(`${call.schemaName} failed the ${problem.check} check: ${problem.message}`);
+  return value;
 }

@@ -31,10 +31,10 @@ import {
   createStorageWorker,
   DEFAULT_MAX_CACHED_WORKFLOWS,
 } from '../worker';
-import { connectTemporal, generate, readProgress } from './generate';
+import { connectTemporal, generate, readProgress, type GenerateResult } from './generate';
 import { readConfigFile } from './config-file';
 import { preflightEndpoint } from './preflight';
-import { createProgressView, formatSummary } from './progress';
+import { createProgressView, formatReplyChecks, formatSummary } from './progress';
 
 export const EXIT_CODES = { ok: 0, failures: 1, badInput: 2, interrupted: 130 } as const;
 
@@ -121,6 +121,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   let summary: RunSummary;
+  let replyChecks: GenerateResult['replyChecks'];
   try {
     const result = await generate({
       run,
@@ -138,6 +139,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     });
     view.stop();
     summary = result.summary;
+    replyChecks = result.replyChecks;
     if (result.alreadyFinished) process.stderr.write(`run ${summary.runId} had already finished\n`);
   } catch (error) {
     view.stop();
@@ -152,6 +154,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     throw error;
   }
   process.stdout.write(`${formatSummary(summary)}\n`);
+  if (replyChecks) process.stdout.write(`${formatReplyChecks(replyChecks)}\n`);
   return summary.failed > 0 ? EXIT_CODES.failures : EXIT_CODES.ok;
 }
 

@@ -35,6 +35,7 @@ import {
   type RunSummary,
 } from '../shared/schemas';
 import { StoreRegistry } from '../storage/jsonl-store';
+import type { ReplyCheckCounts } from '../activities';
 import { ConfigError, createGenerationWorker, createOpenAiClient, createStorageWorker } from '../worker';
 import { startDevServer, type DevServer } from './dev-server';
 import {
@@ -93,6 +94,8 @@ export interface GenerateResult {
   summary: RunSummary;
   /** True when the run had already finished before this call. */
   alreadyFinished: boolean;
+  /** Replies this process's worker checked, and rejected by kind (each rejection was a new call). */
+  replyChecks?: ReplyCheckCounts;
 }
 
 /** What `run.json` in the output directory holds: the run's full input, so a rerun resumes it. */
@@ -390,9 +393,16 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         storage,
       }),
     ];
+    const replyChecks: ReplyCheckCounts = { checked: 0, rejected: {} };
     if (openai)
       workers.push(
-        await createGenerationWorker({ connection: workerConnection, namespace, taskQueue, openai }),
+        await createGenerationWorker({
+          connection: workerConnection,
+          namespace,
+          taskQueue,
+          openai,
+          replyChecks,
+        }),
       );
     const running = workers.map((w) => w.run());
     cleanups.unshift(async () => {
@@ -425,7 +435,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       uiUrl: server?.uiUrl,
     });
     const result = await followRun(client, handle, input.runId, options, running);
-    return { ...result, alreadyFinished };
+    return { ...result, alreadyFinished, replyChecks: openai ? replyChecks : undefined };
   } finally {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
   }

@@ -155,8 +155,11 @@ function pick<T>(rand: () => number, items: readonly T[]): T {
   return items[Math.floor(rand() * items.length)]!;
 }
 
-function query(rand: () => number, i: number): string {
-  return `${pick(rand, WORDS.openers)} how do I ${pick(rand, WORDS.verbs)} ${pick(rand, WORDS.objects)} ${pick(rand, WORDS.tails)}? (turn ${i + 1})`;
+/** Object and tail move on each turn (from `shift`, per skeleton): no query repeats another, as the reply checks require. */
+function query(rand: () => number, i: number, shift: number): string {
+  const object = WORDS.objects[(shift + i) % WORDS.objects.length]!;
+  const tail = WORDS.tails[(shift + i + Math.floor(i / WORDS.objects.length)) % WORDS.tails.length]!;
+  return `${pick(rand, WORDS.openers)} how do I ${pick(rand, WORDS.verbs)} ${object} ${tail}? (turn ${i + 1})`;
 }
 
 function response(rand: () => number, i: number): string {
@@ -263,9 +266,10 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     let value: Record<string, unknown>;
     const count = fault === 'wrongCount' ? (n > 1 ? n - 1 : n + 1) : n;
     if (stage === 'skeleton') {
+      const shift = Math.floor(r() * WORDS.objects.length);
       value = {
         category: pick(r, ['Travel Planning', 'Home Repair', 'Budget Help', 'Study Skills', 'Career Advice']),
-        queries: Array.from({ length: count }, (_, i) => query(r, i)),
+        queries: Array.from({ length: count }, (_, i) => query(r, i, shift)),
       };
     } else if (stage === 'responses') {
       value = { responses: Array.from({ length: count }, (_, i) => response(r, i)) };
