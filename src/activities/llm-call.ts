@@ -83,6 +83,8 @@ export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise
 
   deps.rate.configure(settings.rateLimit);
   const heartbeat = () => ctx.heartbeat();
+  const started = Date.now();
+  let rateLimited = 0;
   for (;;) {
     await deps.rate.acquire(estimated, ctx.cancellationSignal, heartbeat);
     try {
@@ -123,7 +125,13 @@ export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise
       }
       const failure = toLlmFailure(error);
       if (failure.type === LLM_FAILURE_TYPES.rateLimit) {
-        deps.rate.coolDown(retryAfterMs((error as { headers?: Headers }).headers) ?? 1_000);
+        const delay = rateLimitDelay(error, ++rateLimited);
+        deps.rate.coolDown(delay);
+        // A 429 says "later", not "wrong": wait it out within this attempt so it costs no attempt.
+        if (Date.now() + delay - started <= rateLimitBudgetMs(ctx)) {
+          await waitHeartbeating(delay, ctx);
+          continue;
+        }
       }
       throw failure;
     }
@@ -256,4 +264,28 @@ function checkReply<T>(deps: LlmDeps, call: JsonCall<T>, value: T): T {
   if (problem)
     throw invalidOutput(`${call.schemaName} failed the ${problem.check} check: ${problem.message}`);
   return value;
+}
+
+/** Longest time one attempt spends waiting out 429s before it lets Temporal retry. @default 10 minutes */
+export const MAX_RATE_LIMIT_WAIT_MS = 10 * 60_000;
+
+/** Half the attempt's start-to-close time (the other half is for the call), at most `MAX_RATE_LIMIT_WAIT_MS`. */
+function rateLimitBudgetMs(ctx: Context): number {
+  return Math.min(MAX_RATE_LIMIT_WAIT_MS, (ctx.info.startToCloseTimeoutMs || 60_000) / 2);
+}
+
+/** The endpoint's Retry-After, else 1, 2, 4 … 30 s, with jitter so waiting callers do not return together. */
+function rateLimitDelay(error: unknown, times: number): number {
+  const said = retryAfterMs((error as { headers?: Headers }).headers);
+  const base = said ?? Math.min(30_000, 1_000 * 2 ** (times - 1));
+  return Math.round(base * (1 + Math.random() * 0.2));
+}
+
+async function waitHeartbeating(ms: number, ctx: Context): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+    ctx.heartbeat();
+    await ctx.sleep(Math.min(1_000, end - Date.now()));
+  }
 }

@@ -43,6 +43,7 @@ import {
   contextPerSlot,
   defaultLocalSlots,
   defaultModelPath,
+  LOCAL_MODEL_TIMEOUTS,
   localModelName,
   startLocalModel,
 } from './local-model';
@@ -316,6 +317,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       ...options.run,
       model: options.run.model ?? (localModel ? localModelName(localModel.path) : env.OPENAI_MODEL),
       concurrency: options.run.concurrency ?? (localModel ? defaultLocalSlots() : undefined),
+      timeouts: options.run.timeouts ?? (localModel ? LOCAL_MODEL_TIMEOUTS : undefined),
     },
     dir,
   );
@@ -348,7 +350,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       cleanups.unshift(() => served.stop());
       openai = createOpenAiClient({ baseURL: served.baseURL, apiKey: 'local' }, env);
       options.onNotice?.(
-        `no LLM endpoint configured: serving ${served.displayName} locally with llama.cpp (${slots} slots); for real data set --base-url or OPENAI_BASE_URL and OPENAI_API_KEY`,
+        `no LLM endpoint configured: serving ${served.displayName} locally with llama.cpp (${slots} slots, ${served.threads} threads); for real data set --base-url or OPENAI_BASE_URL and OPENAI_API_KEY`,
       );
       if (config.concurrency > slots)
         options.onWarning?.(

@@ -17,6 +17,9 @@ export const FAULTS = [
   'prose',
   'wrongCount',
   'controlChars',
+  'contentPolicy',
+  'contextLength',
+  'payloadTooLarge',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
 
@@ -409,6 +412,29 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       return sendJson(res, status, errorBody(`upstream error ${status}`, 'server_error', null));
     }
     if (fault === 'hang') return; // never answer; close() destroys the socket
+    if (fault === 'contentPolicy')
+      return sendJson(
+        res,
+        400,
+        errorBody(
+          'Your request was rejected as a result of our safety system.',
+          'invalid_request_error',
+          'content_policy_violation',
+        ),
+      );
+    if (fault === 'contextLength')
+      return sendJson(
+        res,
+        400,
+        errorBody(
+          "This model's maximum context length is 4096 tokens; your messages resulted in 5210 tokens.",
+          'invalid_request_error',
+          'context_length_exceeded',
+          'messages',
+        ),
+      );
+    if (fault === 'payloadTooLarge')
+      return sendJson(res, 413, errorBody('Request entity too large', 'invalid_request_error', null));
 
     const text = content(stage, n, fault);
     const finishReason = fault === 'truncated' ? 'length' : 'stop';
