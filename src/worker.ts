@@ -7,7 +7,12 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import OpenAI from 'openai';
-import { createLlmActivities, createStorageActivities, RateController } from './activities';
+import {
+  createLlmActivities,
+  createStorageActivities,
+  RateController,
+  type ReplyCheckCounts,
+} from './activities';
 import {
   encryptionDataConverter,
   ENCODED_FAILURES_MODULE,
@@ -127,11 +132,17 @@ export interface GenerationWorkerOptions {
   rate?: RateController;
   /** Payload encryption keys; payloads pass in the clear without them. */
   encryption?: EncryptionKeys;
+  /** Filled with the counts of replies checked and rejected by this worker's LLM calls. */
+  replyChecks?: ReplyCheckCounts;
 }
 
 export async function createGenerationWorker(options: GenerationWorkerOptions): Promise<Worker> {
   const activities = {
-    ...createLlmActivities({ openai: options.openai, rate: options.rate ?? new RateController() }),
+    ...createLlmActivities({
+      openai: options.openai,
+      rate: options.rate ?? new RateController(),
+      replyChecks: options.replyChecks,
+    }),
     ...(options.storage ? createStorageActivities(options.storage) : {}),
   };
   return Worker.create({

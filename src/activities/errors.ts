@@ -13,7 +13,16 @@ export const LLM_FAILURE_TYPES = {
   badRequest: 'Llm.BadRequest',
   invalidOutput: 'Llm.InvalidOutput',
   unavailable: 'Llm.Unavailable',
+  /** 413 or a prompt over the model's context: the same request can never pass. Fails that dialogue only. */
+  contextLength: 'Llm.ContextLength',
+  /** The endpoint's content policy refused this dialogue's request. Fails that dialogue only. */
+  contentPolicy: 'Llm.ContentPolicy',
 } as const;
+
+// What OpenAI, Azure, vLLM, llama.cpp and others say when a prompt does not fit, or a policy refuses it.
+const CONTEXT_LENGTH =
+  /context[_ ]length|maximum context|context window|exceeds? the (?:available )?context|exceed_context_size|too many tokens|prompt is too long|input is too long/i;
+const CONTENT_POLICY = /content[_ ](?:management[_ ])?polic|content[_ ]filter|safety system|flagged/i;
 
 export type LlmFailureType = (typeof LLM_FAILURE_TYPES)[keyof typeof LLM_FAILURE_TYPES];
 
@@ -63,6 +72,25 @@ export function toLlmFailure(error: unknown): ApplicationFailure {
       LLM_FAILURE_TYPES.auth,
       true,
       `LLM endpoint refused the credentials (${error.status}): ${cause.message}`,
+    );
+  }
+  const said =
+    error instanceof OpenAI.APIError ? `${error.code ?? ''} ${error.type ?? ''} ${cause.message}` : '';
+  if (
+    error instanceof OpenAI.APIError &&
+    (error.status === 413 || (error.status === 400 && CONTEXT_LENGTH.test(said)))
+  ) {
+    return fail(
+      LLM_FAILURE_TYPES.contextLength,
+      true,
+      `the request does not fit the model (${error.status}): ${cause.message}`,
+    );
+  }
+  if (error instanceof OpenAI.BadRequestError && CONTENT_POLICY.test(said)) {
+    return fail(
+      LLM_FAILURE_TYPES.contentPolicy,
+      true,
+      `the endpoint's content policy refused this dialogue (${error.status}): ${cause.message}`,
     );
   }
   if (

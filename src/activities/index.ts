@@ -1,5 +1,6 @@
 import type OpenAI from 'openai';
 import type { StoreRegistry } from '../storage/jsonl-store';
+import type { LlmDeps } from './llm-call';
 import { RateController } from './rate-control';
 import { createGenerateResponses } from './responses';
 import { createGenerateSkeleton } from './skeleton';
@@ -7,6 +8,7 @@ import { createStorageActivities } from './storage';
 
 export { toLlmFailure, LLM_FAILURE_TYPES } from './errors';
 export { RateController } from './rate-control';
+export type { ReplyCheckCounts } from './llm-call';
 
 export interface ActivityDeps {
   /** Built with `maxRetries: 0`: Temporal owns retries. */
@@ -25,7 +27,7 @@ export function createActivities(deps: ActivityDeps) {
   };
 }
 
-export function createLlmActivities(deps: { openai: OpenAI; rate: RateController }) {
+export function createLlmActivities(deps: LlmDeps) {
   return {
     generateSkeleton: createGenerateSkeleton(deps),
     generateResponses: createGenerateResponses(deps),

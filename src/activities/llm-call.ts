@@ -10,7 +10,7 @@ import type {
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
 import type { z } from 'zod';
-import { describeIssues, extractJson } from '../method/replies';
+import { describeIssues, extractJson, type ReplyProblem } from '../method/replies';
 import { ApplicationFailure } from '@temporalio/common';
 import { attemptUsageSchema, type AttemptUsage, type LlmCallSettings, type Usage } from '../shared/schemas';
 import { LLM_FAILURE_TYPES, invalidOutput, retryAfterMs, toLlmFailure } from './errors';
@@ -19,6 +19,14 @@ import type { RateController } from './rate-control';
 export interface LlmDeps {
   openai: OpenAI;
   rate: RateController;
+  /** Counts of replies checked and rejected by kind, for the run's summary. */
+  replyChecks?: ReplyCheckCounts;
+}
+
+/** Replies that passed the schema and were then checked; `rejected` by `REPLY_CHECKS` kind. */
+export interface ReplyCheckCounts {
+  checked: number;
+  rejected: Record<string, number>;
 }
 
 type FormatMode = 'json_schema' | 'json_object' | 'text';
@@ -44,6 +52,8 @@ export interface JsonCall<T> {
   schemaName: string;
   jsonSchema: Record<string, unknown>;
   schema: z.ZodType<T>;
+  /** Checks a well-formed reply for what real models get wrong (method/replies.ts). */
+  check?: (value: T) => ReplyProblem | undefined;
 }
 
 export interface JsonCallResult<T> {
@@ -117,6 +127,8 @@ async function completeJsonAttempt<T>(
 
   deps.rate.configure(settings.rateLimit);
   const heartbeat = () => ctx.heartbeat(paid);
+  const started = Date.now();
+  let rateLimited = 0;
   for (;;) {
     await deps.rate.acquire(estimated, ctx.cancellationSignal, heartbeat);
     try {
@@ -134,7 +146,7 @@ async function completeJsonAttempt<T>(
       attempt.usage = usage;
       deps.rate.settle(estimated, usage.promptTokens + usage.completionTokens);
       deps.rate.succeeded();
-      return { value: parseReply(call, reply), usage };
+      return { value: checkReply(deps, call, parseReply(call, reply)), usage };
     } catch (error) {
       if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
       const status = (error as { status?: number }).status;
@@ -159,7 +171,13 @@ async function completeJsonAttempt<T>(
       }
       const failure = toLlmFailure(error);
       if (failure.type === LLM_FAILURE_TYPES.rateLimit) {
-        deps.rate.coolDown(retryAfterMs((error as { headers?: Headers }).headers) ?? 1_000);
+        const delay = rateLimitDelay(error, ++rateLimited);
+        deps.rate.coolDown(delay);
+        // A 429 says "later", not "wrong": wait it out within this attempt so it costs no attempt.
+        if (Date.now() + delay - started <= rateLimitBudgetMs(ctx)) {
+          await waitHeartbeating(delay, ctx);
+          continue;
+        }
       }
       throw failure;
     }
@@ -280,4 +298,41 @@ function parseReply<T>(call: JsonCall<T>, reply: StreamedReply): T {
     );
   }
   return parsed.data;
+}
+
+function checkReply<T>(deps: LlmDeps, call: JsonCall<T>, value: T): T {
+  if (!call.check) return value;
+  const problem = call.check(value);
+  if (deps.replyChecks) {
+    deps.replyChecks.checked++;
+    if (problem)
+      deps.replyChecks.rejected[problem.check] = (deps.replyChecks.rejected[problem.check] ?? 0) + 1;
+  }
+  if (problem)
+    throw invalidOutput(`${call.schemaName} failed the ${problem.check} check: ${problem.message}`);
+  return value;
+}
+
+/** Longest time one attempt spends waiting out 429s before it lets Temporal retry. @default 10 minutes */
+export const MAX_RATE_LIMIT_WAIT_MS = 10 * 60_000;
+
+/** Half the attempt's start-to-close time (the other half is for the call), at most `MAX_RATE_LIMIT_WAIT_MS`. */
+function rateLimitBudgetMs(ctx: Context): number {
+  return Math.min(MAX_RATE_LIMIT_WAIT_MS, (ctx.info.startToCloseTimeoutMs || 60_000) / 2);
+}
+
+/** The endpoint's Retry-After, else 1, 2, 4 … 30 s, with jitter so waiting callers do not return together. */
+function rateLimitDelay(error: unknown, times: number): number {
+  const said = retryAfterMs((error as { headers?: Headers }).headers);
+  const base = said ?? Math.min(30_000, 1_000 * 2 ** (times - 1));
+  return Math.round(base * (1 + Math.random() * 0.2));
+}
+
+async function waitHeartbeating(ms: number, ctx: Context): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+    ctx.heartbeat();
+    await ctx.sleep(Math.min(1_000, end - Date.now()));
+  }
 }

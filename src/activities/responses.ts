@@ -1,5 +1,6 @@
 import {
   RESPONSES_SCHEMA_NAME,
+  checkResponses,
   responsesJsonSchema,
   responsesMessages,
   responsesReplySchema,
@@ -17,6 +18,7 @@ export function createGenerateResponses(deps: LlmDeps) {
       schemaName: RESPONSES_SCHEMA_NAME,
       jsonSchema: responsesJsonSchema(n),
       schema: responsesReplySchema(n),
+      check: (value) => checkResponses(input.skeleton.queries, value.responses),
     });
     return { responses: value.responses, usage, failedAttempts };
   };

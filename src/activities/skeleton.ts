@@ -1,4 +1,10 @@
-import { SKELETON_SCHEMA_NAME, skeletonJsonSchema, skeletonMessages, skeletonReplySchema } from '../method';
+import {
+  SKELETON_SCHEMA_NAME,
+  checkSkeleton,
+  skeletonJsonSchema,
+  skeletonMessages,
+  skeletonReplySchema,
+} from '../method';
 import type { SkeletonInput, SkeletonResult } from '../shared/schemas';
 import { completeJson, type LlmDeps } from './llm-call';
 
@@ -11,6 +17,7 @@ export function createGenerateSkeleton(deps: LlmDeps) {
       schemaName: SKELETON_SCHEMA_NAME,
       jsonSchema: skeletonJsonSchema(input.numTurns),
       schema: skeletonReplySchema(input.numTurns),
+      check: checkSkeleton,
     });
     return { skeleton: value, usage, failedAttempts };
   };

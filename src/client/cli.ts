@@ -53,14 +53,20 @@ import {
   resolveEncryptionKeys,
   type ConnectionFlags,
 } from './connection';
-import { checkRunDecodes, generate, readProgress } from './generate';
+import { checkRunDecodes, generate, readProgress, type GenerateResult } from './generate';
 import { readConfigFile } from './config-file';
 import { addDataCommands } from './data-commands';
 import { writeSummaryFile } from '../report/stats';
 import { loadMethodOptions } from './method-files';
 import { preflightEndpoint } from './preflight';
 import { formatCost } from '../shared/pricing';
-import { createProgressView, formatSummary, progressCost, progressIntervalMs } from './progress';
+import {
+  createProgressView,
+  formatReplyChecks,
+  formatSummary,
+  progressCost,
+  progressIntervalMs,
+} from './progress';
 import { installStderrRuntime } from './logging';
 import { serveUi } from './ui';
 import { formatStorageIssue, readStorageIssues } from './storage-health';
@@ -261,6 +267,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
   const controller = new AbortController();
   const stoppedBy = stopOnSignals(controller);
   let summary: RunSummary;
+  let replyChecks: GenerateResult['replyChecks'];
   try {
     const result = await generate({
       run,
@@ -288,6 +295,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     await writeSummaryFile(resolve(run.outDir), summary).catch((error: Error) =>
       process.stderr.write(`warning: summary.json not written: ${error.message}\n`),
     );
+    replyChecks = result.replyChecks;
     if (result.alreadyFinished) process.stderr.write(`run ${summary.runId} had already finished\n`);
   } catch (error) {
     view.stop();
@@ -302,6 +310,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     throw error;
   }
   process.stdout.write(`${formatSummary(summary)}\n`);
+  if (replyChecks) process.stdout.write(`${formatReplyChecks(replyChecks)}\n`);
   return stoppedBy() ?? (summary.failed > 0 ? EXIT_CODES.failures : EXIT_CODES.ok);
 }
 

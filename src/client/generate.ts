@@ -39,6 +39,7 @@ import {
 import { runStorageTaskQueue } from '../shared/storage-queue';
 import { EncryptionCodec, ENCRYPTION_KEY_ENV, type EncryptionKeys } from '../shared/encryption/codec';
 import { StoreRegistry } from '../storage/jsonl-store';
+import type { ReplyCheckCounts } from '../activities';
 import { ConfigError, createGenerationWorker, createOpenAiClient, createStorageWorker } from '../worker';
 import { makeDirs } from '../storage/make-dirs';
 import { startCodecServer } from './codec-server';
@@ -59,6 +60,7 @@ import {
   contextPerSlot,
   defaultLocalSlots,
   defaultModelPath,
+  LOCAL_MODEL_TIMEOUTS,
   localModelName,
   startLocalModel,
 } from './local-model';
@@ -136,6 +138,8 @@ export interface GenerateResult {
   summary: RunSummary;
   /** True when the run had already finished before this call. */
   alreadyFinished: boolean;
+  /** Replies this process's worker checked, and rejected by kind (each rejection was a new call). */
+  replyChecks?: ReplyCheckCounts;
 }
 
 /** What `run.json` in the output directory holds: the run's full input, so a rerun resumes it. */
@@ -478,7 +482,6 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   const env = options.env ?? process.env;
   const target = resolveConnection(options.temporal, env);
   const keys = resolveEncryptionKeys(options.temporal?.encryptionKeyFile, env);
-  const dir = await prepareOutDir(options.run.outDir);
   const namespace = target.namespace ?? DEFAULT_TEMPORAL_NAMESPACE;
   const taskQueue = options.temporal?.taskQueue ?? env.CONSISTENT_CHAT_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
   const address = target.address;
@@ -498,6 +501,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       ...options.run,
       model: options.run.model ?? (localModel ? localModelName(localModel.path) : env.OPENAI_MODEL),
       concurrency: options.run.concurrency ?? (localModel ? defaultLocalSlots() : undefined),
+      timeouts: options.run.timeouts ?? (localModel ? LOCAL_MODEL_TIMEOUTS : undefined),
     },
     dir,
     { keepRecordedMethod: options.keepRecordedMethod, onWarning: options.onWarning },
@@ -559,7 +563,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       cleanups.unshift(() => served.stop());
       openai = createOpenAiClient({ baseURL: served.baseURL, apiKey: 'local' }, env);
       options.onNotice?.(
-        `no LLM endpoint configured: serving ${served.displayName} locally with llama.cpp (${slots} slots); for real data set --base-url or OPENAI_BASE_URL and OPENAI_API_KEY`,
+        `no LLM endpoint configured: serving ${served.displayName} locally with llama.cpp (${slots} slots, ${served.threads} threads); for real data set --base-url or OPENAI_BASE_URL and OPENAI_API_KEY`,
       );
       if (config.concurrency > slots)
         options.onWarning?.(
@@ -614,6 +618,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         encryption: keys,
       }),
     ];
+    const replyChecks: ReplyCheckCounts = { checked: 0, rejected: {} };
     if (openai)
       workers.push(
         await createGenerationWorker({
@@ -622,6 +627,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
           taskQueue,
           openai,
           encryption: keys,
+          replyChecks,
         }),
       );
     const running = workers.map((w) => w.run());
@@ -663,7 +669,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       uiUrl: server?.uiUrl,
     });
     const result = await followRun(client, handle, input.runId, options, running);
-    return { ...result, alreadyFinished };
+    return { ...result, alreadyFinished, replyChecks: openai ? replyChecks : undefined };
   } finally {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
     // An exit before the run began leaves no directory behind that this call created.

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism, homedir } from 'node:os';
+import { availableParallelism, homedir, loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { defaultMaxTokens, planDialogue, responsesMessages, skeletonMessages } from '../method';
@@ -35,6 +35,16 @@ export const LOCAL_MODEL_SETUP_HINT = `run scripts/setup-model.sh (or pip instal
  */
 export function defaultLocalSlots(cores = availableParallelism()): number {
   return Math.max(2, Math.min(8, cores));
+}
+
+/**
+ * CPU threads for the server: the cores other work leaves idle, at least one. llama.cpp's threads meet
+ * at a barrier after every operation, so one descheduled thread stalls the rest: on a loaded machine
+ * one thread beats two (measured here: 0.15 generated tokens/s at 2 threads under a load of 20).
+ * @default cores minus the 1-minute load average, between 1 and the number of cores
+ */
+export function defaultLocalThreads(cores = availableParallelism(), load = loadavg()[0] ?? 0): number {
+  return Math.max(1, Math.min(cores, Math.round(cores - load)));
 }
 
 /** Where set-up puts models: CONSISTENT_CHAT_CACHE, else XDG_CACHE_HOME or ~/.cache, then consistent-chat/models. */
@@ -120,6 +130,16 @@ export function contextPerSlot(numTurns: number, maxTokens = defaultMaxTokens(nu
   return Math.ceil(tokens / 256) * 256;
 }
 
+/**
+ * LLM activity timeouts of a run on the embedded model when the run sets none: a CPU shared with other
+ * work can take minutes over one reply, and more than the default 90 s before its first token.
+ */
+export const LOCAL_MODEL_TIMEOUTS = {
+  startToCloseMs: 30 * 60_000,
+  heartbeatMs: 30_000,
+  idleMs: 10 * 60_000,
+} as const;
+
 export interface LocalModelOptions {
   /** @default the default model in the cache (`defaultModelPath()`) */
   modelPath?: string;
@@ -127,7 +147,7 @@ export interface LocalModelOptions {
   slots?: number;
   /** Context of one slot, in tokens (`contextPerSlot`). */
   contextPerSlot: number;
-  /** CPU threads. @default the number of cores */
+  /** CPU threads. @default defaultLocalThreads() */
   threads?: number;
   /** Where the server's output goes. */
   logFile: string;
@@ -146,6 +166,7 @@ export interface LocalModel {
   /** Human name of the model, for the one-line notice. */
   displayName: string;
   slots: number;
+  threads: number;
   pid: number;
   stop(): Promise<void>;
 }
@@ -161,6 +182,7 @@ export function localModelName(path: string): string {
  */
 const LAUNCHER = String.raw`
 import os, sys, signal, threading
+print("local-model: pid " + str(os.getpid()), file=sys.stderr, flush=True)
 try:
     import xllamacpp
 except ImportError as e:
@@ -238,7 +260,7 @@ export async function startLocalModel(options: LocalModelOptions): Promise<Local
   const modelPath = resolve(options.modelPath ?? defaultModelPath(env));
   await checkModelFile(modelPath, isDefault);
   const slots = options.slots ?? defaultLocalSlots();
-  const threads = options.threads ?? availableParallelism();
+  const threads = options.threads ?? defaultLocalThreads();
   const model = localModelName(modelPath);
   const python = options.python ?? env.CONSISTENT_CHAT_PYTHON ?? 'python3';
   const port = await freePort();
@@ -274,6 +296,7 @@ export async function startLocalModel(options: LocalModelOptions): Promise<Local
     model,
     displayName: isDefault ? DEFAULT_LOCAL_MODEL.name : model,
     slots,
+    threads,
     pid: child.pid!,
     stop: () => stopChild(child),
   };

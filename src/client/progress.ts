@@ -176,3 +176,13 @@ export function formatSummary(summary: RunSummary): string {
   if (summary.failed > 0) lines.push(`failures and their reasons: ${summary.outDir}/failures.jsonl`);
   return lines.join('\n');
 }
+
+/** One line: how many replies the checks of method/replies.ts rejected, by kind (each was asked again). */
+export function formatReplyChecks(counts: { checked: number; rejected: Record<string, number> }): string {
+  const rejected = Object.values(counts.rejected).reduce((a, b) => a + b, 0);
+  const kinds = Object.entries(counts.rejected)
+    .sort((a, b) => b[1] - a[1])
+    .map(([kind, n]) => `${kind} ${n}`)
+    .join(', ');
+  return `reply checks: ${rejected} of ${counts.checked} replies rejected and asked again${kinds ? ` (${kinds})` : ''}`;
+}

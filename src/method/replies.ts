@@ -155,3 +155,217 @@ export function describeIssues(error: z.ZodError): string {
     .map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`)
     .join('; ');
 }
+
+/**
+ * Checks for what real models get wrong while still returning valid JSON of the right shape: an echo
+ * of the query, a reply copied from another turn, a repeated query, a reply far shorter than the
+ * method asks for, another language, leftover chat-template labels or JSON in a value. A failed check
+ * is an invalid reply (a new call), named by its kind so a run can count them.
+ */
+export const REPLY_CHECKS = {
+  echo: 'echo',
+  duplicateReply: 'duplicate-reply',
+  repeatedQuery: 'repeated-query',
+  tooShort: 'too-short',
+  language: 'language',
+  roleLabel: 'role-label',
+  jsonFragment: 'json-fragment',
+} as const;
+export type ReplyCheck = (typeof REPLY_CHECKS)[keyof typeof REPLY_CHECKS];
+
+export interface ReplyProblem {
+  check: ReplyCheck;
+  message: string;
+}
+
+/**
+ * Thresholds. Near-duplicates are measured on word trigrams (order matters, so two answers drawn from
+ * the same vocabulary are not alike); 0.8 catches a copy with a word or two changed. The method asks for
+ * 40-120 word responses: one under 5 words, or a dialogue averaging under 15, is far shorter.
+ */
+export const REPLY_CHECK_LIMITS = {
+  nearDuplicate: 0.8,
+  minResponseWords: 5,
+  minMeanResponseWords: 15,
+  /** Letters a text needs before its script or stopwords say anything about its language. */
+  minLettersForLanguage: 20,
+  minWordsForStopwords: 12,
+  /** Share of English function words below which a long Latin-script reply is not English. */
+  minEnglishStopwordShare: 0.08,
+} as const;
+
+const words = (s: string): string[] => s.toLowerCase().match(/[\p{L}\p{N}']+/gu) ?? [];
+
+function trigrams(ws: string[]): Set<string> {
+  const out = new Set<string>();
+  for (let i = 0; i + 2 < ws.length; i++) out.add(`${ws[i]} ${ws[i + 1]} ${ws[i + 2]}`);
+  return out;
+}
+
+/** How alike two texts are: 1 for the same words, else the Jaccard index of their word trigrams. */
+export function similarity(a: string, b: string): number {
+  const wa = words(a);
+  const wb = words(b);
+  if (wa.join(' ') === wb.join(' ')) return 1;
+  const ta = trigrams(wa);
+  const tb = trigrams(wb);
+  if (ta.size === 0 || tb.size === 0) return 0;
+  let shared = 0;
+  for (const t of ta) if (tb.has(t)) shared++;
+  return shared / (ta.size + tb.size - shared);
+}
+
+const SCRIPTS: [string, RegExp][] = [
+  ['Latin', /\p{Script=Latin}/gu],
+  ['Cyrillic', /\p{Script=Cyrillic}/gu],
+  ['Greek', /\p{Script=Greek}/gu],
+  ['Arabic', /\p{Script=Arabic}/gu],
+  ['Hebrew', /\p{Script=Hebrew}/gu],
+  ['Devanagari', /\p{Script=Devanagari}/gu],
+  ['Han', /\p{Script=Han}/gu],
+  ['Kana', /[\p{Script=Hiragana}\p{Script=Katakana}]/gu],
+  ['Hangul', /\p{Script=Hangul}/gu],
+  ['Thai', /\p{Script=Thai}/gu],
+];
+
+/** The writing system most of a text's letters belong to, once it has enough letters to tell. */
+export function dominantScript(text: string): string | undefined {
+  let best: string | undefined;
+  let bestCount = 0;
+  let total = 0;
+  for (const [name, pattern] of SCRIPTS) {
+    const count = text.match(pattern)?.length ?? 0;
+    total += count;
+    if (count > bestCount) [best, bestCount] = [name, count];
+  }
+  return total >= REPLY_CHECK_LIMITS.minLettersForLanguage ? best : undefined;
+}
+
+// The commonest English function words: any English paragraph is full of them, French, Spanish,
+// German or Indonesian prose of the same length has almost none.
+const ENGLISH_STOPWORDS = new Set(
+  'the a an and or but of to in on for with is are was be it that this you your i my we can if not do have as at by from so will'.split(
+    ' ',
+  ),
+);
+
+/** Share of English function words among a text's words, or undefined when it is too short to tell. */
+export function englishStopwordShare(text: string): number | undefined {
+  const ws = words(text);
+  if (ws.length < REPLY_CHECK_LIMITS.minWordsForStopwords) return undefined;
+  return ws.filter((w) => ENGLISH_STOPWORDS.has(w)).length / ws.length;
+}
+
+/** Whether `text` is in another language than `reference` (by script, then English stopwords). */
+function otherLanguage(reference: string, text: string): string | undefined {
+  const expected = dominantScript(reference);
+  const got = dominantScript(text);
+  if (expected && got && expected !== got) return `written in ${got} script, the queries in ${expected}`;
+  const referenceShare = englishStopwordShare(reference);
+  const share = englishStopwordShare(text);
+  if (
+    expected === 'Latin' &&
+    got === 'Latin' &&
+    referenceShare !== undefined &&
+    referenceShare >= REPLY_CHECK_LIMITS.minEnglishStopwordShare &&
+    share !== undefined &&
+    share < REPLY_CHECK_LIMITS.minEnglishStopwordShare
+  )
+    return `not English (${Math.round(share * 100)}% English function words) while the queries are`;
+  return undefined;
+}
+
+const ROLE_LABEL =
+  /<\|(?:im_start|im_end|endoftext|eot_id|start_header_id|end_header_id)\|>|\[\/?INST\]|<\/s>|^\s*(?:user|assistant|human)\s*:/im;
+const JSON_FRAGMENT =
+  /"(?:queries|responses|category|query|response|content|role)"\s*:|^\s*[[{]\s*"|"\s*[\]}]\s*,?\s*$/;
+
+function leftovers(value: string, where: string): ReplyProblem | undefined {
+  const label = ROLE_LABEL.exec(value);
+  if (label)
+    return {
+      check: REPLY_CHECKS.roleLabel,
+      message: `${where} holds the chat label ${JSON.stringify(label[0].trim())}`,
+    };
+  const json = JSON_FRAGMENT.exec(value);
+  if (json)
+    return {
+      check: REPLY_CHECKS.jsonFragment,
+      message: `${where} holds JSON (${JSON.stringify(json[0].trim())})`,
+    };
+  return undefined;
+}
+
+const preview = (s: string) => JSON.stringify(s.length > 60 ? `${s.slice(0, 57)}...` : s);
+
+/** The first problem of a stage-1 reply (its queries), or undefined. */
+export function checkSkeleton(skeleton: Skeleton): ReplyProblem | undefined {
+  const { queries } = skeleton;
+  for (const [i, q] of queries.entries()) {
+    const problem = leftovers(q, `queries.${i}`);
+    if (problem) return problem;
+  }
+  for (let i = 0; i < queries.length; i++)
+    for (let j = 0; j < i; j++)
+      if (similarity(queries[i]!, queries[j]!) >= REPLY_CHECK_LIMITS.nearDuplicate)
+        return {
+          check: REPLY_CHECKS.repeatedQuery,
+          message: `queries.${i} repeats queries.${j} ${preview(queries[j]!)}`,
+        };
+  const all = queries.join('\n');
+  for (const [i, q] of queries.entries()) {
+    const others = queries.filter((_, j) => j !== i).join('\n') || all;
+    const language = queries.length > 1 ? otherLanguage(others, q) : undefined;
+    if (language) return { check: REPLY_CHECKS.language, message: `queries.${i} is ${language}` };
+  }
+  return undefined;
+}
+
+/** The first problem of a stage-2 reply (one response per query), or undefined. */
+export function checkResponses(
+  queries: readonly string[],
+  responses: readonly string[],
+): ReplyProblem | undefined {
+  for (const [i, r] of responses.entries()) {
+    const problem = leftovers(r, `responses.${i}`);
+    if (problem) return problem;
+  }
+  for (const [i, r] of responses.entries()) {
+    const q = queries[i] ?? '';
+    if (similarity(q, r) >= REPLY_CHECK_LIMITS.nearDuplicate)
+      return { check: REPLY_CHECKS.echo, message: `responses.${i} repeats its query ${preview(q)}` };
+    for (let j = 0; j < i; j++)
+      if (similarity(r, responses[j]!) >= REPLY_CHECK_LIMITS.nearDuplicate)
+        return {
+          check: REPLY_CHECKS.duplicateReply,
+          message: `responses.${i} repeats responses.${j} ${preview(responses[j]!)}`,
+        };
+    for (const [k, other] of queries.entries())
+      if (k !== i && similarity(other, r) >= REPLY_CHECK_LIMITS.nearDuplicate)
+        return { check: REPLY_CHECKS.echo, message: `responses.${i} repeats queries.${k} ${preview(other)}` };
+  }
+  const counts = responses.map((r) => words(r).length);
+  const shortest = Math.min(...counts);
+  if (shortest < REPLY_CHECK_LIMITS.minResponseWords)
+    return {
+      check: REPLY_CHECKS.tooShort,
+      message: `responses.${counts.indexOf(shortest)} has ${shortest} words; the method asks for 40 to 120`,
+    };
+  const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
+  if (mean < REPLY_CHECK_LIMITS.minMeanResponseWords)
+    return {
+      check: REPLY_CHECKS.tooShort,
+      message: `responses average ${mean.toFixed(1)} words; the method asks for 40 to 120`,
+    };
+  const asked = queries.join('\n');
+  for (const [i, r] of responses.entries()) {
+    const language = otherLanguage(asked, r);
+    if (language) return { check: REPLY_CHECKS.language, message: `responses.${i} is ${language}` };
+  }
+  return undefined;
+}
+
+/** Words of a text, as the benchmarks count them (letters, digits and apostrophes). */
+export function wordCount(text: string): number {
+  return words(text).length;
+}

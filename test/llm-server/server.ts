@@ -17,6 +17,9 @@ export const FAULTS = [
   'prose',
   'wrongCount',
   'controlChars',
+  'contentPolicy',
+  'contextLength',
+  'payloadTooLarge',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
 
@@ -167,8 +170,11 @@ function pick<T>(rand: () => number, items: readonly T[]): T {
   return items[Math.floor(rand() * items.length)]!;
 }
 
-function query(rand: () => number, i: number): string {
-  return `${pick(rand, WORDS.openers)} how do I ${pick(rand, WORDS.verbs)} ${pick(rand, WORDS.objects)} ${pick(rand, WORDS.tails)}? (turn ${i + 1})`;
+/** Object and tail move on each turn (from `shift`, per skeleton): no query repeats another, as the reply checks require. */
+function query(rand: () => number, i: number, shift: number): string {
+  const object = WORDS.objects[(shift + i) % WORDS.objects.length]!;
+  const tail = WORDS.tails[(shift + i + Math.floor(i / WORDS.objects.length)) % WORDS.tails.length]!;
+  return `${pick(rand, WORDS.openers)} how do I ${pick(rand, WORDS.verbs)} ${object} ${tail}? (turn ${i + 1})`;
 }
 
 function response(rand: () => number, i: number): string {
@@ -276,9 +282,10 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     let value: Record<string, unknown>;
     const count = fault === 'wrongCount' ? (n > 1 ? n - 1 : n + 1) : n;
     if (stage === 'skeleton') {
+      const shift = Math.floor(r() * WORDS.objects.length);
       value = {
         category: pick(r, ['Travel Planning', 'Home Repair', 'Budget Help', 'Study Skills', 'Career Advice']),
-        queries: Array.from({ length: count }, (_, i) => query(r, i)),
+        queries: Array.from({ length: count }, (_, i) => query(r, i, shift)),
       };
     } else if (stage === 'responses') {
       value = { responses: Array.from({ length: count }, (_, i) => response(r, i)) };
@@ -429,6 +436,29 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       return sendJson(res, status, errorBody(`upstream error ${status}`, 'server_error', null));
     }
     if (fault === 'hang') return; // never answer; close() destroys the socket
+    if (fault === 'contentPolicy')
+      return sendJson(
+        res,
+        400,
+        errorBody(
+          'Your request was rejected as a result of our safety system.',
+          'invalid_request_error',
+          'content_policy_violation',
+        ),
+      );
+    if (fault === 'contextLength')
+      return sendJson(
+        res,
+        400,
+        errorBody(
+          "This model's maximum context length is 4096 tokens; your messages resulted in 5210 tokens.",
+          'invalid_request_error',
+          'context_length_exceeded',
+          'messages',
+        ),
+      );
+    if (fault === 'payloadTooLarge')
+      return sendJson(res, 413, errorBody('Request entity too large', 'invalid_request_error', null));
 
     const text = content(stage, n, fault);
     const finishReason = fault === 'truncated' ? 'length' : 'stop';

@@ -62,3 +62,41 @@ test('errors: bad JSON is retryable invalid output; existing failures pass throu
   const original = ApplicationFailure.create({ type: 'Llm.InvalidOutput', message: 'x' });
   assert.equal(toLlmFailure(original), original);
 });
+
+const openAiError = (status: number, message: string, code: string | null = null) =>
+  OpenAI.APIError.generate(status, { error: { message, code } }, undefined, new Headers());
+
+test('errors: 413 and context-length 400s are non-retryable Llm.ContextLength', () => {
+  for (const error of [
+    openAiError(413, 'Request entity too large'),
+    openAiError(400, "This model's maximum context length is 4096 tokens", 'context_length_exceeded'),
+    openAiError(400, 'the request exceeds the available context size, try increasing it'),
+  ]) {
+    const failure = toLlmFailure(error);
+    assert.equal(failure.type, LLM_FAILURE_TYPES.contextLength, error.message);
+    assert.equal(failure.nonRetryable, true);
+  }
+});
+
+test('errors: a content-policy 400 is a non-retryable Llm.ContentPolicy, apart from systemic bad requests', () => {
+  for (const error of [
+    openAiError(
+      400,
+      'Your request was rejected as a result of our safety system.',
+      'content_policy_violation',
+    ),
+    openAiError(
+      400,
+      "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+      'content_filter',
+    ),
+  ]) {
+    const failure = toLlmFailure(error);
+    assert.equal(failure.type, LLM_FAILURE_TYPES.contentPolicy, error.message);
+    assert.equal(failure.nonRetryable, true);
+  }
+  assert.equal(
+    toLlmFailure(openAiError(404, 'The model `x` does not exist', 'model_not_found')).type,
+    LLM_FAILURE_TYPES.badRequest,
+  );
+});
