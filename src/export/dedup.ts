@@ -106,10 +106,15 @@ export function estimateJaccard(a: Uint32Array, b: Uint32Array, offsetB = 0): nu
 }
 
 /**
- * Bands × rows for LSH that minimise the area of false positives below the threshold plus false
- * negatives above it (the probability two texts of similarity s share a band is 1 - (1 - s^r)^b).
+ * Bands × rows for LSH that minimise the weighted area of false positives below the threshold and
+ * false negatives above it (two texts of similarity s share a band with probability 1 - (1 - s^r)^b).
+ * Misses weigh more: a false candidate only costs one signature comparison, a miss is a duplicate kept.
  */
+const lshCache = new Map<string, { bands: number; rows: number }>();
 export function lshParams(threshold: number, numPerm: number): { bands: number; rows: number } {
+  const key = `${threshold}:${numPerm}`;
+  const cached = lshCache.get(key);
+  if (cached) return cached;
   const integrate = (f: (s: number) => number, a: number, b: number) => {
     const steps = 200;
     const h = (b - a) / steps;
@@ -122,11 +127,13 @@ export function lshParams(threshold: number, numPerm: number): { bands: number; 
     const maxRows = Math.floor(numPerm / bands);
     for (let rows = 1; rows <= maxRows; rows++) {
       const p = (s: number) => 1 - (1 - s ** rows) ** bands;
-      const error = integrate(p, 0, threshold) + integrate((s) => 1 - p(s), threshold, 1);
+      const error = 0.2 * integrate(p, 0, threshold) + 0.8 * integrate((s) => 1 - p(s), threshold, 1);
       if (error < best.error) best = { bands, rows, error };
     }
   }
-  return { bands: best.bands, rows: best.rows };
+  const params = { bands: best.bands, rows: best.rows };
+  lshCache.set(key, params);
+  return params;
 }
 
 /**
