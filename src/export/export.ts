@@ -9,7 +9,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { lstat, mkdir, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DialogueRecord } from '../shared/schemas';
-import { ConfigError } from '../worker';
+import { ConfigError } from '../shared/errors';
 import { datasetCard } from './card';
 import {
   DEFAULT_DEDUP_OPTIONS,
