@@ -16,9 +16,19 @@ export interface DedupOptions {
   shingleSize: number;
   /** MinHash signature length. @default 128 */
   numPerm: number;
+  /**
+   * Distinct texts the index holds at most; later texts are still checked against them but not added,
+   * which bounds memory (about 2.5 KB a text). @default Infinity
+   */
+  maxIndexed: number;
 }
 
-export const DEFAULT_DEDUP_OPTIONS: DedupOptions = { threshold: 0.8, shingleSize: 3, numPerm: 128 };
+export const DEFAULT_DEDUP_OPTIONS: DedupOptions = {
+  threshold: 0.8,
+  shingleSize: 3,
+  numPerm: 128,
+  maxIndexed: Infinity,
+};
 
 export type DuplicateKind = 'exact' | 'near';
 
@@ -167,6 +177,9 @@ export class DuplicateIndex {
     return this.keys.length;
   }
 
+  /** True once `maxIndexed` texts are held and later ones were only checked. */
+  saturated = false;
+
   add(key: string, text: string): DuplicateMatch | undefined {
     const normalized = normalizeText(text);
     const digest = createHash('sha1').update(normalized).digest('base64');
@@ -194,6 +207,10 @@ export class DuplicateIndex {
       }
     });
     if (best) return best;
+    if (this.keys.length >= this.options.maxIndexed) {
+      this.saturated = true;
+      return undefined;
+    }
 
     const doc = this.keys.length;
     this.keys.push(key);

@@ -208,7 +208,7 @@ ${section('query-words', 'Words per user query', 'Histogram; dashed lines mark t
 ${section('response-words', 'Words per response', 'Histogram; dashed lines mark the paper’s mean range (56–63 words), the solid line this run’s mean.')}
 ${section('tokens', 'Tokens', html(tokenNote), 380)}
 ${section('failures', 'Failures by type and stage', `From failures.jsonl: ${stats.failures.total} dialogue(s) failed after their attempts.`, 300)}
-${section('duplicates', 'Duplicates found', `Exact: the same text once normalised (case, punctuation, whitespace). Near: MinHash over 3-word shingles, LSH candidates confirmed at estimated Jaccard ≥ ${stats.duplicates.threshold}. First occurrence counted as the original.`, 300)}
+${section('duplicates', 'Duplicates found', `Exact: the same text once normalised (case, punctuation, whitespace). Near: MinHash over 3-word shingles, LSH candidates confirmed at estimated Jaccard ≥ ${stats.duplicates.threshold}. First occurrence counted as the original.${stats.duplicates.indexCap ? ` Later texts were checked against the first ${stats.duplicates.indexCap.toLocaleString('en')} distinct dialogues and queries only.` : ''}`, 300)}
 ${dupRows ? `<table><tr><th>duplicate</th><th>of</th><th>kind</th><th>similarity</th></tr>${dupRows}</table>` : ''}
 <script id="report-data" type="application/json">${scriptJson(data)}</script>
 <script>${(await echartsSource()).replace(/<\/script/gi, '<\\/script')}</script>

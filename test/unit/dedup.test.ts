@@ -123,4 +123,13 @@ describe('dedup', () => {
     assert.ok(first.length >= 90, `${first.length} duplicates among the 100 planted`);
     assert.deepEqual(run(), first);
   });
+
+  test('dedup: a capped index stops growing but still finds duplicates of what it holds', () => {
+    const index = new DuplicateIndex({ maxIndexed: 50 });
+    for (let i = 0; i < 100; i++) index.add(`d${i}`, dialogueText(syntheticRecord(i).conversation));
+    assert.equal(index.size, 50);
+    assert.equal(index.saturated, true);
+    assert.equal(index.add('copy', dialogueText(syntheticRecord(10).conversation))?.of, 'd10');
+    assert.equal(index.add('copy', dialogueText(syntheticRecord(80).conversation)), undefined);
+  });
 });
