@@ -123,6 +123,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   let summary: RunSummary;
+  let attachedOnly = false;
   try {
     const result = await generate({
       run,
@@ -131,6 +132,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       localWorker: opts.worker !== false,
       signal: controller.signal,
       onStarted: ({ runId, resumed, attached, address, uiUrl }) => {
+        attachedOnly = attached;
         const verb = attached ? 'attached to' : resumed ? 'resuming' : 'started';
         process.stderr.write(`${verb} run ${runId} on Temporal ${address}${uiUrl ? `, UI ${uiUrl}` : ''}\n`);
       },
@@ -139,10 +141,12 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     });
     view.stop();
     summary = result.summary;
-    // For `report` after the server is gone; a run stored on another machine has no directory here.
-    await writeSummaryFile(resolve(run.outDir), summary).catch((error: Error) =>
-      process.stderr.write(`warning: summary.json not written: ${error.message}\n`),
-    );
+    // For `report` after the server is gone (an attached generate writes nothing: the owner does); a
+    // run stored on another machine has no directory here.
+    if (!attachedOnly)
+      await writeSummaryFile(resolve(run.outDir), summary).catch((error: Error) =>
+        process.stderr.write(`warning: summary.json not written: ${error.message}\n`),
+      );
     if (result.alreadyFinished) process.stderr.write(`run ${summary.runId} had already finished\n`);
   } catch (error) {
     view.stop();
