@@ -23,6 +23,8 @@ const { values: args } = parseArgs({
     dir: { type: 'string' },
     keep: { type: 'boolean', default: false },
     child: { type: 'string' },
+    // Node flags of the exporting process, e.g. --max-old-space-size=64 to show it needs no more.
+    'node-option': { type: 'string', multiple: true },
   },
 });
 
@@ -44,7 +46,17 @@ function runChild(format: string, dir: string): Promise<Record<string, number | 
     const extra = args.dedup ? ['--dedup'] : [];
     const proc = spawn(
       process.execPath,
-      ['--import', 'tsx', __filename, '--child', format, '--dir', dir, ...extra],
+      [
+        ...(args['node-option'] ?? []),
+        '--import',
+        'tsx',
+        __filename,
+        '--child',
+        format,
+        '--dir',
+        dir,
+        ...extra,
+      ],
       {
         cwd: resolve(__dirname, '..'),
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -83,8 +95,23 @@ async function main(): Promise<void> {
   }
   await mkdir(join(__dirname, 'results'), { recursive: true });
   await writeFile(
-    join(__dirname, 'results', `export-${records}${args.dedup ? '-dedup' : ''}.json`),
-    JSON.stringify({ records, bytes: size, dedup: args.dedup, node: process.version, results }, null, 2),
+    join(
+      __dirname,
+      'results',
+      `export-${records}${args.dedup ? '-dedup' : ''}${args['node-option'] ? '-node-options' : ''}.json`,
+    ),
+    JSON.stringify(
+      {
+        records,
+        bytes: size,
+        dedup: args.dedup,
+        nodeOptions: args['node-option'] ?? [],
+        node: process.version,
+        results,
+      },
+      null,
+      2,
+    ),
   );
   if (!args.keep && !args.dir) await rm(dir, { recursive: true, force: true });
 }

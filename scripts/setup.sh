@@ -19,18 +19,35 @@ fi
 if [ "${CONSISTENT_CHAT_SKIP_MODEL:-}" != 1 ]; then
   bash scripts/setup-model.sh >/dev/null
 fi
+# --- python dataset consumers (export tests load every format with datasets and pandas) ---
+DATASETS_VERSION=5.2.0
+PANDAS_VERSION=3.1.1
+PYARROW_VERSION=26.0.1
+if ! "$py" - "$DATASETS_VERSION" "$PANDAS_VERSION" "$PYARROW_VERSION" >/dev/null 2>&1 <<'PY'
+import sys
+from importlib.metadata import version
+wanted = dict(zip(["datasets", "pandas", "pyarrow"], sys.argv[1:]))
+sys.exit(0 if all(version(name) == v for name, v in wanted.items()) else 1)
+PY
+then
+  "$py" -m pip install --quiet --disable-pip-version-check \
+    "datasets==$DATASETS_VERSION" "pandas==$PANDAS_VERSION" "pyarrow==$PYARROW_VERSION" >&2
+fi
+# --- end python dataset consumers ---
+
 # --- chromium (browser checks) ---
-# Headless Chromium for the tests that open the Temporal UI and report pages (driven by playwright-core,
-# which downloads no browser of its own). Installed from the distribution only when missing.
-if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    sudo_cmd=$([ "$(id -u)" -eq 0 ] && echo "" || echo "sudo")
-    $sudo_cmd apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >&2
-  else
-    echo "warning: no chromium and no apt-get; browser checks will fail (set CHROMIUM_PATH)" >&2
-  fi
+# Debian's chromium, driven by playwright-core (which never downloads a browser of its own).
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo_=""
+  [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+  for attempt in 1 2 3 4 5; do
+    # apt may be locked by another installer for a while: wait and retry.
+    if $sudo_ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq chromium >&2; then break; fi
+    [ "$attempt" -eq 5 ] && { echo "setup: could not install chromium" >&2; exit 1; }
+    sleep 20
+  done
 fi
 # --- end chromium ---
+
 echo "export TEMPORAL_CLI_PATH=${TEMPORAL_CLI_PATH:-$scripts/temporal}"
 echo "export TEMPORAL_TEST_SERVER_PATH=${TEMPORAL_TEST_SERVER_PATH:-$scripts/temporal-test-server}"

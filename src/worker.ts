@@ -40,15 +40,9 @@ export interface LlmEndpointOptions {
   apiKey?: string;
 }
 
-export class ConfigError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
+// Defined in src/shared so that commands which start no worker (export, report) need not load this module.
+import { ConfigError } from './shared/errors';
+export { ConfigError };
 
 /**
  * Builds the OpenAI client from the worker's environment. `maxRetries: 0` because Temporal owns

@@ -268,6 +268,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
   const stoppedBy = stopOnSignals(controller);
   let summary: RunSummary;
   let replyChecks: GenerateResult['replyChecks'];
+  let attachedOnly = false;
   try {
     const result = await generate({
       run,
@@ -281,6 +282,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       keepRecordedMethod: opts.keepRecordedMethod === true,
       signal: controller.signal,
       onStarted: ({ runId, resumed, attached, address, uiUrl }) => {
+        attachedOnly = attached;
         const verb = attached ? 'attached to' : resumed ? 'resuming' : 'started';
         process.stderr.write(`${verb} run ${runId} on Temporal ${address}${uiUrl ? `, UI ${uiUrl}` : ''}\n`);
       },
@@ -291,10 +293,12 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     });
     view.stop();
     summary = result.summary;
-    // For `report` after the server is gone; a run stored on another machine has no directory here.
-    await writeSummaryFile(resolve(run.outDir), summary).catch((error: Error) =>
-      process.stderr.write(`warning: summary.json not written: ${error.message}\n`),
-    );
+    // For `report` after the server is gone (an attached generate writes nothing: the owner does); a
+    // run stored on another machine has no directory here.
+    if (!attachedOnly)
+      await writeSummaryFile(resolve(run.outDir), summary).catch((error: Error) =>
+        process.stderr.write(`warning: summary.json not written: ${error.message}\n`),
+      );
     replyChecks = result.replyChecks;
     if (result.alreadyFinished) process.stderr.write(`run ${summary.runId} had already finished\n`);
   } catch (error) {

@@ -8,7 +8,7 @@ import { Option, type Command } from 'commander';
 import { exportDataset } from '../export/export';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/formats';
 import { formatReportTable, writeReport } from '../report/report';
-import { ConfigError } from '../worker';
+import { ConfigError } from '../shared/errors';
 
 /** Parses a `(0, 1]` threshold flag; the error names the flag. */
 export function thresholdFlag(raw: string | undefined): number | undefined {

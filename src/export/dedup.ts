@@ -16,9 +16,19 @@ export interface DedupOptions {
   shingleSize: number;
   /** MinHash signature length. @default 128 */
   numPerm: number;
+  /**
+   * Distinct texts the index holds at most; later texts are still checked against them but not added,
+   * which bounds memory (about 2.5 KB a text). @default Infinity
+   */
+  maxIndexed: number;
 }
 
-export const DEFAULT_DEDUP_OPTIONS: DedupOptions = { threshold: 0.8, shingleSize: 3, numPerm: 128 };
+export const DEFAULT_DEDUP_OPTIONS: DedupOptions = {
+  threshold: 0.8,
+  shingleSize: 3,
+  numPerm: 128,
+  maxIndexed: Infinity,
+};
 
 export type DuplicateKind = 'exact' | 'near';
 
@@ -106,10 +116,15 @@ export function estimateJaccard(a: Uint32Array, b: Uint32Array, offsetB = 0): nu
 }
 
 /**
- * Bands × rows for LSH that minimise the area of false positives below the threshold plus false
- * negatives above it (the probability two texts of similarity s share a band is 1 - (1 - s^r)^b).
+ * Bands × rows for LSH that minimise the weighted area of false positives below the threshold and
+ * false negatives above it (two texts of similarity s share a band with probability 1 - (1 - s^r)^b).
+ * Misses weigh more: a false candidate only costs one signature comparison, a miss is a duplicate kept.
  */
+const lshCache = new Map<string, { bands: number; rows: number }>();
 export function lshParams(threshold: number, numPerm: number): { bands: number; rows: number } {
+  const key = `${threshold}:${numPerm}`;
+  const cached = lshCache.get(key);
+  if (cached) return cached;
   const integrate = (f: (s: number) => number, a: number, b: number) => {
     const steps = 200;
     const h = (b - a) / steps;
@@ -122,11 +137,13 @@ export function lshParams(threshold: number, numPerm: number): { bands: number; 
     const maxRows = Math.floor(numPerm / bands);
     for (let rows = 1; rows <= maxRows; rows++) {
       const p = (s: number) => 1 - (1 - s ** rows) ** bands;
-      const error = integrate(p, 0, threshold) + integrate((s) => 1 - p(s), threshold, 1);
+      const error = 0.2 * integrate(p, 0, threshold) + 0.8 * integrate((s) => 1 - p(s), threshold, 1);
       if (error < best.error) best = { bands, rows, error };
     }
   }
-  return { bands: best.bands, rows: best.rows };
+  const params = { bands: best.bands, rows: best.rows };
+  lshCache.set(key, params);
+  return params;
 }
 
 /**
@@ -160,6 +177,9 @@ export class DuplicateIndex {
     return this.keys.length;
   }
 
+  /** True once `maxIndexed` texts are held and later ones were only checked. */
+  saturated = false;
+
   add(key: string, text: string): DuplicateMatch | undefined {
     const normalized = normalizeText(text);
     const digest = createHash('sha1').update(normalized).digest('base64');
@@ -187,6 +207,10 @@ export class DuplicateIndex {
       }
     });
     if (best) return best;
+    if (this.keys.length >= this.options.maxIndexed) {
+      this.saturated = true;
+      return undefined;
+    }
 
     const doc = this.keys.length;
     this.keys.push(key);

@@ -9,7 +9,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { lstat, mkdir, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { DialogueRecord } from '../shared/schemas';
-import { ConfigError } from '../worker';
+import { ConfigError } from '../shared/errors';
 import { datasetCard } from './card';
 import {
   DEFAULT_DEDUP_OPTIONS,
@@ -220,8 +220,11 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
         files.push(`${EXPORT_FILES.dataDir}/${name}`);
       }
       partialShards.length = 0;
+      // Written beside and renamed over: a symlink planted at README.md is replaced, never followed.
+      const card = join(out, EXPORT_FILES.card);
+      await rm(`${card}.partial`, { force: true });
       await writeFile(
-        join(out, EXPORT_FILES.card),
+        `${card}.partial`,
         datasetCard({
           run: await readRunFile(dir),
           generatorVersion: await packageVersion(),
@@ -233,7 +236,9 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
           license: options.license ?? 'unknown',
           language: options.language ?? ['en'],
         }),
+        { flag: 'wx' },
       );
+      await rename(`${card}.partial`, card);
       files.push(EXPORT_FILES.card);
     } else {
       jsonl = await JsonlWriter.open(join(out, EXPORT_FILES.jsonl));

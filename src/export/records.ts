@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { OUTPUT_FILES } from '../shared/constants';
 import { dialogueRecordSchema, type DialogueRecord } from '../shared/schemas';
-import { ConfigError } from '../worker';
+import { ConfigError } from '../shared/errors';
 
 async function* jsonLines(file: string, label: string): AsyncGenerator<{ value: unknown; line: number }> {
   const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });

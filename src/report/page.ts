@@ -48,10 +48,10 @@ const RENDER = String.raw`
   }
   var intents = data.intents, flows = data.flows;
   chart('intent-flow', {
-    grid: { left: 230, right: 30, top: 20, bottom: 150 },
+    grid: { left: 230, right: 90, top: 20, bottom: 150 },
     xAxis: { type: 'category', data: flows, axisLabel: { rotate: 30, interval: 0, fontSize: 10 } },
     yAxis: { type: 'category', data: intents, axisLabel: { fontSize: 10 } },
-    visualMap: { min: 0, max: data.heatMax, calculable: true, orient: 'horizontal', left: 'center', bottom: 0 },
+    visualMap: { min: 0, max: data.heatMax, calculable: true, orient: 'vertical', right: 0, top: 'middle' },
     series: [{ name: 'dialogues', type: 'heatmap', data: data.heat, label: { show: true } }]
   });
   chart('topics', {
@@ -72,9 +72,9 @@ const RENDER = String.raw`
     series: [{ name: 'dialogues', type: 'bar', data: data.turns.map(function (t) { return t[1]; }) }]
   });
   function histogram(id, h, width, paper) {
-    chart(id, {
-      tooltip: { trigger: 'axis' },
-      xAxis: { type: 'value', name: 'words', min: 0 },
+    var last = h.bins.length ? h.bins[h.bins.length - 1][0] + width : 0;
+    var option = {
+      xAxis: { type: 'value', name: 'words', min: 0, max: Math.ceil(Math.max(last, paper.high * 1.25) / 5) * 5 },
       yAxis: { type: 'value', name: 'texts' },
       series: [{
         name: 'texts', type: 'bar', barWidth: '90%',
@@ -83,13 +83,14 @@ const RENDER = String.raw`
           symbol: 'none',
           label: { formatter: '{b}', fontSize: 10 },
           data: [
-            { name: 'paper ' + paper.low, xAxis: paper.low, lineStyle: { color: '#c23531', type: 'dashed' } },
-            { name: 'paper ' + paper.high, xAxis: paper.high, lineStyle: { color: '#c23531', type: 'dashed' } },
-            { name: 'this run ' + h.mean.toFixed(1), xAxis: h.mean, lineStyle: { color: '#2f4554' } }
+            { name: 'paper ' + paper.low, xAxis: paper.low, lineStyle: { color: '#c23531', type: 'dashed' }, label: { position: 'insideEndTop' } },
+            { name: 'paper ' + paper.high, xAxis: paper.high, lineStyle: { color: '#c23531', type: 'dashed' }, label: { position: 'insideEndBottom' } },
+            { name: 'this run ' + h.mean.toFixed(1), xAxis: h.mean, lineStyle: { color: '#2f4554' }, label: { position: 'insideMiddleTop' } }
           ]
         }
       }]
-    });
+    };
+    chart(id, option);
   }
   histogram('query-words', data.queryWords, data.queryWords.width, data.paper.queryWords);
   histogram('response-words', data.responseWords, data.responseWords.width, data.paper.responseWords);
@@ -207,7 +208,7 @@ ${section('query-words', 'Words per user query', 'Histogram; dashed lines mark t
 ${section('response-words', 'Words per response', 'Histogram; dashed lines mark the paper’s mean range (56–63 words), the solid line this run’s mean.')}
 ${section('tokens', 'Tokens', html(tokenNote), 380)}
 ${section('failures', 'Failures by type and stage', `From failures.jsonl: ${stats.failures.total} dialogue(s) failed after their attempts.`, 300)}
-${section('duplicates', 'Duplicates found', `Exact: the same text once normalised (case, punctuation, whitespace). Near: MinHash over 3-word shingles, LSH candidates confirmed at estimated Jaccard ≥ ${stats.duplicates.threshold}. First occurrence counted as the original.`, 300)}
+${section('duplicates', 'Duplicates found', `Exact: the same text once normalised (case, punctuation, whitespace). Near: MinHash over 3-word shingles, LSH candidates confirmed at estimated Jaccard ≥ ${stats.duplicates.threshold}. First occurrence counted as the original.${stats.duplicates.indexCap ? ` Later texts were checked against the first ${stats.duplicates.indexCap.toLocaleString('en')} distinct dialogues and queries only.` : ''}`, 300)}
 ${dupRows ? `<table><tr><th>duplicate</th><th>of</th><th>kind</th><th>similarity</th></tr>${dupRows}</table>` : ''}
 <script id="report-data" type="application/json">${scriptJson(data)}</script>
 <script>${(await echartsSource()).replace(/<\/script/gi, '<\\/script')}</script>

@@ -63,7 +63,7 @@ export function formatReportTable(stats: ReportStats): string {
   } else lines.push('tokens: not recorded (no summary.json)');
   lines.push(
     `failures: ${stats.failures.byTypeStage.map(([type, stage, n]) => `${type} at ${stage} ×${n}`).join(', ') || 'none'}`,
-    `duplicates (near = Jaccard >= ${stats.duplicates.threshold}): dialogues ${stats.duplicates.dialogues.exact} exact, ${stats.duplicates.dialogues.near} near; queries ${stats.duplicates.queries.exact} exact, ${stats.duplicates.queries.near} near`,
+    `duplicates (near = Jaccard >= ${stats.duplicates.threshold}): dialogues ${stats.duplicates.dialogues.exact} exact, ${stats.duplicates.dialogues.near} near; queries ${stats.duplicates.queries.exact} exact, ${stats.duplicates.queries.near} near${stats.duplicates.indexCap ? ` (checked against the first ${stats.duplicates.indexCap} distinct texts)` : ''}`,
   );
   return lines.join('\n');
 }

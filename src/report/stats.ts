@@ -22,6 +22,12 @@ export const PAPER_MEANS = {
   responseWords: { low: 56, high: 63 },
 } as const;
 
+/**
+ * Distinct dialogues, and distinct queries, the report's duplicate indexes hold (about 2.5 KB each):
+ * beyond it a very large run is still checked against the first ones, in bounded memory.
+ */
+export const REPORT_INDEX_CAP = 200_000;
+
 /** File the CLI's generate writes at the end of a run: the run's summary (tokens, calls, per intent). */
 export const SUMMARY_FILE = 'summary.json';
 
@@ -67,6 +73,8 @@ export interface ReportStats {
   failures: { total: number; byTypeStage: [string, string, number][] };
   duplicates: {
     threshold: number;
+    /** Distinct texts each index held at most; set when one was reached (later texts only checked). */
+    indexCap: number | undefined;
     dialogues: Record<DuplicateKind, number>;
     queries: Record<DuplicateKind, number>;
     examples: DuplicateExample[];
@@ -117,10 +125,12 @@ export async function collectStats(dir: string, dedup: Partial<DedupOptions> = {
   const queryWords = new Map<number, number>();
   const responseWords = new Map<number, number>();
   const models = new Set<string>();
-  const dialogueIndex = new DuplicateIndex(dedup);
-  const queryIndex = new DuplicateIndex(dedup);
+  const options = { maxIndexed: REPORT_INDEX_CAP, ...dedup };
+  const dialogueIndex = new DuplicateIndex(options);
+  const queryIndex = new DuplicateIndex(options);
   const duplicates = {
     threshold: dialogueIndex.options.threshold,
+    indexCap: undefined as number | undefined,
     dialogues: { exact: 0, near: 0 },
     queries: { exact: 0, near: 0 },
     examples: [] as DuplicateExample[],
@@ -160,6 +170,7 @@ export async function collectStats(dir: string, dedup: Partial<DedupOptions> = {
     }
   }
 
+  if (dialogueIndex.saturated || queryIndex.saturated) duplicates.indexCap = options.maxIndexed;
   const failures = new Map<string, number>();
   let failureTotal = 0;
   for await (const failure of readFailureLines(dir)) {

@@ -254,6 +254,11 @@ describe('export', () => {
     await mkdir(join(root, 'elsewhere'));
     await mkdir(escape);
     await symlink(join(root, 'elsewhere'), join(escape, 'data'));
+    // Links planted at the names an export writes are replaced, never written through.
+    const planted = join(root, 'planted');
+    await mkdir(join(planted, 'data'), { recursive: true });
+    for (const name of ['README.md', 'train.jsonl', 'duplicates.jsonl', 'data/train-00000-of-00001.parquet'])
+      await symlink(join(root, 'elsewhere', name.replace('/', '-')), join(planted, name));
 
     const cases: [string[], RegExp][] = [
       [['export', join(root, 'missing'), '--format', 'openai'], /DIR/],
@@ -288,7 +293,11 @@ describe('export', () => {
         `one line for ${args.join(' ')}: ${result.stderr}`,
       );
     }
-    assert.deepEqual(await readdir(join(root, 'elsewhere')), [], 'nothing written through the symlink');
+    for (const format of ['hf', 'openai']) {
+      const ok = await runCliInProcess(['export', good, '--format', format, '--out', planted, '--dedup']);
+      assert.equal(ok.code, 0, ok.stderr);
+    }
+    assert.deepEqual(await readdir(join(root, 'elsewhere')), [], 'nothing written through a symlink');
     assert.deepEqual(await readdir(join(root, 'o1')), [], 'a failed export leaves no partial file');
     assert.deepEqual(await readdir(join(root, 'o2', 'data')), []);
     assert.deepEqual(
