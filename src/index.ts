@@ -13,6 +13,7 @@ export {
   type TemporalOptions,
 } from './client/generate';
 export { startDevServer, findTemporalCli, type DevServer, type DevServerOptions } from './client/dev-server';
+export { readTaxonomyFile, readPromptsDir, methodHash } from './client/method-files';
 export {
   createActivities,
   createLlmActivities,

@@ -5,6 +5,8 @@
 import type { Logger } from '@temporalio/common';
 import { z } from 'zod';
 import type { IntentId } from '../method/intents';
+import type { Taxonomy } from '../method/taxonomy';
+import type { PromptTemplates } from '../method/templates';
 import {
   DEFAULT_DIALOGS_PER_INTENT,
   DEFAULT_TEMPERATURE,
@@ -13,6 +15,7 @@ import {
 import type { RunProgress, RunSummary } from '../shared/schemas';
 import { ConfigError } from '../worker';
 import { generate, type TemporalOptions } from './generate';
+import { loadMethodOptions } from './method-files';
 
 export interface LlmServing {
   /** Model name sent to the endpoint, e.g. `gpt-4o-mini` or a vLLM served model. */
@@ -29,8 +32,14 @@ export interface ConsistentChatGeneratorOptions {
   numTurnsPerDialog?: number;
   /** @default 0.9 */
   temperature?: number;
-  /** @default all nine intents */
+  /** @default all intents of the taxonomy (the built-in nine) */
   intents?: IntentId[];
+  /** A taxonomy, or the path of a YAML or JSON taxonomy file. @default the built-in one */
+  taxonomy?: Taxonomy | string;
+  /** Prompt templates, or the path of a prompts directory. @default the built-in ones */
+  prompts?: PromptTemplates | string;
+  /** Resume even if `taxonomy`/`prompts` differ from the run's recorded ones (which it keeps). @default false */
+  keepRecordedMethod?: boolean;
   seed?: string;
   /** LLM calls in flight for the run. @default 16 */
   concurrency?: number;
@@ -64,6 +73,10 @@ export class ConsistentChatGenerator {
   /** Generates the dialogues into `storage` and resolves with the run's summary. */
   async run(storage: GeneratorStorage, signal?: AbortSignal): Promise<RunSummary> {
     const o = this.options;
+    const method = await loadMethodOptions({ taxonomy: o.taxonomy, prompts: o.prompts }, process.cwd(), {
+      taxonomy: 'taxonomy',
+      prompts: 'prompts',
+    });
     const { summary } = await generate({
       run: {
         outDir: typeof storage === 'string' ? storage : storage.outDir,
@@ -75,7 +88,9 @@ export class ConsistentChatGenerator {
         seed: o.seed,
         concurrency: o.concurrency,
         runId: o.runId,
+        ...method,
       },
+      keepRecordedMethod: o.keepRecordedMethod,
       llm: { baseURL: o.llmServing.baseURL },
       temporal: o.temporal,
       onProgress: o.onProgress,

@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import {
   checkPrompts,
   checkTaxonomy,
+  loadMethodOptions,
   methodHash,
   readPromptsDir,
   readTaxonomyFile,
@@ -447,4 +448,25 @@ test('resume: a different taxonomy or prompts is refused, or kept with --keep-re
   const old = await resolveRunInput({ outDir: oldDir, taxonomy: BUILTIN_TAXONOMY }, oldDir);
   assert.equal(old.config.taxonomy, undefined, 'an old input stays as it was');
   await assert.rejects(resolveRunInput({ outDir: oldDir, taxonomy: CUSTOM }, oldDir), /--taxonomy: differs/);
+});
+
+test('config file: taxonomy and prompts are paths relative to the file, or given inline, and named on error', async () => {
+  const dir = await tempDir('cc-config-method-');
+  await mkdir(join(dir, 'p'));
+  await writeFile(join(dir, 'tax.yaml'), stringify(CUSTOM));
+  await writeFile(join(dir, 'p', 'skeleton.txt'), CUSTOM_PROMPTS.skeleton.user);
+  await writeFile(join(dir, 'p', 'responses.txt'), CUSTOM_PROMPTS.responses.user);
+  const fields = { taxonomy: '--config taxonomy', prompts: '--config prompts' };
+  const fromPaths = await loadMethodOptions({ taxonomy: 'tax.yaml', prompts: 'p' }, dir, fields);
+  assert.deepEqual(fromPaths.taxonomy, CUSTOM);
+  assert.equal(fromPaths.prompts?.skeleton.user, CUSTOM_PROMPTS.skeleton.user);
+  const inline = await loadMethodOptions({ taxonomy: CUSTOM, prompts: CUSTOM_PROMPTS }, dir, fields);
+  assert.deepEqual(inline, { taxonomy: CUSTOM, prompts: CUSTOM_PROMPTS });
+  assert.deepEqual(await loadMethodOptions({}, dir, fields), {});
+  const broken = clone(CUSTOM);
+  broken.infoFlows.question_to_answer!.steps = [];
+  await assert.rejects(
+    loadMethodOptions({ taxonomy: broken }, dir, fields),
+    /--config taxonomy: infoFlows\.question_to_answer\.steps: must list at least one step/,
+  );
 });
