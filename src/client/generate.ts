@@ -334,7 +334,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   );
   const input: RunConfig = { ...config, storageTaskQueue: storageTaskQueue(taskQueue, config.runId) };
   if (openai) {
-    const { warning } = await preflightEndpoint(openai, input.model);
+    const { warning } = await preflightEndpoint(openai, input.model, undefined, options.signal);
     if (warning) options.onWarning?.(warning);
   }
   aborted();
