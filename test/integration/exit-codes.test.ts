@@ -106,9 +106,7 @@ describe('exit codes', () => {
 
   test('exit codes: status of a run that ended badly prints why and exits 3; an unknown run is 2', async () => {
     const client = new Client({
-      connection: await (
-        await import('@temporalio/client')
-      ).Connection.connect({ address: temporal.address }),
+      connection: await Connection.connect({ address: temporal.address }),
     });
     const runId = unique('cc-status-failed');
     const handle = await client.workflow.start('consistentChatRun', {
