@@ -12,6 +12,7 @@ import {
   Client,
   Connection,
   WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { Logger } from '@temporalio/common';
@@ -314,6 +315,22 @@ export function checkTemporalSettings(settings: {
   }
 }
 
+/** A run id names one run: on a shared server it must not already belong to another output directory. */
+async function checkRunIdFree(client: Client, runId: string, dir: string): Promise<void> {
+  let memo: Record<string, unknown> | undefined;
+  try {
+    memo = (await client.workflow.getHandle(runId).describe()).memo;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return;
+    throw error;
+  }
+  if (memo?.outDir !== dir)
+    throw new ConfigError(
+      '--run-id',
+      `run ${runId} already exists on this Temporal server${typeof memo?.outDir === 'string' ? ` for ${memo.outDir}` : ''}; pick another --run-id or its --out`,
+    );
+}
+
 export async function generate(options: GenerateOptions): Promise<GenerateResult> {
   const env = options.env ?? process.env;
   const namespace = options.temporal?.namespace ?? env.TEMPORAL_NAMESPACE ?? DEFAULT_TEMPORAL_NAMESPACE;
@@ -338,7 +355,14 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     if (warning) options.onWarning?.(warning);
   }
   aborted();
-  if (address) await (await connectTemporal(address, namespace)).close();
+  if (address) {
+    const connection = await connectTemporal(address, namespace);
+    try {
+      await checkRunIdFree(new Client({ connection, namespace }), input.runId, dir);
+    } finally {
+      await connection.close();
+    }
+  }
   aborted();
 
   const logger = options.logger ? undefined : routedRuntimeLogger(env);
