@@ -141,6 +141,11 @@ const CLI_CASES: CliCase[] = [
     setup: earlierRun,
   },
   {
+    name: 'run id of another run on the Temporal server',
+    args: (d) => outIn(d, '--run-id', EXISTING_RUN, '--temporal-address', temporal.address),
+    field: /--run-id/,
+  },
+  {
     name: 'empty OPENAI_API_KEY',
     args: (d) => outIn(d),
     field: /OPENAI_API_KEY/,
