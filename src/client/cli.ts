@@ -266,7 +266,13 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
     await connection.close();
     return stoppedBy() ?? EXIT_CODES.terminated;
   }
-  controller.signal.addEventListener('abort', () => worker.shutdown(), { once: true });
+  controller.signal.addEventListener(
+    'abort',
+    () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+    },
+    { once: true },
+  );
   try {
     await worker.run();
   } finally {
@@ -289,7 +295,7 @@ async function clientFor(opts: TemporalFlags & { out?: string }): Promise<Client
     } catch {
       throw new ConfigError(
         '--out',
-        `no running embedded Temporal server for ${opts.out}; is its generate command running?`,
+        `no running embedded Temporal server for ${opts.out}: run its generate command, or \`consistent-chat ui ${opts.out}\` to reopen its history`,
       );
     }
   }
