@@ -58,7 +58,11 @@ export interface ConsistentChatGeneratorOptions {
 export type GeneratorStorage = string | { outDir: string };
 
 const optionsSchema = z.object({
-  llmServing: z.object({ model: z.string().min(1), baseURL: z.string().url().optional() }),
+  llmServing: z.object({
+    model: z.string().min(1),
+    // z.url() alone takes ftp: and file: too; the endpoint is an HTTP API.
+    baseURL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  }),
 });
 
 export class ConsistentChatGenerator {

@@ -138,8 +138,10 @@ function packageVersion(): string {
 function number(flag: string, raw: string | undefined, integer = true): number | undefined {
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value))
-    throw new ConfigError(flag, `must be a number, got "${raw}"`);
+  // Decimal only: Number() also reads "0x10", "0b1" and " 12 ", which nobody means as a count.
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw))
+    throw new ConfigError(flag, `must be a decimal number, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(value)) throw new ConfigError(flag, `must be a number, got "${raw}"`);
   if (integer && !Number.isInteger(value))
     throw new ConfigError(flag, `must be a whole number, got "${raw}"`);
   return value;
@@ -442,7 +444,7 @@ async function clientFor(opts: TemporalFlags & { out?: string }): Promise<Client
     } catch {
       throw new ConfigError(
         '--out',
-        `no running embedded Temporal server for ${opts.out}; is its generate command running?`,
+        `no running embedded Temporal server for ${opts.out}: run its generate command, or \`consistent-chat ui ${opts.out}\` to reopen its history`,
       );
     }
   }

@@ -478,6 +478,22 @@ export function checkTemporalSettings(settings: {
   }
 }
 
+/** A run id names one run: on a shared server it must not already belong to another output directory. */
+async function checkRunIdFree(client: Client, runId: string, dir: string): Promise<void> {
+  let memo: Record<string, unknown> | undefined;
+  try {
+    memo = (await client.workflow.getHandle(runId).describe()).memo;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return;
+    throw error;
+  }
+  if (memo?.outDir !== dir)
+    throw new ConfigError(
+      '--run-id',
+      `run ${runId} already exists on this Temporal server${typeof memo?.outDir === 'string' ? ` for ${memo.outDir}` : ''}; pick another --run-id or its --out`,
+    );
+}
+
 export async function generate(options: GenerateOptions): Promise<GenerateResult> {
   const env = options.env ?? process.env;
   const target = resolveConnection(options.temporal, env);
@@ -508,11 +524,18 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   );
   const input: RunConfig = { ...config, storageTaskQueue: runStorageTaskQueue(taskQueue, config.runId) };
   if (openai) {
-    const { warning } = await preflightEndpoint(openai, input.model);
+    const { warning } = await preflightEndpoint(openai, input.model, undefined, options.signal);
     if (warning) options.onWarning?.(warning);
   }
   aborted();
-  if (address) await (await connectTemporal(address, namespace)).close();
+  if (address) {
+    const connection = await connectTemporal(address, namespace);
+    try {
+      await checkRunIdFree(new Client({ connection, namespace }), input.runId, dir);
+    } finally {
+      await connection.close();
+    }
+  }
   aborted();
 
   const logger = options.logger ? undefined : routedRuntimeLogger(env);

@@ -123,5 +123,6 @@ export function installStderrRuntime(env: NodeJS.ProcessEnv = process.env): void
   Runtime.install({
     logger: new QuietStderrLogger(logLevelFromEnv(env, 'WARN')),
     telemetryOptions: FORWARD_NATIVE_LOGS,
+    shutdownSignals: [], // the CLI's own handler stops the worker (and exits 143 / 130)
   });
 }

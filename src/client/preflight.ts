@@ -18,13 +18,15 @@ export async function preflightEndpoint(
   openai: OpenAI,
   model: string | undefined,
   timeoutMs = DEFAULT_PREFLIGHT_TIMEOUT_MS,
+  signal?: AbortSignal,
 ): Promise<PreflightResult> {
   let models: string[];
   try {
-    const page = await openai.models.list({ timeout: timeoutMs, maxRetries: 0 });
+    const page = await openai.models.list({ timeout: timeoutMs, maxRetries: 0, signal });
     if (!Array.isArray(page.data)) throw new SyntaxError('no model list');
     models = page.data.map((m) => m.id);
   } catch (error) {
+    signal?.throwIfAborted();
     if (error instanceof OpenAI.AuthenticationError || error instanceof OpenAI.PermissionDeniedError) {
       throw new ConfigError(
         'OPENAI_API_KEY',

@@ -84,9 +84,10 @@ export function progressIntervalMs(stream: NodeJS.WriteStream = process.stderr):
 }
 
 export function createProgressView(stream: NodeJS.WriteStream = process.stderr): ProgressView {
-  const startedAt = Date.now();
+  let startedAt: number | undefined;
   let baseline: number | undefined;
   const statsOf = (p: RunProgress) => {
+    startedAt ??= Date.now();
     baseline ??= p.intents.reduce((s, i) => s + i.written + i.failed, 0);
     return progressStats(p, startedAt, baseline);
   };

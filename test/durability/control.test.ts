@@ -140,7 +140,7 @@ describe('control', () => {
       const cancel = await runCli(['cancel', runId], env());
       assert.equal(cancel.code, 0, cancel.stderr);
       const result = await run.done;
-      assert.equal(result.code, 1);
+      assert.equal(result.code, 3, 'a cancelled run exits 3');
       assert.match(result.stderr, /cancelled/);
       await waitFor(() => llm.stats().inFlight === 0, 5_000, 'in-flight calls to be aborted');
       assert.ok(llm.stats().aborted > abortedBefore, 'calls in flight were aborted, not left to finish');
@@ -179,7 +179,7 @@ describe('control', () => {
       await waitFor(() => llm.stats().inFlight >= 3, 30_000, 'three calls in flight');
       worker.child.kill('SIGTERM');
       const exit = await worker.done;
-      assert.equal(exit.code, 0, exit.stderr);
+      assert.equal(exit.code, 143, `stopped by SIGTERM: ${exit.stderr}`);
       const stats = llm.stats();
       assert.equal(stats.aborted, 0, 'no call was cut');
       assert.ok(stats.completed >= 3, `${stats.completed} calls completed during the drain`);
