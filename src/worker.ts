@@ -10,6 +10,7 @@ import OpenAI from 'openai';
 import { createLlmActivities, createStorageActivities, RateController } from './activities';
 import { DEFAULT_TASK_QUEUE, DEFAULT_TEMPORAL_NAMESPACE } from './shared/constants';
 import { StoreRegistry } from './storage/jsonl-store';
+import { deploymentOptions, workflowBuildId } from './deployment';
 
 /** LLM activities one worker runs at once; the run's own bound is usually lower. @default 500 */
 export const DEFAULT_MAX_CONCURRENT_LLM_CALLS = 500;
@@ -106,6 +107,11 @@ export interface GenerationWorkerOptions {
   /** @default DEFAULT_SHUTDOWN_GRACE_MS */
   shutdownGraceMs?: number;
   rate?: RateController;
+  /**
+   * Worker Deployment Versioning: announce this worker as a version of this deployment. The build id
+   * defaults to a hash of the workflow bundle. Unset: an unversioned worker (the embedded server's case).
+   */
+  deployment?: { deploymentName: string; buildId?: string };
 }
 
 export async function createGenerationWorker(options: GenerationWorkerOptions): Promise<Worker> {
@@ -113,11 +119,19 @@ export async function createGenerationWorker(options: GenerationWorkerOptions): 
     ...createLlmActivities({ openai: options.openai, rate: options.rate ?? new RateController() }),
     ...(options.storage ? createStorageActivities(options.storage, { root: options.outRoot }) : {}),
   };
+  const workflows = await workflowBundle();
+  const { deployment } = options;
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: workflows,
+    ...(deployment && {
+      workerDeploymentOptions: deploymentOptions({
+        deploymentName: deployment.deploymentName,
+        buildId: deployment.buildId ?? (await workflowBuildId(workflows)),
+      }),
+    }),
     activities,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentLlmCalls ?? DEFAULT_MAX_CONCURRENT_LLM_CALLS,
     maxCachedWorkflows: options.maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,

@@ -32,6 +32,7 @@ import {
   DEFAULT_MAX_CACHED_WORKFLOWS,
 } from '../worker';
 import { connectTemporal, generate, readProgress } from './generate';
+import { checkVersionPart, DEFAULT_DEPLOYMENT_NAME, makeCurrentIfNone } from '../deployment';
 import { readConfigFile } from './config-file';
 import { preflightEndpoint } from './preflight';
 import { createProgressView, formatSummary } from './progress';
@@ -154,6 +155,24 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
   return summary.failed > 0 ? EXIT_CODES.failures : EXIT_CODES.ok;
 }
 
+/** The worker's deployment version from flags and environment; undefined with --no-versioning. */
+function deploymentFromFlags(
+  opts: Record<string, string | boolean | undefined>,
+): { deploymentName: string; buildId?: string } | undefined {
+  if (opts.versioning === false || opts.storageOnly === true) return undefined;
+  const pick = (flag: string, value: unknown, env: string | undefined) => {
+    const v = typeof value === 'string' ? value : env;
+    const problem = v === undefined ? undefined : checkVersionPart(v);
+    if (problem) throw new ConfigError(flag, problem);
+    return v;
+  };
+  const deploymentName =
+    pick('--deployment-name', opts.deploymentName, process.env.CONSISTENT_CHAT_DEPLOYMENT_NAME) ??
+    DEFAULT_DEPLOYMENT_NAME;
+  const buildId = pick('--build-id', opts.buildId, process.env.CONSISTENT_CHAT_BUILD_ID);
+  return { deploymentName, buildId };
+}
+
 async function runWorker(opts: Record<string, string | boolean | undefined>): Promise<number> {
   const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
   const address = str('temporalAddress') ?? process.env.TEMPORAL_ADDRESS;
@@ -169,6 +188,7 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   if (maxCachedWorkflows !== undefined && maxCachedWorkflows < 1)
     throw new ConfigError('--max-cached-workflows', `must be at least 1, got ${maxCachedWorkflows}`);
   const storageOnly = opts.storageOnly === true;
+  const deployment = deploymentFromFlags(opts);
   const openai = storageOnly ? undefined : createOpenAiClient({ baseURL: str('baseUrl') });
   if (openai) {
     const { warning } = await preflightEndpoint(openai, undefined);
@@ -196,13 +216,31 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
         outRoot,
         maxConcurrentLlmCalls: maxConcurrent,
         maxCachedWorkflows,
+        deployment,
       });
+  const version = worker.options.workerDeploymentOptions?.version;
   process.stderr.write(
-    `worker on ${address}, task queue ${storageOnly ? (str('storageTaskQueue') ?? `${taskQueue}.storage`) : taskQueue}; SIGTERM drains calls in flight\n`,
+    `worker on ${address}, task queue ${storageOnly ? (str('storageTaskQueue') ?? `${taskQueue}.storage`) : taskQueue}${version ? `, deployment ${version.deploymentName} build ${version.buildId}` : ''}; SIGTERM drains calls in flight\n`,
   );
+  // The first version of a deployment becomes current by itself; later ones wait for the operator.
+  const stopped = new AbortController();
+  const current = version
+    ? makeCurrentIfNone({ connection, namespace, version, signal: stopped.signal }).then(
+        (outcome) =>
+          outcome === 'not-current' &&
+          process.stderr.write(
+            `build ${version.buildId} is not the current version of ${version.deploymentName}: it serves runs already on it; ` +
+              `to move runs to it: temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}\n`,
+          ),
+        (error: unknown) =>
+          stopped.signal.aborted || process.stderr.write(`warning: ${(error as Error).message}\n`),
+      )
+    : undefined;
   try {
     await worker.run();
   } finally {
+    stopped.abort();
+    await current;
     await storage?.closeAll();
     await connection.close();
   }
@@ -302,7 +340,16 @@ export function buildProgram(): Command {
         '--storage-task-queue <queue>',
         'task queue of storage activities (default <task-queue>.storage)',
       )
-      .option('--out-root <dir>', 'only write output directories below this directory'),
+      .option('--out-root <dir>', 'only write output directories below this directory')
+      .option(
+        '--deployment-name <name>',
+        `Worker Deployment this worker belongs to (default CONSISTENT_CHAT_DEPLOYMENT_NAME or "${DEFAULT_DEPLOYMENT_NAME}")`,
+      )
+      .option(
+        '--build-id <id>',
+        'version of this worker (default CONSISTENT_CHAT_BUILD_ID, else a hash of the workflow code)',
+      )
+      .option('--no-versioning', 'run unversioned: workflows replay on whatever code the workers run'),
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runWorker(opts);
   });
