@@ -33,6 +33,7 @@ import {
 } from '../worker';
 import { connectTemporal, generate, readProgress } from './generate';
 import { checkVersionPart, DEFAULT_DEPLOYMENT_NAME, makeCurrentIfNone } from '../deployment';
+import { HEALTH_MAX_AGE_MS, isHealthy, keepHealthFile } from '../health';
 import { readConfigFile } from './config-file';
 import { preflightEndpoint } from './preflight';
 import { createProgressView, formatSummary } from './progress';
@@ -236,9 +237,12 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
           stopped.signal.aborted || process.stderr.write(`warning: ${(error as Error).message}\n`),
       )
     : undefined;
+  const healthFile = str('healthFile') ?? process.env.CONSISTENT_CHAT_HEALTH_FILE;
+  const stopHealth = healthFile ? keepHealthFile(resolve(healthFile), worker) : undefined;
   try {
     await worker.run();
   } finally {
+    stopHealth?.();
     stopped.abort();
     await current;
     await storage?.closeAll();
@@ -349,7 +353,11 @@ export function buildProgram(): Command {
         '--build-id <id>',
         'version of this worker (default CONSISTENT_CHAT_BUILD_ID, else a hash of the workflow code)',
       )
-      .option('--no-versioning', 'run unversioned: workflows replay on whatever code the workers run'),
+      .option('--no-versioning', 'run unversioned: workflows replay on whatever code the workers run')
+      .option(
+        '--health-file <path>',
+        'touch this file every few seconds while the worker runs (default CONSISTENT_CHAT_HEALTH_FILE)',
+      ),
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runWorker(opts);
   });
@@ -404,6 +412,19 @@ export function buildProgram(): Command {
     await (await clientFor(opts)).workflow.getHandle(runId).cancel();
     process.stdout.write(`cancel requested for ${runId}\n`);
   });
+  program
+    .command('health')
+    .description("exit 0 if a worker's health file was touched recently (for container health checks)")
+    .option('--file <path>', "the worker's --health-file (default CONSISTENT_CHAT_HEALTH_FILE)")
+    .action((opts: { file?: string }) => {
+      const file = opts.file ?? process.env.CONSISTENT_CHAT_HEALTH_FILE;
+      if (!file) throw new ConfigError('--file', 'pass --file or set CONSISTENT_CHAT_HEALTH_FILE');
+      const healthy = isHealthy(resolve(file));
+      process.stdout.write(
+        healthy ? 'healthy\n' : `unhealthy: ${file} not touched in ${HEALTH_MAX_AGE_MS / 1000} s\n`,
+      );
+      process.exitCode = healthy ? EXIT_CODES.ok : EXIT_CODES.failures;
+    });
   return program;
 }
 

@@ -336,8 +336,11 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
 }
 // Worker Deployment Versioning: an intent stays on the version it started on (its code may change between
 // versions); a new current version is taken at the next continue-as-new, which it then brings forward.
-// Only a versioned worker may declare a behavior: an unversioned one has its task completions refused.
+// Only a versioned worker (one with a deployment name) may declare a behavior: an unversioned one has its
+// task completions refused.
 setWorkflowOptions(
-  () => ({ versioningBehavior: workflowInfo().currentDeploymentVersion ? 'PINNED' : undefined }),
+  () => ({
+    versioningBehavior: workflowInfo().currentDeploymentVersion?.deploymentName ? 'PINNED' : undefined,
+  }),
   consistentChatIntent,
 );
