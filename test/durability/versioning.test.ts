@@ -20,7 +20,7 @@ import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { spawnCli, type CliResult } from '../helpers/cli';
 import { assertDataset, readDialogues, readFailures } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
-import { waitFor } from '../helpers/wait';
+import { sleep, waitFor } from '../helpers/wait';
 
 const API_KEY = 'sk-test-versioning-0123456789';
 const INTENTS: IntentId[] = ['problem_solving', 'educational', 'exploratory'];
@@ -191,6 +191,90 @@ test('versioning: a run in progress moves from build A to build B, and every rec
     assert.deepEqual(await readFailures(outDir), []);
     const text = await readFile(join(outDir, 'dialogs.jsonl'), 'utf8');
     assert.ok(!text.includes(API_KEY));
+  } finally {
+    for (const w of [workerA, workerB]) if (w && w.child.exitCode === null) w.child.kill('SIGTERM');
+    await Promise.all([workerA.done, workerB?.done]);
+  }
+});
+
+test('versioning: intents stranded on a stopped build are moved to the current one with update-options', async () => {
+  llm.configure({ latency: { meanMs: 700, jitter: 0.2 } });
+  const taskQueue = unique('tq-ver');
+  const deploymentName = unique('dep').replace(/[^A-Za-z0-9_-]/g, '-');
+  const root = await tempDir('cc-ver-');
+  const outDir = join(root, 'run');
+  const runId = unique('ver');
+  const intentIds = INTENTS.map((i) => intentWorkflowId(runId, i));
+  const env = { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: temporal.address };
+  const worker = (buildId: string) =>
+    spawnCli(
+      ['worker', '--task-queue', taskQueue, '--deployment-name', deploymentName, '--build-id', buildId],
+      env,
+    );
+  const cli = (...args: string[]) =>
+    promisify(execFile)(findTemporalCli()!, [...args, '--address', temporal.address]);
+  const workerA = worker('A');
+  let workerB: ReturnType<typeof spawnCli> | undefined;
+  try {
+    await waitFor(async () => (await deployment(deploymentName)).current === 'A', 60_000, 'A to be current');
+    const handle = await client.workflow.start('consistentChatRun', {
+      taskQueue,
+      workflowId: runId,
+      args: [
+        {
+          outDir,
+          model: 'test-model',
+          intents: INTENTS,
+          numDialogsPerIntent: PER_INTENT,
+          numTurnsPerDialog: 2,
+        },
+      ],
+    });
+    await waitFor(async () => (await readDialogues(outDir)).length >= 3, 60_000, 'records written on A');
+    // The mistake: A is stopped before anything moved off it.
+    workerA.child.kill('SIGTERM');
+    await workerA.done;
+    llm.configure({ latency: { meanMs: 5 } });
+    workerB = worker('B');
+    await waitFor(async () => (await deployment(deploymentName)).versions.includes('B'), 60_000, 'B listed');
+    await cli(
+      'worker',
+      'deployment',
+      'set-current-version',
+      '--deployment-name',
+      deploymentName,
+      '--build-id',
+      'B',
+      '--yes',
+    );
+    // Without a worker of A no intent can learn that B is current: they stay pinned where they are.
+    await sleep(3_000);
+    const stranded = await Promise.all(intentIds.map(versionOf));
+    assert.ok(
+      stranded.every((v) => v.buildId === 'A' && v.behavior === 'PINNED'),
+      `stranded on A: ${JSON.stringify(stranded)}`,
+    );
+    const writtenWhileStranded = (await readDialogues(outDir)).length;
+    assert.ok(writtenWhileStranded < INTENTS.length * PER_INTENT);
+    // The README's recovery: everything still on A follows the current version from its next task.
+    await cli(
+      'workflow',
+      'update-options',
+      '--query',
+      `TemporalWorkerDeploymentVersion='${deploymentName}:A' AND ExecutionStatus='Running'`,
+      '--versioning-override-behavior',
+      'auto_upgrade',
+      '--yes',
+    );
+    const summary = (await handle.result()) as RunSummary;
+    assert.equal(summary.written, INTENTS.length * PER_INTENT);
+    assert.equal(summary.failed, 0);
+    assertDataset(await readDialogues(outDir), {
+      count: INTENTS.length * PER_INTENT,
+      turns: 2,
+      intents: INTENTS,
+    });
+    for (const id of intentIds) assert.equal((await versionOf(id)).buildId, 'B', `${id} finished on B`);
   } finally {
     for (const w of [workerA, workerB]) if (w && w.child.exitCode === null) w.child.kill('SIGTERM');
     await Promise.all([workerA.done, workerB?.done]);
