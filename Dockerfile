@@ -4,6 +4,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+# `npm run build` ends by bundling the workflows with this script (test/unit/dockerfile.test.ts replays
+# this stage from only the files copied here).
+COPY scripts/bundle-workflows.js ./scripts/
 COPY src ./src
 RUN npm run build
 

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 # A separate assignment, so a failed set-up stops the run (set -e ignores failures inside eval "$(...)").
 setup_exports=$(bash scripts/setup.sh)
 eval "$setup_exports"
-export TEMPORAL_CLI_PATH TEMPORAL_TEST_SERVER_PATH
+export TEMPORAL_CLI_PATH TEMPORAL_TEST_SERVER_PATH DOCKER_COMPOSE_PATH
 PATH="$PWD/node_modules/.bin:$PATH"
 
 echo "== static checks"

@@ -20,6 +20,7 @@ import {
 } from './shared/encryption/codec';
 import { DEFAULT_TASK_QUEUE, DEFAULT_TEMPORAL_NAMESPACE } from './shared/constants';
 import { StoreRegistry } from './storage/jsonl-store';
+import { deploymentOptions, workflowBuildId } from './deployment';
 
 /** LLM activities one worker runs at once; the run's own bound is usually lower. @default 500 */
 export const DEFAULT_MAX_CONCURRENT_LLM_CALLS = 500;
@@ -128,6 +129,11 @@ export interface GenerationWorkerOptions {
   encryption?: EncryptionKeys;
   /** Filled with the counts of replies checked and rejected by this worker's LLM calls. */
   replyChecks?: ReplyCheckCounts;
+  /**
+   * Worker Deployment Versioning: announce this worker as a version of this deployment. The build id
+   * defaults to a hash of the workflow bundle. Unset: an unversioned worker (the embedded server's case).
+   */
+  deployment?: { deploymentName: string; buildId?: string };
 }
 
 export async function createGenerationWorker(options: GenerationWorkerOptions): Promise<Worker> {
@@ -139,12 +145,20 @@ export async function createGenerationWorker(options: GenerationWorkerOptions): 
     }),
     ...(options.storage ? createStorageActivities(options.storage) : {}),
   };
+  const workflows = await workflowBundle(options.encryption !== undefined);
+  const { deployment } = options;
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
     taskQueue: options.taskQueue ?? DEFAULT_TASK_QUEUE,
-    workflowBundle: await workflowBundle(options.encryption !== undefined),
+    workflowBundle: workflows,
     dataConverter: encryptionDataConverter(options.encryption),
+    ...(deployment && {
+      workerDeploymentOptions: deploymentOptions({
+        deploymentName: deployment.deploymentName,
+        buildId: deployment.buildId ?? (await workflowBuildId(workflows)),
+      }),
+    }),
     activities,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentLlmCalls ?? DEFAULT_MAX_CONCURRENT_LLM_CALLS,
     maxCachedWorkflows: options.maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,

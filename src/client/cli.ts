@@ -54,6 +54,8 @@ import {
   type ConnectionFlags,
 } from './connection';
 import { checkRunDecodes, generate, readProgress, type GenerateResult } from './generate';
+import { checkVersionPart, DEFAULT_DEPLOYMENT_NAME, makeCurrentIfNone } from '../deployment';
+import { HEALTH_MAX_AGE_MS, isHealthy, keepHealthFile } from '../health';
 import { readConfigFile } from './config-file';
 import { addDataCommands } from './data-commands';
 import { writeSummaryFile } from '../report/stats';
@@ -320,6 +322,24 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
   return stoppedBy() ?? (summary.failed > 0 ? EXIT_CODES.failures : EXIT_CODES.ok);
 }
 
+/** The worker's deployment version from flags and environment; undefined with --no-versioning. */
+function deploymentFromFlags(
+  opts: Record<string, string | boolean | undefined>,
+): { deploymentName: string; buildId?: string } | undefined {
+  if (opts.versioning === false || opts.storageOnly === true) return undefined;
+  const pick = (flag: string, value: unknown, env: string | undefined) => {
+    const v = typeof value === 'string' ? value : env;
+    const problem = v === undefined ? undefined : checkVersionPart(v);
+    if (problem) throw new ConfigError(flag, problem);
+    return v;
+  };
+  const deploymentName =
+    pick('--deployment-name', opts.deploymentName, process.env.CONSISTENT_CHAT_DEPLOYMENT_NAME) ??
+    DEFAULT_DEPLOYMENT_NAME;
+  const buildId = pick('--build-id', opts.buildId, process.env.CONSISTENT_CHAT_BUILD_ID);
+  return { deploymentName, buildId };
+}
+
 async function runWorker(opts: Record<string, string | boolean | undefined>): Promise<number> {
   const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
   const target = resolveConnection(connectionFlags(opts));
@@ -348,6 +368,7 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
       'a worker that serves storage needs an output root: pass --out-root DIR (or set CONSISTENT_CHAT_OUT_ROOT), or run it with --no-storage',
     );
   const storageQueue = str('storageTaskQueue') ?? sharedStorageTaskQueue(taskQueue);
+  const deployment = deploymentFromFlags(opts);
   const openai = storageOnly ? undefined : createOpenAiClient({ baseURL: str('baseUrl') });
   let storage: StoreRegistry | undefined;
   if (serveStorage) {
@@ -392,10 +413,13 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
         maxConcurrentLlmCalls: maxConcurrent,
         maxCachedWorkflows,
         encryption: keys,
+        deployment,
       }),
     );
+  const version = workers.find((w) => w.options.taskQueue === taskQueue)?.options.workerDeploymentOptions
+    ?.version;
   process.stderr.write(
-    `worker on ${describeConnection(target)}${keys ? ', payloads encrypted' : ''}, task queue ${storageOnly ? storageQueue : taskQueue}${storage && !storageOnly ? ` (storage on ${storageQueue})` : ''}${storage ? `, output root ${storage.root}` : ''}; SIGTERM drains calls in flight\n`,
+    `worker on ${describeConnection(target)}${keys ? ', payloads encrypted' : ''}, task queue ${storageOnly ? storageQueue : taskQueue}${storage && !storageOnly ? ` (storage on ${storageQueue})` : ''}${storage ? `, output root ${storage.root}` : ''}${version ? `, deployment ${version.deploymentName} build ${version.buildId}` : ''}; SIGTERM drains calls in flight\n`,
   );
   if (controller.signal.aborted) {
     await storage?.closeAll();
@@ -420,9 +444,32 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
     },
   };
   controller.signal.addEventListener('abort', () => worker.shutdown(), { once: true });
+  // The first version of a deployment becomes current by itself; later ones wait for the operator.
+  const stopped = new AbortController();
+  const current = version
+    ? makeCurrentIfNone({ connection, namespace, version, signal: stopped.signal }).then(
+        (outcome) =>
+          outcome === 'not-current' &&
+          process.stderr.write(
+            `build ${version.buildId} is not the current version of ${version.deploymentName}: it serves runs already on it; ` +
+              `to move runs to it: temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}\n`,
+          ),
+        (error: unknown) =>
+          stopped.signal.aborted || process.stderr.write(`warning: ${(error as Error).message}\n`),
+      )
+    : undefined;
+  const healthFile = str('healthFile') ?? process.env.CONSISTENT_CHAT_HEALTH_FILE;
+  const stopHealth = healthFile
+    ? keepHealthFile(resolve(healthFile), {
+        getState: () => (workers.every((w) => w.getState() === 'RUNNING') ? 'RUNNING' : 'STOPPING'),
+      })
+    : undefined;
   try {
     await worker.run();
   } finally {
+    stopHealth?.();
+    stopped.abort();
+    await current;
     await storage?.closeAll();
     await connection.close();
   }
@@ -647,6 +694,19 @@ export function buildProgram(): Command {
       .option(
         '--out-root <dir>',
         'write output directories only below this one (required unless --no-storage; env CONSISTENT_CHAT_OUT_ROOT)',
+      )
+      .option(
+        '--deployment-name <name>',
+        `Worker Deployment this worker belongs to (default CONSISTENT_CHAT_DEPLOYMENT_NAME or "${DEFAULT_DEPLOYMENT_NAME}")`,
+      )
+      .option(
+        '--build-id <id>',
+        'version of this worker (default CONSISTENT_CHAT_BUILD_ID, else a hash of the workflow code)',
+      )
+      .option('--no-versioning', 'run unversioned: workflows replay on whatever code the workers run')
+      .option(
+        '--health-file <path>',
+        'touch this file every few seconds while the worker runs (default CONSISTENT_CHAT_HEALTH_FILE)',
       ),
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runWorker(opts);
@@ -756,6 +816,19 @@ export function buildProgram(): Command {
         process.once('SIGTERM', () => resolveStop());
       });
       await serveUi({ dir, until: stopped, print: (line) => process.stdout.write(`${line}\n`) });
+    });
+  program
+    .command('health')
+    .description("exit 0 if a worker's health file was touched recently (for container health checks)")
+    .option('--file <path>', "the worker's --health-file (default CONSISTENT_CHAT_HEALTH_FILE)")
+    .action((opts: { file?: string }) => {
+      const file = opts.file ?? process.env.CONSISTENT_CHAT_HEALTH_FILE;
+      if (!file) throw new ConfigError('--file', 'pass --file or set CONSISTENT_CHAT_HEALTH_FILE');
+      const healthy = isHealthy(resolve(file));
+      process.stdout.write(
+        healthy ? 'healthy\n' : `unhealthy: ${file} not touched in ${HEALTH_MAX_AGE_MS / 1000} s\n`,
+      );
+      process.exitCode = healthy ? EXIT_CODES.ok : EXIT_CODES.failures;
     });
   return program;
 }

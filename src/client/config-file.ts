@@ -51,7 +51,7 @@ export async function readConfigFile(path: string): Promise<Partial<RunInput>> {
       );
   }
   // Values are checked here too, so a wrong type names the file's key rather than a flag.
-  const parsed = runInputSchema.partial().safeParse(value);
+  const parsed = runInputObjectSchema.partial().safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new ConfigError(`${field} ${issue.path.join('.')}`, `${issue.message} (in ${path})`);

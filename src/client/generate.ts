@@ -531,7 +531,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   if (address) {
     const connection = await connectTemporal(address, namespace);
     try {
-      await checkRunIdFree(new Client({ connection, namespace }), input.runId, dir);
+      await checkRunIdFree(createClient(connection, namespace, keys), input.runId, dir);
     } finally {
       await connection.close();
     }

@@ -7,12 +7,13 @@ import {
   ActivityFailure,
   ApplicationFailure,
   condition,
-  continueAsNew,
   isCancellation,
   log,
+  makeContinueAsNewFunc,
   patched,
   proxyActivities,
   setHandler,
+  setWorkflowOptions,
   TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -379,6 +380,9 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     };
   };
 
+  // A new current version of the workers (always false for an unversioned worker): start no new dialogue,
+  // and continue as new on that version once those in flight are done.
+  const upgradeWaiting = () => workflowInfo().targetWorkerDeploymentVersionChanged;
   // A dialogue that fails for a reason other than its LLM calls (cancellation, a bug) ends the workflow.
   let fatal: Error | undefined;
   let outOfRoom = false;
@@ -386,11 +390,12 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     await condition(
       () =>
         fatal !== undefined ||
+        upgradeWaiting() ||
         state.abortReason !== undefined ||
         // Backpressure: if storage falls behind (its worker is down), stop paying for new dialogues.
         (!state.paused && inFlight < concurrency && active - inFlight < Math.max(concurrency, STORE_BATCH)),
     );
-    if (fatal !== undefined) break;
+    if (fatal !== undefined || upgradeWaiting()) break;
     if (state.abortReason) {
       await condition(() => active === 0);
       await recordAborted(state.abortReason);
@@ -427,7 +432,22 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   if (fatal !== undefined) throw fatal;
   if (state.nextIndex < total) {
     state.continuedAsNew++;
-    await continueAsNew<typeof consistentChatIntent>({ config, intent, concurrency, state });
+    await makeContinueAsNewFunc<typeof consistentChatIntent>({ initialVersioningBehavior: 'AUTO_UPGRADE' })({
+      config,
+      intent,
+      concurrency,
+      state,
+    });
   }
   return progress('completed');
 }
+// Worker Deployment Versioning: an intent stays on the version it started on (its code may change between
+// versions); a new current version is taken at the next continue-as-new, which it then brings forward.
+// Only a versioned worker (one with a deployment name) may declare a behavior: an unversioned one has its
+// task completions refused.
+setWorkflowOptions(
+  () => ({
+    versioningBehavior: workflowInfo().currentDeploymentVersion?.deploymentName ? 'PINNED' : undefined,
+  }),
+  consistentChatIntent,
+);

@@ -290,10 +290,7 @@ describe('hostile inputs', () => {
       ],
       [
         'unknown intent',
-        () =>
-          new ConsistentChatGenerator({ llmServing: model, intents: ['gossip' as 'transaction'] }).run(
-            join(dir, 'c'),
-          ),
+        () => new ConsistentChatGenerator({ llmServing: model, intents: ['gossip'] }).run(join(dir, 'c')),
         /--intents/,
       ],
       [
