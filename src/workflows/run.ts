@@ -118,6 +118,68 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     );
   };
 
+  const intentView = (intent: IntentId): IntentProgress =>
+    finished.get(intent) ??
+    (live.has(intent) && !failedIntents.has(intent)
+      ? { ...live.get(intent)!, paused, concurrency: shares.get(intent) ?? 0 }
+      : undefined) ?? {
+      intent,
+      planned: config.numDialogsPerIntent,
+      written: 0,
+      failed: 0,
+      inFlight: 0,
+      tokens: { prompt: 0, completion: 0 },
+      llmCalls: 0,
+      paused,
+      concurrency: shares.get(intent) ?? 0,
+      status: failedIntents.has(intent) ? 'failed' : 'running',
+      continuedAsNew: 0,
+    };
+  const price = priceFor(config.model, config.prices);
+  setHandler(runProgressQuery, () => ({
+    runId: config.runId,
+    outDir: config.outDir,
+    model: config.model,
+    paused,
+    concurrency,
+    price,
+    intents: config.intents.map(intentView),
+  }));
+
+  /** What the UI shows under the run: its numbers so far, cost and a rough ETA. */
+  const startedAt = workflowInfo().runStartTime.getTime();
+  const showDetails = () => {
+    const view = config.intents.map(intentView);
+    const sum = (pick: (p: IntentProgress) => number) => view.reduce((t, p) => t + pick(p), 0);
+    const planned = sum((p) => p.planned);
+    const done = sum((p) => p.written + p.failed + (p.duplicates ?? 0));
+    const tokens = paidTokens(view);
+    const elapsed = Date.now() - startedAt;
+    const eta =
+      done > 0 && done < planned && !paused
+        ? ` · ETA ${formatDuration(((planned - done) * elapsed) / done)}`
+        : '';
+    setCurrentDetails(
+      [
+        `${paused ? 'PAUSED · ' : ''}${sum((p) => p.written)}/${planned} written · ${sum((p) => p.failed)} failed`,
+        `${tokens.prompt + tokens.completion} tokens · ${formatCost(costOf(price, tokens))}${eta}`,
+      ].join('\n'),
+    );
+  };
+  setHandler(intentReportSignal, (report) => {
+    // Any workflow can signal: take only a well-formed report of an intent of this run still running.
+    const parsed = intentReportSchema.safeParse(report);
+    if (!parsed.success || !config.intents.includes(parsed.data.intent) || finished.has(parsed.data.intent)) {
+      log.warn('intentReport signal ignored', { intent: String((report as { intent?: unknown })?.intent) });
+      return;
+    }
+    live.set(parsed.data.intent, report);
+    showDetails();
+  });
+  const markPaused = () => {
+    if (patched(PATCHES.runMemoPaused)) upsertMemo({ paused });
+    showDetails();
+  };
   // Signals: kept for older clients and `temporal workflow signal`; they tell every running child.
   setHandler(pauseSignal, async () => {
     paused = true;
@@ -191,68 +253,6 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
       },
     },
   );
-  const intentView = (intent: IntentId): IntentProgress =>
-    finished.get(intent) ??
-    (live.has(intent) && !failedIntents.has(intent)
-      ? { ...live.get(intent)!, paused, concurrency: shares.get(intent) ?? 0 }
-      : undefined) ?? {
-      intent,
-      planned: config.numDialogsPerIntent,
-      written: 0,
-      failed: 0,
-      inFlight: 0,
-      tokens: { prompt: 0, completion: 0 },
-      llmCalls: 0,
-      paused,
-      concurrency: shares.get(intent) ?? 0,
-      status: failedIntents.has(intent) ? 'failed' : 'running',
-      continuedAsNew: 0,
-    };
-  const price = priceFor(config.model, config.prices);
-  setHandler(runProgressQuery, () => ({
-    runId: config.runId,
-    outDir: config.outDir,
-    model: config.model,
-    paused,
-    concurrency,
-    price,
-    intents: config.intents.map(intentView),
-  }));
-
-  /** What the UI shows under the run: its numbers so far, cost and a rough ETA. */
-  const startedAt = workflowInfo().runStartTime.getTime();
-  const showDetails = () => {
-    const view = config.intents.map(intentView);
-    const sum = (pick: (p: IntentProgress) => number) => view.reduce((t, p) => t + pick(p), 0);
-    const planned = sum((p) => p.planned);
-    const done = sum((p) => p.written + p.failed + (p.duplicates ?? 0));
-    const tokens = paidTokens(view);
-    const elapsed = Date.now() - startedAt;
-    const eta =
-      done > 0 && done < planned && !paused
-        ? ` · ETA ${formatDuration(((planned - done) * elapsed) / done)}`
-        : '';
-    setCurrentDetails(
-      [
-        `${paused ? 'PAUSED · ' : ''}${sum((p) => p.written)}/${planned} written · ${sum((p) => p.failed)} failed`,
-        `${tokens.prompt + tokens.completion} tokens · ${formatCost(costOf(price, tokens))}${eta}`,
-      ].join('\n'),
-    );
-  };
-  setHandler(intentReportSignal, (report) => {
-    // Any workflow can signal: take only a well-formed report of an intent of this run still running.
-    const parsed = intentReportSchema.safeParse(report);
-    if (!parsed.success || !config.intents.includes(parsed.data.intent) || finished.has(parsed.data.intent)) {
-      log.warn('intentReport signal ignored', { intent: String((report as { intent?: unknown })?.intent) });
-      return;
-    }
-    live.set(parsed.data.intent, report);
-    showDetails();
-  });
-  const markPaused = () => {
-    if (patched(PATCHES.runMemoPaused)) upsertMemo({ paused });
-    showDetails();
-  };
   markPaused();
 
   const children = await Promise.all(
