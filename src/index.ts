@@ -33,3 +33,4 @@ export * from './method';
 export * from './shared/constants';
 export * from './shared/schemas';
 export * from './shared/messages';
+export * from './shared/pricing';

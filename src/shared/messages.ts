@@ -9,6 +9,9 @@ export const resumeSignal = defineSignal('resume');
 /** Changes the run's bound on LLM calls in flight. */
 export const setConcurrencySignal = defineSignal<[number]>('setConcurrency');
 
+/** An intent's numbers, sent to its run now and then so the run's own `progress` query is live. */
+export const intentReportSignal = defineSignal<[IntentProgress]>('intentReport');
+
 export const runProgressQuery = defineQuery<RunProgress>('progress');
 export const intentProgressQuery = defineQuery<IntentProgress>('intentProgress');
 

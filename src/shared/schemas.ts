@@ -335,6 +335,16 @@ export interface IntentProgress {
   continuedAsNew: number;
 }
 
+/** The fields of an intent's progress report that the run reads; the rest is passed on as sent. */
+export const intentReportSchema = z.object({
+  intent: intentIdSchema,
+  planned: z.number().int().min(0),
+  written: z.number().int().min(0),
+  failed: z.number().int().min(0),
+  tokens: z.object({ prompt: z.number().min(0), completion: z.number().min(0) }),
+  llmCalls: z.number().int().min(0),
+});
+
 export interface RunProgress {
   runId: string;
   outDir: string;

@@ -7,11 +7,13 @@ import {
   ActivityFailure,
   ApplicationFailure,
   condition,
+  getExternalWorkflowHandle,
   isCancellation,
   log,
   makeContinueAsNewFunc,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   setWorkflowOptions,
   TimeoutFailure,
@@ -22,7 +24,13 @@ import { defaultMaxTokens, promptContext } from '../method/prompts';
 import type { IntentId } from '../method/intents';
 import { planDialogue } from '../method/plan';
 import { planNames, toDialogueRecord } from '../method/dialogue';
-import { intentProgressQuery, pauseSignal, resumeSignal, setConcurrencySignal } from '../shared/messages';
+import {
+  intentProgressQuery,
+  intentReportSignal,
+  pauseSignal,
+  resumeSignal,
+  setConcurrencySignal,
+} from '../shared/messages';
 import { storageTaskQueueFor } from '../shared/storage-queue';
 import {
   attemptUsageSchema,
@@ -50,6 +58,8 @@ const SYSTEMIC_FAILURES = new Set(['Llm.Auth', 'Llm.BadRequest']);
 /** Consecutive systemic failures, with no success between, that stop the intent's LLM calls. */
 const SYSTEMIC_FAILURE_LIMIT = 3;
 const FAILURE_BATCH = 100;
+/** Progress reports one intent sends its run over its whole life. */
+export const MAX_PROGRESS_REPORTS = 100;
 /** Most finished dialogues one storage activity carries; `STORE_BATCH_BYTES` bounds their bytes. */
 const STORE_BATCH = 50;
 
@@ -66,6 +76,8 @@ export interface IntentState {
   duplicates?: number;
   /** Failed LLM attempts, paid, by stage. Absent in states carried over before it existed. */
   failedAttempts?: FailedAttempts;
+  /** Finished dialogues at the last progress report to the run. */
+  reportedDone?: number;
   /** Set once a systemic failure stopped LLM calls: the rest of the plan is recorded as failed. */
   abortReason?: { type: string; message: string };
 }
@@ -128,7 +140,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   const storageQueue = patched('storage-queue-default')
     ? storageTaskQueueFor(config, workflowInfo().taskQueue)
     : (config.storageTaskQueue ?? workflowInfo().taskQueue);
-  const storage = proxyActivities<Activities>({
+  const storageOptions: ActivityOptions = {
     taskQueue: storageQueue,
     startToCloseTimeout: '2 minutes',
     retry: {
@@ -136,7 +148,26 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       maximumInterval: '30 seconds',
       nonRetryableErrorTypes: ['Storage.InvalidRecord'],
     },
-  });
+  };
+  const storage = proxyActivities<Activities>(storageOptions);
+  /** `store 3 dialogues: #4, #5, #7` / `record 1 failure: #9`, shown for the activity in the UI. */
+  const storageSummary = (verb: string, noun: string, ids: string[]) => {
+    const numbers = ids.map((id) => `#${id.slice(id.lastIndexOf('.') + 1)}`);
+    const listed = numbers.length > 8 ? `${numbers.slice(0, 8).join(', ')}, …` : numbers.join(', ');
+    return {
+      ...storageOptions,
+      summary: `${verb} ${ids.length} ${noun}${ids.length === 1 ? '' : 's'}: ${listed}`,
+    };
+  };
+  const storeFailures = (failures: FailureRecord[]) =>
+    storage.storeFailures.executeWithOptions(
+      storageSummary(
+        'record',
+        'failure',
+        failures.map((f) => f.id),
+      ),
+      [{ outDir: config.outDir, failures }],
+    );
 
   const progress = (status: IntentProgress['status']): IntentProgress => ({
     intent,
@@ -153,7 +184,27 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     status,
     continuedAsNew: state.continuedAsNew,
   });
-  setHandler(intentProgressQuery, () => progress('running'));
+  let status: IntentProgress['status'] = 'running';
+  setHandler(intentProgressQuery, () => progress(status));
+
+  // The run's own `progress` query learns this intent's numbers from reports: one every `reportEvery`
+  // finished dialogues, at most MAX_PROGRESS_REPORTS over the whole intent (continue-as-new included),
+  // so the run's history stays bounded however many dialogues there are.
+  const parent = workflowInfo().parent;
+  const reportEvery = Math.max(1, Math.ceil(total / MAX_PROGRESS_REPORTS));
+  const done = () => state.written + state.failed + (state.duplicates ?? 0);
+  const reportProgress = () => {
+    setCurrentDetails(
+      `${state.written}/${total} written · ${state.failed} failed · ${state.llmCalls} calls · ${state.promptTokens + state.completionTokens} tokens`,
+    );
+    const reported = state.reportedDone ?? 0;
+    if (!parent || Math.floor(done() / reportEvery) <= Math.floor(reported / reportEvery)) return;
+    if (!patched(PATCHES.intentReportsProgress)) return;
+    state.reportedDone = done();
+    getExternalWorkflowHandle(parent.workflowId, parent.runId)
+      .signal(intentReportSignal, progress('running'))
+      .catch(() => undefined); // the run may be gone (cancelled); the report was only a courtesy
+  };
   setHandler(pauseSignal, () => void (state.paused = true));
   setHandler(resumeSignal, () => void (state.paused = false));
   setHandler(setConcurrencySignal, (n) => {
@@ -257,10 +308,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       });
       const { problem, duplicate } = await store(record);
       if (problem) {
-        await storage.storeFailures({
-          outDir: config.outDir,
-          failures: [failureRecord(plan, 'responses', 'Storage.InvalidRecord', problem)],
-        });
+        await storeFailures([failureRecord(plan, 'responses', 'Storage.InvalidRecord', problem)]);
         state.failed++;
         return;
       }
@@ -281,10 +329,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       ) {
         state.abortReason = { type, message: reason };
       }
-      await storage.storeFailures({
-        outDir: config.outDir,
-        failures: [failureRecord(plan, stage, type, reason)],
-      });
+      await storeFailures([failureRecord(plan, stage, type, reason)]);
       state.failed++;
     }
   }
@@ -328,10 +373,15 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
         byBytes < byCount && patched(PATCHES.storeBatchBytes) ? byBytes : byCount,
       );
       try {
-        const result = await storage.storeDialogues({
-          outDir: config.outDir,
-          records: batch.map((b) => b.record),
-        });
+        const records = batch.map((b) => b.record);
+        const result = await storage.storeDialogues.executeWithOptions(
+          storageSummary(
+            'store',
+            'dialogue',
+            records.map((r) => r.id),
+          ),
+          [{ outDir: config.outDir, records }],
+        );
         const invalid = new Map(result.invalid.map((i) => [i.id, i.reason]));
         const duplicates = new Set(result.duplicateIds ?? []);
         for (const b of batch)
@@ -363,8 +413,9 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
         ),
       );
     }
-    await storage.storeFailures({ outDir: config.outDir, failures: batch });
+    await storeFailures(batch);
     state.failed += batch.length;
+    reportProgress();
   }
 
   const baseSize = workflowInfo().historySize;
@@ -426,6 +477,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
         releaseSlot();
         active--;
         finishedThisRun++;
+        reportProgress();
       });
   }
   await condition(() => active === 0);
@@ -439,6 +491,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       state,
     });
   }
+  status = 'completed';
   return progress('completed');
 }
 // Worker Deployment Versioning: an intent stays on the version it started on (its code may change between

@@ -12,4 +12,8 @@ export const PATCHES = {
   ignoreBadConcurrencySignal: 'ignore-bad-concurrency-signal',
   /** A storage batch is cut at `STORE_BATCH_BYTES` as well as at `STORE_BATCH` records. */
   storeBatchBytes: 'store-batch-bytes',
+  /** An intent reports its progress to the run every so many finished dialogues. */
+  intentReportsProgress: 'intent-reports-progress',
+  /** The run keeps `paused` in its memo, so the workflow list tells paused runs from running ones. */
+  runMemoPaused: 'run-memo-paused',
 } as const;

@@ -11,15 +11,18 @@ import {
   isCancellation,
   log,
   patched,
+  setCurrentDetails,
   setHandler,
   startChild,
+  upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { IntentId } from '../method/intents';
 import { sliceTaxonomy } from '../method/taxonomy';
 import { MAX_CONCURRENCY } from '../shared/constants';
-import { costOf, paidTokens, priceFor } from '../shared/pricing';
+import { costOf, formatCost, paidTokens, priceFor } from '../shared/pricing';
 import {
+  intentReportSignal,
   pauseSignal,
   pauseUpdate,
   resumeSignal,
@@ -30,6 +33,7 @@ import {
 } from '../shared/messages';
 import {
   concurrencySchema,
+  intentReportSchema,
   runInputSchema,
   type FailedAttempts,
   type IntentProgress,
@@ -40,6 +44,14 @@ import {
 import { splitConcurrency } from './budget';
 import { consistentChatIntent } from './intent';
 import { PATCHES } from './patches';
+
+/** `2h 05m`, `14m`, `40s`. */
+function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.round(s / 60);
+  return m < 60 ? `${m}m` : `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
+}
 
 export const RUN_FAILURE_TYPES = {
   invalidInput: 'Run.InvalidInput',
@@ -78,6 +90,8 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
   let paused = config.paused;
   let concurrency = config.concurrency;
   const finished = new Map<IntentId, IntentProgress>();
+  /** The latest report of each intent still running. */
+  const live = new Map<IntentId, IntentProgress>();
   const failedIntents = new Map<IntentId, string>();
   const running = () => config.intents.filter((i) => !finished.has(i) && !failedIntents.has(i));
   let shares = splitConcurrency(concurrency, config.intents);
@@ -105,13 +119,77 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     );
   };
 
+  const intentView = (intent: IntentId): IntentProgress =>
+    finished.get(intent) ??
+    (live.has(intent) && !failedIntents.has(intent)
+      ? { ...live.get(intent)!, paused, concurrency: shares.get(intent) ?? 0 }
+      : undefined) ?? {
+      intent,
+      planned: config.numDialogsPerIntent,
+      written: 0,
+      failed: 0,
+      inFlight: 0,
+      tokens: { prompt: 0, completion: 0 },
+      llmCalls: 0,
+      paused,
+      concurrency: shares.get(intent) ?? 0,
+      status: failedIntents.has(intent) ? 'failed' : 'running',
+      continuedAsNew: 0,
+    };
+  const price = priceFor(config.model, config.prices);
+  setHandler(runProgressQuery, () => ({
+    runId: config.runId,
+    outDir: config.outDir,
+    model: config.model,
+    paused,
+    concurrency,
+    price,
+    intents: config.intents.map(intentView),
+  }));
+
+  /** What the UI shows under the run: its numbers so far, cost and a rough ETA. */
+  const startedAt = workflowInfo().runStartTime.getTime();
+  const showDetails = () => {
+    const view = config.intents.map(intentView);
+    const sum = (pick: (p: IntentProgress) => number) => view.reduce((t, p) => t + pick(p), 0);
+    const planned = sum((p) => p.planned);
+    const done = sum((p) => p.written + p.failed + (p.duplicates ?? 0));
+    const tokens = paidTokens(view);
+    const elapsed = Date.now() - startedAt;
+    const eta =
+      done > 0 && done < planned && !paused
+        ? ` · ETA ${formatDuration(((planned - done) * elapsed) / done)}`
+        : '';
+    setCurrentDetails(
+      [
+        `${paused ? 'PAUSED · ' : ''}${sum((p) => p.written)}/${planned} written · ${sum((p) => p.failed)} failed`,
+        `${tokens.prompt + tokens.completion} tokens · ${formatCost(costOf(price, tokens))}${eta}`,
+      ].join('\n'),
+    );
+  };
+  setHandler(intentReportSignal, (report) => {
+    // Any workflow can signal: take only a well-formed report of an intent of this run still running.
+    const parsed = intentReportSchema.safeParse(report);
+    if (!parsed.success || !config.intents.includes(parsed.data.intent) || finished.has(parsed.data.intent)) {
+      log.warn('intentReport signal ignored', { intent: String((report as { intent?: unknown })?.intent) });
+      return;
+    }
+    live.set(parsed.data.intent, report);
+    showDetails();
+  });
+  const markPaused = () => {
+    if (patched(PATCHES.runMemoPaused)) upsertMemo({ paused });
+    showDetails();
+  };
   // Signals: kept for older clients and `temporal workflow signal`; they tell every running child.
   setHandler(pauseSignal, async () => {
     paused = true;
+    markPaused();
     await tellChildren((i) => child(i).signal(pauseSignal));
   });
   setHandler(resumeSignal, async () => {
     paused = false;
+    markPaused();
     await tellChildren((i) => child(i).signal(resumeSignal));
   });
   setHandler(setConcurrencySignal, async (n) => {
@@ -148,12 +226,14 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
   setHandler(pauseUpdate, () =>
     control(async () => {
       paused = true;
+      markPaused();
       await tellChildren((i) => child(i).signal(pauseSignal));
     }),
   );
   setHandler(resumeUpdate, () =>
     control(async () => {
       paused = false;
+      markPaused();
       await tellChildren((i) => child(i).signal(resumeSignal));
     }),
   );
@@ -174,30 +254,7 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
       },
     },
   );
-  setHandler(runProgressQuery, () => ({
-    runId: config.runId,
-    outDir: config.outDir,
-    model: config.model,
-    paused,
-    concurrency,
-    price: priceFor(config.model, config.prices),
-    intents: config.intents.map(
-      (intent): IntentProgress =>
-        finished.get(intent) ?? {
-          intent,
-          planned: config.numDialogsPerIntent,
-          written: 0,
-          failed: 0,
-          inFlight: 0,
-          tokens: { prompt: 0, completion: 0 },
-          llmCalls: 0,
-          paused,
-          concurrency: shares.get(intent) ?? 0,
-          status: failedIntents.has(intent) ? 'failed' : 'running',
-          continuedAsNew: 0,
-        },
-    ),
-  }));
+  markPaused();
 
   const children = await Promise.all(
     config.intents.map(async (intent) => {
@@ -238,6 +295,7 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     children.map(async ({ intent, handle }) => {
       try {
         finished.set(intent, await handle.result());
+        live.delete(intent);
       } catch (error) {
         if (isCancellation(error)) throw error;
         const message =
@@ -247,6 +305,7 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
       // Not awaited: a signal to a child that has just finished fails only after the server gives up
       // on it (seconds), and the run must not wait for that to end.
       void rebalance();
+      showDetails();
     }),
   );
   await condition(() => running().length === 0);

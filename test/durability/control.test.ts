@@ -78,6 +78,8 @@ describe('control', () => {
 
       const pause = await runCli(['pause', runId], env());
       assert.equal(pause.code, 0, pause.stderr);
+      // The run's acknowledged state, not just that a message was sent.
+      assert.match(pause.stdout, /^paused \S+: paused, concurrency 2 over [12] running intents? \(/);
       const status = await runCli(['status', runId], env());
       assert.equal(status.code, 0, status.stderr);
       assert.match(status.stdout, /RUNNING/);

@@ -82,6 +82,23 @@ const SCENARIOS: Record<string, Scenario> = {
       await handle.executeUpdate(resumeUpdate);
     },
   },
+  // Recorded after intents began reporting progress to the run (patches intent-reports-progress,
+  // run-memo-paused) and storage activities got summaries.
+  'live-progress': {
+    run: {
+      intents: ['educational', 'exploratory'],
+      numDialogsPerIntent: 3,
+      numTurnsPerDialog: 1,
+      concurrency: 2,
+    },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 150 } }),
+    async during(client, runId) {
+      await waitForCalls(client, runId);
+      await client.workflow.getHandle(runId).executeUpdate(pauseUpdate);
+      await sleep(300);
+      await client.workflow.getHandle(runId).executeUpdate(resumeUpdate);
+    },
+  },
   failures: {
     run: {
       intents: ['problem_solving'],

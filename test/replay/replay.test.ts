@@ -20,7 +20,15 @@ test('replay: every recorded run and intent history replays without nondetermini
     'both workflow types recorded',
   );
   const scenarios = new Set(histories.map((h) => h.name.split('/')[0]));
-  for (const s of ['normal', 'continue-as-new', 'pause-resume', 'failures', 'systemic-stop', 'updates'])
+  for (const s of [
+    'normal',
+    'continue-as-new',
+    'pause-resume',
+    'failures',
+    'systemic-stop',
+    'updates',
+    'live-progress',
+  ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
 
   const results = Worker.runReplayHistories(
