@@ -199,3 +199,63 @@ test('store index: a million ids of the package shape take a bitset per intent, 
   assert.equal(index.has('cc-run.intent_3.7'), false);
   assert.equal(index.size, 1_000_001);
 });
+
+test('store confinement: opens racing a parent swapped between a directory and a symlink never write outside', async () => {
+  const base = await tempDir();
+  const root = await resolveOutputRoot(join(base, 'root'));
+  const decoy = join(base, 'decoy');
+  await mkdir(decoy);
+  await writeFile(join(decoy, 'dialogs.jsonl'), 'precious\n');
+  const before = await snapshotTree(decoy);
+  await mkdir(join(root, 'p-dir'));
+  await symlink(decoy, join(root, 'p-lnk'));
+  let swapping = true;
+  let swaps = 0;
+  // Flips root/p between the real directory and the link out of the root, as fast as it can.
+  const swapper = (async () => {
+    const move = (from: string, to: string) =>
+      rename(join(root, from), join(root, to)).then(
+        () => true,
+        () => false,
+      );
+    while (swapping) {
+      if (await move('p-dir', 'p')) {
+        await new Promise((r) => setTimeout(r, 1));
+        await move('p', 'p-dir');
+      }
+      if (await move('p-lnk', 'p')) {
+        swaps++;
+        await new Promise((r) => setImmediate(r));
+        await move('p', 'p-lnk');
+      }
+      // A directory the store created at root/p while it was free is moved out of the way.
+      await move('p', `stray-${swaps}`);
+    }
+  })();
+  let written = 0;
+  let refused = 0;
+  for (let i = 0; i < 150; i++) {
+    const registry = new StoreRegistry({ root, fsync: false });
+    try {
+      const store = await registry.get(join(root, 'p', `run-${i}`));
+      await store.appendDialogue(record(`r.i.${i}`));
+      written++;
+    } catch (error) {
+      if (error instanceof ForbiddenDirectoryError) refused++;
+      else if ((error as NodeJS.ErrnoException).code !== 'ENOENT' && !/ENOENT/.test(String(error)))
+        throw error;
+    }
+    await registry.closeAll();
+  }
+  swapping = false;
+  await swapper;
+  assert.ok(swaps > 10, `${swaps} swaps`);
+  assert.ok(refused > 0 && written > 0, `${written} written, ${refused} refused`);
+  assert.deepEqual(await snapshotTree(decoy), before, 'nothing outside the root was touched');
+  // Every record written is somewhere below the root, in a plain directory.
+  const tree = await snapshotTree(root);
+  const files = Object.keys(tree).filter((k) => k.endsWith('dialogs.jsonl') && tree[k]!.startsWith('file'));
+  let lines = 0;
+  for (const f of files) lines += (await readJsonl(join(root, f))).length;
+  assert.equal(lines, written);
+});
