@@ -22,6 +22,7 @@ import {
   RESPONSE_FORMAT_MODES,
 } from '../shared/constants';
 import { pauseSignal, resumeSignal } from '../shared/messages';
+import { redact } from '../shared/redact';
 import type { RunInput, RunSummary } from '../shared/schemas';
 import { StoreRegistry } from '../storage/jsonl-store';
 import {
@@ -501,11 +502,12 @@ export async function main(argv = process.argv): Promise<number> {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.badInput;
     }
+    // Redacted: an endpoint's or a server's error text can quote a credential.
     if (error instanceof ConfigError) {
-      process.stderr.write(`error: ${error.message}\n`);
+      process.stderr.write(`error: ${redact(error.message)}\n`);
       return EXIT_CODES.badInput;
     }
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`error: ${redact(error instanceof Error ? error.message : String(error))}\n`);
     return EXIT_CODES.failures;
   }
 }
