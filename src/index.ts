@@ -29,6 +29,24 @@ export {
   ConfigError,
 } from './worker';
 export { JsonlStore, StoreRegistry } from './storage/jsonl-store';
+export {
+  EncryptionCodec,
+  encryptionDataConverter,
+  loadEncryptionKeys,
+  parseEncryptionKeys,
+  ENCRYPTION_KEY_ENV,
+  type EncryptionKeys,
+} from './shared/encryption/codec';
+export { startCodecServer, type CodecServer, type CodecServerOptions } from './client/codec-server';
+export {
+  resolveConnection,
+  connectClient,
+  connectWorker,
+  createClient,
+  type ConnectionFlags,
+  type TemporalConnectionConfig,
+} from './client/connection';
+export { redact } from './shared/redact';
 export * from './method';
 export * from './shared/constants';
 export * from './shared/schemas';

@@ -19,6 +19,7 @@ import {
   type EncryptionKeys,
 } from './shared/encryption/codec';
 import { DEFAULT_TASK_QUEUE, DEFAULT_TEMPORAL_NAMESPACE } from './shared/constants';
+import { redact } from './shared/redact';
 import { StoreRegistry } from './storage/jsonl-store';
 import { deploymentOptions, workflowBuildId } from './deployment';
 
@@ -70,7 +71,7 @@ export function createOpenAiClient(options: LlmEndpointOptions = {}, env = proce
       const url = new URL(baseURL);
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
     } catch {
-      throw new ConfigError('--base-url', `not an http(s) URL: ${baseURL}`);
+      throw new ConfigError('--base-url', `not an http(s) URL: ${redact(baseURL)}`);
     }
   }
   // Local servers (vLLM, Ollama, llama.cpp) take any key; the client insists on one.

@@ -30,6 +30,7 @@ import {
 } from '../shared/constants';
 import { pauseUpdate, resumeUpdate } from '../shared/messages';
 import { formatControlState } from './control';
+import { redact } from '../shared/redact';
 import type { RunInput, RunSummary } from '../shared/schemas';
 import { sharedStorageTaskQueue } from '../shared/storage-queue';
 import { resolveOutputRoot } from '../storage/confine';
@@ -852,11 +853,12 @@ export async function main(argv = process.argv): Promise<number> {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.badInput;
     }
+    // Redacted: an endpoint's or a server's error text can quote a credential.
     if (error instanceof ConfigError) {
-      process.stderr.write(`error: ${error.message}\n`);
+      process.stderr.write(`error: ${redact(error.message)}\n`);
       return EXIT_CODES.badInput;
     }
-    const message = error instanceof Error ? error.message : String(error);
+    const message = redact(error instanceof Error ? error.message : String(error));
     process.stderr.write(`error: ${message.split('\n')[0]}\n`);
     return EXIT_CODES.runFailed;
   }

@@ -3,6 +3,7 @@
  * accepts the key, so a typo in a URL or key is one clear line instead of a run of failed dialogues.
  */
 import OpenAI from 'openai';
+import { redact } from '../shared/redact';
 import { ConfigError } from '../worker';
 
 /** @default 10 seconds */
@@ -30,20 +31,22 @@ export async function preflightEndpoint(
     if (error instanceof OpenAI.AuthenticationError || error instanceof OpenAI.PermissionDeniedError) {
       throw new ConfigError(
         'OPENAI_API_KEY',
-        `the endpoint ${openai.baseURL} refused the key (${error.status})`,
+        `the endpoint ${redact(openai.baseURL)} refused the key (${error.status})`,
       );
     }
     if (error instanceof OpenAI.APIConnectionError) {
       throw new ConfigError(
         '--base-url',
-        `cannot reach ${openai.baseURL}: ${error.cause instanceof Error ? error.cause.message : error.message}`,
+        redact(
+          `cannot reach ${openai.baseURL}: ${error.cause instanceof Error ? error.cause.message : error.message}`,
+        ),
       );
     }
     const detail =
       error instanceof OpenAI.APIError ? `GET /models answered ${error.status}` : (error as Error).message;
     throw new ConfigError(
       '--base-url',
-      `${openai.baseURL} does not answer like an OpenAI-compatible endpoint (${detail})`,
+      `${redact(openai.baseURL)} does not answer like an OpenAI-compatible endpoint (${detail})`,
     );
   }
   const warning =

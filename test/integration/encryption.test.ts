@@ -20,7 +20,7 @@ import type { RunSummary } from '../../src/shared/schemas';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { launchChromium } from '../helpers/browser';
 import { runCli, spawnCli } from '../helpers/cli';
-import { readDialogues } from '../helpers/output';
+import { readDialogues, readFailures } from '../helpers/output';
 import { tempDir, unique } from '../helpers/temporal';
 
 let llm: LlmServer;
@@ -93,6 +93,22 @@ describe('encryption', () => {
       assert.ok(!result.stderr.includes(short));
     }
     assert.deepEqual(await readdir(out), [], 'nothing was written');
+  });
+
+  test('encryption: failure messages are sealed too; failures.jsonl still gets the decoded reason', async () => {
+    const out = await tempDir('cc-enc-fail-');
+    const args = ['generate', '--out', out, '--model', 'no-such-model', '--dialogs-per-intent', '2'];
+    const result = await runCli([...args, '--turns', '1', '--intents', 'transaction'], env());
+    assert.equal(result.code, 1, result.stderr);
+    const failures = await readFailures(out);
+    assert.equal(failures.length, 2);
+    assert.match(failures[0]!.reason, /LLM endpoint rejected the request \(404\).*no-such-model/);
+    const stateDir = join(out, '.temporal');
+    const dbFiles = (await readdir(stateDir)).filter((f) => f.startsWith('temporal.db'));
+    const db = Buffer.concat(await Promise.all(dbFiles.map((f) => readFile(join(stateDir, f)))));
+    assert.ok(db.includes('Llm.BadRequest'), 'failure types stay readable');
+    for (const text of ['LLM endpoint rejected the request', 'does not exist', failures[0]!.topic])
+      assert.ok(!db.includes(text), `database holds "${text}"`);
   });
 
   test('encryption: history and database hold no generated text; the key reads it back, a wrong key fails clearly, the UI decodes it', async (t) => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { toLlmFailure } from '../../src/activities/errors';
+import { preflightEndpoint } from '../../src/client/preflight';
 import { redact, REDACTED } from '../../src/shared/redact';
 
 describe('redact', () => {
@@ -39,5 +40,18 @@ describe('redact', () => {
     assert.match(failure.message, /cannot reach the LLM endpoint/);
     assert.equal(failure.cause?.name, error.name);
     assert.equal(error.message.includes('s3cr3tpass'), true, 'the original error is left as it was');
+  });
+
+  test('redact: an unreachable endpoint whose URL holds a password is reported without it', async () => {
+    const openai = new OpenAI({
+      apiKey: 'sk-unit-0123456789',
+      baseURL: 'http://bob:pw-s3cr3t@127.0.0.1:1/v1',
+      maxRetries: 0,
+    });
+    await assert.rejects(preflightEndpoint(openai, 'm', 2_000), (error: Error) => {
+      assert.match(error.message, /^--base-url: cannot reach http:\/\/\[redacted\]@127\.0\.0\.1:1\/v1/);
+      assert.ok(!error.message.includes('pw-s3cr3t'));
+      return true;
+    });
   });
 });
