@@ -256,6 +256,23 @@ export function englishStopwordShare(text: string): number | undefined {
   return ws.filter((w) => ENGLISH_STOPWORDS.has(w)).length / ws.length;
 }
 
+/**
+ * Share of `part`'s word trigrams found in `whole`: how much of a query a reply (or a later query)
+ * restates. Seen with the embedded 1.5B model: replies opening with their query word for word, and
+ * queries that repeat every earlier one before adding a sentence. Undefined for parts under 6 words.
+ */
+export function containment(part: string, whole: string): number | undefined {
+  const tp = trigrams(words(part));
+  if (tp.size < 4) return undefined;
+  const tw = trigrams(words(whole));
+  let shared = 0;
+  for (const t of tp) if (tw.has(t)) shared++;
+  return shared / tp.size;
+}
+
+const restates = (part: string, whole: string) =>
+  (containment(part, whole) ?? 0) >= REPLY_CHECK_LIMITS.nearDuplicate;
+
 /** Whether `text` is in another language than `reference` (by script, then English stopwords). */
 function otherLanguage(reference: string, text: string): string | undefined {
   const expected = dominantScript(reference);
@@ -307,7 +324,10 @@ export function checkSkeleton(skeleton: Skeleton): ReplyProblem | undefined {
   }
   for (let i = 0; i < queries.length; i++)
     for (let j = 0; j < i; j++)
-      if (similarity(queries[i]!, queries[j]!) >= REPLY_CHECK_LIMITS.nearDuplicate)
+      if (
+        similarity(queries[i]!, queries[j]!) >= REPLY_CHECK_LIMITS.nearDuplicate ||
+        restates(queries[j]!, queries[i]!)
+      )
         return {
           check: REPLY_CHECKS.repeatedQuery,
           message: `queries.${i} repeats queries.${j} ${preview(queries[j]!)}`,
@@ -332,7 +352,7 @@ export function checkResponses(
   }
   for (const [i, r] of responses.entries()) {
     const q = queries[i] ?? '';
-    if (similarity(q, r) >= REPLY_CHECK_LIMITS.nearDuplicate)
+    if (similarity(q, r) >= REPLY_CHECK_LIMITS.nearDuplicate || restates(q, r))
       return { check: REPLY_CHECKS.echo, message: `responses.${i} repeats its query ${preview(q)}` };
     for (let j = 0; j < i; j++)
       if (similarity(r, responses[j]!) >= REPLY_CHECK_LIMITS.nearDuplicate)

@@ -44,6 +44,17 @@ test('reply checks: a reply that repeats its query, exactly or nearly, is an ech
   expect(REPLY_CHECKS.echo, checkResponses(QUERIES, [RESPONSES[0]!, QUERIES[0]!]));
 });
 
+test('reply checks: a reply that opens by restating its query, or a query that restates an earlier one, is caught', () => {
+  // Both seen with the embedded 1.5B model.
+  const queries = [
+    'I noticed a cloudy film on my glasses after every wash.',
+    'I noticed a cloudy film on my glasses after every wash. I narrowed it down to the dishwasher.',
+  ];
+  expect(REPLY_CHECKS.repeatedQuery, checkSkeleton(skeleton(queries)));
+  const parrot = `${queries[0]!.replace(/\.$/, '')}, which is often a sign of hard water and a detergent that does not suit it.`;
+  expect(REPLY_CHECKS.echo, checkResponses([queries[0]!, QUERIES[1]!], [parrot, RESPONSES[1]!]));
+});
+
 test('reply checks: a reply that repeats another reply of the dialogue is a duplicate', () => {
   const copy = `${RESPONSES[0]!} `.replace('usual culprit', 'usual cause');
   expect(REPLY_CHECKS.duplicateReply, checkResponses(QUERIES, [RESPONSES[0]!, copy]));
