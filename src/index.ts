@@ -52,3 +52,7 @@ export * from './shared/constants';
 export * from './shared/schemas';
 export * from './shared/messages';
 export * from './shared/pricing';
+export { exportDataset, type ExportOptions, type ExportResult } from './export/export';
+export { EXPORT_FORMATS, type ExportFormat } from './export/formats';
+export { DuplicateIndex, type DedupOptions, type DuplicateMatch } from './export/dedup';
+export { writeReport, formatReportTable } from './report/report';

@@ -24,6 +24,8 @@ export interface ChartProbe {
   /** Sum of every number the chart's series draw (a heatmap cell's count, a bar's height, a bin's y). */
   total: number;
   canvas: { width: number; height: number } | undefined;
+  /** x positions of the first series' mark lines (the histograms' paper means and run mean). */
+  marks: number[];
 }
 
 /** Runs in the page: each `[data-chart]` element's ECharts instance, its data and its canvas. */
@@ -37,10 +39,13 @@ export const PROBE_CHARTS = `[...document.querySelectorAll('[data-chart]')].map(
       if (typeof v === 'number') total += v;
     }
   const id = el.getAttribute('data-chart');
+  const first = instance ? instance.getOption().series[0] : undefined;
+  const marks = ((first && first.markLine && first.markLine.data) || []).map((m) => m.xAxis);
   return {
     id,
     drawn: (window.reportCharts || []).includes(id),
     total,
     canvas: canvas ? { width: canvas.width, height: canvas.height } : undefined,
+    marks,
   };
 })`;

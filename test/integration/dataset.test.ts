@@ -390,6 +390,17 @@ describe('report', () => {
       assert.equal(byId['intent-flow'], records.length + 2, 'heatmap cells sum to the dialogues');
       assert.equal(byId.turns, records.length + 2);
       assert.equal(byId.failures, failures.length);
+      const marks = Object.fromEntries(charts.map((c) => [c.id ?? '', c.marks] as const));
+      const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+      const words = (role: string) =>
+        [...records, ...records.slice(0, 2)].flatMap((r) =>
+          r.conversation
+            .filter((turn) => turn.role === role)
+            .map((turn) => turn.value.split(/\s+/).filter(Boolean).length),
+        );
+      assert.deepEqual(marks['query-words']!.slice(0, 2), [19, 21], 'paper means marked');
+      assert.deepEqual(marks['response-words']!.slice(0, 2), [56, 63]);
+      assert.ok(Math.abs(marks['query-words']![2]! - mean(words('user'))) < 1e-9, 'run mean marked');
       assert.deepEqual(problems, []);
       await mkdir(TEST_OUTPUT, { recursive: true });
       const shot = join(TEST_OUTPUT, 'report.png');
