@@ -30,10 +30,13 @@ test('deployment: workers default to AUTO_UPGRADE; names with separators are ref
 
 test('deployment: worker refuses a bad --build-id or deployment name with exit 2, naming the field', async () => {
   const env = { TEMPORAL_ADDRESS: '127.0.0.1:1', OPENAI_API_KEY: 'sk-unused' };
-  const badBuild = await runCli(['worker', '--build-id', 'a:b'], env);
+  const badBuild = await runCli(['worker', '--no-storage', '--build-id', 'a:b'], env);
   assert.equal(badBuild.code, 2, badBuild.stderr);
   assert.match(badBuild.stderr, /^error: --build-id: /m);
-  const badName = await runCli(['worker'], { ...env, CONSISTENT_CHAT_DEPLOYMENT_NAME: 'my.deploy' });
+  const badName = await runCli(['worker', '--no-storage'], {
+    ...env,
+    CONSISTENT_CHAT_DEPLOYMENT_NAME: 'my.deploy',
+  });
   assert.equal(badName.code, 2, badName.stderr);
   assert.match(badName.stderr, /^error: --deployment-name: /m);
 });

@@ -4,8 +4,9 @@ import { mkdir, readdir, readFile, rename, stat, symlink, utimes, writeFile } fr
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { createStorageActivities } from '../../src/activities/storage';
-import type { DialogueRecord } from '../../src/shared/schemas';
+import type { DialogueRecord, StoreDialoguesInput } from '../../src/shared/schemas';
 import { ForbiddenDirectoryError, resolveOutputRoot } from '../../src/storage/confine';
 import { IdIndex } from '../../src/storage/id-index';
 import { JsonlStore, MARKER_FILE, StoreRegistry } from '../../src/storage/jsonl-store';
@@ -112,33 +113,24 @@ test('store confinement: a directory marked for another run is refused', async (
   const root = await resolveOutputRoot(await tempDir());
   const registry = new StoreRegistry({ root });
   const activities = createStorageActivities(registry);
-  await activities.storeDialogues({ outDir: join(root, 'd'), records: [record('run-a.x.0')] });
+  await new MockActivityEnvironment().run((input: StoreDialoguesInput) => activities.storeDialogues(input), {
+    outDir: join(root, 'd'),
+    records: [record('run-a.x.0')],
+  });
   const marker = JSON.parse(await readFile(join(root, 'd', MARKER_FILE), 'utf8')) as { runId: string };
   assert.equal(marker.runId, 'run-a');
   await registry.closeAll();
   const again = createStorageActivities(new StoreRegistry({ root }));
   await assert.rejects(
-    again.storeDialogues({ outDir: join(root, 'd'), records: [record('run-b.x.0')] }),
+    new MockActivityEnvironment().run((input: StoreDialoguesInput) => again.storeDialogues(input), {
+      outDir: join(root, 'd'),
+      records: [record('run-b.x.0')],
+    }),
     (error: Error & { type?: string; nonRetryable?: boolean }) =>
       error.type === 'Storage.ForbiddenDirectory' &&
       error.nonRetryable === true &&
       /run-a/.test(error.message),
   );
-});
-
-test('storage activity: reports which ids were written and which were already there', async () => {
-  const root = await resolveOutputRoot(await tempDir());
-  const registry = new StoreRegistry({ root });
-  const activities = createStorageActivities(registry);
-  const outDir = join(root, 'run');
-  const first = await activities.storeDialogues({ outDir, records: [record('r.a.0'), record('r.a.1')] });
-  assert.deepEqual(first, { written: 2, duplicates: 0, duplicateIds: [], invalid: [] });
-  const second = await activities.storeDialogues({
-    outDir,
-    records: [record('r.a.1'), record('r.a.2'), record('r.a.0')],
-  });
-  assert.deepEqual(second, { written: 1, duplicates: 2, duplicateIds: ['r.a.1', 'r.a.0'], invalid: [] });
-  await registry.closeAll();
 });
 
 test('store lock: of processes opening one directory at once, exactly one holds it', async () => {

@@ -18,7 +18,7 @@ import {
   readTaxonomyFile,
   writeMethodCopies,
 } from '../../src/client/method-files';
-import { resolveRunInput } from '../../src/client/generate';
+import { resolveRunInput, saveRunFile } from '../../src/client/generate';
 import { packageVersion } from '../../src/client/version';
 import {
   BUILTIN_PROMPTS,
@@ -391,6 +391,9 @@ test('resume: a different taxonomy or prompts is refused, or kept with --keep-re
     dir,
   );
   assert.equal(first.resumed, false);
+  // Nothing is written until the start-up checks pass; then generate records the run.
+  await assert.rejects(readFile(join(dir, 'run.json'), 'utf8'), /ENOENT/);
+  await saveRunFile(dir, first.config, first.record);
   const runFile = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8')) as Record<string, unknown>;
   assert.equal(runFile.packageVersion, packageVersion());
   assert.equal(runFile.methodHash, methodHash(CUSTOM, CUSTOM_PROMPTS));
