@@ -715,8 +715,13 @@ function localModelChoice(
       throw new ConfigError('--local-model', 'needs a worker in this process (drop --no-worker)');
     return { path: resolve(given), isDefault: false };
   }
-  // An explicitly empty OPENAI_API_KEY is a mistake to report (createOpenAiClient does), not a wish for a local model.
-  if (!localWorker || options.llm?.baseURL || env.OPENAI_BASE_URL || env.OPENAI_API_KEY !== undefined)
+  // A variable set but empty is a mistake to report (createOpenAiClient does), not a wish for the local model.
+  if (
+    !localWorker ||
+    options.llm?.baseURL ||
+    env.OPENAI_BASE_URL !== undefined ||
+    env.OPENAI_API_KEY !== undefined
+  )
     return undefined;
   return { path: defaultModelPath(env), isDefault: true };
 }
