@@ -18,8 +18,8 @@ let silent: Server;
 const sockets = new Set<Socket>();
 let temporal: TestDevServer;
 before(async () => {
-  // Calls that outlast any drain: the second signal is what ends the process.
-  slow = await startLlmServer({ latency: { meanMs: 600_000 } });
+  // Calls that never answer (no timer keeps this process alive): the second signal ends the drain.
+  slow = await startLlmServer({ faults: { hang: 1 } });
   // Accepts and never answers: `generate` waits in its start-up check of the endpoint.
   silent = createServer((socket) => sockets.add(socket));
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
