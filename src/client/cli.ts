@@ -301,7 +301,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     // For `report` after the server is gone (an attached generate writes nothing: the owner does); a
     // run stored on another machine has no directory here.
     if (!attachedOnly)
-      await writeSummaryFile(resolve(run.outDir), summary).catch((error: Error) =>
+      await writeSummaryFile(resolve(run.outDir), summary, run.prices).catch((error: Error) =>
         process.stderr.write(`warning: summary.json not written: ${error.message}\n`),
       );
     replyChecks = result.replyChecks;

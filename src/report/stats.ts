@@ -6,6 +6,8 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { costOf, priceFor, type Prices } from '../shared/pricing';
+import type { RunSummary } from '../shared/schemas';
 import { BUILTIN_TAXONOMY, taxonomySchema } from '../method/taxonomy';
 import { DuplicateIndex, dialogueText, type DedupOptions, type DuplicateKind } from '../export/dedup';
 import {
@@ -98,9 +100,34 @@ function topicCounts(run: RunFileInfo | undefined): Map<string, number> {
  * Writes the run's summary beside its records (atomically), so `report` can show tokens after the
  * Temporal server is gone. Holds counts only: no key, no endpoint.
  */
-export async function writeSummaryFile(dir: string, summary: object): Promise<void> {
+export async function writeSummaryFile(dir: string, summary: RunSummary, prices: Prices = {}): Promise<void> {
   const path = join(dir, SUMMARY_FILE);
-  await writeFile(`${path}.tmp`, `${JSON.stringify(summary, null, 2)}\n`);
+  const price = priceFor(summary.model, prices);
+  // Paid tokens by stage: the calls that succeeded and the failed attempts, which were paid too.
+  const stages = summary.stageTokens
+    ? Object.fromEntries(
+        (['skeleton', 'responses'] as const).map((stage) => [
+          stage,
+          {
+            prompt: summary.stageTokens![stage].prompt + (summary.failedAttempts?.[stage].prompt ?? 0),
+            completion:
+              summary.stageTokens![stage].completion + (summary.failedAttempts?.[stage].completion ?? 0),
+          },
+        ]),
+      )
+    : undefined;
+  const byStage =
+    stages && price
+      ? Object.fromEntries(Object.entries(stages).map(([stage, t]) => [stage, costOf(price, t) ?? 0]))
+      : undefined;
+  const file = {
+    ...summary,
+    ...(stages && { stages }),
+    ...(summary.estimatedCostUsd !== undefined && {
+      cost: { total: summary.estimatedCostUsd, currency: 'USD', ...(byStage && { byStage }) },
+    }),
+  };
+  await writeFile(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`);
   await rename(`${path}.tmp`, path);
 }
 

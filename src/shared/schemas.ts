@@ -315,6 +315,12 @@ export interface FailedAttempts {
   responses: { calls: number; prompt: number; completion: number };
 }
 
+/** Tokens of the LLM calls that succeeded, by stage. */
+export interface StageTokens {
+  skeleton: TokenTotals;
+  responses: TokenTotals;
+}
+
 export interface IntentProgress {
   intent: IntentId;
   planned: number;
@@ -329,6 +335,8 @@ export interface IntentProgress {
   llmCalls: number;
   /** Failed attempts (paid, not in `tokens` or `llmCalls`). */
   failedAttempts?: FailedAttempts;
+  /** `tokens` split by stage (absent in results of runs from before it existed). */
+  stageTokens?: StageTokens;
   paused: boolean;
   concurrency: number;
   status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -377,6 +385,8 @@ export interface RunSummary {
   /** Already stored before (see IntentProgress.duplicates). */
   duplicates?: number;
   failedAttempts?: FailedAttempts;
+  /** `tokens` split by stage (absent in results of runs from before it existed). */
+  stageTokens?: StageTokens;
   /** USD for every paid token, failed attempts included; absent when the model has no price. */
   estimatedCostUsd?: number;
   intents: IntentProgress[];

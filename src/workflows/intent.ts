@@ -38,6 +38,7 @@ import {
   type DialoguePlan,
   type DialogueRecord,
   type FailedAttempts,
+  type StageTokens,
   type FailureRecord,
   type IntentProgress,
   type LlmCallSettings,
@@ -76,6 +77,8 @@ export interface IntentState {
   duplicates?: number;
   /** Failed LLM attempts, paid, by stage. Absent in states carried over before it existed. */
   failedAttempts?: FailedAttempts;
+  /** Tokens of the calls that succeeded, by stage. Absent in states carried over before it existed. */
+  stageTokens?: StageTokens;
   /** Finished dialogues at the last progress report to the run. */
   reportedDone?: number;
   /** Set once a systemic failure stopped LLM calls: the rest of the plan is recorded as failed. */
@@ -110,6 +113,12 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     responses: { calls: 0, prompt: 0, completion: 0 },
   };
   const failedAttempts = state.failedAttempts;
+  // Counted from here on: a state carried over from before has its earlier tokens in the totals only.
+  state.stageTokens ??= {
+    skeleton: { prompt: 0, completion: 0 },
+    responses: { prompt: 0, completion: 0 },
+  };
+  const stageTokens = state.stageTokens;
   let concurrency = input.concurrency;
   /** Dialogues in an LLM stage: what `concurrency` bounds. */
   let inFlight = 0;
@@ -179,6 +188,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     llmCalls: state.llmCalls,
     duplicates: state.duplicates ?? 0,
     failedAttempts,
+    stageTokens,
     paused: state.paused,
     concurrency,
     status,
@@ -228,10 +238,12 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     responseFormat: config.responseFormat,
     rateLimit: config.rateLimit,
   });
-  const count = (usage: Usage) => {
+  const count = (stage: keyof StageTokens, usage: Usage) => {
     state.llmCalls++;
     state.promptTokens += usage.promptTokens;
     state.completionTokens += usage.completionTokens;
+    stageTokens[stage].prompt += usage.promptTokens;
+    stageTokens[stage].completion += usage.completionTokens;
   };
   /** Failed attempts were paid: counted apart from the calls that succeeded. */
   const countFailed = (stage: keyof FailedAttempts, paid: AttemptUsage | undefined) => {
@@ -287,14 +299,14 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       } = await llm.generateSkeleton.executeWithOptions(summary('skeleton', plan), [
         { plan, numTurns: config.numTurnsPerDialog, llm: settings('skeleton'), ...prompt('skeleton', plan) },
       ]);
-      count(usage);
+      count('skeleton', usage);
       countFailed('skeleton', failedBefore);
       stage = 'responses';
       await condition(() => !state.paused);
       const replies = await llm.generateResponses.executeWithOptions(summary('responses', plan), [
         { plan, skeleton, llm: settings('responses'), ...prompt('responses', plan) },
       ]);
-      count(replies.usage);
+      count('responses', replies.usage);
       countFailed('responses', replies.failedAttempts);
       consecutiveSystemic = 0;
       // Storing is no LLM call: the next dialogue may start while this one is written.

@@ -325,6 +325,10 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     prompt: sum((p) => p.failedAttempts?.[stage].prompt ?? 0),
     completion: sum((p) => p.failedAttempts?.[stage].completion ?? 0),
   });
+  const tokenSum = (stage: keyof FailedAttempts) => ({
+    prompt: sum((p) => p.stageTokens?.[stage].prompt ?? 0),
+    completion: sum((p) => p.stageTokens?.[stage].completion ?? 0),
+  });
   return {
     runId: config.runId,
     outDir: config.outDir,
@@ -336,6 +340,10 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     llmCalls: sum((p) => p.llmCalls),
     duplicates: sum((p) => p.duplicates ?? 0),
     failedAttempts: { skeleton: stageSum('skeleton'), responses: stageSum('responses') },
+    stageTokens: {
+      skeleton: tokenSum('skeleton'),
+      responses: tokenSum('responses'),
+    },
     estimatedCostUsd: costOf(priceFor(config.model, config.prices), paidTokens(intents)),
     intents,
   };

@@ -67,6 +67,16 @@ describe('books', () => {
       assert.ok(paid.prompt > summary.tokens.prompt, 'failed attempts add tokens');
       assert.equal(summary.estimatedCostUsd, costOf({ prompt: 1, completion: 2 }, paid));
       assert.equal(summary.duplicates, 0);
+      // The succeeded calls' tokens split by stage add up to the run's totals.
+      const st = summary.stageTokens!;
+      assert.ok(st.skeleton.completion > 0 && st.responses.completion > 0, JSON.stringify(st));
+      assert.deepEqual(
+        {
+          prompt: st.skeleton.prompt + st.responses.prompt,
+          completion: st.skeleton.completion + st.responses.completion,
+        },
+        summary.tokens,
+      );
     } finally {
       llm.configure({ faults: {} });
     }
