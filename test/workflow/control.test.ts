@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import {
   intentProgressQuery,
@@ -17,9 +17,9 @@ import {
   setConcurrencyUpdate,
 } from '../../src/shared/messages';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
-import { workflowBundle } from '../../src/worker';
 import { fakeActivities } from '../helpers/fake-activities';
 import { devServer, unique, type TestDevServer } from '../helpers/temporal';
+import { createTestWorker } from '../helpers/workers';
 
 let temporal: TestDevServer;
 let client: Client;
@@ -61,10 +61,10 @@ async function withWorker<T>(
     beforeResponses: () => sleep(delayMs),
   });
   const taskQueue = unique('control');
-  const worker = await Worker.create({
+  // A run without storageTaskQueue stores on the shared storage queue: the test worker serves both.
+  const worker = await createTestWorker({
     connection: nativeConnection,
     taskQueue,
-    workflowBundle: await workflowBundle(),
     activities,
   });
   let timer: NodeJS.Timeout | undefined;

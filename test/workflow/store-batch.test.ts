@@ -6,15 +6,15 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { MAX_QUERY_CHARS, MAX_RESPONSE_CHARS } from '../../src/method/replies';
 import { MAX_TURNS_PER_DIALOG, WORKFLOW_TYPES } from '../../src/shared/constants';
 import type { Activities } from '../../src/activities';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
-import { workflowBundle } from '../../src/worker';
 import { STORE_BATCH_BYTES } from '../../src/workflows/budget';
 import { fakeActivities } from '../helpers/fake-activities';
 import { devServer, unique, type TestDevServer } from '../helpers/temporal';
+import { createTestWorker } from '../helpers/workers';
 
 let temporal: TestDevServer;
 let client: Client;
@@ -62,10 +62,11 @@ test('storage batches: the longest dialogues the schema allows go in batches wel
       return activities.storeDialogues(input);
     },
   };
-  const worker = await Worker.create({
+  // A run without storageTaskQueue stores on the shared storage queue: the test worker serves both.
+  const taskQueue = unique('batch');
+  const worker = await createTestWorker({
     connection: nativeConnection,
-    taskQueue: unique('batch'),
-    workflowBundle: await workflowBundle(),
+    taskQueue,
     activities: atTheLimit,
   });
   const runId = unique('batch-run');
@@ -83,7 +84,7 @@ test('storage batches: the longest dialogues the schema allows go in batches wel
     Promise.race([
       client.workflow.execute(WORKFLOW_TYPES.run, {
         workflowId: runId,
-        taskQueue: worker.options.taskQueue,
+        taskQueue,
         args: [input],
       }),
       new Promise<never>((_, reject) => {

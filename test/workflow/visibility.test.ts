@@ -7,14 +7,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import { intentProgressQuery, pauseUpdate, resumeUpdate, runProgressQuery } from '../../src/shared/messages';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
-import { workflowBundle } from '../../src/worker';
 import { MAX_PROGRESS_REPORTS } from '../../src/workflows/intent';
 import { fakeActivities } from '../helpers/fake-activities';
 import { devServer, unique, type TestDevServer } from '../helpers/temporal';
+import { createTestWorker } from '../helpers/workers';
 
 let temporal: TestDevServer;
 let client: Client;
@@ -52,10 +52,10 @@ async function withWorker<T>(delayMs: number, fn: (taskQueue: string) => Promise
     beforeResponses: () => sleep(delayMs),
   });
   const taskQueue = unique('vis');
-  const worker = await Worker.create({
+  // A run without storageTaskQueue stores on the shared storage queue: the test worker serves both.
+  const worker = await createTestWorker({
     connection: nativeConnection,
     taskQueue,
-    workflowBundle: await workflowBundle(),
     activities,
   });
   return worker.runUntil(fn(taskQueue));
