@@ -121,7 +121,8 @@ export function resolveConnection(flags: ConnectionFlags = {}, env = process.env
   if (tls && typeof tls === 'object' && Boolean(tls.clientCertPair?.crt) !== Boolean(tls.clientCertPair?.key))
     throw new ConfigError(FIELD_SOURCES.tls, 'an mTLS client certificate needs both a certificate and a key');
   return {
-    address: flags.address ?? options.address,
+    // An empty TEMPORAL_ADDRESS (or flag) names no server: the embedded one is used, as when unset.
+    address: (flags.address ?? options.address) || undefined,
     namespace: flags.namespace ?? resolved.namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
     ...(apiKey ? { apiKey } : {}),
     ...(tls !== undefined ? { tls } : {}),
