@@ -835,7 +835,11 @@ export function buildProgram(): Command {
 }
 
 /** `cmd | head -1` closes our stdout early: that ends the command quietly, not with an EPIPE trace. */
+let quietOnClosedOutput = false;
 function exitQuietlyOnClosedOutput(): void {
+  // Once per process: `main` may run many times in one process (the library, tests).
+  if (quietOnClosedOutput) return;
+  quietOnClosedOutput = true;
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code !== 'EPIPE') throw error;
