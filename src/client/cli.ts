@@ -238,7 +238,9 @@ const temporalOptions = (cmd: Command) =>
 
 async function runGenerate(opts: Record<string, string | boolean | undefined>): Promise<number> {
   const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
-  const fromFile = str('config') ? await readConfigFile(str('config')!) : {};
+  const fromFile = str('config')
+    ? await readConfigFile(str('config')!, { customTaxonomy: str('taxonomy') !== undefined })
+    : {};
   const method = await methodOptions(str, fromFile);
   const flags: Partial<RunInput> & { outDir: string } = {
     outDir: str('out')!,

@@ -4,6 +4,8 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { parse } from 'yaml';
+import type { z } from 'zod';
+import { INTENT_IDS, resolveIntent } from '../method/intents';
 import { runInputObjectSchema, type RunInput } from '../shared/schemas';
 import { ConfigError } from '../worker';
 
@@ -12,7 +14,10 @@ export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 
 const ALLOWED_KEYS = new Set(Object.keys(runInputObjectSchema.shape).filter((k) => k !== 'outDir'));
 
-export async function readConfigFile(path: string): Promise<Partial<RunInput>> {
+export async function readConfigFile(
+  path: string,
+  options: { customTaxonomy?: boolean } = {},
+): Promise<Partial<RunInput>> {
   const field = '--config';
   let size: number;
   try {
@@ -50,11 +55,27 @@ export async function readConfigFile(path: string): Promise<Partial<RunInput>> {
         `unknown setting in ${path}; known: ${[...ALLOWED_KEYS].join(', ')}`,
       );
   }
-  // Values are checked here too, so a wrong type names the file's key rather than a flag.
-  const parsed = runInputObjectSchema.partial().safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ConfigError(`${field} ${issue.path.join('.')}`, `${issue.message} (in ${path})`);
+  // Values are checked here too, key by key, so a wrong type names the file's key rather than a flag.
+  // `taxonomy` and `prompts` may be paths here: `loadMethodOptions` reads and checks them.
+  const shape = runInputObjectSchema.shape as Record<string, z.ZodType>;
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    if (key === 'taxonomy' || key === 'prompts') continue;
+    const parsed = shape[key]!.safeParse(v);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new ConfigError(`${field} ${[key, ...issue.path].join('.')}`, `${issue.message} (in ${path})`);
+    }
+  }
+  // Intents of the built-in taxonomy, unless a taxonomy of the run's own names others.
+  const intents = (value as { intents?: string[]; taxonomy?: unknown }).intents;
+  if (intents && !options.customTaxonomy && (value as { taxonomy?: unknown }).taxonomy === undefined) {
+    intents.forEach((name, i) => {
+      if (!resolveIntent(name))
+        throw new ConfigError(
+          `${field} intents.${i}`,
+          `unknown intent "${name}" (in ${path}); known: ${INTENT_IDS.join(', ')}`,
+        );
+    });
   }
   return value;
 }

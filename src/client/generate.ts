@@ -529,7 +529,8 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   }
   aborted();
   if (address) {
-    const connection = await connectTemporal(address, namespace);
+    // The cluster's own settings (TLS, API key, profile): the same connection the run will use.
+    const connection = await connectClient(target);
     try {
       await checkRunIdFree(createClient(connection, namespace, keys), input.runId, dir);
     } finally {

@@ -169,10 +169,12 @@ describe('encryption', () => {
         await page.goto(
           `${uiUrl}/namespaces/default/workflows/${description.workflowId}/${description.runId}/history`,
         );
-        // The completed responses activity: its row links to the event's own page.
+        // The completed responses activity of that dialogue (others may have finished too): its row
+        // shows the start of the decoded result and links to the event's own page.
         const row = page
           .locator('tr', { hasText: 'Activity Task Completed' })
           .filter({ hasText: '"responses"' })
+          .filter({ hasText: response.slice(0, 15) })
           .first();
         await row.waitFor({ timeout: 60_000 });
         const href = await row.locator('a').first().getAttribute('href');

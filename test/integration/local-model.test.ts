@@ -73,7 +73,9 @@ test(
     assert.equal(record.model, model);
     assert.equal(record.intent, INTENTS.problem_solving.name);
     // Real text, and it passed the reply checks: English words, answers longer than their queries' echo.
-    for (const turn of record.conversation) assert.match(turn.value, /\b(the|a|to|and|I|you|my|is)\b/i);
+    // A query may be terse ("Home wifi drops every evening"); the dialogue as a whole is English prose.
+    for (const turn of record.conversation) assert.ok(turn.value.split(/\s+/).length >= 3, turn.value);
+    assert.match(record.conversation.map((t) => t.value).join(' '), /\b(the|a|to|and|I|you|my|is)\b/i);
     assert.ok(replyChecks && replyChecks.checked >= 2, JSON.stringify(replyChecks));
     // The server listened on loopback only and went with the run.
     const log = await readFile(join(outDir, '.local-model.log'), 'utf8');
