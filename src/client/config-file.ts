@@ -50,9 +50,10 @@ export async function readConfigFile(
     throw new ConfigError(field, `${path} must hold a mapping of settings`);
   for (const key of Object.keys(value)) {
     if (!ALLOWED_KEYS.has(key))
+      // The key is quoted, not followed by a colon: a key named like a secret would read as one.
       throw new ConfigError(
-        `${field} ${key}`,
-        `unknown setting in ${path}; known: ${[...ALLOWED_KEYS].join(', ')}`,
+        field,
+        `unknown setting "${key}" in ${path}; known: ${[...ALLOWED_KEYS].join(', ')}`,
       );
   }
   // Values are checked here too, key by key, so a wrong type names the file's key rather than a flag.

@@ -212,7 +212,7 @@ describe('hostile input', () => {
         Buffer.from([0x6d, 0x6f, 0x64, 0x65, 0x6c, 0x3a, 0x20, 0xe9, 0x0a]),
         /--config: .*not valid UTF-8/,
       ],
-      ['unknown.yaml', 'apiKey: sk-nope\n', /--config apiKey: unknown setting/],
+      ['unknown.yaml', 'apiKey: sk-nope\n', /--config: unknown setting "apiKey"/],
       ['list.yaml', '- 1\n- 2\n', /--config: .*mapping/],
       ['absurd.yaml', 'numDialogsPerIntent: 1e15\n', /--dialogs-per-intent/],
     ];
