@@ -208,7 +208,17 @@ test('versioning: intents stranded on a stopped build are moved to the current o
   const env = { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: temporal.address };
   const worker = (buildId: string) =>
     spawnCli(
-      ['worker', '--task-queue', taskQueue, '--deployment-name', deploymentName, '--build-id', buildId],
+      [
+        'worker',
+        '--task-queue',
+        taskQueue,
+        '--deployment-name',
+        deploymentName,
+        '--build-id',
+        buildId,
+        '--out-root',
+        root,
+      ],
       env,
     );
   const cli = (...args: string[]) =>
