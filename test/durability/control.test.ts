@@ -214,7 +214,7 @@ describe('hostile input', () => {
       ],
       ['unknown.yaml', 'apiKey: sk-nope\n', /--config: unknown setting "apiKey"/],
       ['list.yaml', '- 1\n- 2\n', /--config: .*mapping/],
-      ['absurd.yaml', 'numDialogsPerIntent: 1e15\n', /--dialogs-per-intent/],
+      ['absurd.yaml', 'numDialogsPerIntent: 1e15\n', /--config numDialogsPerIntent: /],
     ];
     for (const [name, content, pattern] of files) {
       await writeFile(join(dir, name), content);
