@@ -154,7 +154,7 @@ const CLI_CASES: CliCase[] = [
   {
     name: 'config: unknown key',
     args: withConfig,
-    field: /--config colour/,
+    field: /--config: unknown setting "colour"/,
     setup: config('colour: blue\n'),
   },
   { name: 'config: YAML anchor bomb', args: withConfig, field: /--config/, setup: config(ANCHOR_BOMB) },
