@@ -3,7 +3,6 @@
  * `consistent-chat`: generate (embedded or against a cluster), worker, status, pause, resume, cancel.
  * Bad input gets one line naming the field and exit code 2 before any workflow starts.
  */
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
@@ -72,6 +71,7 @@ import {
 } from './progress';
 import { installStderrRuntime } from './logging';
 import { serveUi } from './ui';
+import { packageVersion } from './version';
 import { formatStorageIssue, readStorageIssues } from './storage-health';
 import { intentWorkflowId } from '../workflows/run';
 
@@ -126,16 +126,6 @@ function stopOnSignals(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   return () => (received ? SIGNAL_EXIT_CODES[received] : undefined);
-}
-
-function packageVersion(): string {
-  try {
-    return (
-      JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
-    ).version;
-  } catch {
-    return 'unknown';
-  }
 }
 
 function number(flag: string, raw: string | undefined, integer = true): number | undefined {
