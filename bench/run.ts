@@ -205,6 +205,8 @@ interface Measured {
   trailMs?: number;
   lastAt?: number;
   startedAt?: number;
+  /** Mean LLM calls in flight in each second of the run, at the LLM server. */
+  inFlightBySecond?: number[];
   /** CPU milliseconds per completed LLM call, by process. */
   cpuMsPerCall?: Record<string, number>;
 }
@@ -278,6 +280,7 @@ async function runTemporal(env: Env, input: Omit<RunInput, 'runId' | 'outDir' | 
     rateLimited: stats.rateLimited,
     server: serverView(stats),
     cpuMsPerCall,
+    inFlightBySecond: stats.busyBySecond.map((ms) => Math.round(ms / 1000)),
     lastAt: stats.lastAt,
     startedAt,
     leadMs: (stats.firstAt ?? startedAt) - startedAt,
@@ -292,6 +295,8 @@ async function runBaseline(
   perIntent: number,
   turns: number,
   concurrency: number,
+  /** Retry a failed call (after a 429's Retry-After, else at once) up to this many attempts. */
+  attempts = 1,
 ): Promise<Measured> {
   const openai = new OpenAI({ apiKey: 'bench-key', baseURL: env.llm.url, maxRetries: 0 });
   const jobs = intents.flatMap((intent) =>
@@ -301,6 +306,25 @@ async function runBaseline(
   );
   const maxTokens = defaultMaxTokens(turns);
   const call = async <T>(
+    messages: OpenAI.ChatCompletionMessageParam[],
+    name: string,
+    schema: Record<string, unknown>,
+    tokens: number,
+    parse: (v: unknown) => T,
+  ): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await callOnce(messages, name, schema, tokens, parse);
+      } catch (error) {
+        if (attempt >= attempts) throw error;
+        if (error instanceof OpenAI.RateLimitError) {
+          const seconds = Number(error.headers?.get('retry-after') ?? 1);
+          await new Promise((r) => setTimeout(r, seconds * 1000));
+        }
+      }
+    }
+  };
+  const callOnce = async <T>(
     messages: OpenAI.ChatCompletionMessageParam[],
     name: string,
     schema: Record<string, unknown>,
@@ -317,7 +341,12 @@ async function runBaseline(
       response_format: { type: 'json_schema', json_schema: { name, strict: true, schema } },
     });
     let content = '';
-    for await (const chunk of stream) content += chunk.choices[0]?.delta?.content ?? '';
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      content += chunk.choices[0]?.delta?.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    if (finish !== 'stop') throw new Error(`finish_reason ${finish}`);
     return parse(extractJson(content));
   };
   await env.llm.reset();
@@ -407,8 +436,13 @@ async function withEnv<T>(
   const client = new Client({ connection });
   const taskQueue = uid('bench-tq');
   const worker = await startWorker(server.address, taskQueue, llm.url, nodeDefaults);
+  const env = { llm, server, client, taskQueue, worker, scratch };
   try {
-    return await fn({ llm, server, client, taskQueue, worker, scratch });
+    // A worker on a cluster is long-lived: one small run first, so that the measured runs see neither
+    // the worker's first workflow tasks nor its deployment version becoming current (the `startup`
+    // scenario measures a cold start).
+    await runTemporal(env, { numDialogsPerIntent: 1, numTurnsPerDialog: 2, concurrency: 9 });
+    return await fn(env);
   } finally {
     await worker.stop();
     await connection.close();
@@ -419,6 +453,104 @@ async function withEnv<T>(
 }
 
 const scenarios: Record<string, () => Promise<void>> = {
+  /**
+   * From the command to the first LLM request, and from the last reply to the process's exit: the CLI
+   * with its embedded Temporal server and worker, as a user runs it, for a 9-dialogue run.
+   */
+  async startup() {
+    const llm = await startLlmProcess({ latency: { meanMs: 1000, jitter: 0.25 } });
+    const runs: Record<string, number>[] = [];
+    try {
+      for (let i = 0; i < (QUICK ? 1 : 5); i++) {
+        const dir = join(tmpdir(), uid('cc-startup'));
+        await llm.reset();
+        const spawnedAt = Date.now();
+        const child = spawn(
+          process.execPath,
+          [
+            'bin/consistent-chat.js',
+            'generate',
+            '--out',
+            dir,
+            '--base-url',
+            llm.url,
+            '--model',
+            'test-model',
+            '--dialogs-per-intent',
+            '1',
+            '--turns',
+            '6',
+          ],
+          {
+            cwd: ROOT,
+            stdio: ['ignore', 'ignore', 'pipe'],
+            env: { ...process.env, OPENAI_API_KEY: 'bench-key', TEMPORAL_ADDRESS: '', CI: '1' },
+          },
+        );
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        const [code] = (await once(child, 'exit')) as [number];
+        const exitedAt = Date.now();
+        if (code !== 0) throw new Error(`generate exited ${code}: ${stderr}`);
+        const stats = await llm.stats();
+        const log = await readFile(join(dir, 'consistent-chat.log'), 'utf8');
+        const phases = Object.fromEntries(
+          [...log.matchAll(/start-up: (.+?) \{ ms: (\d+) \}/g)].map((m) => [m[1]!, Number(m[2])]),
+        );
+        runs.push({
+          'first LLM request ms': stats.firstAt! - spawnedAt,
+          'exit after last reply ms': exitedAt - stats.lastAt!,
+          'total s': (exitedAt - spawnedAt) / 1000,
+          ...Object.fromEntries(Object.entries(phases).map(([k, v]) => [`${k} ms`, v])),
+        });
+        await rm(dir, { recursive: true, force: true });
+      }
+    } finally {
+      await llm.stop();
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+    const row: Row = { scenario: `start-up (9 dialogues, embedded server, median of ${runs.length})` };
+    for (const key of Object.keys(runs[0]!)) row[key] = round(median(runs.map((r) => r[key] ?? NaN)), 2);
+    table.push(row);
+    results.startup = { ...row, runs };
+  },
+
+  /**
+   * Random faults unrelated to the request rate (5% each of 429, 5xx, malformed JSON, truncated JSON)
+   * against the same run without them, at C = 64 and L = 1 s; the pool retries the same way.
+   */
+  async faults() {
+    const concurrency = 64;
+    const perIntent = QUICK ? 30 : 100;
+    const mix = { rateLimit: 0.05, serverError: 0.05, malformedJson: 0.05, truncated: 0.05 };
+    await withEnv({ latency: { meanMs: 1000, jitter: 0.25 } }, async (env) => {
+      const input = { numDialogsPerIntent: perIntent, numTurnsPerDialog: 6, concurrency };
+      const clean = await runTemporal(env, input);
+      const baselineClean = await runBaseline(env, INTENT_IDS, perIntent, 6, concurrency);
+      await env.llm.configure({ faults: mix });
+      const faulty = await runTemporal(env, input); // throws if a dialogue failed
+      const faultStats = await env.llm.stats();
+      const baselineFaulty = await runBaseline(env, INTENT_IDS, perIntent, 6, concurrency, 6);
+      await env.llm.configure({ faults: {} });
+      // Mean calls in flight by second: where the faulty run fell short.
+      process.stderr.write(
+        `  in flight by second, clean: ${clean.inFlightBySecond?.join(' ')}\n  with faults: ${faulty.inFlightBySecond?.join(' ')}\n`,
+      );
+      const row = {
+        scenario: `random faults (${perIntent * INTENT_IDS.length} dialogues, C=64, L=1s)`,
+        'clean s': round(clean.seconds, 1),
+        'faults s': round(faulty.seconds, 1),
+        'faults ÷ clean': round(faulty.seconds / clean.seconds, 3),
+        delivered: `${faulty.dialogues}/${perIntent * INTENT_IDS.length}`,
+        'requests per dialogue': round(faultStats.requests / faulty.dialogues, 2),
+        'baseline clean s': round(baselineClean.seconds, 1),
+        'baseline faults s': round(baselineFaulty.seconds, 1),
+        'faults vs baseline': round(baselineFaulty.seconds / faulty.seconds, 3),
+      };
+      table.push(row);
+      results.faults = { ...row, clean, faulty, faultStats, baselineClean, baselineFaulty };
+    });
+  },
   /** Temporal's own cost per activity on this machine: the floor under the orchestration overhead. */
   async 'round-trip'() {
     const persisted = await temporalFloor({ persisted: true, burst: QUICK ? 1000 : 4000 });

@@ -11,6 +11,7 @@ import {
   createLlmActivities,
   createStorageActivities,
   RateController,
+  RunGates,
   type ReplyCheckCounts,
 } from './activities';
 import {
@@ -142,6 +143,7 @@ export async function createGenerationWorker(options: GenerationWorkerOptions): 
     ...createLlmActivities({
       openai: options.openai,
       rate: options.rate ?? new RateController(),
+      gates: new RunGates(),
       replyChecks: options.replyChecks,
     }),
     ...(options.storage ? createStorageActivities(options.storage) : {}),

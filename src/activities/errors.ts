@@ -39,13 +39,20 @@ export function retryAfterMs(headers: Headers | undefined, now = Date.now()): nu
   return Number.isFinite(date) ? Math.max(0, date - now) : undefined;
 }
 
-/** A reply that arrived but is unusable: retried as a new call, never dropped. */
+/**
+ * How soon a call whose reply was unusable is asked again. A malformed or cut reply says nothing about
+ * the endpoint's load, so backing off would only leave its slot idle.
+ */
+export const INVALID_OUTPUT_RETRY_DELAY_MS = 100;
+
+/** A reply that arrived but is unusable: retried as a new call, at once, never dropped. */
 export function invalidOutput(message: string, cause?: unknown): ApplicationFailure {
   return ApplicationFailure.create({
     type: LLM_FAILURE_TYPES.invalidOutput,
     message,
     nonRetryable: false,
     cause: cause instanceof Error ? cause : undefined,
+    nextRetryDelay: INVALID_OUTPUT_RETRY_DELAY_MS,
   });
 }
 
@@ -114,7 +121,12 @@ export function toLlmFailure(error: unknown): ApplicationFailure {
     );
   }
   if (error instanceof SyntaxError) {
-    return fail(LLM_FAILURE_TYPES.invalidOutput, false, `LLM reply is not valid JSON: ${cause.message}`);
+    return fail(
+      LLM_FAILURE_TYPES.invalidOutput,
+      false,
+      `LLM reply is not valid JSON: ${cause.message}`,
+      INVALID_OUTPUT_RETRY_DELAY_MS,
+    );
   }
   // Network-level failures surfacing outside the client (e.g. a stream cut mid-body).
   return fail(LLM_FAILURE_TYPES.unavailable, false, `LLM call failed: ${cause.message}`);

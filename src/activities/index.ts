@@ -2,12 +2,14 @@ import type OpenAI from 'openai';
 import type { StoreRegistry } from '../storage/jsonl-store';
 import type { LlmDeps } from './llm-call';
 import { RateController } from './rate-control';
+import { RunGates } from './run-gate';
 import { createGenerateResponses } from './responses';
 import { createGenerateSkeleton } from './skeleton';
 import { createStorageActivities } from './storage';
 
 export { toLlmFailure, LLM_FAILURE_TYPES } from './errors';
 export { RateController } from './rate-control';
+export { RunGates } from './run-gate';
 export type { ReplyCheckCounts } from './llm-call';
 
 export interface ActivityDeps {
@@ -20,7 +22,7 @@ export interface ActivityDeps {
 
 /** All activities of the package; workers register the LLM ones, the storage ones, or both. */
 export function createActivities(deps: ActivityDeps) {
-  const llm = { openai: deps.openai, rate: deps.rate ?? new RateController() };
+  const llm = { openai: deps.openai, rate: deps.rate ?? new RateController(), gates: new RunGates() };
   return {
     ...createLlmActivities(llm),
     ...createStorageActivities(deps.storage),

@@ -15,10 +15,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import { attemptUsageSchema, type AttemptUsage, type LlmCallSettings, type Usage } from '../shared/schemas';
 import { LLM_FAILURE_TYPES, invalidOutput, retryAfterMs, toLlmFailure } from './errors';
 import type { RateController } from './rate-control';
+import type { GateSlot, RunGates } from './run-gate';
 
 export interface LlmDeps {
   openai: OpenAI;
   rate: RateController;
+  /** The per-run bound on calls in flight in this worker. */
+  gates: RunGates;
   /** Counts of replies checked and rejected by kind, for the run's summary. */
   replyChecks?: ReplyCheckCounts;
 }
@@ -129,58 +132,74 @@ async function completeJsonAttempt<T>(
   const heartbeat = () => ctx.heartbeat(paid);
   const started = Date.now();
   let rateLimited = 0;
-  for (;;) {
-    await deps.rate.acquire(estimated, ctx.cancellationSignal, heartbeat);
-    try {
-      const reply = await streamCompletion(
-        deps.openai,
-        buildRequest(call, quirks, maxTokens),
-        ctx,
-        settings.idleMs,
-        paid,
-      );
-      const usage = reply.usage ?? {
-        promptTokens: Math.ceil(promptChars / 4),
-        completionTokens: estimateTokens(reply.content),
-      };
-      attempt.usage = usage;
-      deps.rate.settle(estimated, usage.promptTokens + usage.completionTokens);
-      deps.rate.succeeded();
-      return { value: checkReply(deps, call, parseReply(call, reply)), usage };
-    } catch (error) {
-      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-      const status = (error as { status?: number }).status;
-      const message = error instanceof Error ? error.message : '';
-      // A 400 about an unsupported feature costs nothing: adapt and ask again within this attempt.
-      if (status === 400 && settings.responseFormat === 'auto' && FORMAT_REJECTED.test(message)) {
-        const next = FORMAT_FALLBACK[quirks.format];
-        if (next) {
-          ctx.log.warn('endpoint rejected the response format; falling back', {
-            from: quirks.format,
-            to: next,
-          });
-          quirks.format = next;
+  let slot: GateSlot | undefined;
+  try {
+    for (;;) {
+      if (settings.runConcurrency !== undefined)
+        slot ??= await deps.gates.acquire(
+          settings.runId,
+          settings.runConcurrency,
+          ctx.info.scheduledTimestampMs,
+          ctx.cancellationSignal,
+          heartbeat,
+        );
+      await deps.rate.acquire(estimated, ctx.cancellationSignal, heartbeat);
+      try {
+        const reply = await streamCompletion(
+          deps.openai,
+          buildRequest(call, quirks, maxTokens),
+          ctx,
+          settings.idleMs,
+          paid,
+        );
+        const usage = reply.usage ?? {
+          promptTokens: Math.ceil(promptChars / 4),
+          completionTokens: estimateTokens(reply.content),
+        };
+        attempt.usage = usage;
+        deps.rate.settle(estimated, usage.promptTokens + usage.completionTokens);
+        deps.rate.succeeded();
+        return { value: checkReply(deps, call, parseReply(call, reply)), usage };
+      } catch (error) {
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+        const status = (error as { status?: number }).status;
+        const message = error instanceof Error ? error.message : '';
+        // A 400 about an unsupported feature costs nothing: adapt and ask again within this attempt.
+        if (status === 400 && settings.responseFormat === 'auto' && FORMAT_REJECTED.test(message)) {
+          const next = FORMAT_FALLBACK[quirks.format];
+          if (next) {
+            ctx.log.warn('endpoint rejected the response format; falling back', {
+              from: quirks.format,
+              to: next,
+            });
+            quirks.format = next;
+            quirksByEndpoint.set(key, { ...quirks });
+            continue;
+          }
+        }
+        if (status === 400 && quirks.tokenParam === 'max_tokens' && MAX_TOKENS_REJECTED.test(message)) {
+          quirks.tokenParam = 'max_completion_tokens';
           quirksByEndpoint.set(key, { ...quirks });
           continue;
         }
-      }
-      if (status === 400 && quirks.tokenParam === 'max_tokens' && MAX_TOKENS_REJECTED.test(message)) {
-        quirks.tokenParam = 'max_completion_tokens';
-        quirksByEndpoint.set(key, { ...quirks });
-        continue;
-      }
-      const failure = toLlmFailure(error);
-      if (failure.type === LLM_FAILURE_TYPES.rateLimit) {
-        const delay = rateLimitDelay(error, ++rateLimited);
-        deps.rate.coolDown(delay);
-        // A 429 says "later", not "wrong": wait it out within this attempt so it costs no attempt.
-        if (Date.now() + delay - started <= rateLimitBudgetMs(ctx)) {
-          await waitHeartbeating(delay, ctx);
-          continue;
+        const failure = toLlmFailure(error);
+        if (failure.type === LLM_FAILURE_TYPES.rateLimit) {
+          const delay = rateLimitDelay(error, ++rateLimited);
+          deps.rate.coolDown(delay);
+          // A 429 says "later", not "wrong": wait it out within this attempt so it costs no attempt.
+          if (Date.now() + delay - started <= rateLimitBudgetMs(ctx)) {
+            // The slot goes to a call that can use it meanwhile.
+            slot?.release();
+            slot = undefined;
+            await waitHeartbeating(delay, ctx);
+            continue;
+          }
         }
+        throw failure;
       }
-      throw failure;
     }
+  } finally {
+    slot?.release();
   }
 }
 

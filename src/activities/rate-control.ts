@@ -44,10 +44,15 @@ const BURST_MS = 1_000;
 /**
  * Adaptive pacing. Only a dense run of 429s (a real limit, not an occasional one) slows the whole
  * process: the pace then starts just under the rate the endpoint accepted, falls while 429s stay
- * dense and grows back while they are rare.
+ * dense and grows back while they are rare. Dense is judged over the last `window` outcomes only once
+ * there are that many: random 429s at 5% put 13 of 50 (the threshold) out of reach, while a real limit
+ * refuses a third or more of the calls. Until then each refused call waits on its own Retry-After;
+ * once a limit is known, the last `paceWindow` outcomes steer the pace.
  */
 const ADAPTIVE = {
-  window: 20,
+  window: 50,
+  /** Once a real limit is known, the pace follows the last this many outcomes: it reacts faster. */
+  paceWindow: 20,
   denseShare: 0.25,
   rareShare: 0.1,
   decrease: 0.7,
@@ -81,10 +86,12 @@ export class RateController {
     this.tokenBucket = tpm ? new Bucket(tpm, Math.max(1, (tpm * BURST_MS) / 60_000) * 4) : undefined;
   }
 
+  /** Share of 429s among the last outcomes: all `window` of them, or the last `paceWindow` once a limit was found. */
   private record(rateLimited: boolean): number {
     this.outcomes.push(rateLimited);
     if (this.outcomes.length > ADAPTIVE.window) this.outcomes.shift();
-    return this.outcomes.filter(Boolean).length / this.outcomes.length;
+    const recent = this.pace === undefined ? this.outcomes : this.outcomes.slice(-ADAPTIVE.paceWindow);
+    return recent.filter(Boolean).length / recent.length;
   }
 
   /**
@@ -95,7 +102,7 @@ export class RateController {
     const now = Date.now();
     this.rateLimitedCount++;
     const share = this.record(true);
-    if (this.outcomes.length < 4 || share < ADAPTIVE.denseShare) return;
+    if (this.outcomes.length < ADAPTIVE.window || share < ADAPTIVE.denseShare) return;
     this.coolDownUntil = Math.max(this.coolDownUntil, now + retryAfterMs);
     if (this.pace === undefined) {
       const accepted = this.recent.filter((t) => t > now - 60_000);

@@ -540,6 +540,11 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   aborted();
 
   const logger = options.logger ? undefined : routedRuntimeLogger(env);
+  // Where start-up time goes, in the run's log: ms since this process started.
+  const startupLog = (phase: string): void => {
+    (options.logger ?? logger)?.info(`start-up: ${phase}`, { ms: Math.round(performance.now()) });
+  };
+  startupLog('checks done');
   const cleanups: (() => Promise<void>)[] = [];
   // This process's storage is confined to its own --out, whatever a workflow's outDir says; it may
   // adopt the files of that directory written before the store's marker existed (only on a resume).
@@ -618,6 +623,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       cleanups.unshift(() => server!.stop());
       codec?.allowOrigin(server.uiUrl);
       serverAddress = server.address;
+      startupLog('embedded server ready');
     }
     aborted();
     const serverTarget = server || !address ? embeddedConnection(serverAddress, namespace) : target;
@@ -655,6 +661,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         }),
       );
     const running = workers.map((w) => w.run());
+    startupLog('workers ready');
     cleanups.unshift(async () => {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await Promise.allSettled(running);
@@ -685,6 +692,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       alreadyFinished = true;
     }
     workflowStarted = true;
+    startupLog('run started');
     options.onStarted?.({
       runId: input.runId,
       resumed: resumed || alreadyFinished,

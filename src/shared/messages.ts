@@ -9,6 +9,9 @@ export const resumeSignal = defineSignal('resume');
 /** Changes the run's bound on LLM calls in flight. */
 export const setConcurrencySignal = defineSignal<[number]>('setConcurrency');
 
+/** Tells an intent the run's whole bound, which workers enforce across the run's intents. */
+export const setRunConcurrencySignal = defineSignal<[number]>('setRunConcurrency');
+
 /** An intent's numbers, sent to its run now and then so the run's own `progress` query is live. */
 export const intentReportSignal = defineSignal<[IntentProgress]>('intentReport');
 

@@ -184,6 +184,11 @@ export interface LlmCallSettings {
   maxTokens: number;
   responseFormat: z.infer<typeof responseFormatSchema>;
   rateLimit: z.infer<typeof rateLimitSchema>;
+  /**
+   * The run's bound on LLM calls in flight, enforced by each worker (src/activities/run-gate.ts).
+   * Absent in activities scheduled before the gate existed: those are bounded by their workflow alone.
+   */
+  runConcurrency?: number;
 }
 
 export interface Skeleton {

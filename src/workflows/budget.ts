@@ -35,6 +35,17 @@ export function hasRoomForAnother(reading: HistoryReading, inFlight: number): bo
   return projectedEvents < HISTORY_BUDGET.maxEvents && projectedBytes < HISTORY_BUDGET.maxBytes;
 }
 
+/**
+ * LLM activities an intent schedules beyond its share of the run's concurrency. They wait at the
+ * worker's gate for the run (src/activities/run-gate.ts) and start the moment a call ends, so a freed
+ * slot is refilled without a workflow round trip, and activities waiting out a retry delay leave
+ * their slot to others. The run's bound holds at each worker; across several workers the run has at
+ * most its concurrency plus these in flight.
+ */
+export function scheduleAhead(share: number): number {
+  return Math.ceil(share / 4);
+}
+
 /** Splits the run's concurrency across the intents still running, largest shares first. */
 export function splitConcurrency(total: number, intents: readonly string[]): Map<string, number> {
   const shares = new Map<string, number>();

@@ -30,6 +30,7 @@ import {
   pauseSignal,
   resumeSignal,
   setConcurrencySignal,
+  setRunConcurrencySignal,
 } from '../shared/messages';
 import { storageTaskQueueFor } from '../shared/storage-queue';
 import {
@@ -48,6 +49,7 @@ import {
 import {
   hasRoomForAnother,
   MAX_WINDOW_PER_WORKFLOW,
+  scheduleAhead,
   STORE_BATCH_BYTES,
   storeBatchLength,
   utf8Bytes,
@@ -81,6 +83,8 @@ export interface IntentState {
   stageTokens?: StageTokens;
   /** Finished dialogues at the last progress report to the run. */
   reportedDone?: number;
+  /** The run's bound on LLM calls in flight, as last heard (runs with the worker gate). */
+  runConcurrency?: number;
   /** Set once a systemic failure stopped LLM calls: the rest of the plan is recorded as failed. */
   abortReason?: { type: string; message: string };
 }
@@ -90,6 +94,8 @@ export interface IntentInput {
   intent: IntentId;
   /** This intent's share of the run's LLM calls in flight. */
   concurrency: number;
+  /** The run's whole bound, which workers enforce across its intents. Absent from runs before the gate. */
+  runConcurrency?: number;
   state?: IntentState;
 }
 
@@ -120,6 +126,11 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   };
   const stageTokens = state.stageTokens;
   let concurrency = input.concurrency;
+  // Histories from before the worker gate keep their window of `concurrency` and ungated activities.
+  const gated = patched(PATCHES.workerGate);
+  if (gated) state.runConcurrency = input.runConcurrency ?? state.runConcurrency ?? config.concurrency;
+  /** Dialogues this intent keeps in an LLM stage: its share, plus those waiting at the worker's gate. */
+  const window = () => (gated ? concurrency + scheduleAhead(concurrency) : concurrency);
   /** Dialogues in an LLM stage: what `concurrency` bounds. */
   let inFlight = 0;
   /** Dialogues started and not yet finished, storage included: what the drain and the budget count. */
@@ -227,6 +238,13 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     }
     concurrency = Math.max(0, Math.min(MAX_WINDOW_PER_WORKFLOW, n));
   });
+  setHandler(setRunConcurrencySignal, (n) => {
+    if (typeof n === 'number' && Number.isFinite(n) && n >= 1) state.runConcurrency = Math.floor(n);
+    else
+      log.warn('setRunConcurrency signal ignored: its argument is not a positive number', {
+        argument: String(n),
+      });
+  });
 
   const maxTokens = { ...defaultMaxTokens(config.numTurnsPerDialog), ...config.maxTokens };
   const settings = (stage: 'skeleton' | 'responses'): LlmCallSettings => ({
@@ -237,6 +255,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     maxTokens: maxTokens[stage],
     responseFormat: config.responseFormat,
     rateLimit: config.rateLimit,
+    ...(gated && { runConcurrency: state.runConcurrency }),
   });
   const count = (stage: keyof StageTokens, usage: Usage) => {
     state.llmCalls++;
@@ -456,7 +475,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
         upgradeWaiting() ||
         state.abortReason !== undefined ||
         // Backpressure: if storage falls behind (its worker is down), stop paying for new dialogues.
-        (!state.paused && inFlight < concurrency && active - inFlight < Math.max(concurrency, STORE_BATCH)),
+        (!state.paused && inFlight < window() && active - inFlight < Math.max(window(), STORE_BATCH)),
     );
     if (fatal !== undefined || upgradeWaiting()) break;
     if (state.abortReason) {

@@ -16,4 +16,9 @@ export const PATCHES = {
   intentReportsProgress: 'intent-reports-progress',
   /** The run keeps `paused` in its memo, so the workflow list tells paused runs from running ones. */
   runMemoPaused: 'run-memo-paused',
+  /**
+   * Intents schedule a few LLM activities beyond their share and tell the activities the run's bound,
+   * which each worker enforces (src/activities/run-gate.ts); the run tells its intents when it changes.
+   */
+  workerGate: 'worker-gate',
 } as const;

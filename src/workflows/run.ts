@@ -30,6 +30,7 @@ import {
   runProgressQuery,
   setConcurrencySignal,
   setConcurrencyUpdate,
+  setRunConcurrencySignal,
 } from '../shared/messages';
 import {
   concurrencySchema,
@@ -95,6 +96,10 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
   const failedIntents = new Map<IntentId, string>();
   const running = () => config.intents.filter((i) => !finished.has(i) && !failedIntents.has(i));
   let shares = splitConcurrency(concurrency, config.intents);
+  // Runs from before the worker gate neither tell their intents the run's bound nor pass it at start.
+  const gated = patched(PATCHES.workerGate);
+  /** The bound the intents last heard, to tell them only when it changes. */
+  let toldConcurrency = concurrency;
 
   const tellChildren = async (send: (intent: IntentId) => Promise<void>) => {
     await Promise.all(
@@ -117,6 +122,11 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
           .catch(() => undefined),
       ),
     );
+    if (gated && concurrency !== toldConcurrency) {
+      toldConcurrency = concurrency;
+      const total = concurrency;
+      await tellChildren((i) => child(i).signal(setRunConcurrencySignal, total));
+    }
   };
 
   const intentView = (intent: IntentId): IntentProgress =>
@@ -258,7 +268,7 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
 
   const children = await Promise.all(
     config.intents.map(async (intent) => {
-      const startedWith = { paused, concurrency: shares.get(intent) ?? 0 };
+      const startedWith = { paused, concurrency: shares.get(intent) ?? 0, runConcurrency: concurrency };
       const handle = await startChild(consistentChatIntent, {
         workflowId: intentWorkflowId(config.runId, intent),
         args: [
@@ -271,6 +281,7 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
             },
             intent,
             concurrency: startedWith.concurrency,
+            ...(gated && { runConcurrency: startedWith.runConcurrency }),
           },
         ],
         staticSummary: `${intent}: ${config.numDialogsPerIntent} dialogues`,
@@ -286,6 +297,10 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
         if (share !== startedWith.concurrency)
           await target.signal(setConcurrencySignal, share).catch(() => undefined);
       }
+      if (gated && concurrency !== startedWith.runConcurrency)
+        await child(intent)
+          .signal(setRunConcurrencySignal, concurrency)
+          .catch(() => undefined);
       return { intent, handle };
     }),
   );

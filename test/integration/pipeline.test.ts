@@ -10,6 +10,8 @@ import { INTENT_IDS } from '../../src/method/intents';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { assertDataset, readDialogues, readFailures } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
+import { waitFor } from '../helpers/wait';
+import { setConcurrencyUpdate } from '../../src/shared/messages';
 
 const API_KEY = 'sk-test-secret-key-0123456789';
 let temporal: TestDevServer;
@@ -158,6 +160,50 @@ describe('pipeline', () => {
       assert.deepEqual(await readDialogues(outDir), []);
     } finally {
       llm.configure({ alwaysFail: undefined });
+    }
+  });
+  test('pipeline: the endpoint never has more calls in flight than the run allows, also after it is lowered', async () => {
+    // Intents schedule beyond their share; the worker's gate for the run holds the bound.
+    llm.configure({ faults: {}, supportJsonSchema: true, latency: { meanMs: 120, jitter: 0.3 } });
+    llm.resetStats();
+    const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+    let watcher: Promise<void> | undefined;
+    let maxAfterLowering = 0;
+    try {
+      const { summary } = await run(
+        {
+          numDialogsPerIntent: 14,
+          numTurnsPerDialog: 2,
+          concurrency: 6,
+          intents: ['transaction', 'educational', 'exploratory'],
+        },
+        {
+          onStarted: ({ runId }) => {
+            watcher = (async () => {
+              await waitFor(() => llm.stats().completed >= 16, 30_000, '16 calls done');
+              assert.ok(llm.stats().maxInFlight <= 6, `${llm.stats().maxInFlight} calls in flight, bound 6`);
+              assert.equal(llm.stats().maxInFlight, 6, 'the run used its whole bound');
+              await client.workflow.getHandle(runId).executeUpdate(setConcurrencyUpdate, { args: [2] });
+              // Calls admitted before the change finish; from then on the new bound holds.
+              const at = llm.stats().completed;
+              await waitFor(() => llm.stats().completed >= at + 8, 30_000, '8 more calls done');
+              llm.resetStats();
+              await waitFor(() => llm.stats().completed >= 10, 30_000, '10 calls at the new bound');
+              maxAfterLowering = llm.stats().maxInFlight;
+            })();
+            watcher.catch(() => undefined); // awaited below, after the run
+          },
+        },
+      );
+      await watcher;
+      assert.equal(summary.written, 42);
+      assert.ok(
+        maxAfterLowering >= 1 && maxAfterLowering <= 2,
+        `${maxAfterLowering} calls in flight, bound 2`,
+      );
+    } finally {
+      await client.connection.close();
+      llm.configure({ latency: { meanMs: 20, jitter: 0.5 } });
     }
   });
 });

@@ -68,6 +68,8 @@ export interface LlmServerStats {
   aborted: number;
   /** Sum of chat requests' durations, arrival to close: busyMs ÷ the window is the mean number in flight. */
   busyMs: number;
+  /** The same by whole second since `firstAt`: where a run's calls in flight fell short (start, middle, tail). */
+  busyBySecond: number[];
   /** Epoch ms of the first chat request's arrival and of the last one's close since the last reset. */
   firstAt?: number;
   lastAt?: number;
@@ -236,6 +238,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     rateLimited: 0,
     aborted: 0,
     busyMs: 0,
+    busyBySecond: [],
   });
   let stats = freshStats();
   let received: ReceivedRequest[] = [];
@@ -592,6 +595,14 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
             done = true;
             const closed = Date.now();
             stats.busyMs += closed - arrived;
+            // Spread this call's time over the seconds it spanned.
+            const origin = stats.firstAt ?? arrived;
+            for (let t = Math.max(arrived, origin); t < closed;) {
+              const second = Math.floor((t - origin) / 1000);
+              const end = Math.min(closed, origin + (second + 1) * 1000);
+              stats.busyBySecond[second] = (stats.busyBySecond[second] ?? 0) + end - t;
+              t = end;
+            }
             stats.lastAt = closed;
             stats.inFlight--;
             if (!res.writableEnded) stats.aborted++;

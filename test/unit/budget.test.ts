@@ -57,24 +57,43 @@ test('rate control: an occasional 429 holds back no sibling; dense 429s hold eve
   const rate = new RateController();
   rate.configure({});
   const signal = new AbortController().signal;
-  for (let i = 0; i < 19; i++) rate.succeeded();
-  rate.coolDown(5_000); // one 429 in 20 calls: the failing call waits on its own
+  for (let i = 0; i < 49; i++) rate.succeeded();
+  rate.coolDown(5_000); // one 429 in 50 calls: the failing call waits on its own
   let started = Date.now();
   await rate.acquire(1, signal, () => undefined);
   assert.ok(Date.now() - started < 100);
-  for (let i = 0; i < 8; i++) rate.coolDown(300); // now most recent calls were refused
+  for (let i = 0; i < 20; i++) rate.coolDown(300); // now most recent calls were refused
   let waits = 0;
   started = Date.now();
   await rate.acquire(1, signal, () => waits++);
   assert.ok(Date.now() - started >= 250);
   assert.ok(waits >= 1, 'waiting callers heartbeat');
-  assert.equal(rate.rateLimitedCount, 9);
+  assert.equal(rate.rateLimitedCount, 21);
+});
+
+test('rate control: random 429s at 6% of calls, unrelated to the rate, never slow the process', async () => {
+  const rate = new RateController();
+  rate.configure({});
+  let seed = 42;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  let refused = 0;
+  for (let i = 0; i < 5_000; i++) {
+    if (random() < 0.06) {
+      rate.coolDown(1_000);
+      refused++;
+    } else rate.succeeded();
+  }
+  assert.ok(refused > 250, `${refused} random 429s`);
+  assert.equal(rate.currentPace, undefined, 'no process-wide pace');
+  const started = Date.now();
+  await rate.acquire(1, new AbortController().signal, () => undefined);
+  assert.ok(Date.now() - started < 100, 'no process-wide cool-down');
 });
 
 test('rate control: cancellation interrupts a wait', async () => {
   const rate = new RateController();
   rate.configure({});
-  for (let i = 0; i < 5; i++) rate.coolDown(10_000);
+  for (let i = 0; i < 50; i++) rate.coolDown(10_000);
   const controller = new AbortController();
   setTimeout(() => controller.abort(new Error('cancelled')), 50);
   await assert.rejects(
@@ -83,11 +102,11 @@ test('rate control: cancellation interrupts a wait', async () => {
   );
 });
 
-test('rate control: after a 429 the pace starts below what the endpoint accepted and paces calls', async () => {
+test('rate control: after dense 429s the pace starts below what the endpoint accepted and paces calls', async () => {
   const rate = new RateController();
   rate.configure({});
   for (let i = 0; i < 10; i++) rate.succeeded(); // 10 accepted within the last second
-  for (let i = 0; i < 4; i++) rate.coolDown(0); // then the endpoint pushes back hard
+  for (let i = 0; i < 40; i++) rate.coolDown(0); // then the endpoint pushes back hard
   const pace = rate.currentPace!;
   assert.ok(pace > 7 && pace < 10, `pace ${pace}/s`);
   const signal = new AbortController().signal;
