@@ -99,6 +99,22 @@ const SCENARIOS: Record<string, Scenario> = {
       await client.workflow.getHandle(runId).executeUpdate(resumeUpdate);
     },
   },
+  // Recorded after intents began scheduling ahead of their share for the worker's gate (patch
+  // worker-gate): the run tells its intents a lowered bound; an unusable reply is retried.
+  'worker-gate': {
+    run: {
+      intents: ['transaction', 'health_consultation'],
+      numDialogsPerIntent: 4,
+      numTurnsPerDialog: 1,
+      concurrency: 4,
+    },
+    llm: (llm) =>
+      llm.configure({ faults: { malformedJson: 0.15 }, alwaysFail: undefined, latency: { meanMs: 150 } }),
+    async during(client, runId) {
+      await waitForCalls(client, runId);
+      await client.workflow.getHandle(runId).executeUpdate(setConcurrencyUpdate, { args: [2] });
+    },
+  },
   failures: {
     run: {
       intents: ['problem_solving'],
