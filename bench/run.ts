@@ -516,6 +516,92 @@ const scenarios: Record<string, () => Promise<void>> = {
   },
 
   /**
+   * The product as a user runs it: `generate` with its embedded server and in-process worker at C = 64,
+   * L = 1 s, progress view included. CPU per LLM call of the CLI process and its server together.
+   */
+  async 'cli-efficiency'() {
+    const concurrency = 64;
+    const perIntent = QUICK ? 16 : 200;
+    const llm = await startLlmProcess({ latency: { meanMs: 1000, jitter: 0.25 } });
+    const dir = join(tmpdir(), uid('cc-cli'));
+    try {
+      const spawnedAt = Date.now();
+      const child = spawn(
+        process.execPath,
+        [
+          'bin/consistent-chat.js',
+          'generate',
+          '--out',
+          dir,
+          '--base-url',
+          llm.url,
+          '--model',
+          'test-model',
+          '--dialogs-per-intent',
+          String(perIntent),
+          '--turns',
+          '6',
+          '--concurrency',
+          String(concurrency),
+        ],
+        {
+          cwd: ROOT,
+          stdio: ['ignore', 'ignore', 'pipe'],
+          env: { ...process.env, OPENAI_API_KEY: 'bench-key', TEMPORAL_ADDRESS: '', CI: '1' },
+        },
+      );
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      // The embedded server's CPU, read while it runs (it exits with the CLI).
+      let serverPid: number | undefined;
+      let serverCpu = 0;
+      const sampler = setInterval(() => {
+        void (async () => {
+          try {
+            serverPid ??= (
+              JSON.parse(await readFile(join(dir, '.temporal', 'server.json'), 'utf8')) as { pid: number }
+            ).pid;
+          } catch {
+            // not written yet, or being written
+          }
+          if (serverPid) serverCpu = Math.max(serverCpu, await cpuMs(serverPid));
+        })();
+      }, 250);
+      const exited = once(child, 'exit');
+      let cliCpu = 0;
+      const cliSampler = setInterval(
+        () => void cpuMs(child.pid!).then((ms) => (cliCpu = Math.max(cliCpu, ms))),
+        250,
+      );
+      const [code] = (await exited) as [number];
+      clearInterval(sampler);
+      clearInterval(cliSampler);
+      const exitedAt = Date.now();
+      if (code !== 0) throw new Error(`generate exited ${code}: ${stderr}`);
+      const stats = await llm.stats();
+      const window = (stats.lastAt! - stats.firstAt!) / 1000;
+      const row = {
+        scenario: `generate, embedded server (C=${concurrency}, L=1s, ${perIntent * INTENT_IDS.length} dialogues)`,
+        'LLM calls/s': round(stats.completed / window),
+        efficiency: round(stats.completed / window / concurrency, 3),
+        'command to exit s': round((exitedAt - spawnedAt) / 1000, 1),
+        'CPU ms/call: CLI (worker)': round(cliCpu / stats.completed, 2),
+        'CPU ms/call: server': round(serverCpu / stats.completed, 2),
+        'CPU ms/call: all': round((cliCpu + serverCpu) / stats.completed, 2),
+      };
+      table.push(row);
+      results.cliEfficiency = {
+        ...row,
+        server: serverView(stats),
+        inFlightBySecond: stats.busyBySecond.map((ms) => Math.round(ms / 1000)),
+      };
+    } finally {
+      await llm.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+
+  /**
    * Random faults unrelated to the request rate (5% each of 429, 5xx, malformed JSON, truncated JSON)
    * against the same run without them, at C = 64 and L = 1 s; the pool retries the same way.
    */

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import {
   createLlmActivities,
   createStorageActivities,
@@ -19,65 +19,30 @@ import {
   ENCODED_FAILURES_MODULE,
   type EncryptionKeys,
 } from './shared/encryption/codec';
-import { DEFAULT_TASK_QUEUE, DEFAULT_TEMPORAL_NAMESPACE } from './shared/constants';
-import { redact } from './shared/redact';
+import {
+  DEFAULT_MAX_CACHED_WORKFLOWS,
+  DEFAULT_MAX_CONCURRENT_LLM_CALLS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  DEFAULT_TASK_QUEUE,
+  DEFAULT_TEMPORAL_NAMESPACE,
+  HEARTBEAT_THROTTLE_MS,
+} from './shared/constants';
 import { StoreRegistry } from './storage/jsonl-store';
 import { deploymentOptions, workflowBuildId } from './deployment';
 
-/** LLM activities one worker runs at once; the run's own bound is usually lower. @default 500 */
-export const DEFAULT_MAX_CONCURRENT_LLM_CALLS = 500;
-/**
- * Workflows a worker keeps in memory between their tasks (one evicted is replayed from its history
- * at its next task). A run has ten open at a time: the run and its nine intents. @default 100
- */
-export const DEFAULT_MAX_CACHED_WORKFLOWS = 100;
-/** At most this long between two heartbeats of an activity, so cancellation reaches it within seconds. */
-export const HEARTBEAT_THROTTLE_MS = 5_000;
-/** How long a stopping worker lets LLM calls in flight finish. @default 30 seconds */
-export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
-
-export interface LlmEndpointOptions {
-  /** @default process.env.OPENAI_BASE_URL, else the OpenAI API */
-  baseURL?: string;
-  /** @default process.env.OPENAI_API_KEY */
-  apiKey?: string;
-}
+export {
+  DEFAULT_MAX_CACHED_WORKFLOWS,
+  DEFAULT_MAX_CONCURRENT_LLM_CALLS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  HEARTBEAT_THROTTLE_MS,
+} from './shared/constants';
 
 // Defined in src/shared so that commands which start no worker (export, report) need not load this module.
 import { ConfigError } from './shared/errors';
 export { ConfigError };
 
-/**
- * Builds the OpenAI client from the worker's environment. `maxRetries: 0` because Temporal owns
- * retries; the key never leaves this process.
- */
-export function createOpenAiClient(options: LlmEndpointOptions = {}, env = process.env): OpenAI {
-  const baseURL = options.baseURL ?? env.OPENAI_BASE_URL;
-  const apiKey = options.apiKey ?? env.OPENAI_API_KEY;
-  // Set but empty is a mistake (a blank in a .env file), not a request for a keyless endpoint.
-  if (apiKey !== undefined && apiKey.trim() === '') {
-    throw new ConfigError(
-      'OPENAI_API_KEY',
-      'is set but empty: set the key, or unset it for a local endpoint that needs none',
-    );
-  }
-  if (!baseURL && !apiKey) {
-    throw new ConfigError(
-      'OPENAI_API_KEY',
-      'no LLM endpoint configured: set OPENAI_API_KEY (and OPENAI_BASE_URL or --base-url for other endpoints)',
-    );
-  }
-  if (baseURL) {
-    try {
-      const url = new URL(baseURL);
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
-    } catch {
-      throw new ConfigError('--base-url', `not an http(s) URL: ${redact(baseURL)}`);
-    }
-  }
-  // Local servers (vLLM, Ollama, llama.cpp) take any key; the client insists on one.
-  return new OpenAI({ apiKey: apiKey ?? 'unused', baseURL, maxRetries: 0, timeout: 10 * 60_000 });
-}
+// Here for callers of this module; defined apart so that the CLI builds a client without loading the SDK's worker.
+export { createOpenAiClient, type LlmEndpointOptions } from './activities/openai-client';
 
 const bundles = new Map<boolean, Promise<WorkflowBundleOption>>();
 /**
@@ -126,6 +91,8 @@ export interface GenerationWorkerOptions {
   maxCachedWorkflows?: number;
   /** @default DEFAULT_SHUTDOWN_GRACE_MS */
   shutdownGraceMs?: number;
+  /** Threads that run workflow code, each loading the workflow bundle. @default 2 (the SDK's) */
+  workflowThreads?: number;
   rate?: RateController;
   /** Payload encryption keys; payloads pass in the clear without them. */
   encryption?: EncryptionKeys;
@@ -165,6 +132,7 @@ export async function createGenerationWorker(options: GenerationWorkerOptions): 
     activities,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentLlmCalls ?? DEFAULT_MAX_CONCURRENT_LLM_CALLS,
     maxCachedWorkflows: options.maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
+    ...(options.workflowThreads !== undefined && { workflowThreadPoolSize: options.workflowThreads }),
     shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
     // Heartbeats carry cancellation back: keep them frequent enough that a cancelled run stops paying soon.
     maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,

@@ -13,7 +13,7 @@ import {
   DEFAULT_TURNS_PER_DIALOG,
 } from '../shared/constants';
 import type { RunProgress, RunSummary } from '../shared/schemas';
-import { ConfigError } from '../worker';
+import { ConfigError } from '../shared/errors';
 import { generate, type TemporalOptions } from './generate';
 import { loadMethodOptions } from './method-files';
 

@@ -34,14 +34,9 @@ import type { RunInput, RunSummary } from '../shared/schemas';
 import { sharedStorageTaskQueue } from '../shared/storage-queue';
 import { resolveOutputRoot } from '../storage/confine';
 import { StoreRegistry } from '../storage/jsonl-store';
-import {
-  ConfigError,
-  createGenerationWorker,
-  createOpenAiClient,
-  createStorageWorker,
-  DEFAULT_MAX_CACHED_WORKFLOWS,
-  DEFAULT_SHUTDOWN_GRACE_MS,
-} from '../worker';
+import { createOpenAiClient } from '../activities/openai-client';
+import { DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_SHUTDOWN_GRACE_MS } from '../shared/constants';
+import { ConfigError } from '../shared/errors';
 import { startCodecServer } from './codec-server';
 import {
   connectClient,
@@ -381,7 +376,8 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   await (await connectClient(target)).close();
   const controller = new AbortController();
   const stoppedBy = stopOnSignals(controller);
-  installStderrRuntime();
+  await installStderrRuntime();
+  const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
   const connection = await connectWorker(target);
   const workers: Worker[] = [];
   if (storage)

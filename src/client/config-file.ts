@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import type { z } from 'zod';
 import { INTENT_IDS, resolveIntent } from '../method/intents';
 import { runInputObjectSchema, type RunInput } from '../shared/schemas';
-import { ConfigError } from '../worker';
+import { ConfigError } from '../shared/errors';
 
 /** Option files are a few hundred bytes; anything past this is a mistake. */
 export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;

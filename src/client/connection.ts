@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { Client, Connection, type ConnectionOptions, type TLSConfig } from '@temporalio/client';
 import { loadClientConfigProfile, toClientOptions } from '@temporalio/envconfig';
-import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
+import type { NativeConnection, NativeConnectionOptions } from '@temporalio/worker';
 import {
   encryptionDataConverter,
   EncryptionKeyError,
@@ -17,7 +17,7 @@ import {
 } from '../shared/encryption/codec';
 import { DEFAULT_TEMPORAL_NAMESPACE } from '../shared/constants';
 import { redact } from '../shared/redact';
-import { ConfigError } from '../worker';
+import { ConfigError } from '../shared/errors';
 
 /** What a caller can set on top of the environment and the profile; every field wins over both. */
 export interface ConnectionFlags {
@@ -188,6 +188,8 @@ export async function connectClient(config: TemporalConnectionConfig): Promise<C
 /** A worker connection with the same settings. */
 export async function connectWorker(config: TemporalConnectionConfig): Promise<NativeConnection> {
   const address = requireAddress(config);
+  // Loaded here: commands that start no worker never load the SDK's worker.
+  const { NativeConnection } = await import('@temporalio/worker');
   return NativeConnection.connect(connectionOptions(config, address));
 }
 

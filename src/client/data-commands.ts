@@ -5,9 +5,7 @@
  */
 import { relative } from 'node:path';
 import { Option, type Command } from 'commander';
-import { exportDataset } from '../export/export';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/formats';
-import { formatReportTable, writeReport } from '../report/report';
 import { ConfigError } from '../shared/errors';
 
 /** Parses a `(0, 1]` threshold flag; the error names the flag. */
@@ -50,6 +48,8 @@ export function addDataCommands(program: Command): void {
         },
       ) => {
         const threshold = thresholdFlag(opts.nearThreshold);
+        // Loaded here: Arrow and Parquet take a tenth of a second that other commands need not pay.
+        const { exportDataset } = await import('../export/export.js');
         const result = await exportDataset({
           dir,
           format: opts.format,
@@ -80,6 +80,7 @@ export function addDataCommands(program: Command): void {
     .option('--near-threshold <t>', 'MinHash Jaccard similarity for near-duplicates, (0, 1] (default 0.8)')
     .action(async (dir: string, opts: { nearThreshold?: string }) => {
       const threshold = thresholdFlag(opts.nearThreshold);
+      const { formatReportTable, writeReport } = await import('../report/report.js');
       const { path, stats } = await writeReport(dir, threshold === undefined ? {} : { threshold });
       process.stdout.write(`${formatReportTable(stats)}\nwrote ${relative(process.cwd(), path) || path}\n`);
     });

@@ -40,7 +40,8 @@ import { runStorageTaskQueue } from '../shared/storage-queue';
 import { EncryptionCodec, ENCRYPTION_KEY_ENV, type EncryptionKeys } from '../shared/encryption/codec';
 import { StoreRegistry } from '../storage/jsonl-store';
 import type { ReplyCheckCounts } from '../activities';
-import { ConfigError, createGenerationWorker, createOpenAiClient, createStorageWorker } from '../worker';
+import { createOpenAiClient } from '../activities/openai-client';
+import { ConfigError } from '../shared/errors';
 import { makeDirs } from '../storage/make-dirs';
 import { startCodecServer } from './codec-server';
 import {
@@ -53,7 +54,7 @@ import {
   type ConnectionFlags,
 } from './connection';
 import { startDevServer, type DevServer } from './dev-server';
-import { LOG_FILE, routedRuntimeLogger } from './logging';
+import { installRoutedRuntime, LOG_FILE, routedRuntimeLogger } from './logging';
 import { checkOutDir } from './out-dir';
 import {
   checkModelFile,
@@ -418,6 +419,8 @@ async function followRun(
   workerFailure.catch(() => undefined);
 
   let done = false;
+  // The pause between two progress reads ends early when the run does: its result need not wait for it.
+  let wake = () => {};
   const storageWarnings = new Set<string>();
   let storageCheckedAt = 0;
   const poll = (async () => {
@@ -442,7 +445,14 @@ async function followRun(
       } catch {
         // the run may be completing; the next tick or the result will say
       }
-      await new Promise((r) => setTimeout(r, options.progressIntervalMs ?? 1_000));
+      if (done) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.progressIntervalMs ?? 1_000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
   })();
   try {
@@ -450,6 +460,7 @@ async function followRun(
     return { summary, alreadyFinished: false };
   } finally {
     done = true;
+    wake();
     await poll;
   }
 }
@@ -539,10 +550,11 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   }
   aborted();
 
-  const logger = options.logger ? undefined : routedRuntimeLogger(env);
   // Where start-up time goes, in the run's log: ms since this process started.
   const startupLog = (phase: string): void => {
-    (options.logger ?? logger)?.info(`start-up: ${phase}`, { ms: Math.round(performance.now()) });
+    (options.logger ?? routedRuntimeLogger(env)).info(`start-up: ${phase}`, {
+      ms: Math.round(performance.now()),
+    });
   };
   startupLog('checks done');
   const cleanups: (() => Promise<void>)[] = [];
@@ -561,10 +573,10 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       );
     }
     if (options.logger) {
-      const stopRouting = routedRuntimeLogger(env)?.route({ logger: options.logger });
-      if (stopRouting) cleanups.unshift(() => Promise.resolve(stopRouting()));
-    } else if (logger) {
-      const stopRouting = logger.route({ file: join(dir, LOG_FILE) });
+      const stopRouting = routedRuntimeLogger(env).route({ logger: options.logger });
+      cleanups.unshift(() => Promise.resolve(stopRouting()));
+    } else {
+      const stopRouting = routedRuntimeLogger(env).route({ file: join(dir, LOG_FILE) });
       cleanups.unshift(() => Promise.resolve(stopRouting()));
     }
     // The process that holds the directory's lock owns the run; a second one only attaches to it.
@@ -613,13 +625,24 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       // With encryption on, the embedded UI decodes through a codec endpoint this process serves.
       const codec = keys ? await startCodecServer({ keys }) : undefined;
       if (codec) cleanups.unshift(() => codec.close());
-      server = await startDevServer({
+      let spawned = (): void => undefined;
+      const booting = new Promise<void>((resolve) => (spawned = resolve));
+      const starting = startDevServer({
         dbFile: join(stateDir, 'temporal.db'),
         stateFile: join(stateDir, 'server.json'),
         logFile: join(stateDir, 'server.log'),
         uiCodecEndpoint: codec?.url,
         env,
+        onSpawned: () => spawned(),
       });
+      const settled = starting.then(
+        () => undefined,
+        () => undefined,
+      );
+      // The SDK's worker takes a few hundred ms of CPU to load: load it while the server boots.
+      await Promise.race([booting, settled]);
+      if (owner) await import('../worker.js');
+      server = await starting;
       cleanups.unshift(() => server!.stop());
       codec?.allowOrigin(server.uiUrl);
       serverAddress = server.address;
@@ -637,29 +660,36 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       options.onStarted?.({ runId: input.runId, resumed: true, attached: true, address: serverAddress });
       return await followRun(client, client.workflow.getHandle(input.runId), input.runId, options, []);
     }
+    const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
+    await installRoutedRuntime(env);
     const workerConnection = await connectWorker(serverTarget);
     cleanups.unshift(() => workerConnection.close());
-    const workers: Worker[] = [
-      await createStorageWorker({
+    const replyChecks: ReplyCheckCounts = { checked: 0, rejected: {} };
+    // Created side by side: each waits on the server, and the run starts sooner.
+    const workers: Worker[] = await Promise.all([
+      createStorageWorker({
         connection: workerConnection,
         namespace,
         taskQueue: input.storageTaskQueue!,
         storage,
         encryption: keys,
       }),
-    ];
-    const replyChecks: ReplyCheckCounts = { checked: 0, rejected: {} };
-    if (openai)
-      workers.push(
-        await createGenerationWorker({
-          connection: workerConnection,
-          namespace,
-          taskQueue,
-          openai,
-          encryption: keys,
-          replyChecks,
-        }),
-      );
+      ...(openai
+        ? [
+            createGenerationWorker({
+              connection: workerConnection,
+              namespace,
+              taskQueue,
+              openai,
+              encryption: keys,
+              replyChecks,
+              // One thread loads the bundle once: a shorter start, and the workflow code of one run
+              // needs a fraction of a core even at hundreds of calls a second.
+              workflowThreads: 1,
+            }),
+          ]
+        : []),
+    ]);
     const running = workers.map((w) => w.run());
     startupLog('workers ready');
     cleanups.unshift(async () => {

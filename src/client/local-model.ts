@@ -12,7 +12,7 @@ import { availableParallelism, homedir, loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { defaultMaxTokens, planDialogue, responsesMessages, skeletonMessages } from '../method';
-import { ConfigError } from '../worker';
+import { ConfigError } from '../shared/errors';
 import defaultModelManifest from './default-model.json';
 import { freePort } from './dev-server';
 

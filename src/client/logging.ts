@@ -6,7 +6,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { formatWithOptions } from 'node:util';
 import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 
 export const LOG_FILE = 'consistent-chat.log';
 
@@ -89,10 +88,8 @@ class RoutingLogger extends FilteringLogger {
 
 /** Writes to stderr like the SDK's default, without the lines that only describe intended behaviour. */
 class QuietStderrLogger extends FilteringLogger {
-  private readonly inner: DefaultLogger;
-  constructor(level: LogLevel) {
+  constructor(private readonly inner: Logger) {
     super();
-    this.inner = new DefaultLogger(level);
   }
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
     if (!EXPECTED_MESSAGES.has(message)) this.inner.log(level, message, meta);
@@ -105,23 +102,38 @@ let routing: RoutingLogger | undefined;
 const FORWARD_NATIVE_LOGS = { logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } } } as const;
 
 /**
- * Installs the SDK runtime with the routing logger, unless the process already has one (a library
- * user's own `Runtime.install` wins). Signals stay with the caller: the CLI stops its workers itself.
+ * The process's routing logger; the SDK sends its lines there once `installRoutedRuntime` ran. Apart
+ * from the install, so the CLI can route its run log before it loads the SDK's worker.
  */
-export function routedRuntimeLogger(env: NodeJS.ProcessEnv = process.env): RoutingLogger | undefined {
-  if (routing) return routing;
-  if (Runtime._instance !== undefined) return undefined;
-  routing = new RoutingLogger();
-  routing.level = logLevelFromEnv(env, 'INFO');
-  Runtime.install({ logger: routing, telemetryOptions: FORWARD_NATIVE_LOGS, shutdownSignals: [] });
+export function routedRuntimeLogger(env: NodeJS.ProcessEnv = process.env): RoutingLogger {
+  if (!routing) {
+    routing = new RoutingLogger();
+    routing.level = logLevelFromEnv(env, 'INFO');
+  }
   return routing;
 }
 
-/** For `consistent-chat worker`, a service that logs to stderr: warnings and up unless LOG_LEVEL says otherwise. */
-export function installStderrRuntime(env: NodeJS.ProcessEnv = process.env): void {
+/**
+ * Installs the SDK runtime with the routing logger, unless the process already has one (a library
+ * user's own `Runtime.install` wins). Signals stay with the caller: the CLI stops its workers itself.
+ * Must run before the first worker connection, which would install the SDK's default runtime.
+ */
+export async function installRoutedRuntime(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const { Runtime } = await import('@temporalio/worker');
   if (Runtime._instance !== undefined) return;
   Runtime.install({
-    logger: new QuietStderrLogger(logLevelFromEnv(env, 'WARN')),
+    logger: routedRuntimeLogger(env),
+    telemetryOptions: FORWARD_NATIVE_LOGS,
+    shutdownSignals: [],
+  });
+}
+
+/** For `consistent-chat worker`, a service that logs to stderr: warnings and up unless LOG_LEVEL says otherwise. */
+export async function installStderrRuntime(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const { DefaultLogger, Runtime } = await import('@temporalio/worker');
+  if (Runtime._instance !== undefined) return;
+  Runtime.install({
+    logger: new QuietStderrLogger(new DefaultLogger(logLevelFromEnv(env, 'WARN'))),
     telemetryOptions: FORWARD_NATIVE_LOGS,
     shutdownSignals: [], // the CLI's own handler stops the worker (and exits 143 / 130)
   });

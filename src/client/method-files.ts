@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import { BUILTIN_PROMPTS } from '../method/prompts';
 import { BUILTIN_TAXONOMY, taxonomySchema, type Taxonomy } from '../method/taxonomy';
 import { promptTemplatesSchema, type PromptTemplates } from '../method/templates';
-import { ConfigError } from '../worker';
+import { ConfigError } from '../shared/errors';
 
 /** Largest taxonomy file or template file read. Taxonomies are bounded far below this once parsed. */
 export const MAX_METHOD_FILE_BYTES = 2 * 1024 * 1024;

@@ -5,7 +5,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { access, stat, statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ConfigError } from '../worker';
+import { ConfigError } from '../shared/errors';
 
 /** Kernel file systems that look like directories but hold no files (statfs f_type magic numbers). */
 const PSEUDO_FILE_SYSTEMS: Readonly<Record<number, string>> = {

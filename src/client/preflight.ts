@@ -4,7 +4,7 @@
  */
 import OpenAI from 'openai';
 import { redact } from '../shared/redact';
-import { ConfigError } from '../worker';
+import { ConfigError } from '../shared/errors';
 
 /** @default 10 seconds */
 export const DEFAULT_PREFLIGHT_TIMEOUT_MS = 10_000;

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DEFAULT_TEMPORAL_NAMESPACE, OUTPUT_FILES } from '../shared/constants';
-import { ConfigError } from '../worker';
+import { ConfigError } from '../shared/errors';
 import { startDevServer } from './dev-server';
 
 export interface UiOptions {

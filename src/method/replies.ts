@@ -202,19 +202,6 @@ function trigrams(ws: string[]): Set<string> {
   return out;
 }
 
-/** How alike two texts are: 1 for the same words, else the Jaccard index of their word trigrams. */
-export function similarity(a: string, b: string): number {
-  const wa = words(a);
-  const wb = words(b);
-  if (wa.join(' ') === wb.join(' ')) return 1;
-  const ta = trigrams(wa);
-  const tb = trigrams(wb);
-  if (ta.size === 0 || tb.size === 0) return 0;
-  let shared = 0;
-  for (const t of ta) if (tb.has(t)) shared++;
-  return shared / (ta.size + tb.size - shared);
-}
-
 const SCRIPTS: [string, RegExp][] = [
   ['Latin', /\p{Script=Latin}/gu],
   ['Cyrillic', /\p{Script=Cyrillic}/gu],
@@ -228,19 +215,6 @@ const SCRIPTS: [string, RegExp][] = [
   ['Thai', /\p{Script=Thai}/gu],
 ];
 
-/** The writing system most of a text's letters belong to, once it has enough letters to tell. */
-export function dominantScript(text: string): string | undefined {
-  let best: string | undefined;
-  let bestCount = 0;
-  let total = 0;
-  for (const [name, pattern] of SCRIPTS) {
-    const count = text.match(pattern)?.length ?? 0;
-    total += count;
-    if (count > bestCount) [best, bestCount] = [name, count];
-  }
-  return total >= REPLY_CHECK_LIMITS.minLettersForLanguage ? best : undefined;
-}
-
 // The commonest English function words: any English paragraph is full of them, French, Spanish,
 // German or Indonesian prose of the same length has almost none.
 const ENGLISH_STOPWORDS = new Set(
@@ -249,11 +223,87 @@ const ENGLISH_STOPWORDS = new Set(
   ),
 );
 
+/**
+ * What the checks need of one text, computed once: a dialogue's checks compare every turn with the
+ * others, and tokenizing each text again for each pair cost more than the rest of an LLM call's work.
+ */
+interface TextStats {
+  words: string[];
+  trigrams: Set<string>;
+  /** Letters per script, in `SCRIPTS` order. */
+  scripts: number[];
+  stopwords: number;
+}
+
+function analyse(text: string): TextStats {
+  const ws = words(text);
+  return {
+    words: ws,
+    trigrams: trigrams(ws),
+    scripts: SCRIPTS.map(([, pattern]) => text.match(pattern)?.length ?? 0),
+    stopwords: ws.filter((w) => ENGLISH_STOPWORDS.has(w)).length,
+  };
+}
+
+/** The counts of several texts together, as if they were one. */
+function pooled(
+  texts: readonly TextStats[],
+): Pick<TextStats, 'scripts' | 'stopwords'> & { wordCount: number } {
+  return {
+    scripts: SCRIPTS.map((_, k) => texts.reduce((sum, t) => sum + t.scripts[k]!, 0)),
+    stopwords: texts.reduce((sum, t) => sum + t.stopwords, 0),
+    wordCount: texts.reduce((sum, t) => sum + t.words.length, 0),
+  };
+}
+
+function sameWords(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((w, i) => w === b[i]);
+}
+
+function similarityOf(a: TextStats, b: TextStats): number {
+  if (sameWords(a.words, b.words)) return 1;
+  if (a.trigrams.size === 0 || b.trigrams.size === 0) return 0;
+  let shared = 0;
+  for (const t of a.trigrams) if (b.trigrams.has(t)) shared++;
+  return shared / (a.trigrams.size + b.trigrams.size - shared);
+}
+
+/** How alike two texts are: 1 for the same words, else the Jaccard index of their word trigrams. */
+export function similarity(a: string, b: string): number {
+  return similarityOf(analyse(a), analyse(b));
+}
+
+function dominantOf(scripts: readonly number[]): string | undefined {
+  let best: string | undefined;
+  let bestCount = 0;
+  let total = 0;
+  scripts.forEach((count, k) => {
+    total += count;
+    if (count > bestCount) [best, bestCount] = [SCRIPTS[k]![0], count];
+  });
+  return total >= REPLY_CHECK_LIMITS.minLettersForLanguage ? best : undefined;
+}
+
+/** The writing system most of a text's letters belong to, once it has enough letters to tell. */
+export function dominantScript(text: string): string | undefined {
+  return dominantOf(analyse(text).scripts);
+}
+
+function stopwordShareOf(stopwords: number, wordCount: number): number | undefined {
+  return wordCount < REPLY_CHECK_LIMITS.minWordsForStopwords ? undefined : stopwords / wordCount;
+}
+
 /** Share of English function words among a text's words, or undefined when it is too short to tell. */
 export function englishStopwordShare(text: string): number | undefined {
   const ws = words(text);
-  if (ws.length < REPLY_CHECK_LIMITS.minWordsForStopwords) return undefined;
-  return ws.filter((w) => ENGLISH_STOPWORDS.has(w)).length / ws.length;
+  return stopwordShareOf(ws.filter((w) => ENGLISH_STOPWORDS.has(w)).length, ws.length);
+}
+
+function containmentOf(part: TextStats, whole: TextStats): number | undefined {
+  if (part.trigrams.size < 4) return undefined;
+  let shared = 0;
+  for (const t of part.trigrams) if (whole.trigrams.has(t)) shared++;
+  return shared / part.trigrams.size;
 }
 
 /**
@@ -262,24 +312,20 @@ export function englishStopwordShare(text: string): number | undefined {
  * queries that repeat every earlier one before adding a sentence. Undefined for parts under 6 words.
  */
 export function containment(part: string, whole: string): number | undefined {
-  const tp = trigrams(words(part));
-  if (tp.size < 4) return undefined;
-  const tw = trigrams(words(whole));
-  let shared = 0;
-  for (const t of tp) if (tw.has(t)) shared++;
-  return shared / tp.size;
+  return containmentOf(analyse(part), analyse(whole));
 }
 
-const restates = (part: string, whole: string) =>
-  (containment(part, whole) ?? 0) >= REPLY_CHECK_LIMITS.nearDuplicate;
+const restates = (part: TextStats, whole: TextStats) =>
+  (containmentOf(part, whole) ?? 0) >= REPLY_CHECK_LIMITS.nearDuplicate;
+const alike = (a: TextStats, b: TextStats) => similarityOf(a, b) >= REPLY_CHECK_LIMITS.nearDuplicate;
 
-/** Whether `text` is in another language than `reference` (by script, then English stopwords). */
-function otherLanguage(reference: string, text: string): string | undefined {
-  const expected = dominantScript(reference);
-  const got = dominantScript(text);
+/** Whether `text` is in another language than the `reference` texts (by script, then English stopwords). */
+function otherLanguage(reference: ReturnType<typeof pooled>, text: TextStats): string | undefined {
+  const expected = dominantOf(reference.scripts);
+  const got = dominantOf(text.scripts);
   if (expected && got && expected !== got) return `written in ${got} script, the queries in ${expected}`;
-  const referenceShare = englishStopwordShare(reference);
-  const share = englishStopwordShare(text);
+  const referenceShare = stopwordShareOf(reference.stopwords, reference.wordCount);
+  const share = stopwordShareOf(text.stopwords, text.words.length);
   if (
     expected === 'Latin' &&
     got === 'Latin' &&
@@ -322,22 +368,19 @@ export function checkSkeleton(skeleton: Skeleton): ReplyProblem | undefined {
     const problem = leftovers(q, `queries.${i}`);
     if (problem) return problem;
   }
+  const stats = queries.map(analyse);
   for (let i = 0; i < queries.length; i++)
     for (let j = 0; j < i; j++)
-      if (
-        similarity(queries[i]!, queries[j]!) >= REPLY_CHECK_LIMITS.nearDuplicate ||
-        restates(queries[j]!, queries[i]!)
-      )
+      if (alike(stats[i]!, stats[j]!) || restates(stats[j]!, stats[i]!))
         return {
           check: REPLY_CHECKS.repeatedQuery,
           message: `queries.${i} repeats queries.${j} ${preview(queries[j]!)}`,
         };
-  const all = queries.join('\n');
-  for (const [i, q] of queries.entries()) {
-    const others = queries.filter((_, j) => j !== i).join('\n') || all;
-    const language = queries.length > 1 ? otherLanguage(others, q) : undefined;
-    if (language) return { check: REPLY_CHECKS.language, message: `queries.${i} is ${language}` };
-  }
+  if (queries.length > 1)
+    for (const [i, q] of stats.entries()) {
+      const language = otherLanguage(pooled(stats.filter((_, j) => j !== i)), q);
+      if (language) return { check: REPLY_CHECKS.language, message: `queries.${i} is ${language}` };
+    }
   return undefined;
 }
 
@@ -350,21 +393,30 @@ export function checkResponses(
     const problem = leftovers(r, `responses.${i}`);
     if (problem) return problem;
   }
-  for (const [i, r] of responses.entries()) {
-    const q = queries[i] ?? '';
-    if (similarity(q, r) >= REPLY_CHECK_LIMITS.nearDuplicate || restates(q, r))
-      return { check: REPLY_CHECKS.echo, message: `responses.${i} repeats its query ${preview(q)}` };
+  const asked = queries.map(analyse);
+  const replies = responses.map(analyse);
+  const none = analyse('');
+  for (const [i, r] of replies.entries()) {
+    const q = asked[i] ?? none;
+    if (alike(q, r) || restates(q, r))
+      return {
+        check: REPLY_CHECKS.echo,
+        message: `responses.${i} repeats its query ${preview(queries[i] ?? '')}`,
+      };
     for (let j = 0; j < i; j++)
-      if (similarity(r, responses[j]!) >= REPLY_CHECK_LIMITS.nearDuplicate)
+      if (alike(r, replies[j]!))
         return {
           check: REPLY_CHECKS.duplicateReply,
           message: `responses.${i} repeats responses.${j} ${preview(responses[j]!)}`,
         };
-    for (const [k, other] of queries.entries())
-      if (k !== i && similarity(other, r) >= REPLY_CHECK_LIMITS.nearDuplicate)
-        return { check: REPLY_CHECKS.echo, message: `responses.${i} repeats queries.${k} ${preview(other)}` };
+    for (const [k, other] of asked.entries())
+      if (k !== i && alike(other, r))
+        return {
+          check: REPLY_CHECKS.echo,
+          message: `responses.${i} repeats queries.${k} ${preview(queries[k]!)}`,
+        };
   }
-  const counts = responses.map((r) => words(r).length);
+  const counts = replies.map((r) => r.words.length);
   const shortest = Math.min(...counts);
   if (shortest < REPLY_CHECK_LIMITS.minResponseWords)
     return {
@@ -377,9 +429,9 @@ export function checkResponses(
       check: REPLY_CHECKS.tooShort,
       message: `responses average ${mean.toFixed(1)} words; the method asks for 40 to 120`,
     };
-  const asked = queries.join('\n');
-  for (const [i, r] of responses.entries()) {
-    const language = otherLanguage(asked, r);
+  const reference = pooled(asked);
+  for (const [i, r] of replies.entries()) {
+    const language = otherLanguage(reference, r);
     if (language) return { check: REPLY_CHECKS.language, message: `responses.${i} is ${language}` };
   }
   return undefined;

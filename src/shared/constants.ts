@@ -58,3 +58,16 @@ export const OUTPUT_FILES = {
   failures: 'failures.jsonl',
   run: 'run.json',
 } as const;
+
+// Worker settings (src/worker.ts), here so that the CLI's help names them without loading the SDK's worker.
+/** LLM activities one worker runs at once; the run's own bound is usually lower. @default 500 */
+export const DEFAULT_MAX_CONCURRENT_LLM_CALLS = 500;
+/**
+ * Workflows a worker keeps in memory between their tasks (one evicted is replayed from its history
+ * at its next task). A run has ten open at a time: the run and its nine intents. @default 100
+ */
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 100;
+/** At most this long between two heartbeats of an activity, so cancellation reaches it within seconds. */
+export const HEARTBEAT_THROTTLE_MS = 5_000;
+/** How long a stopping worker lets LLM calls in flight finish. @default 30 seconds */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;

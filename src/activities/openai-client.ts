@@ -1,0 +1,46 @@
+/**
+ * The OpenAI client of the LLM activities, built from the worker's environment. Apart from `worker.ts`
+ * so that the CLI can check the endpoint before it loads the SDK's worker.
+ */
+import OpenAI from 'openai';
+import { ConfigError } from '../shared/errors';
+import { redact } from '../shared/redact';
+
+export interface LlmEndpointOptions {
+  /** @default process.env.OPENAI_BASE_URL, else the OpenAI API */
+  baseURL?: string;
+  /** @default process.env.OPENAI_API_KEY */
+  apiKey?: string;
+}
+
+/**
+ * Builds the OpenAI client from the worker's environment. `maxRetries: 0` because Temporal owns
+ * retries; the key never leaves this process.
+ */
+export function createOpenAiClient(options: LlmEndpointOptions = {}, env = process.env): OpenAI {
+  const baseURL = options.baseURL ?? env.OPENAI_BASE_URL;
+  const apiKey = options.apiKey ?? env.OPENAI_API_KEY;
+  // Set but empty is a mistake (a blank in a .env file), not a request for a keyless endpoint.
+  if (apiKey !== undefined && apiKey.trim() === '') {
+    throw new ConfigError(
+      'OPENAI_API_KEY',
+      'is set but empty: set the key, or unset it for a local endpoint that needs none',
+    );
+  }
+  if (!baseURL && !apiKey) {
+    throw new ConfigError(
+      'OPENAI_API_KEY',
+      'no LLM endpoint configured: set OPENAI_API_KEY (and OPENAI_BASE_URL or --base-url for other endpoints)',
+    );
+  }
+  if (baseURL) {
+    try {
+      const url = new URL(baseURL);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+    } catch {
+      throw new ConfigError('--base-url', `not an http(s) URL: ${redact(baseURL)}`);
+    }
+  }
+  // Local servers (vLLM, Ollama, llama.cpp) take any key; the client insists on one.
+  return new OpenAI({ apiKey: apiKey ?? 'unused', baseURL, maxRetries: 0, timeout: 10 * 60_000 });
+}
