@@ -37,6 +37,9 @@ export interface CallBreakdown {
   reactionMs: { median: number; mean: number };
   /** Workflow tasks per activity completion: below 1 when one task handles several completions. */
   workflowTasksPerCompletion: number;
+  /** Events of the whole history and storage activities, per LLM call: the orchestration's work. */
+  eventsPerCall: number;
+  storageActivitiesPerCall: number;
 }
 
 export async function callBreakdown(
@@ -54,11 +57,14 @@ export async function callBreakdown(
   const waitingForReaction: number[] = [];
   let workflowTasks = 0;
   let completions = 0;
+  let storageActivities = 0;
   for (const e of events) {
     const id = Number(e.eventId);
     const at = ms(e.eventTime);
     switch (e.eventType) {
       case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        if (/^store/.test(e.activityTaskScheduledEventAttributes?.activityType?.name ?? ''))
+          storageActivities++;
         scheduled.set(id, { at, type: e.activityTaskScheduledEventAttributes?.activityType?.name ?? '' });
         break;
       case EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
@@ -88,6 +94,8 @@ export async function callBreakdown(
     runMs: stat(run),
     reactionMs: stat(reaction),
     workflowTasksPerCompletion: completions ? Math.round((workflowTasks / completions) * 100) / 100 : 0,
+    eventsPerCall: completions ? Math.round((events.length / completions) * 100) / 100 : 0,
+    storageActivitiesPerCall: completions ? Math.round((storageActivities / completions) * 100) / 100 : 0,
   };
 }
 

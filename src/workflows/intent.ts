@@ -51,6 +51,7 @@ import {
   MAX_WINDOW_PER_WORKFLOW,
   scheduleAhead,
   STORE_BATCH_BYTES,
+  STORE_GROUP_MS,
   storeBatchLength,
   utf8Bytes,
 } from './budget';
@@ -129,6 +130,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   // Histories from before the worker gate keep their window of `concurrency` and ungated activities.
   const gated = patched(PATCHES.workerGate);
   if (gated) state.runConcurrency = input.runConcurrency ?? state.runConcurrency ?? config.concurrency;
+  const groupCommit = patched(PATCHES.storeGroupWindow);
   /** Dialogues this intent keeps in an LLM stage: its share, plus those waiting at the worker's gate. */
   const window = () => (gated ? concurrency + scheduleAhead(concurrency) : concurrency);
   /** Dialogues in an LLM stage: what `concurrency` bounds. */
@@ -392,6 +394,9 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   async function flushStore(): Promise<void> {
     storing = true;
     while (storeQueue.length > 0) {
+      // While LLM calls are still finishing, let more records join this batch (a full one goes at once).
+      if (groupCommit && storeQueue.length < STORE_BATCH && inFlight > 0)
+        await condition(() => storeQueue.length >= STORE_BATCH || inFlight === 0, STORE_GROUP_MS);
       const byCount = Math.min(STORE_BATCH, storeQueue.length);
       const byBytes = storeBatchLength(
         storeQueue.map((q) => q.bytes),

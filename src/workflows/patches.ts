@@ -21,4 +21,6 @@ export const PATCHES = {
    * which each worker enforces (src/activities/run-gate.ts); the run tells its intents when it changes.
    */
   workerGate: 'worker-gate',
+  /** While LLM calls are still finishing, a storage batch waits up to `STORE_GROUP_MS` for more records. */
+  storeGroupWindow: 'store-group-window',
 } as const;

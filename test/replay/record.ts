@@ -115,6 +115,17 @@ const SCENARIOS: Record<string, Scenario> = {
       await client.workflow.getHandle(runId).executeUpdate(setConcurrencyUpdate, { args: [2] });
     },
   },
+  // Recorded after storage batches began waiting for more records while calls finish (patch
+  // store-group-window): several dialogues finish within one window and are stored together.
+  'store-group': {
+    run: {
+      intents: ['entertainment'],
+      numDialogsPerIntent: 8,
+      numTurnsPerDialog: 1,
+      concurrency: 4,
+    },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 200, jitter: 0.5 } }),
+  },
   failures: {
     run: {
       intents: ['problem_solving'],
