@@ -64,6 +64,11 @@ const SYSTEMIC_FAILURE_LIMIT = 3;
 const FAILURE_BATCH = 100;
 /** Progress reports one intent sends its run over its whole life. */
 export const MAX_PROGRESS_REPORTS = 100;
+/**
+ * Least time between two progress reports of an intent: each costs the run a signal and a workflow
+ * task, which at hundreds of dialogues a minute was a tenth of the orchestration's work.
+ */
+export const MIN_REPORT_INTERVAL_MS = 2_000;
 /** Most finished dialogues one storage activity carries; `STORE_BATCH_BYTES` bounds their bytes. */
 const STORE_BATCH = 50;
 
@@ -211,11 +216,12 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   setHandler(intentProgressQuery, () => progress(status));
 
   // The run's own `progress` query learns this intent's numbers from reports: one every `reportEvery`
-  // finished dialogues, at most MAX_PROGRESS_REPORTS over the whole intent (continue-as-new included),
-  // so the run's history stays bounded however many dialogues there are.
+  // finished dialogues and MIN_REPORT_INTERVAL_MS, at most MAX_PROGRESS_REPORTS over the whole intent
+  // (continue-as-new included), so the run's history stays bounded however many dialogues there are.
   const parent = workflowInfo().parent;
   const reportEvery = Math.max(1, Math.ceil(total / MAX_PROGRESS_REPORTS));
   const done = () => state.written + state.failed + (state.duplicates ?? 0);
+  let lastReportAt = 0;
   const reportProgress = () => {
     setCurrentDetails(
       `${state.written}/${total} written · ${state.failed} failed · ${state.llmCalls} calls · ${state.promptTokens + state.completionTokens} tokens`,
@@ -223,6 +229,9 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     const reported = state.reportedDone ?? 0;
     if (!parent || Math.floor(done() / reportEvery) <= Math.floor(reported / reportEvery)) return;
     if (!patched(PATCHES.intentReportsProgress)) return;
+    // Workflow time: the same on replay.
+    if (patched(PATCHES.reportInterval) && Date.now() - lastReportAt < MIN_REPORT_INTERVAL_MS) return;
+    lastReportAt = Date.now();
     state.reportedDone = done();
     getExternalWorkflowHandle(parent.workflowId, parent.runId)
       .signal(intentReportSignal, progress('running'))

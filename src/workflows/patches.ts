@@ -23,4 +23,6 @@ export const PATCHES = {
   workerGate: 'worker-gate',
   /** While LLM calls are still finishing, a storage batch waits up to `STORE_GROUP_MS` for more records. */
   storeGroupWindow: 'store-group-window',
+  /** An intent reports its progress to the run at most once per `MIN_REPORT_INTERVAL_MS`. */
+  reportInterval: 'report-interval',
 } as const;

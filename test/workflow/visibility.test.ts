@@ -11,7 +11,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import { intentProgressQuery, pauseUpdate, resumeUpdate, runProgressQuery } from '../../src/shared/messages';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
-import { MAX_PROGRESS_REPORTS } from '../../src/workflows/intent';
+import { MAX_PROGRESS_REPORTS, MIN_REPORT_INTERVAL_MS } from '../../src/workflows/intent';
 import { fakeActivities } from '../helpers/fake-activities';
 import { devServer, unique, type TestDevServer } from '../helpers/temporal';
 import { createTestWorker } from '../helpers/workers';
@@ -120,7 +120,7 @@ describe('visibility', () => {
     });
   });
 
-  test('visibility: an intent reports at most MAX_PROGRESS_REPORTS times, so the run’s history stays bounded', async () => {
+  test('visibility: an intent reports at most MAX_PROGRESS_REPORTS times and once per interval, so the run’s history stays bounded', async () => {
     const runId = unique('bounded');
     await withWorker(0, async (taskQueue) => {
       const summary = (await client.workflow.execute(WORKFLOW_TYPES.run, {
@@ -130,10 +130,18 @@ describe('visibility', () => {
       })) as RunSummary;
       assert.equal(summary.written, 300);
       const history = await client.workflow.getHandle(runId).fetchHistory();
-      const reports = (history.events ?? []).filter(
+      const reportEvents = (history.events ?? []).filter(
         (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'intentReport',
-      ).length;
-      assert.ok(reports > 10 && reports <= MAX_PROGRESS_REPORTS, `${reports} reports`);
+      );
+      const reports = reportEvents.length;
+      assert.ok(reports >= 1 && reports <= MAX_PROGRESS_REPORTS, `${reports} reports`);
+      // Reports come no closer than MIN_REPORT_INTERVAL_MS (give or take the signal's trip).
+      const times = reportEvents.map((e) => Number(e.eventTime!.seconds) * 1000 + e.eventTime!.nanos! / 1e6);
+      for (let i = 1; i < times.length; i++)
+        assert.ok(
+          times[i]! - times[i - 1]! >= MIN_REPORT_INTERVAL_MS - 300,
+          `reports ${times[i]! - times[i - 1]!} ms apart`,
+        );
       // Each report costs the run at most a signal event and a workflow task (3 events).
       assert.ok(
         (history.events?.length ?? 0) < 4 * MAX_PROGRESS_REPORTS + 60,
