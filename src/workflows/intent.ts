@@ -222,10 +222,14 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   const reportEvery = Math.max(1, Math.ceil(total / MAX_PROGRESS_REPORTS));
   const done = () => state.written + state.failed + (state.duplicates ?? 0);
   let lastReportAt = 0;
-  const reportProgress = () => {
+  /** What the UI shows on the intent's page, kept current as calls and dialogues finish. */
+  const showDetails = () =>
     setCurrentDetails(
       `${state.written}/${total} written · ${state.failed} failed · ${state.llmCalls} calls · ${state.promptTokens + state.completionTokens} tokens`,
     );
+  showDetails();
+  const reportProgress = () => {
+    showDetails();
     const reported = state.reportedDone ?? 0;
     if (!parent || Math.floor(done() / reportEvery) <= Math.floor(reported / reportEvery)) return;
     if (!patched(PATCHES.intentReportsProgress)) return;
@@ -274,6 +278,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     state.completionTokens += usage.completionTokens;
     stageTokens[stage].prompt += usage.promptTokens;
     stageTokens[stage].completion += usage.completionTokens;
+    showDetails();
   };
   /** Failed attempts were paid: counted apart from the calls that succeeded. */
   const countFailed = (stage: keyof FailedAttempts, paid: AttemptUsage | undefined) => {
