@@ -61,6 +61,8 @@ const { values: args } = parseArgs({
     'worker-env': { type: 'string', multiple: true },
     // Print the start and end of the efficiency run's histories, event by event.
     timeline: { type: 'boolean', default: false },
+    // Also run the scale scenario with Node's default heap sizing (the comparison in BENCHMARKS.md).
+    'compare-node-defaults': { type: 'boolean', default: false },
     // KEY=VALUE, repeatable: dynamic config of the benchmark's dev server, for experiments.
     'dynamic-config': { type: 'string', multiple: true },
   },
@@ -767,7 +769,7 @@ const scenarios: Record<string, () => Promise<void>> = {
         },
         nodeDefaults,
       );
-      if (QUICK) break;
+      if (QUICK || !args['compare-node-defaults']) break;
     }
   },
 
