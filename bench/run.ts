@@ -191,6 +191,42 @@ async function startWorker(
 
 // ---------------------------------------------------------------- workloads
 
+/**
+ * `consistent-chat generate` as a user runs it: the built CLI, its embedded server (no Temporal
+ * address), the test endpoint, 6 turns. Resolves with the exit code and stderr when it ends.
+ */
+function spawnGenerate(
+  dir: string,
+  baseURL: string,
+  extra: string[],
+): { child: ChildProcess; exited: Promise<{ code: number; stderr: string }> } {
+  const child = spawn(
+    process.execPath,
+    [
+      'bin/consistent-chat.js',
+      'generate',
+      '--out',
+      dir,
+      '--base-url',
+      baseURL,
+      '--model',
+      'test-model',
+      '--turns',
+      '6',
+      ...extra,
+    ],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, OPENAI_API_KEY: 'bench-key', TEMPORAL_ADDRESS: '', CI: '1' },
+    },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = once(child, 'exit').then(([code]) => ({ code: code as number, stderr }));
+  return { child, exited };
+}
+
 let counter = 0;
 const uid = (p: string) => `${p}-${Date.now().toString(36)}-${++counter}`;
 
@@ -467,31 +503,8 @@ const scenarios: Record<string, () => Promise<void>> = {
         const dir = join(tmpdir(), uid('cc-startup'));
         await llm.reset();
         const spawnedAt = Date.now();
-        const child = spawn(
-          process.execPath,
-          [
-            'bin/consistent-chat.js',
-            'generate',
-            '--out',
-            dir,
-            '--base-url',
-            llm.url,
-            '--model',
-            'test-model',
-            '--dialogs-per-intent',
-            '1',
-            '--turns',
-            '6',
-          ],
-          {
-            cwd: ROOT,
-            stdio: ['ignore', 'ignore', 'pipe'],
-            env: { ...process.env, OPENAI_API_KEY: 'bench-key', TEMPORAL_ADDRESS: '', CI: '1' },
-          },
-        );
-        let stderr = '';
-        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        const [code] = (await once(child, 'exit')) as [number];
+        const { exited } = spawnGenerate(dir, llm.url, ['--dialogs-per-intent', '1']);
+        const { code, stderr } = await exited;
         const exitedAt = Date.now();
         if (code !== 0) throw new Error(`generate exited ${code}: ${stderr}`);
         const stats = await llm.stats();
@@ -528,32 +541,12 @@ const scenarios: Record<string, () => Promise<void>> = {
     const dir = join(tmpdir(), uid('cc-cli'));
     try {
       const spawnedAt = Date.now();
-      const child = spawn(
-        process.execPath,
-        [
-          'bin/consistent-chat.js',
-          'generate',
-          '--out',
-          dir,
-          '--base-url',
-          llm.url,
-          '--model',
-          'test-model',
-          '--dialogs-per-intent',
-          String(perIntent),
-          '--turns',
-          '6',
-          '--concurrency',
-          String(concurrency),
-        ],
-        {
-          cwd: ROOT,
-          stdio: ['ignore', 'ignore', 'pipe'],
-          env: { ...process.env, OPENAI_API_KEY: 'bench-key', TEMPORAL_ADDRESS: '', CI: '1' },
-        },
-      );
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const { child, exited } = spawnGenerate(dir, llm.url, [
+        '--dialogs-per-intent',
+        String(perIntent),
+        '--concurrency',
+        String(concurrency),
+      ]);
       // The embedded server's CPU, read while it runs (it exits with the CLI).
       let serverPid: number | undefined;
       let serverCpu = 0;
@@ -569,13 +562,12 @@ const scenarios: Record<string, () => Promise<void>> = {
           if (serverPid) serverCpu = Math.max(serverCpu, await cpuMs(serverPid));
         })();
       }, 250);
-      const exited = once(child, 'exit');
       let cliCpu = 0;
       const cliSampler = setInterval(
         () => void cpuMs(child.pid!).then((ms) => (cliCpu = Math.max(cliCpu, ms))),
         250,
       );
-      const [code] = (await exited) as [number];
+      const { code, stderr } = await exited;
       clearInterval(sampler);
       clearInterval(cliSampler);
       const exitedAt = Date.now();
