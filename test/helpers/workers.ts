@@ -3,6 +3,7 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import { sharedStorageTaskQueue } from '../../src/shared/storage-queue';
 import { workflowBundle } from '../../src/worker';
 import type { fakeActivities } from './fake-activities';
+import { unique } from './temporal';
 
 /**
  * A worker on `taskQueue` plus one serving the same (fake) activities on the shared storage queue, where
@@ -25,4 +26,39 @@ export async function createTestWorker(options: {
     activities: options.activities,
   });
   return { runUntil: (until) => main.runUntil(storage.runUntil(until)) };
+}
+
+/**
+ * Runs `fn` with a test worker on a task queue of its own (named after `prefix`), so tests in one file
+ * never take each other's tasks. With `deadlineMs`, a run that stalls fails the test with
+ * `deadlineMessage` instead of hanging it.
+ */
+export async function withTestWorker<T>(
+  options: {
+    connection: NativeConnection;
+    activities: ReturnType<typeof fakeActivities>['activities'];
+    prefix: string;
+    deadlineMs?: number;
+    deadlineMessage?: string;
+  },
+  fn: (taskQueue: string) => Promise<T>,
+): Promise<T> {
+  const taskQueue = unique(options.prefix);
+  const worker = await createTestWorker({
+    connection: options.connection,
+    taskQueue,
+    activities: options.activities,
+  });
+  const { deadlineMs } = options;
+  if (deadlineMs === undefined) return worker.runUntil(fn(taskQueue));
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    const message = options.deadlineMessage ?? `the run did not finish within ${deadlineMs / 1000} s`;
+    timer = setTimeout(() => reject(new Error(message)), deadlineMs);
+  });
+  try {
+    return await worker.runUntil(Promise.race([fn(taskQueue), deadline]));
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -3,35 +3,20 @@
  * with the server's suggestion lowered through dynamic config, once with only the workflow's own budget.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { describe, test } from 'node:test';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
 import { MAX_PROGRESS_REPORTS } from '../../src/workflows/intent';
 import { fakeActivities } from '../helpers/fake-activities';
-import { createTestWorker } from '../helpers/workers';
-import { devServer, unique, type TestDevServer } from '../helpers/temporal';
+import { withTestWorker } from '../helpers/workers';
+import { openTemporal, unique, useTemporal } from '../helpers/temporal';
 
-let temporal: TestDevServer;
-let client: Client;
-let nativeConnection: NativeConnection;
-
-before(async () => {
-  temporal = await devServer({ 'limit.historyCount.suggestContinueAsNew': 400 });
-  client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
-  nativeConnection = await NativeConnection.connect({ address: temporal.address });
-});
-after(async () => {
-  await client?.connection.close();
-  await nativeConnection?.close();
-  await temporal?.dispose();
-});
+const temporal = useTemporal({ 'limit.historyCount.suggestContinueAsNew': 400 });
 
 async function runsOf(workflowId: string): Promise<{ historyLength: number; historySize?: number }[]> {
   const runs = [];
-  for await (const execution of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-    const description = await client.workflow.getHandle(workflowId, execution.runId).describe();
+  for await (const execution of temporal.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    const description = await temporal.client.workflow.getHandle(workflowId, execution.runId).describe();
     runs.push({ historyLength: description.historyLength, historySize: description.historySize });
   }
   return runs;
@@ -39,14 +24,14 @@ async function runsOf(workflowId: string): Promise<{ historyLength: number; hist
 
 async function generateWith(input: RunInput): Promise<{ summary: RunSummary; dialogues: number }> {
   const { activities, log } = fakeActivities();
-  const taskQueue = unique('can');
-  const worker = await createTestWorker({
-    connection: nativeConnection,
-    taskQueue,
-    activities,
-  });
-  const summary = (await worker.runUntil(
-    client.workflow.execute(WORKFLOW_TYPES.run, { workflowId: input.runId, taskQueue, args: [input] }),
+  const summary = (await withTestWorker(
+    { connection: temporal.connection, activities, prefix: 'can' },
+    (taskQueue) =>
+      temporal.client.workflow.execute(WORKFLOW_TYPES.run, {
+        workflowId: input.runId,
+        taskQueue,
+        args: [input],
+      }),
   )) as RunSummary;
   return { summary, dialogues: log.dialogues.size };
 }
@@ -75,17 +60,11 @@ describe('continue-as-new', () => {
 
   test('intent workflow: 2,000 dialogues stay within 10,000 events and 10 MB per history on its own budget', async () => {
     const runId = unique('can-budget');
-    const temporalNoHint = await devServer();
-    const c = new Client({ connection: await Connection.connect({ address: temporalNoHint.address }) });
-    const nc = await NativeConnection.connect({ address: temporalNoHint.address });
+    // A server of its own, without the lowered suggestion.
+    const noHint = await openTemporal();
+    const c = noHint.client;
     try {
       const { activities, log } = fakeActivities();
-      const taskQueue = unique('budget');
-      const worker = await createTestWorker({
-        connection: nc,
-        taskQueue,
-        activities,
-      });
       const input: RunInput = {
         runId,
         outDir: '/tmp/cc-budget',
@@ -95,8 +74,10 @@ describe('continue-as-new', () => {
         numTurnsPerDialog: 6,
         concurrency: 200,
       };
-      const summary = (await worker.runUntil(
-        c.workflow.execute(WORKFLOW_TYPES.run, { workflowId: runId, taskQueue, args: [input] }),
+      const summary = (await withTestWorker(
+        { connection: noHint.connection, activities, prefix: 'budget' },
+        (taskQueue) =>
+          c.workflow.execute(WORKFLOW_TYPES.run, { workflowId: runId, taskQueue, args: [input] }),
       )) as RunSummary;
       assert.equal(summary.written, 2_000);
       assert.equal(log.dialogues.size, 2_000);
@@ -112,9 +93,7 @@ describe('continue-as-new', () => {
       const parent = await c.workflow.getHandle(runId).describe();
       assert.ok(parent.historyLength < 4 * MAX_PROGRESS_REPORTS + 60, `${parent.historyLength} events`);
     } finally {
-      await c.connection.close();
-      await nc.close();
-      await temporalNoHint.dispose();
+      await noHint.close();
     }
   });
 });

@@ -4,9 +4,8 @@
  * intents exist still pauses them, and a bad signal argument never stalls an intent.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { describe, test } from 'node:test';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import {
   intentProgressQuery,
@@ -18,25 +17,11 @@ import {
 } from '../../src/shared/messages';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
 import { fakeActivities } from '../helpers/fake-activities';
-import { devServer, unique, type TestDevServer } from '../helpers/temporal';
-import { createTestWorker } from '../helpers/workers';
+import { unique, useTemporal } from '../helpers/temporal';
+import { sleep } from '../helpers/wait';
+import { withTestWorker } from '../helpers/workers';
 
-let temporal: TestDevServer;
-let client: Client;
-let nativeConnection: NativeConnection;
-
-before(async () => {
-  temporal = await devServer();
-  client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
-  nativeConnection = await NativeConnection.connect({ address: temporal.address });
-});
-after(async () => {
-  await client?.connection.close();
-  await nativeConnection?.close();
-  await temporal?.dispose();
-});
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const temporal = useTemporal();
 
 function input(runId: string, overrides: Partial<RunInput> = {}): RunInput {
   return {
@@ -60,29 +45,18 @@ async function withWorker<T>(
     beforeSkeleton: () => sleep(delayMs),
     beforeResponses: () => sleep(delayMs),
   });
-  const taskQueue = unique('control');
   // A run without storageTaskQueue stores on the shared storage queue: the test worker serves both.
-  const worker = await createTestWorker({
-    connection: nativeConnection,
-    taskQueue,
-    activities,
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('the run did not finish within 60 s')), 60_000);
-  });
-  try {
-    return await worker.runUntil(Promise.race([fn(taskQueue, log), deadline]));
-  } finally {
-    clearTimeout(timer);
-  }
+  return withTestWorker(
+    { connection: temporal.connection, activities, prefix: 'control', deadlineMs: 60_000 },
+    (taskQueue) => fn(taskQueue, log),
+  );
 }
 
 async function intentsPaused(runId: string, intents: readonly string[]): Promise<boolean[]> {
   return Promise.all(
     intents.map(async (i) => {
       try {
-        return (await client.workflow.getHandle(`${runId}.${i}`).query(intentProgressQuery)).paused;
+        return (await temporal.client.workflow.getHandle(`${runId}.${i}`).query(intentProgressQuery)).paused;
       } catch {
         return false;
       }
@@ -94,7 +68,7 @@ describe('run control', () => {
   test('run control: a pause update sent right after the start pauses every intent and returns the state', async () => {
     const runId = unique('pause-early');
     await withWorker(50, async (taskQueue, log) => {
-      const handle = await client.workflow.start(WORKFLOW_TYPES.run, {
+      const handle = await temporal.client.workflow.start(WORKFLOW_TYPES.run, {
         workflowId: runId,
         taskQueue,
         args: [input(runId)],
@@ -125,7 +99,7 @@ describe('run control', () => {
   test('run control: a pause signal delivered with the start reaches intents that did not exist yet', async () => {
     const runId = unique('pause-with-start');
     await withWorker(10, async (taskQueue, log) => {
-      const handle = await client.workflow.signalWithStart(WORKFLOW_TYPES.run, {
+      const handle = await temporal.client.workflow.signalWithStart(WORKFLOW_TYPES.run, {
         workflowId: runId,
         taskQueue,
         args: [input(runId)],
@@ -145,7 +119,7 @@ describe('run control', () => {
   test('run control: setConcurrency refuses a bad value with the reason and acknowledges a good one', async () => {
     const runId = unique('concurrency');
     await withWorker(20, async (taskQueue) => {
-      const handle = await client.workflow.start(WORKFLOW_TYPES.run, {
+      const handle = await temporal.client.workflow.start(WORKFLOW_TYPES.run, {
         workflowId: runId,
         taskQueue,
         args: [input(runId, { paused: true })],
@@ -166,7 +140,9 @@ describe('run control', () => {
         [3, 4],
         'the new bound is shared among the intents',
       );
-      const child = await client.workflow.getHandle(`${runId}.transaction`).query(intentProgressQuery);
+      const child = await temporal.client.workflow
+        .getHandle(`${runId}.transaction`)
+        .query(intentProgressQuery);
       assert.equal(child.concurrency, 4, 'the intent was told its share');
       // Refused updates leave no trace in the history.
       const history = await handle.fetchHistory();
@@ -180,7 +156,7 @@ describe('run control', () => {
   test('run control: a setConcurrency signal with a non-number is ignored and no intent stalls', async () => {
     const runId = unique('bad-signal');
     await withWorker(20, async (taskQueue) => {
-      const handle = await client.workflow.start(WORKFLOW_TYPES.run, {
+      const handle = await temporal.client.workflow.start(WORKFLOW_TYPES.run, {
         workflowId: runId,
         taskQueue,
         args: [input(runId, { paused: true })],
@@ -189,7 +165,7 @@ describe('run control', () => {
       await handle.signal(setConcurrencySignal, null as unknown as number);
       // The Temporal CLI can reach an intent directly, too.
       for (let i = 0; i < 50 && !(await intentsPaused(runId, ['educational']))[0]; i++) await sleep(100);
-      await client.workflow
+      await temporal.client.workflow
         .getHandle(`${runId}.educational`)
         .signal(setConcurrencySignal, 'x' as unknown as number);
       const state = await handle.executeUpdate(resumeUpdate);

@@ -7,7 +7,7 @@ import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import { intentProgressQuery, resumeSignal } from '../../src/shared/messages';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
 import { fakeActivities } from '../helpers/fake-activities';
-import { createTestWorker } from '../helpers/workers';
+import { withTestWorker } from '../helpers/workers';
 import { timeSkippingEnv, unique } from '../helpers/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -30,17 +30,12 @@ function input(runId: string, overrides: Partial<RunInput> = {}): RunInput {
   };
 }
 
-async function withWorker<T>(
+/** Runs `fn` with a worker serving `activities` on the time-skipping server. */
+function withWorker<T>(
   activities: ReturnType<typeof fakeActivities>['activities'],
   fn: (taskQueue: string) => Promise<T>,
 ): Promise<T> {
-  const taskQueue = unique('wf');
-  const worker = await createTestWorker({
-    connection: env.nativeConnection,
-    taskQueue,
-    activities,
-  });
-  return worker.runUntil(fn(taskQueue));
+  return withTestWorker({ connection: env.nativeConnection, activities, prefix: 'wf' }, fn);
 }
 
 describe('run workflow', () => {

@@ -4,32 +4,17 @@
  * finishing together.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { test } from 'node:test';
 import { MAX_QUERY_CHARS, MAX_RESPONSE_CHARS } from '../../src/method/replies';
 import { MAX_TURNS_PER_DIALOG, WORKFLOW_TYPES } from '../../src/shared/constants';
 import type { Activities } from '../../src/activities';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
 import { STORE_BATCH_BYTES } from '../../src/workflows/budget';
 import { fakeActivities } from '../helpers/fake-activities';
-import { devServer, unique, type TestDevServer } from '../helpers/temporal';
-import { createTestWorker } from '../helpers/workers';
+import { unique, useTemporal } from '../helpers/temporal';
+import { withTestWorker } from '../helpers/workers';
 
-let temporal: TestDevServer;
-let client: Client;
-let nativeConnection: NativeConnection;
-
-before(async () => {
-  temporal = await devServer();
-  client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
-  nativeConnection = await NativeConnection.connect({ address: temporal.address });
-});
-after(async () => {
-  await client?.connection.close();
-  await nativeConnection?.close();
-  await temporal?.dispose();
-});
+const temporal = useTemporal();
 
 test('storage batches: the longest dialogues the schema allows go in batches well under 2 MB', async () => {
   const { activities, log } = fakeActivities();
@@ -62,13 +47,6 @@ test('storage batches: the longest dialogues the schema allows go in batches wel
       return activities.storeDialogues(input);
     },
   };
-  // A run without storageTaskQueue stores on the shared storage queue: the test worker serves both.
-  const taskQueue = unique('batch');
-  const worker = await createTestWorker({
-    connection: nativeConnection,
-    taskQueue,
-    activities: atTheLimit,
-  });
   const runId = unique('batch-run');
   const input: RunInput = {
     runId,
@@ -79,20 +57,18 @@ test('storage batches: the longest dialogues the schema allows go in batches wel
     numTurnsPerDialog: MAX_TURNS_PER_DIALOG,
     concurrency: dialogs,
   };
-  let timer: NodeJS.Timeout | undefined;
-  const summary = (await worker.runUntil(
-    Promise.race([
-      client.workflow.execute(WORKFLOW_TYPES.run, {
-        workflowId: runId,
-        taskQueue,
-        args: [input],
-      }),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('the run stalled (a payload over the limit?)')), 90_000);
-      }),
-    ]),
+  // A run without storageTaskQueue stores on the shared storage queue: the test worker serves both.
+  const summary = (await withTestWorker(
+    {
+      connection: temporal.connection,
+      activities: atTheLimit,
+      prefix: 'batch',
+      deadlineMs: 90_000,
+      deadlineMessage: 'the run stalled (a payload over the limit?)',
+    },
+    (taskQueue) =>
+      temporal.client.workflow.execute(WORKFLOW_TYPES.run, { workflowId: runId, taskQueue, args: [input] }),
   )) as RunSummary;
-  clearTimeout(timer);
   assert.equal(summary.written, dialogs);
   assert.equal(log.dialogues.size, dialogs);
   const largest = Math.max(...payloads);

@@ -5,33 +5,17 @@
  * bounded.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { describe, test } from 'node:test';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import { intentProgressQuery, pauseUpdate, resumeUpdate, runProgressQuery } from '../../src/shared/messages';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
 import { MAX_PROGRESS_REPORTS, MIN_REPORT_INTERVAL_MS } from '../../src/workflows/intent';
 import { fakeActivities } from '../helpers/fake-activities';
-import { devServer, unique, type TestDevServer } from '../helpers/temporal';
-import { createTestWorker } from '../helpers/workers';
+import { unique, useTemporal } from '../helpers/temporal';
+import { sleep } from '../helpers/wait';
+import { withTestWorker } from '../helpers/workers';
 
-let temporal: TestDevServer;
-let client: Client;
-let nativeConnection: NativeConnection;
-
-before(async () => {
-  temporal = await devServer();
-  client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
-  nativeConnection = await NativeConnection.connect({ address: temporal.address });
-});
-after(async () => {
-  await client?.connection.close();
-  await nativeConnection?.close();
-  await temporal?.dispose();
-});
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const temporal = useTemporal();
 
 function input(runId: string, overrides: Partial<RunInput> = {}): RunInput {
   return {
@@ -46,24 +30,19 @@ function input(runId: string, overrides: Partial<RunInput> = {}): RunInput {
   };
 }
 
+/** Runs `fn` with a worker whose LLM activities take `delayMs`. */
 async function withWorker<T>(delayMs: number, fn: (taskQueue: string) => Promise<T>): Promise<T> {
   const { activities } = fakeActivities({
     beforeSkeleton: () => sleep(delayMs),
     beforeResponses: () => sleep(delayMs),
   });
-  const taskQueue = unique('vis');
   // A run without storageTaskQueue stores on the shared storage queue: the test worker serves both.
-  const worker = await createTestWorker({
-    connection: nativeConnection,
-    taskQueue,
-    activities,
-  });
-  return worker.runUntil(fn(taskQueue));
+  return withTestWorker({ connection: temporal.connection, activities, prefix: 'vis' }, fn);
 }
 
 const currentDetails = async (workflowId: string) =>
   (
-    await client.workflow
+    await temporal.client.workflow
       .getHandle(workflowId)
       .query<{ currentDetails?: string }>('__temporal_workflow_metadata')
   ).currentDetails ?? '';
@@ -72,7 +51,7 @@ describe('visibility', () => {
   test('visibility: the run’s progress query, details and memo move while its intents run', async () => {
     const runId = unique('live');
     await withWorker(40, async (taskQueue) => {
-      const handle = await client.workflow.start(WORKFLOW_TYPES.run, {
+      const handle = await temporal.client.workflow.start(WORKFLOW_TYPES.run, {
         workflowId: runId,
         taskQueue,
         args: [input(runId)],
@@ -103,12 +82,14 @@ describe('visibility', () => {
       const summary = (await handle.result()) as RunSummary;
       assert.equal(summary.written, 40);
       // A finished intent says so.
-      const child = await client.workflow.getHandle(`${runId}.transaction`).query(intentProgressQuery);
+      const child = await temporal.client.workflow
+        .getHandle(`${runId}.transaction`)
+        .query(intentProgressQuery);
       assert.equal(child.status, 'completed');
       assert.equal(child.written, 20);
 
       // Every activity carries a summary, storage included.
-      const history = await client.workflow.getHandle(`${runId}.transaction`).fetchHistory();
+      const history = await temporal.client.workflow.getHandle(`${runId}.transaction`).fetchHistory();
       const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
       const stores = scheduled.filter(
         (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'storeDialogues',
@@ -123,13 +104,13 @@ describe('visibility', () => {
   test('visibility: an intent reports at most MAX_PROGRESS_REPORTS times and once per interval, so the run’s history stays bounded', async () => {
     const runId = unique('bounded');
     await withWorker(0, async (taskQueue) => {
-      const summary = (await client.workflow.execute(WORKFLOW_TYPES.run, {
+      const summary = (await temporal.client.workflow.execute(WORKFLOW_TYPES.run, {
         workflowId: runId,
         taskQueue,
         args: [input(runId, { intents: ['exploratory'], numDialogsPerIntent: 300, concurrency: 50 })],
       })) as RunSummary;
       assert.equal(summary.written, 300);
-      const history = await client.workflow.getHandle(runId).fetchHistory();
+      const history = await temporal.client.workflow.getHandle(runId).fetchHistory();
       const reportEvents = (history.events ?? []).filter(
         (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'intentReport',
       );
