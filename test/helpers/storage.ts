@@ -1,6 +1,21 @@
-/** Snapshots of directories, to prove a test touched nothing in them. */
+/** Storage fixtures: a record to store, and directory snapshots that prove a test touched nothing. */
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DialogueRecord } from '../../src/shared/schemas';
+
+/** A small record the schema accepts; stores key on `id`, and `value` lets a test vary the text. */
+export const testRecord = (id: string, value = 'hello'): DialogueRecord => ({
+  id,
+  category: 'Test Category',
+  conversation: [
+    { role: 'user', value },
+    { role: 'assistant', value: `re: ${value}` },
+  ],
+  intent: 'Transaction Interaction',
+  info_flow: 'User Needs → Solutions',
+  topic: 'a topic',
+  model: 'm',
+});
 
 /** Every entry below `dir` with its kind, size, mtime and content (files) or target (links). */
 export async function snapshotTree(dir: string): Promise<Record<string, string>> {

@@ -13,9 +13,9 @@ import { Client, Connection } from '@temporalio/client';
 import { stringify } from 'yaml';
 import { methodHash, readPromptsDir, readTaxonomyFile } from '../../src/client/method-files';
 import { packageVersion } from '../../src/client/version';
-import type { Taxonomy } from '../../src/method/taxonomy';
 import { runCli, spawnCli } from '../helpers/cli';
 import { assertDataset, readDialogues } from '../helpers/output';
+import { CUSTOM_TAXONOMY as TAXONOMY } from '../helpers/taxonomy';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 
@@ -30,30 +30,6 @@ after(async () => {
   await llm?.close();
   await temporal?.dispose();
 });
-
-const TAXONOMY: Taxonomy = {
-  infoFlows: {
-    question_to_answer: { name: 'Question → Answer', steps: ['ask the question', 'check the answer'] },
-    complaint_to_fix: {
-      name: 'Complaint → Fix',
-      steps: ['complain about the problem', 'give details', 'agree on a fix'],
-    },
-  },
-  intents: [
-    {
-      id: 'billing',
-      name: 'Billing Help',
-      infoFlows: ['question_to_answer', 'complaint_to_fix'],
-      topics: ['A double charge on a card', 'A refund that never arrived', 'An unexpected annual fee'],
-    },
-    {
-      id: 'garden_club',
-      name: 'Garden Club Chat',
-      infoFlows: ['question_to_answer'],
-      topics: ['Planting tulips late in autumn', 'Slugs eating young lettuce'],
-    },
-  ],
-};
 
 const SKELETON = `ZEBRA-SKELETON {{intent}} via {{info_flow}}
 {{info_flow_steps}}

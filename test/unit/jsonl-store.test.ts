@@ -5,20 +5,8 @@ import { test } from 'node:test';
 import type { DialogueRecord } from '../../src/shared/schemas';
 import { JsonlStore, StoreRegistry } from '../../src/storage/jsonl-store';
 import { readJsonl } from '../helpers/output';
+import { testRecord as record } from '../helpers/storage';
 import { tempDir } from '../helpers/temporal';
-
-const record = (id: string, value = 'hello'): DialogueRecord => ({
-  id,
-  category: 'Test Category',
-  conversation: [
-    { role: 'user', value },
-    { role: 'assistant', value: `re: ${value}` },
-  ],
-  intent: 'Transaction Interaction',
-  info_flow: 'User Needs → Solutions',
-  topic: 'a topic',
-  model: 'm',
-});
 
 test('jsonl store: writes one line per record and reads back equal objects', async () => {
   const dir = await tempDir();

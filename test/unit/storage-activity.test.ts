@@ -3,22 +3,10 @@ import { rm } from 'node:fs/promises';
 import { test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createStorageActivities } from '../../src/activities/storage';
-import type { DialogueRecord, StoreDialoguesResult } from '../../src/shared/schemas';
+import type { StoreDialoguesResult } from '../../src/shared/schemas';
 import { StoreRegistry } from '../../src/storage/jsonl-store';
+import { testRecord as record } from '../helpers/storage';
 import { tempDir } from '../helpers/temporal';
-
-const record = (id: string): DialogueRecord => ({
-  id,
-  category: 'c',
-  conversation: [
-    { role: 'user', value: 'q' },
-    { role: 'assistant', value: 'a' },
-  ],
-  intent: 'Transaction',
-  info_flow: 'flow',
-  topic: 't',
-  model: 'm',
-});
 
 test('storage activity: names the ids it found already stored, except on a retry of its own write', async () => {
   const dir = await tempDir('cc-store-act-');

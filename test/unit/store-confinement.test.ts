@@ -6,26 +6,13 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createStorageActivities } from '../../src/activities/storage';
-import type { DialogueRecord, StoreDialoguesInput } from '../../src/shared/schemas';
+import type { StoreDialoguesInput } from '../../src/shared/schemas';
 import { ForbiddenDirectoryError, resolveOutputRoot } from '../../src/storage/confine';
 import { IdIndex } from '../../src/storage/id-index';
 import { JsonlStore, MARKER_FILE, StoreRegistry } from '../../src/storage/jsonl-store';
 import { readJsonl } from '../helpers/output';
-import { snapshotTree } from '../helpers/storage';
+import { snapshotTree, testRecord as record } from '../helpers/storage';
 import { tempDir } from '../helpers/temporal';
-
-const record = (id: string): DialogueRecord => ({
-  id,
-  category: 'Test Category',
-  conversation: [
-    { role: 'user', value: 'q' },
-    { role: 'assistant', value: 'a' },
-  ],
-  intent: 'Transaction Interaction',
-  info_flow: 'User Needs → Solutions',
-  topic: 'a topic',
-  model: 'm',
-});
 
 const forbidden = (pattern: RegExp) => (error: unknown) =>
   error instanceof ForbiddenDirectoryError && pattern.test(error.message);

@@ -36,32 +36,8 @@ import {
 } from '../../src/method';
 import { runInputSchema } from '../../src/shared/schemas';
 import { ConfigError } from '../../src/worker';
+import { CUSTOM_TAXONOMY as CUSTOM } from '../helpers/taxonomy';
 import { tempDir } from '../helpers/temporal';
-
-/** A small custom taxonomy: two intents, one sharing a flow with the other. */
-const CUSTOM: Taxonomy = {
-  infoFlows: {
-    question_to_answer: { name: 'Question → Answer', steps: ['ask the question', 'check the answer'] },
-    complaint_to_fix: {
-      name: 'Complaint → Fix',
-      steps: ['complain about the problem', 'give details', 'agree on a fix'],
-    },
-  },
-  intents: [
-    {
-      id: 'billing',
-      name: 'Billing Help',
-      infoFlows: ['question_to_answer', 'complaint_to_fix'],
-      topics: ['A double charge on a card', 'A refund that never arrived', 'An unexpected annual fee'],
-    },
-    {
-      id: 'garden_club',
-      name: 'Garden Club Chat',
-      infoFlows: ['question_to_answer'],
-      topics: ['Planting tulips late in autumn', 'Slugs eating young lettuce'],
-    },
-  ],
-};
 
 const CUSTOM_PROMPTS: PromptTemplates = {
   skeleton: {
