@@ -70,27 +70,56 @@ async function deployment(name: string) {
   }
 }
 
-test('versioning: a run in progress moves from build A to build B, and every record lands once', async () => {
+/** Runs the real Temporal CLI against the test server. */
+const temporalCli = (...args: string[]) =>
+  promisify(execFile)(findTemporalCli()!, [...args, '--address', temporal.address]);
+
+/**
+ * A fresh deployment, task queue and run for one test, and `worker` processes of its builds started
+ * the way the README starts them. `stopWorkers` ends every one still running, pass or fail.
+ */
+async function upgradeScenario() {
   const taskQueue = unique('tq-ver');
   const deploymentName = unique('dep').replace(/[^A-Za-z0-9_-]/g, '-');
   const root = await tempDir('cc-ver-');
-  const outDir = join(root, 'run');
   const runId = unique('ver');
-  const intentIds = INTENTS.map((i) => intentWorkflowId(runId, i));
-  const workerArgs = (buildId: string) => [
-    'worker',
-    '--task-queue',
-    taskQueue,
-    '--deployment-name',
-    deploymentName,
-    '--build-id',
-    buildId,
-    '--out-root',
-    root,
-  ];
   const env = { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: temporal.address };
-  const workerA = spawnCli(workerArgs('A'), env);
-  let workerB: ReturnType<typeof spawnCli> | undefined;
+  const workers: ReturnType<typeof spawnCli>[] = [];
+  return {
+    taskQueue,
+    deploymentName,
+    runId,
+    outDir: join(root, 'run'),
+    intentIds: INTENTS.map((i) => intentWorkflowId(runId, i)),
+    startWorker: (buildId: string) => {
+      const worker = spawnCli(
+        [
+          'worker',
+          '--task-queue',
+          taskQueue,
+          '--deployment-name',
+          deploymentName,
+          '--build-id',
+          buildId,
+          '--out-root',
+          root,
+        ],
+        env,
+      );
+      workers.push(worker);
+      return worker;
+    },
+    stopWorkers: async () => {
+      for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGTERM');
+      await Promise.all(workers.map((w) => w.done));
+    },
+  };
+}
+
+test('versioning: a run in progress moves from build A to build B, and every record lands once', async () => {
+  const { taskQueue, deploymentName, runId, outDir, intentIds, startWorker, stopWorkers } =
+    await upgradeScenario();
+  const workerA = startWorker('A');
   try {
     // The first version of a fresh deployment makes itself current.
     await waitFor(async () => (await deployment(deploymentName)).current === 'A', 60_000, 'A to be current');
@@ -120,7 +149,7 @@ test('versioning: a run in progress moves from build A to build B, and every rec
     for (const id of intentIds) assert.deepEqual(await versionOf(id), { buildId: 'A', behavior: 'PINNED' });
 
     // B starts beside A; it is listed but takes no run until the operator makes it current.
-    workerB = spawnCli(workerArgs('B'), env);
+    const workerB = startWorker('B');
     let stderrB = '';
     workerB.child.stderr!.on('data', (d: Buffer) => (stderrB += d.toString()));
     await waitFor(
@@ -133,18 +162,16 @@ test('versioning: a run in progress moves from build A to build B, and every rec
     assert.ok(writtenBeforeUpgrade < INTENTS.length * PER_INTENT, 'the run is still in progress');
 
     // The README's upgrade step, with the real Temporal CLI.
-    await promisify(execFile)(findTemporalCli()!, [
+    await temporalCli(
       'worker',
       'deployment',
       'set-current-version',
-      '--address',
-      temporal.address,
       '--deployment-name',
       deploymentName,
       '--build-id',
       'B',
       '--yes',
-    ]);
+    );
     // Each intent drains what it has in flight and continues as new on B; the run follows at its next task.
     let versions: Version[] = [];
     await waitFor(
@@ -161,14 +188,12 @@ test('versioning: a run in progress moves from build A to build B, and every rec
     for (const id of intentIds)
       assert.equal((await versionOf(id)).behavior, 'PINNED', `${id} stays pinned on B`);
     // The README's check before retiring A: no pinned workflow still running on it.
-    const { stdout } = await promisify(execFile)(findTemporalCli()!, [
+    const { stdout } = await temporalCli(
       'workflow',
       'count',
-      '--address',
-      temporal.address,
       '--query',
       `TemporalWorkerDeploymentVersion='${deploymentName}:A' AND TemporalWorkflowVersioningBehavior='Pinned' AND ExecutionStatus='Running'`,
-    ]);
+    );
     assert.match(stdout, /Total: 0\b/);
 
     // Nothing is left on A: retire it.
@@ -192,39 +217,15 @@ test('versioning: a run in progress moves from build A to build B, and every rec
     const text = await readFile(join(outDir, 'dialogs.jsonl'), 'utf8');
     assert.ok(!text.includes(API_KEY));
   } finally {
-    for (const w of [workerA, workerB]) if (w && w.child.exitCode === null) w.child.kill('SIGTERM');
-    await Promise.all([workerA.done, workerB?.done]);
+    await stopWorkers();
   }
 });
 
 test('versioning: intents stranded on a stopped build are moved to the current one with update-options', async () => {
   llm.configure({ latency: { meanMs: 700, jitter: 0.2 } });
-  const taskQueue = unique('tq-ver');
-  const deploymentName = unique('dep').replace(/[^A-Za-z0-9_-]/g, '-');
-  const root = await tempDir('cc-ver-');
-  const outDir = join(root, 'run');
-  const runId = unique('ver');
-  const intentIds = INTENTS.map((i) => intentWorkflowId(runId, i));
-  const env = { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: temporal.address };
-  const worker = (buildId: string) =>
-    spawnCli(
-      [
-        'worker',
-        '--task-queue',
-        taskQueue,
-        '--deployment-name',
-        deploymentName,
-        '--build-id',
-        buildId,
-        '--out-root',
-        root,
-      ],
-      env,
-    );
-  const cli = (...args: string[]) =>
-    promisify(execFile)(findTemporalCli()!, [...args, '--address', temporal.address]);
-  const workerA = worker('A');
-  let workerB: ReturnType<typeof spawnCli> | undefined;
+  const { taskQueue, deploymentName, runId, outDir, intentIds, startWorker, stopWorkers } =
+    await upgradeScenario();
+  const workerA = startWorker('A');
   try {
     await waitFor(async () => (await deployment(deploymentName)).current === 'A', 60_000, 'A to be current');
     const handle = await client.workflow.start('consistentChatRun', {
@@ -245,9 +246,9 @@ test('versioning: intents stranded on a stopped build are moved to the current o
     workerA.child.kill('SIGTERM');
     await workerA.done;
     llm.configure({ latency: { meanMs: 5 } });
-    workerB = worker('B');
+    startWorker('B');
     await waitFor(async () => (await deployment(deploymentName)).versions.includes('B'), 60_000, 'B listed');
-    await cli(
+    await temporalCli(
       'worker',
       'deployment',
       'set-current-version',
@@ -267,7 +268,7 @@ test('versioning: intents stranded on a stopped build are moved to the current o
     const writtenWhileStranded = (await readDialogues(outDir)).length;
     assert.ok(writtenWhileStranded < INTENTS.length * PER_INTENT);
     // The README's recovery: everything still on A follows the current version from its next task.
-    await cli(
+    await temporalCli(
       'workflow',
       'update-options',
       '--query',
@@ -286,7 +287,6 @@ test('versioning: intents stranded on a stopped build are moved to the current o
     });
     for (const id of intentIds) assert.equal((await versionOf(id)).buildId, 'B', `${id} finished on B`);
   } finally {
-    for (const w of [workerA, workerB]) if (w && w.child.exitCode === null) w.child.kill('SIGTERM');
-    await Promise.all([workerA.done, workerB?.done]);
+    await stopWorkers();
   }
 });
