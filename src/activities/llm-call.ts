@@ -16,6 +16,7 @@ import { attemptUsageSchema, type AttemptUsage, type LlmCallSettings, type Usage
 import { LLM_FAILURE_TYPES, invalidOutput, retryAfterMs, toLlmFailure } from './errors';
 import type { RateController } from './rate-control';
 import type { GateSlot, RunGates } from './run-gate';
+import { readChatStream, type StreamedReply } from './chat-stream';
 
 export interface LlmDeps {
   openai: OpenAI;
@@ -227,12 +228,6 @@ function buildRequest<T>(
   return request;
 }
 
-interface StreamedReply {
-  content: string;
-  finishReason: string | null;
-  usage: Usage | undefined;
-}
-
 /** Raised when the endpoint sends nothing for `idleMs`: the connection is treated as hung. */
 class IdleTimeoutError extends Error {
   constructor(idleMs: number) {
@@ -267,20 +262,9 @@ async function streamCompletion(
     else ctx.heartbeat(heartbeatDetails);
   }, tick);
   try {
-    const stream = await openai.chat.completions.create(request, { signal: abort.signal });
-    let content = '';
-    let finishReason: string | null = null;
-    let usage: Usage | undefined;
-    for await (const chunk of stream) {
-      lastData = Date.now();
-      const choice = chunk.choices[0];
-      if (choice?.delta?.content) content += choice.delta.content;
-      if (choice?.finish_reason) finishReason = choice.finish_reason;
-      if (chunk.usage) {
-        usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
-      }
-    }
-    return { content, finishReason, usage };
+    // The client sends the request and raises its errors for a non-2xx answer; the body is read here.
+    const response = await openai.chat.completions.create(request, { signal: abort.signal }).asResponse();
+    return await readChatStream(response, () => (lastData = Date.now()));
   } catch (error) {
     if (abort.signal.reason instanceof IdleTimeoutError && !ctx.cancellationSignal.aborted)
       throw abort.signal.reason;

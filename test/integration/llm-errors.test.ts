@@ -61,6 +61,26 @@ describe('llm errors', () => {
     }
   });
 
+  test('llm errors: an error event in the middle of a streamed reply is retried as an unavailable endpoint', async () => {
+    llm.configure({ faults: { streamError: 1 } });
+    llm.resetStats();
+    try {
+      const { summary, outDir } = await run({
+        numDialogsPerIntent: 2,
+        concurrency: 2,
+        retry: { maximumAttempts: 2, initialIntervalMs: 50, backoffCoefficient: 1, maximumIntervalMs: 50 },
+      });
+      assert.equal(summary.failed, 2);
+      for (const f of await readFailures(outDir)) {
+        assert.equal(f.type, 'Llm.Unavailable', f.reason);
+        assert.match(f.reason, /the model server failed while generating/);
+      }
+      assert.equal(llm.stats().faults.streamError, 4, 'each dialogue: two attempts, both cut by the error');
+    } finally {
+      llm.configure({ faults: {} });
+    }
+  });
+
   test('llm errors: 413 and context-length errors fail the dialogue without retrying the same request', async () => {
     for (const fault of ['contextLength', 'payloadTooLarge'] as const) {
       llm.configure({ faults: { [fault]: 1 } });

@@ -104,6 +104,7 @@ describe('pipeline', () => {
         serverError: 0.05,
         hang: 0.05,
         streamCut: 0.05,
+        streamError: 0.05,
         malformedJson: 0.05,
         truncated: 0.05,
         fenced: 0.05,

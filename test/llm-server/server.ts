@@ -11,6 +11,8 @@ export const FAULTS = [
   'serverError',
   'hang',
   'streamCut',
+  /** A 200 whose stream stops halfway with an `error` event, as vLLM and llama.cpp report a failure mid-reply. */
+  'streamError',
   'malformedJson',
   'truncated',
   'fenced',
@@ -484,7 +486,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
 
     if (!body.stream) {
       if (pace) await sleep((completionTokens / pace) * 1000);
-      if (fault === 'streamCut') {
+      if (fault === 'streamCut' || fault === 'streamError') {
         res.socket?.destroy();
         return;
       }
@@ -525,8 +527,12 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     const step = 4 * config.tokensPerChunk;
     const pieces: string[] = [];
     for (let i = 0; i < text.length; i += step) pieces.push(text.slice(i, i + step));
-    const cutAt = fault === 'streamCut' ? Math.floor(pieces.length / 2) : -1;
+    const cutAt = fault === 'streamCut' || fault === 'streamError' ? Math.floor(pieces.length / 2) : -1;
     for (let i = 0; i < pieces.length; i++) {
+      if (i === cutAt && fault === 'streamError') {
+        res.end(`data: ${errorBody('the model server failed while generating', 'server_error', null)}\n\n`);
+        return;
+      }
       if (i === cutAt) {
         res.socket?.destroy();
         return;

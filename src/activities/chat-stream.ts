@@ -1,0 +1,77 @@
+/**
+ * Reads a streamed chat completion (server-sent events) into its text, finish reason and usage.
+ *
+ * The openai client still sends the request and turns non-2xx answers into its error classes; only the
+ * body is read here. Its own stream reader costs about 20 µs of CPU per event (an async generator
+ * step, a byte-array copy and a line split per chunk), and real servers send one event per token: a
+ * 1,000-token reply cost more CPU than the rest of the call. `eventsource-parser` takes the decoded
+ * text as it arrives and calls back per event, with no promise per event.
+ */
+import OpenAI from 'openai';
+import { createParser } from 'eventsource-parser';
+import type { Usage } from '../shared/schemas';
+
+export interface StreamedReply {
+  content: string;
+  finishReason: string | null;
+  usage: Usage | undefined;
+}
+
+/** The fields of a `chat.completion.chunk` this package reads; anything else in it is ignored. */
+interface ChunkData {
+  choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
+  usage?: { prompt_tokens: number; completion_tokens: number } | null;
+  error?: object;
+}
+
+/**
+ * Reads the body of a streamed completion to its end (or its `[DONE]`), calling `onData` whenever bytes
+ * arrive. An event carrying `error` (how vLLM and llama.cpp report a failure after the 200) throws the
+ * client's `APIError`, as its own reader does; an event that is not JSON throws a `SyntaxError`.
+ */
+export async function readChatStream(response: Response, onData: () => void): Promise<StreamedReply> {
+  const reply: StreamedReply = { content: '', finishReason: null, usage: undefined };
+  let done = false;
+  let failure: Error | undefined;
+  const parser = createParser({
+    onEvent(event) {
+      if (done || failure !== undefined) return;
+      if (event.data.startsWith('[DONE]')) {
+        done = true;
+        return;
+      }
+      let chunk: ChunkData;
+      try {
+        chunk = JSON.parse(event.data) as ChunkData;
+      } catch (error) {
+        failure = error as SyntaxError;
+        return;
+      }
+      if (chunk?.error) {
+        failure = new OpenAI.APIError(undefined, chunk.error, undefined, response.headers);
+        return;
+      }
+      const choice = chunk?.choices?.[0];
+      if (choice?.delta?.content) reply.content += choice.delta.content;
+      if (choice?.finish_reason) reply.finishReason = choice.finish_reason;
+      if (chunk?.usage) {
+        reply.usage = {
+          promptTokens: chunk.usage.prompt_tokens,
+          completionTokens: chunk.usage.completion_tokens,
+        };
+      }
+    },
+  });
+  if (!response.body) return reply;
+  const decoder = new TextDecoder();
+  // Leaving the loop early (done, or a failure) cancels the body and frees the connection.
+  for await (const bytes of response.body as unknown as AsyncIterable<Uint8Array>) {
+    onData();
+    parser.feed(decoder.decode(bytes, { stream: true }));
+    if (failure !== undefined) throw failure;
+    if (done) break;
+  }
+  parser.feed(decoder.decode());
+  if (failure !== undefined) throw failure;
+  return reply;
+}
