@@ -344,6 +344,8 @@ export interface IntentProgress {
   stageTokens?: StageTokens;
   paused: boolean;
   concurrency: number;
+  /** Dialogues started so far; equal to `planned` once the last one has started. Absent from older intents. */
+  started?: number;
   status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
   continuedAsNew: number;
 }
@@ -356,6 +358,7 @@ export const intentReportSchema = z.object({
   failed: z.number().int().min(0),
   tokens: z.object({ prompt: z.number().min(0), completion: z.number().min(0) }),
   llmCalls: z.number().int().min(0),
+  started: z.number().int().min(0).optional(),
 });
 
 export interface RunProgress {

@@ -209,6 +209,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     stageTokens,
     paused: state.paused,
     concurrency,
+    started: state.nextIndex,
     status,
     continuedAsNew: state.continuedAsNew,
   });
@@ -235,6 +236,10 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     if (!patched(PATCHES.intentReportsProgress)) return;
     // Workflow time: the same on replay.
     if (patched(PATCHES.reportInterval) && Date.now() - lastReportAt < MIN_REPORT_INTERVAL_MS) return;
+    sendReport();
+  };
+  const sendReport = () => {
+    if (!parent) return;
     lastReportAt = Date.now();
     state.reportedDone = done();
     getExternalWorkflowHandle(parent.workflowId, parent.runId)
@@ -516,6 +521,8 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     });
     inFlight++;
     active++;
+    // The last dialogue has started: the run stops giving this intent a share (one report more, ever).
+    if (state.nextIndex >= total && parent && patched(PATCHES.finishingIntents)) sendReport();
     let holdsSlot = true;
     const releaseSlot = () => {
       if (holdsSlot) inFlight--;

@@ -25,4 +25,10 @@ export const PATCHES = {
   storeGroupWindow: 'store-group-window',
   /** An intent reports its progress to the run at most once per `MIN_REPORT_INTERVAL_MS`. */
   reportInterval: 'report-interval',
+  /**
+   * An intent reports as soon as it has started its last dialogue, and the run then leaves it out of the
+   * concurrency shares: a share signal arriving while an intent completes fails that workflow task, and
+   * the retry replays the intent's whole history (seconds at the end of every large run).
+   */
+  finishingIntents: 'finishing-intents',
 } as const;

@@ -111,9 +111,16 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     );
   };
   const child = (intent: IntentId) => getExternalWorkflowHandle(intentWorkflowId(config.runId, intent));
+  // Intents that have started their last dialogue get no share, so no share signal races their completion.
+  const skipFinishing = patched(PATCHES.finishingIntents);
+  const finishing = (intent: IntentId) => {
+    const report = live.get(intent);
+    return skipFinishing && report?.started !== undefined && report.started >= report.planned;
+  };
   const rebalance = async () => {
-    const next = splitConcurrency(concurrency, running());
-    const changed = running().filter((i) => next.get(i) !== shares.get(i));
+    const sharing = running().filter((i) => !finishing(i));
+    const next = splitConcurrency(concurrency, sharing);
+    const changed = sharing.filter((i) => next.get(i) !== shares.get(i));
     shares = next;
     await Promise.all(
       changed.map((i) =>
@@ -184,7 +191,11 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
       log.warn('intentReport signal ignored', { intent: String((report as { intent?: unknown })?.intent) });
       return;
     }
+    const wasFinishing = finishing(parsed.data.intent);
     live.set(parsed.data.intent, report);
+    // Its share goes to the intents still starting dialogues; shared out once every report that came
+    // with this one is in (a microtask runs after the activation's signals), so none gets a share late.
+    if (!wasFinishing && finishing(parsed.data.intent)) void Promise.resolve().then(rebalance);
     showDetails();
   });
   const markPaused = () => {

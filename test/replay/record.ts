@@ -126,6 +126,17 @@ const SCENARIOS: Record<string, Scenario> = {
     },
     llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 200, jitter: 0.5 } }),
   },
+  // Recorded after intents began reporting their last start and the run stopped sharing with them
+  // (patch finishing-intents): two intents, so the first to finish gives its share to the other.
+  'finishing-intents': {
+    run: {
+      intents: ['transaction', 'educational'],
+      numDialogsPerIntent: 6,
+      numTurnsPerDialog: 1,
+      concurrency: 4,
+    },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 100, jitter: 0.8 } }),
+  },
   failures: {
     run: {
       intents: ['problem_solving'],

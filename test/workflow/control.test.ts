@@ -174,4 +174,42 @@ describe('run control', () => {
       assert.equal(summary.written, 12);
     });
   });
+
+  test('run control: an intent that has started its last dialogue says so and gets no share signal after it', async () => {
+    const runId = unique('finishing');
+    const intents = ['transaction', 'educational', 'exploratory'] as const;
+    await withWorker(15, async (taskQueue) => {
+      const summary = (await temporal.client.workflow.execute(WORKFLOW_TYPES.run, {
+        workflowId: runId,
+        taskQueue,
+        args: [input(runId, { intents: [...intents], numDialogsPerIntent: 24, concurrency: 6 })],
+      })) as RunSummary;
+      assert.equal(summary.written, 72);
+      // In the run's history: once it has an intent's report of its last start, it sends that intent no share.
+      const events = (await temporal.client.workflow.getHandle(runId).fetchHistory()).events ?? [];
+      const payload = (data: Uint8Array | null | undefined) =>
+        data ? (JSON.parse(Buffer.from(data).toString()) as unknown) : undefined;
+      for (const intent of intents) {
+        const finishingAt = events.findIndex((e) => {
+          const signal = e.workflowExecutionSignaledEventAttributes;
+          const report = payload(signal?.input?.payloads?.[0]?.data) as
+            { intent: string; started?: number; planned: number } | undefined;
+          return (
+            signal?.signalName === 'intentReport' &&
+            report?.intent === intent &&
+            report.started === report.planned
+          );
+        });
+        assert.ok(finishingAt >= 0, `${intent}: a report once its last dialogue started`);
+        const lateShares = events.slice(finishingAt).filter((e) => {
+          const sent = e.signalExternalWorkflowExecutionInitiatedEventAttributes;
+          return (
+            sent?.signalName === 'setConcurrency' &&
+            sent.workflowExecution?.workflowId === `${runId}.${intent}`
+          );
+        });
+        assert.equal(lateShares.length, 0, `${intent}: share signals sent after its last start`);
+      }
+    });
+  });
 });
