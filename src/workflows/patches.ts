@@ -23,8 +23,10 @@ export const PATCHES = {
   workerGate: 'worker-gate',
   /** While LLM calls are still finishing, a storage batch waits up to `STORE_GROUP_MS` for more records. */
   storeGroupWindow: 'store-group-window',
-  /** An intent reports its progress to the run at most once per `MIN_REPORT_INTERVAL_MS`. */
+  /** An intent reports its progress to the run at most once per 2 s (see `report-interval-5s`). */
   reportInterval: 'report-interval',
+  /** The least time between an intent's progress reports goes from 2 s to `MIN_REPORT_INTERVAL_MS` (5 s). */
+  reportInterval5s: 'report-interval-5s',
   /**
    * An intent reports as soon as it has started its last dialogue, and the run then leaves it out of the
    * concurrency shares: a share signal arriving while an intent completes fails that workflow task, and

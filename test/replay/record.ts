@@ -127,7 +127,8 @@ const SCENARIOS: Record<string, Scenario> = {
     llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 200, jitter: 0.5 } }),
   },
   // Recorded after intents began reporting their last start and the run stopped sharing with them
-  // (patch finishing-intents): two intents, so the first to finish gives its share to the other.
+  // (patch finishing-intents), and reports went to one per 5 s (report-interval-5s): two intents, so
+  // the first to finish gives its share to the other.
   'finishing-intents': {
     run: {
       intents: ['transaction', 'educational'],
