@@ -666,7 +666,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     cleanups.unshift(() => workerConnection.close());
     const replyChecks: ReplyCheckCounts = { checked: 0, rejected: {} };
     // Created side by side: each waits on the server, and the run starts sooner.
-    const workers: Worker[] = await Promise.all([
+    const creations = await Promise.allSettled([
       createStorageWorker({
         connection: workerConnection,
         namespace,
@@ -690,6 +690,13 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
           ]
         : []),
     ]);
+    const workers: Worker[] = creations.flatMap((c) => (c.status === 'fulfilled' ? [c.value] : []));
+    const failed = creations.find((c) => c.status === 'rejected');
+    if (failed) {
+      // The one that was created holds a native worker on the connection: run it down before failing.
+      await Promise.allSettled(workers.map((w) => w.runUntil(Promise.resolve())));
+      throw failed.reason;
+    }
     const running = workers.map((w) => w.run());
     startupLog('workers ready');
     cleanups.unshift(async () => {
