@@ -139,6 +139,9 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   const gated = patched(PATCHES.workerGate);
   if (gated) state.runConcurrency = input.runConcurrency ?? state.runConcurrency ?? config.concurrency;
   const groupCommit = patched(PATCHES.storeGroupWindow);
+  const lean = patched(PATCHES.leanDialogueLoop);
+  /** Whether a dialogue must await the end of a pause (older histories always awaited the condition). */
+  const mustWaitPause = () => !lean || state.paused;
   /** Dialogues this intent keeps in an LLM stage: its share, plus those waiting at the worker's gate. */
   const window = () => (gated ? concurrency + scheduleAhead(concurrency) : concurrency);
   /** Dialogues in an LLM stage: what `concurrency` bounds. */
@@ -339,7 +342,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   async function runDialogue(plan: DialoguePlan, releaseSlot: () => void): Promise<void> {
     let stage: FailureRecord['stage'] = 'skeleton';
     try {
-      await condition(() => !state.paused);
+      if (mustWaitPause()) await condition(() => !state.paused);
       const {
         skeleton,
         usage,
@@ -350,7 +353,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       count('skeleton', usage);
       countFailed('skeleton', failedBefore);
       stage = 'responses';
-      await condition(() => !state.paused);
+      if (mustWaitPause()) await condition(() => !state.paused);
       const replies = await llm.generateResponses.executeWithOptions(summary('responses', plan), [
         { plan, skeleton, llm: settings('responses'), ...prompt('responses', plan) },
       ]);
@@ -391,6 +394,22 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       }
       await storeFailures([failureRecord(plan, stage, type, reason)]);
       state.failed++;
+    }
+  }
+
+  /** `runDialogue(…).catch(failed).finally(settled)` in one promise instead of three. */
+  async function settleDialogue(
+    plan: DialoguePlan,
+    releaseSlot: () => void,
+    failed: (error: unknown) => void,
+    settled: () => void,
+  ): Promise<void> {
+    try {
+      await runDialogue(plan, releaseSlot);
+    } catch (error) {
+      failed(error);
+    } finally {
+      settled();
     }
   }
 
@@ -500,15 +519,14 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   // A dialogue that fails for a reason other than its LLM calls (cancellation, a bug) ends the workflow.
   let fatal: Error | undefined;
   let outOfRoom = false;
+  const mayGoOn = () =>
+    fatal !== undefined ||
+    upgradeWaiting() ||
+    state.abortReason !== undefined ||
+    // Backpressure: if storage falls behind (its worker is down), stop paying for new dialogues.
+    (!state.paused && inFlight < window() && active - inFlight < Math.max(window(), STORE_BATCH));
   while (state.nextIndex < total && !outOfRoom && fatal === undefined) {
-    await condition(
-      () =>
-        fatal !== undefined ||
-        upgradeWaiting() ||
-        state.abortReason !== undefined ||
-        // Backpressure: if storage falls behind (its worker is down), stop paying for new dialogues.
-        (!state.paused && inFlight < window() && active - inFlight < Math.max(window(), STORE_BATCH)),
-    );
+    if (!lean || !mayGoOn()) await condition(mayGoOn);
     if (fatal !== undefined || upgradeWaiting()) break;
     if (state.abortReason) {
       await condition(() => active === 0);
@@ -536,14 +554,16 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       if (holdsSlot) inFlight--;
       holdsSlot = false;
     };
-    void runDialogue(plan, releaseSlot)
-      .catch((error: unknown) => void (fatal ??= error instanceof Error ? error : new Error(String(error))))
-      .finally(() => {
-        releaseSlot();
-        active--;
-        finishedThisRun++;
-        reportProgress();
-      });
+    const settle = () => {
+      releaseSlot();
+      active--;
+      finishedThisRun++;
+      reportProgress();
+    };
+    const failed = (error: unknown) =>
+      void (fatal ??= error instanceof Error ? error : new Error(String(error)));
+    if (lean) void settleDialogue(plan, releaseSlot, failed, settle);
+    else void runDialogue(plan, releaseSlot).catch(failed).finally(settle);
   }
   await condition(() => active === 0);
   if (fatal !== undefined) throw fatal;

@@ -138,6 +138,23 @@ const SCENARIOS: Record<string, Scenario> = {
     },
     llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 100, jitter: 0.8 } }),
   },
+  // Recorded after intents stopped awaiting conditions that already hold (patch lean-dialogue-loop):
+  // a pause mid-run takes the waiting path, the rest the direct one.
+  'lean-loop': {
+    run: {
+      intents: ['information_retrieval', 'health_consultation'],
+      numDialogsPerIntent: 5,
+      numTurnsPerDialog: 1,
+      concurrency: 3,
+    },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 300, jitter: 0.5 } }),
+    async during(client, runId) {
+      await waitForCalls(client, runId);
+      await client.workflow.getHandle(runId).signal(pauseSignal);
+      await sleep(1_500);
+      await client.workflow.getHandle(runId).signal(resumeSignal);
+    },
+  },
   failures: {
     run: {
       intents: ['problem_solving'],

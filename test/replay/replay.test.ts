@@ -28,6 +28,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     'systemic-stop',
     'updates',
     'live-progress',
+    'lean-loop',
   ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
 
