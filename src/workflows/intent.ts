@@ -397,7 +397,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     }
   }
 
-  /** `runDialogue(…).catch(failed).finally(settled)` in one promise instead of three. */
+  /** `runDialogue(…).catch(failed).finally(settled)`, with fewer promises than that chain makes. */
   async function settleDialogue(
     plan: DialoguePlan,
     releaseSlot: () => void,

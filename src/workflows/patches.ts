@@ -36,7 +36,7 @@ export const PATCHES = {
   /**
    * An intent awaits a `condition()` only when it must wait (paused, no free slot) and settles each
    * dialogue in one async function: the SDK captures a stack trace for every promise workflow code
-   * creates, and these were a third of them (about 13 of 39 per dialogue).
+   * creates, and these were 11 of the 39 per dialogue.
    */
   leanDialogueLoop: 'lean-dialogue-loop',
 } as const;
