@@ -50,7 +50,10 @@ const currentDetails = async (workflowId: string) =>
 describe('visibility', () => {
   test('visibility: the run’s progress query, details and memo move while its intents run', async () => {
     const runId = unique('live');
-    await withWorker(40, async (taskQueue) => {
+    // Calls long enough that an intent's first storage batch (held up to STORE_GROUP_MS while calls
+    // finish) lands well before it starts its last dialogue: that start sends a report too, and after
+    // it the next waits MIN_REPORT_INTERVAL_MS, by when an intent of 40 ms calls had already finished.
+    await withWorker(250, async (taskQueue) => {
       const handle = await temporal.client.workflow.start(WORKFLOW_TYPES.run, {
         workflowId: runId,
         taskQueue,
