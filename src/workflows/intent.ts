@@ -525,6 +525,9 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     state.abortReason !== undefined ||
     // Backpressure: if storage falls behind (its worker is down), stop paying for new dialogues.
     (!state.paused && inFlight < window() && active - inFlight < Math.max(window(), STORE_BATCH));
+  /** A dialogue that failed other than by its LLM calls: the first such error ends the intent. */
+  const failed = (error: unknown) =>
+    void (fatal ??= error instanceof Error ? error : new Error(String(error)));
   while (state.nextIndex < total && !outOfRoom && fatal === undefined) {
     if (!lean || !mayGoOn()) await condition(mayGoOn);
     if (fatal !== undefined || upgradeWaiting()) break;
@@ -560,8 +563,6 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       finishedThisRun++;
       reportProgress();
     };
-    const failed = (error: unknown) =>
-      void (fatal ??= error instanceof Error ? error : new Error(String(error)));
     if (lean) void settleDialogue(plan, releaseSlot, failed, settle);
     else void runDialogue(plan, releaseSlot).catch(failed).finally(settle);
   }

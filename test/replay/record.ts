@@ -38,6 +38,14 @@ interface Scenario {
 
 const retry = { maximumAttempts: 3, initialIntervalMs: 50, backoffCoefficient: 1, maximumIntervalMs: 50 };
 
+/** Pauses the run once its calls have begun, and resumes it 1.5 s later. */
+async function pauseMidRun(client: Client, runId: string): Promise<void> {
+  await waitForCalls(client, runId);
+  await client.workflow.getHandle(runId).signal(pauseSignal);
+  await sleep(1_500);
+  await client.workflow.getHandle(runId).signal(resumeSignal);
+}
+
 const SCENARIOS: Record<string, Scenario> = {
   normal: {
     run: { intents: ['transaction', 'educational'], numDialogsPerIntent: 2, numTurnsPerDialog: 2 },
@@ -56,12 +64,7 @@ const SCENARIOS: Record<string, Scenario> = {
       concurrency: 2,
     },
     llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 300 } }),
-    async during(client, runId) {
-      await waitForCalls(client, runId);
-      await client.workflow.getHandle(runId).signal(pauseSignal);
-      await sleep(1_500);
-      await client.workflow.getHandle(runId).signal(resumeSignal);
-    },
+    during: pauseMidRun,
   },
   // Recorded after the run's control moved to updates (patches late-child-gets-pause,
   // run-waits-for-handlers, ignore-bad-concurrency-signal).
@@ -148,12 +151,7 @@ const SCENARIOS: Record<string, Scenario> = {
       concurrency: 3,
     },
     llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 300, jitter: 0.5 } }),
-    async during(client, runId) {
-      await waitForCalls(client, runId);
-      await client.workflow.getHandle(runId).signal(pauseSignal);
-      await sleep(1_500);
-      await client.workflow.getHandle(runId).signal(resumeSignal);
-    },
+    during: pauseMidRun,
   },
   failures: {
     run: {
