@@ -15,6 +15,7 @@ import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { runCli, spawnCli } from '../helpers/cli';
 import { readDialogues, readFailures } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
+import { pendingActivities, sleep, waitFor } from '../helpers/wait';
 
 const API_KEY = 'sk-control-key';
 let llm: LlmServer;
@@ -30,21 +31,6 @@ after(async () => {
 });
 
 const env = () => ({ OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: temporal.address });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(
-  predicate: () => Promise<boolean> | boolean,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 async function lines(file: string): Promise<number> {
   try {
     return (await readFile(file, 'utf8')).split('\n').filter(Boolean).length;
@@ -87,7 +73,21 @@ describe('control', () => {
         status.stdout,
         /transaction .* written, \d+ failed, \d+ in flight, tokens \d+\+\d+, paused/,
       );
-      await waitFor(() => llm.stats().inFlight === 0, 10_000, 'calls in flight to finish');
+      // Quiet means no call at the endpoint and none scheduled at the server that a worker could still
+      // pick up (a loaded machine can hand out a task scheduled before the pause late).
+      const connection = await Connection.connect({ address: temporal.address });
+      try {
+        const intents = ['transaction', 'educational'].map((i) => `${runId}.${i}`);
+        await waitFor(
+          async () =>
+            llm.stats().inFlight === 0 &&
+            (await pendingActivities(new Client({ connection }), intents)) === 0,
+          60_000,
+          'calls in flight to finish',
+        );
+      } finally {
+        await connection.close();
+      }
       const calls = llm.stats().requests;
       await sleep(2_000);
       assert.equal(llm.stats().requests, calls, 'no new LLM call while paused');

@@ -148,6 +148,8 @@ test('versioning: a run in progress moves from build A to build B, and every rec
     assert.deepEqual(await versionOf(runId), { buildId: 'A', behavior: 'AUTO_UPGRADE' });
     for (const id of intentIds) assert.deepEqual(await versionOf(id), { buildId: 'A', behavior: 'PINNED' });
 
+    // Replies are held while B starts, however long a loaded machine takes: the run cannot finish on A.
+    llm.configure({ hold: true });
     // B starts beside A; it is listed but takes no run until the operator makes it current.
     const workerB = startWorker('B');
     let stderrB = '';
@@ -160,6 +162,7 @@ test('versioning: a run in progress moves from build A to build B, and every rec
     assert.equal((await deployment(deploymentName)).current, 'A');
     const writtenBeforeUpgrade = (await readDialogues(outDir)).length;
     assert.ok(writtenBeforeUpgrade < INTENTS.length * PER_INTENT, 'the run is still in progress');
+    llm.configure({ hold: false });
 
     // The README's upgrade step, with the real Temporal CLI.
     await temporalCli(
@@ -217,6 +220,7 @@ test('versioning: a run in progress moves from build A to build B, and every rec
     const text = await readFile(join(outDir, 'dialogs.jsonl'), 'utf8');
     assert.ok(!text.includes(API_KEY));
   } finally {
+    llm.configure({ hold: false });
     await stopWorkers();
   }
 });

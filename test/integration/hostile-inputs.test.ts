@@ -18,11 +18,12 @@ import { findTemporalCli } from '../../src/client/dev-server';
 import { ConfigError, createGenerationWorker, createOpenAiClient, NativeConnection } from '../../src/worker';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
+import { loadScaled } from '../helpers/wait';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'consistent-chat.js');
 /** 2 s on an idle machine; scaled by the load of the machine the tests share. */
-const LIMIT_MS = 2_000 * Math.max(1, loadavg()[0]! / cpus().length);
+const LIMIT_MS = loadScaled(2_000);
 
 let llm: LlmServer;
 let temporal: TestDevServer;

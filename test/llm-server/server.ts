@@ -46,6 +46,11 @@ export interface LlmServerOptions {
   seed: number;
   /** Keep the messages of the last this many chat requests, for `received()`. @default 0 */
   recordRequests: number;
+  /**
+   * While true, chat requests are held before their reply starts (they count in flight), so a test
+   * can keep a run mid-way for as long as a slow machine needs. @default false
+   */
+  hold: boolean;
 }
 
 /** A chat request as received: what a test checks the package's prompts against. */
@@ -72,6 +77,8 @@ export interface LlmServerStats {
   busyMs: number;
   /** The same by whole second since `firstAt`: where a run's calls in flight fell short (start, middle, tail). */
   busyBySecond: number[];
+  /** Connections open now (any request): 0 once every client is gone and all it sent was read. */
+  openConnections: number;
   /** Epoch ms of the first chat request's arrival and of the last one's close since the last reset. */
   firstAt?: number;
   lastAt?: number;
@@ -98,6 +105,7 @@ const DEFAULTS: LlmServerOptions = {
   retryAfterSeconds: 1,
   tokensPerChunk: 8,
   seed: 1,
+  hold: false,
   recordRequests: 0,
 };
 
@@ -224,10 +232,22 @@ function errorBody(message: string, type: string, code: string | null, param: st
 export async function startLlmServer(options: Partial<LlmServerOptions> = {}): Promise<LlmServer> {
   let config: LlmServerOptions = { ...DEFAULTS, ...options };
   let rand = prng(config.seed);
+  // Held requests wake on release, or every 250 ms to notice a client that gave up.
+  let waiters: (() => void)[] = [];
+  const released = () =>
+    new Promise<void>((resolve) => {
+      waiters.push(resolve);
+      setTimeout(resolve, 250);
+    });
+  const release = () => {
+    for (const wake of waiters) wake();
+    waiters = [];
+  };
   let counter = 0;
   const sockets = new Set<Socket>();
   const windowLog: number[] = [];
   const freshStats = (): LlmServerStats => ({
+    openConnections: 0,
     requests: 0,
     completed: 0,
     byStatus: {},
@@ -480,6 +500,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       total_tokens: promptTokens + completionTokens,
     };
 
+    while (config.hold && !res.destroyed) await released();
     await sleep(latency());
     if (res.destroyed) return;
     const pace = config.latency.tokensPerSecond;
@@ -632,7 +653,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
   const api: LlmServer = {
     url: `http://127.0.0.1:${port}/v1`,
     port,
-    stats: () => structuredClone(stats),
+    stats: () => ({ ...structuredClone(stats), openConnections: sockets.size }),
     received: () => structuredClone(received),
     resetStats: () => {
       stats = { ...freshStats(), inFlight: stats.inFlight };
@@ -641,6 +662,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       const seedChanged = partial.seed !== undefined && partial.seed !== config.seed;
       config = { ...config, ...partial };
       if (seedChanged) rand = prng(config.seed);
+      if (!config.hold) release();
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -18,7 +18,7 @@ import {
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
 import { fakeActivities } from '../helpers/fake-activities';
 import { unique, useTemporal } from '../helpers/temporal';
-import { sleep } from '../helpers/wait';
+import { callGate, pendingActivities, sleep, waitFor } from '../helpers/wait';
 import { withTestWorker } from '../helpers/workers';
 
 const temporal = useTemporal();
@@ -40,15 +40,18 @@ function input(runId: string, overrides: Partial<RunInput> = {}): RunInput {
 async function withWorker<T>(
   delayMs: number,
   fn: (taskQueue: string, log: ReturnType<typeof fakeActivities>['log']) => Promise<T>,
+  gate?: ReturnType<typeof callGate>,
 ): Promise<T> {
-  const { activities, log } = fakeActivities({
-    beforeSkeleton: () => sleep(delayMs),
-    beforeResponses: () => sleep(delayMs),
-  });
+  const pass = async () => {
+    await gate?.pass();
+    await sleep(delayMs);
+  };
+  const { activities, log } = fakeActivities({ beforeSkeleton: pass, beforeResponses: pass });
   // A run without storageTaskQueue stores on the shared storage queue: the test worker serves both.
+  // Held calls are let go however `fn` ends, or the worker could not shut down.
   return withTestWorker(
     { connection: temporal.connection, activities, prefix: 'control', deadlineMs: 60_000 },
-    (taskQueue) => fn(taskQueue, log),
+    (taskQueue) => fn(taskQueue, log).finally(() => gate?.release()),
   );
 }
 
@@ -67,33 +70,50 @@ async function intentsPaused(runId: string, intents: readonly string[]): Promise
 describe('run control', () => {
   test('run control: a pause update sent right after the start pauses every intent and returns the state', async () => {
     const runId = unique('pause-early');
-    await withWorker(50, async (taskQueue, log) => {
-      const handle = await temporal.client.workflow.start(WORKFLOW_TYPES.run, {
-        workflowId: runId,
-        taskQueue,
-        args: [input(runId)],
-      });
-      const state = await handle.executeUpdate(pauseUpdate);
-      assert.equal(state.paused, true);
-      assert.equal(state.runId, runId);
-      assert.deepEqual(state.intents.map((i) => i.intent).sort(), ['educational', 'transaction']);
-      assert.equal(
-        state.intents.reduce((s, i) => s + i.concurrency, 0),
-        4,
-      );
-      assert.deepEqual(await intentsPaused(runId, ['transaction', 'educational']), [true, true]);
-      // Calls in flight when the pause came finish; after that no new call starts.
-      await sleep(500);
-      const calls = log.skeletonCalls.length;
-      await sleep(1_000);
-      assert.equal(log.skeletonCalls.length, calls, 'no new LLM call while paused');
-      assert.ok(log.dialogues.size < 12, 'the run was paused before it finished');
+    // The first calls pass, the rest wait until the pause is acknowledged: the run cannot finish first.
+    const gate = callGate(2);
+    await withWorker(
+      50,
+      async (taskQueue, log) => {
+        const handle = await temporal.client.workflow.start(WORKFLOW_TYPES.run, {
+          workflowId: runId,
+          taskQueue,
+          args: [input(runId)],
+        });
+        const state = await handle.executeUpdate(pauseUpdate);
+        assert.equal(state.paused, true);
+        assert.equal(state.runId, runId);
+        assert.deepEqual(state.intents.map((i) => i.intent).sort(), ['educational', 'transaction']);
+        assert.equal(
+          state.intents.reduce((s, i) => s + i.concurrency, 0),
+          4,
+        );
+        assert.deepEqual(await intentsPaused(runId, ['transaction', 'educational']), [true, true]);
+        gate.release();
+        // Calls in flight when the pause came finish; after that no new call starts. Wait for the
+        // server to hold no activity of either intent, rather than for a time a loaded machine may not keep.
+        const intentIds = [`${runId}.transaction`, `${runId}.educational`];
+        await waitFor(
+          async () => (await pendingActivities(temporal.client, intentIds)) === 0,
+          30_000,
+          'the calls in flight at the pause to finish',
+        );
+        const calls = log.skeletonCalls.length + log.responsesCalls.length;
+        await sleep(1_000);
+        assert.equal(
+          log.skeletonCalls.length + log.responsesCalls.length,
+          calls,
+          'no new LLM call while paused',
+        );
+        assert.ok(log.dialogues.size < 12, 'the run was paused before it finished');
 
-      const resumed = await handle.executeUpdate(resumeUpdate);
-      assert.equal(resumed.paused, false);
-      const summary = (await handle.result()) as RunSummary;
-      assert.equal(summary.written, 12);
-    });
+        const resumed = await handle.executeUpdate(resumeUpdate);
+        assert.equal(resumed.paused, false);
+        const summary = (await handle.result()) as RunSummary;
+        assert.equal(summary.written, 12);
+      },
+      gate,
+    );
   });
 
   test('run control: a pause signal delivered with the start reaches intents that did not exist yet', async () => {
@@ -105,10 +125,11 @@ describe('run control', () => {
         args: [input(runId)],
         signal: pauseSignal,
       });
-      for (let i = 0; i < 50; i++) {
-        if ((await intentsPaused(runId, ['transaction', 'educational'])).every(Boolean)) break;
-        await sleep(100);
-      }
+      await waitFor(
+        async () => (await intentsPaused(runId, ['transaction', 'educational'])).every(Boolean),
+        30_000,
+        'both intents to start paused',
+      );
       await sleep(1_000);
       assert.equal(log.skeletonCalls.length, 0, 'no LLM call while paused');
       await (handle as WorkflowHandle).executeUpdate(resumeUpdate);
@@ -164,7 +185,11 @@ describe('run control', () => {
       await handle.signal(setConcurrencySignal, 'fast' as unknown as number);
       await handle.signal(setConcurrencySignal, null as unknown as number);
       // The Temporal CLI can reach an intent directly, too.
-      for (let i = 0; i < 50 && !(await intentsPaused(runId, ['educational']))[0]; i++) await sleep(100);
+      await waitFor(
+        async () => (await intentsPaused(runId, ['educational']))[0]!,
+        30_000,
+        'the intent to start',
+      );
       await temporal.client.workflow
         .getHandle(`${runId}.educational`)
         .signal(setConcurrencySignal, 'x' as unknown as number);

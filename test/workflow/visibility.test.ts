@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import { intentProgressQuery, pauseUpdate, resumeUpdate, runProgressQuery } from '../../src/shared/messages';
-import type { RunInput, RunSummary } from '../../src/shared/schemas';
+import type { RunInput, RunProgress, RunSummary } from '../../src/shared/schemas';
 import { MAX_PROGRESS_REPORTS, MIN_REPORT_INTERVAL_MS } from '../../src/workflows/intent';
 import { fakeActivities } from '../helpers/fake-activities';
 import { unique, useTemporal } from '../helpers/temporal';
-import { sleep } from '../helpers/wait';
+import { callGate, waitFor } from '../helpers/wait';
 import { withTestWorker } from '../helpers/workers';
 
 const temporal = useTemporal();
@@ -30,14 +30,18 @@ function input(runId: string, overrides: Partial<RunInput> = {}): RunInput {
   };
 }
 
-/** Runs `fn` with a worker whose LLM activities take `delayMs`. */
-async function withWorker<T>(delayMs: number, fn: (taskQueue: string) => Promise<T>): Promise<T> {
-  const { activities } = fakeActivities({
-    beforeSkeleton: () => sleep(delayMs),
-    beforeResponses: () => sleep(delayMs),
-  });
+/** Runs `fn` with a worker whose LLM activities pass `gate` first (none: they run at once). */
+async function withWorker<T>(
+  gate: ReturnType<typeof callGate> | undefined,
+  fn: (taskQueue: string) => Promise<T>,
+): Promise<T> {
+  const pass = gate?.pass ?? (() => Promise.resolve());
+  const { activities } = fakeActivities({ beforeSkeleton: pass, beforeResponses: pass });
   // A run without storageTaskQueue stores on the shared storage queue: the test worker serves both.
-  return withTestWorker({ connection: temporal.connection, activities, prefix: 'vis' }, fn);
+  // Held calls are let go however `fn` ends, or the worker could not shut down.
+  return withTestWorker({ connection: temporal.connection, activities, prefix: 'vis' }, (taskQueue) =>
+    fn(taskQueue).finally(() => gate?.release()),
+  );
 }
 
 const currentDetails = async (workflowId: string) =>
@@ -50,27 +54,27 @@ const currentDetails = async (workflowId: string) =>
 describe('visibility', () => {
   test('visibility: the run’s progress query, details and memo move while its intents run', async () => {
     const runId = unique('live');
-    // Calls long enough that an intent's first storage batch (held up to STORE_GROUP_MS while calls
-    // finish) lands well before it starts its last dialogue: that start sends a report too, and after
-    // it the next waits MIN_REPORT_INTERVAL_MS, by when an intent of 40 ms calls had already finished.
-    await withWorker(250, async (taskQueue) => {
+    // After a few calls the rest are held: the intents cannot finish before the test has seen them
+    // running with stored dialogues, however slow the machine.
+    const gate = callGate(8);
+    await withWorker(gate, async (taskQueue) => {
       const handle = await temporal.client.workflow.start(WORKFLOW_TYPES.run, {
         workflowId: runId,
         taskQueue,
         args: [input(runId)],
       });
-      let live: unknown;
-      for (let i = 0; i < 100; i++) {
-        const p = await handle.query(runProgressQuery);
-        const running = p.intents.filter((x) => x.status === 'running' && x.written > 0);
-        if (running.length > 0) {
-          live = p;
-          assert.ok(running[0]!.tokens.prompt > 0 && running[0]!.llmCalls > 0, JSON.stringify(running[0]));
-          break;
-        }
-        await sleep(100);
-      }
-      assert.ok(live, 'the run reported written dialogues of an intent still running');
+      let live: RunProgress | undefined;
+      await waitFor(
+        async () => {
+          const p = await handle.query(runProgressQuery);
+          if (p.intents.some((x) => x.status === 'running' && x.written > 0)) live = p;
+          return live !== undefined;
+        },
+        60_000,
+        'the run to report written dialogues of an intent still running',
+      );
+      const running = live!.intents.find((x) => x.status === 'running' && x.written > 0)!;
+      assert.ok(running.tokens.prompt > 0 && running.llmCalls > 0, JSON.stringify(running));
       assert.match(await currentDetails(runId), /\d+\/40 written · \d+ failed\n\d+ tokens · est\. \$[\d.]+/);
       assert.match(await currentDetails(`${runId}.transaction`), /\/20 written/);
 
@@ -81,6 +85,7 @@ describe('visibility', () => {
       assert.match(await currentDetails(runId), /^PAUSED/);
       await handle.executeUpdate(resumeUpdate);
       assert.equal((await handle.describe()).memo?.paused, false);
+      gate.release();
 
       const summary = (await handle.result()) as RunSummary;
       assert.equal(summary.written, 40);
@@ -106,7 +111,7 @@ describe('visibility', () => {
 
   test('visibility: an intent reports at most MAX_PROGRESS_REPORTS times and once per interval, so the run’s history stays bounded', async () => {
     const runId = unique('bounded');
-    await withWorker(0, async (taskQueue) => {
+    await withWorker(undefined, async (taskQueue) => {
       const summary = (await temporal.client.workflow.execute(WORKFLOW_TYPES.run, {
         workflowId: runId,
         taskQueue,
