@@ -19,11 +19,10 @@ import {
   TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { defaultMaxTokens, promptContext } from '../method/prompts';
-import type { IntentId } from '../method/intents';
-import { planDialogue } from '../method/plan';
-import { planNames, toDialogueRecord } from '../method/dialogue';
+import type { Activities } from '../../activities';
+import { defaultMaxTokens, promptContext } from '../../method/prompts';
+import type { IntentId } from '../../method/intents';
+import { toDialogueRecord } from '../../method/dialogue';
 import {
   intentProgressQuery,
   intentReportSignal,
@@ -31,21 +30,18 @@ import {
   resumeSignal,
   setConcurrencySignal,
   setRunConcurrencySignal,
-} from '../shared/messages';
-import { storageTaskQueueFor } from '../shared/storage-queue';
+} from '../../shared/messages';
+import { storageTaskQueueFor } from '../../shared/storage-queue';
 import {
   attemptUsageSchema,
   type AttemptUsage,
   type DialoguePlan,
   type DialogueRecord,
-  type FailedAttempts,
-  type StageTokens,
   type FailureRecord,
   type IntentProgress,
   type LlmCallSettings,
   type RunConfig,
-  type Usage,
-} from '../shared/schemas';
+} from '../../shared/schemas';
 import {
   hasRoomForAnother,
   MAX_WINDOW_PER_WORKFLOW,
@@ -54,13 +50,23 @@ import {
   STORE_GROUP_MS,
   storeBatchLength,
   utf8Bytes,
-} from './budget';
-import { PATCHES } from './patches';
+} from '../budget';
+import { PATCHES } from '../patches';
+import {
+  abortedFailures,
+  countCall,
+  countFailedAttempts,
+  failureRecord as failureOf,
+  finishedDialogues,
+  type IntentState,
+  type LlmStage,
+  openBooks,
+  planNext,
+  progressOf,
+  SYSTEMIC_FAILURES,
+  SystemicWatch,
+} from './books';
 
-/** Failure types after which every further call would fail the same way. */
-const SYSTEMIC_FAILURES = new Set(['Llm.Auth', 'Llm.BadRequest']);
-/** Consecutive systemic failures, with no success between, that stop the intent's LLM calls. */
-const SYSTEMIC_FAILURE_LIMIT = 3;
 const FAILURE_BATCH = 100;
 /** Progress reports one intent sends its run over its whole life. */
 export const MAX_PROGRESS_REPORTS = 100;
@@ -75,29 +81,6 @@ const MIN_REPORT_INTERVAL_MS_BEFORE = 2_000;
 /** Most finished dialogues one storage activity carries; `STORE_BATCH_BYTES` bounds their bytes. */
 const STORE_BATCH = 50;
 
-export interface IntentState {
-  nextIndex: number;
-  written: number;
-  failed: number;
-  llmCalls: number;
-  promptTokens: number;
-  completionTokens: number;
-  paused: boolean;
-  continuedAsNew: number;
-  /** Finished dialogues the store already held. Absent in states carried over before it existed. */
-  duplicates?: number;
-  /** Failed LLM attempts, paid, by stage. Absent in states carried over before it existed. */
-  failedAttempts?: FailedAttempts;
-  /** Tokens of the calls that succeeded, by stage. Absent in states carried over before it existed. */
-  stageTokens?: StageTokens;
-  /** Finished dialogues at the last progress report to the run. */
-  reportedDone?: number;
-  /** The run's bound on LLM calls in flight, as last heard (runs with the worker gate). */
-  runConcurrency?: number;
-  /** Set once a systemic failure stopped LLM calls: the rest of the plan is recorded as failed. */
-  abortReason?: { type: string; message: string };
-}
-
 export interface IntentInput {
   config: RunConfig;
   intent: IntentId;
@@ -111,29 +94,7 @@ export interface IntentInput {
 export async function consistentChatIntent(input: IntentInput): Promise<IntentProgress> {
   const { config, intent } = input;
   const total = config.numDialogsPerIntent;
-  const seed = config.seed ?? config.runId;
-  const state: IntentState = input.state ?? {
-    nextIndex: 0,
-    written: 0,
-    failed: 0,
-    llmCalls: 0,
-    promptTokens: 0,
-    completionTokens: 0,
-    paused: config.paused,
-    continuedAsNew: 0,
-  };
-  state.duplicates ??= 0;
-  state.failedAttempts ??= {
-    skeleton: { calls: 0, prompt: 0, completion: 0 },
-    responses: { calls: 0, prompt: 0, completion: 0 },
-  };
-  const failedAttempts = state.failedAttempts;
-  // Counted from here on: a state carried over from before has its earlier tokens in the totals only.
-  state.stageTokens ??= {
-    skeleton: { prompt: 0, completion: 0 },
-    responses: { prompt: 0, completion: 0 },
-  };
-  const stageTokens = state.stageTokens;
+  const state = openBooks(input.state, config.paused);
   let concurrency = input.concurrency;
   // Histories from before the worker gate keep their window of `concurrency` and ungated activities.
   const gated = patched(PATCHES.workerGate);
@@ -148,7 +109,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   let inFlight = 0;
   /** Dialogues started and not yet finished, storage included: what the drain and the budget count. */
   let active = 0;
-  let consecutiveSystemic = 0;
+  const systemic = new SystemicWatch();
 
   const llmOptions: ActivityOptions = {
     startToCloseTimeout: config.timeouts.startToCloseMs,
@@ -202,23 +163,8 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       [{ outDir: config.outDir, failures }],
     );
 
-  const progress = (status: IntentProgress['status']): IntentProgress => ({
-    intent,
-    planned: total,
-    written: state.written,
-    failed: state.failed,
-    inFlight,
-    tokens: { prompt: state.promptTokens, completion: state.completionTokens },
-    llmCalls: state.llmCalls,
-    duplicates: state.duplicates ?? 0,
-    failedAttempts,
-    stageTokens,
-    paused: state.paused,
-    concurrency,
-    started: state.nextIndex,
-    status,
-    continuedAsNew: state.continuedAsNew,
-  });
+  const progress = (status: IntentProgress['status']): IntentProgress =>
+    progressOf(state, intent, total, { inFlight, concurrency }, status);
   let status: IntentProgress['status'] = 'running';
   setHandler(intentProgressQuery, () => progress(status));
 
@@ -227,7 +173,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   // (continue-as-new included), so the run's history stays bounded however many dialogues there are.
   const parent = workflowInfo().parent;
   const reportEvery = Math.max(1, Math.ceil(total / MAX_PROGRESS_REPORTS));
-  const done = () => state.written + state.failed + (state.duplicates ?? 0);
+  const done = () => finishedDialogues(state);
   let lastReportAt = 0;
   /** What the UI shows on the intent's page, kept current as calls and dialogues finish. */
   const showDetails = () =>
@@ -288,21 +234,12 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     rateLimit: config.rateLimit,
     ...(gated && { runConcurrency: state.runConcurrency }),
   });
-  const count = (stage: keyof StageTokens, usage: Usage) => {
-    state.llmCalls++;
-    state.promptTokens += usage.promptTokens;
-    state.completionTokens += usage.completionTokens;
-    stageTokens[stage].prompt += usage.promptTokens;
-    stageTokens[stage].completion += usage.completionTokens;
+  const count = (stage: LlmStage, usage: Parameters<typeof countCall>[2]) => {
+    countCall(state, stage, usage);
     showDetails();
   };
-  /** Failed attempts were paid: counted apart from the calls that succeeded. */
-  const countFailed = (stage: keyof FailedAttempts, paid: AttemptUsage | undefined) => {
-    if (!paid) return;
-    failedAttempts[stage].calls += paid.calls;
-    failedAttempts[stage].prompt += paid.promptTokens;
-    failedAttempts[stage].completion += paid.completionTokens;
-  };
+  const countFailed = (stage: LlmStage, paid: AttemptUsage | undefined) =>
+    countFailedAttempts(state, stage, paid);
   /** The failed attempts a final activity failure carries (its details, or a timeout's last heartbeat). */
   const paidByFailure = (error: ActivityFailure): AttemptUsage | undefined => {
     const cause = error.cause;
@@ -316,21 +253,8 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     );
     return parsed.success ? parsed.data : undefined;
   };
-  const failureRecord = (
-    plan: DialoguePlan,
-    stage: FailureRecord['stage'],
-    type: string,
-    reason: string,
-  ): FailureRecord => ({
-    id: plan.id,
-    intent: planNames(plan, config.taxonomy).intent,
-    info_flow: planNames(plan, config.taxonomy).infoFlow,
-    topic: plan.topic,
-    stage,
-    type,
-    reason,
-    failed_at: new Date().toISOString(),
-  });
+  const failureRecord = (plan: DialoguePlan, stage: FailureRecord['stage'], type: string, reason: string) =>
+    failureOf(config, plan, stage, type, reason);
 
   // Runs that carry their own taxonomy or templates hand the activities what they need to build the
   // prompt; runs without them (older inputs) keep the built-in prompts and their activity inputs as they were.
@@ -359,7 +283,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       ]);
       count('responses', replies.usage);
       countFailed('responses', replies.failedAttempts);
-      consecutiveSystemic = 0;
+      systemic.succeeded();
       // Storing is no LLM call: the next dialogue may start while this one is written.
       releaseSlot();
       const record = toDialogueRecord({
@@ -385,13 +309,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       const reason = cause?.message ?? error.message;
       countFailed(stage, paidByFailure(error));
       log.warn('dialogue failed', { id: plan.id, stage, type, reason });
-      if (
-        SYSTEMIC_FAILURES.has(type) &&
-        ++consecutiveSystemic >= SYSTEMIC_FAILURE_LIMIT &&
-        !state.abortReason
-      ) {
-        state.abortReason = { type, message: reason };
-      }
+      systemic.failed(state, type, reason);
       await storeFailures([failureRecord(plan, stage, type, reason)]);
       state.failed++;
     }
@@ -476,25 +394,8 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   }
 
   /** After a systemic failure: every dialogue left is recorded as failed, in batches, without an LLM call. */
-  async function recordAborted(abort: { type: string; message: string }): Promise<void> {
-    const batch: FailureRecord[] = [];
-    while (state.nextIndex < total && batch.length < FAILURE_BATCH) {
-      const plan = planDialogue({
-        runId: config.runId,
-        seed,
-        intent,
-        index: state.nextIndex++,
-        taxonomy: config.taxonomy,
-      });
-      batch.push(
-        failureRecord(
-          plan,
-          'skeleton',
-          abort.type,
-          `not attempted: the endpoint failed ${SYSTEMIC_FAILURE_LIMIT} calls in a row with ${abort.type}: ${abort.message}`,
-        ),
-      );
-    }
+  async function recordAborted(): Promise<void> {
+    const batch = abortedFailures(state, config, intent, total, FAILURE_BATCH);
     await storeFailures(batch);
     state.failed += batch.length;
     reportProgress();
@@ -533,7 +434,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
     if (fatal !== undefined || upgradeWaiting()) break;
     if (state.abortReason) {
       await condition(() => active === 0);
-      await recordAborted(state.abortReason);
+      await recordAborted();
       outOfRoom = !hasRoomForAnother(reading(), 0);
       continue;
     }
@@ -541,13 +442,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       outOfRoom = true;
       break;
     }
-    const plan = planDialogue({
-      runId: config.runId,
-      seed,
-      intent,
-      index: state.nextIndex++,
-      taxonomy: config.taxonomy,
-    });
+    const plan = planNext(state, config, intent);
     inFlight++;
     active++;
     // The last dialogue has started: the run stops giving this intent a share (one report more, ever).
