@@ -4,6 +4,11 @@
  * id; once no open run predates a change, its call becomes `deprecatePatch(id)` (README, "Design notes").
  */
 export const PATCHES = {
+  /**
+   * With no storage queue in the config, storage activities go to the shared storage queue that
+   * `worker` serves rather than to the workflow's own queue.
+   */
+  storageQueueDefault: 'storage-queue-default',
   /** A run tells a child the pause state it missed while being started. */
   lateChildGetsPause: 'late-child-gets-pause',
   /** A run returns only after its signal and update handlers have finished. */

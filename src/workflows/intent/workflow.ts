@@ -131,7 +131,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   // Storage never gives up: its worker may be down until the owner of the directory comes back.
   // Runs started before 'storage-queue-default' stored on the workflow's own queue when no storage queue
   // was given; newer ones use the shared storage queue that `worker` serves (src/shared/storage-queue.ts).
-  const storageQueue = patched('storage-queue-default')
+  const storageQueue = patched(PATCHES.storageQueueDefault)
     ? storageTaskQueueFor(config, workflowInfo().taskQueue)
     : (config.storageTaskQueue ?? workflowInfo().taskQueue);
   const storageOptions: ActivityOptions = {
