@@ -29,6 +29,9 @@ test('replay: every recorded run and intent history replays without nondetermini
     'updates',
     'live-progress',
     'lean-loop',
+    'finishing-intents',
+    'store-group',
+    'worker-gate',
   ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
 
