@@ -20,7 +20,7 @@ export const PATCHES = {
   storageQueueDefault: 'storage-queue-default',
   /**
    * A run tells a child the pause state it missed while being started. Since 8e0c173; its new path
-   * (a pause arriving while children start) has no committed history yet.
+   * is replayed by the `late-child-pause` histories.
    */
   lateChildGetsPause: 'late-child-gets-pause',
   /** A run returns only after its signal and update handlers have finished. Since 8e0c173. */

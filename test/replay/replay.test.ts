@@ -13,7 +13,7 @@ import { quietRuntime } from '../helpers/temporal';
 import { historyFromJson, loadHistories, patchMarkers } from './histories';
 
 /** Patch ids whose new path no committed history takes yet (src/workflows/patches.ts says why). */
-const NEW_PATH_NOT_RECORDED = new Set<string>([PATCHES.lateChildGetsPause, PATCHES.storeBatchBytes]);
+const NEW_PATH_NOT_RECORDED = new Set<string>([PATCHES.storeBatchBytes]);
 
 test('replay: every recorded run and intent history replays without nondeterminism', async () => {
   quietRuntime();
@@ -36,6 +36,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     'finishing-intents',
     'store-group',
     'worker-gate',
+    'late-child-pause',
   ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
 
