@@ -22,7 +22,7 @@ import {
   setConcurrencySignal,
   setRunConcurrencySignal,
 } from '../../shared/messages';
-import type { IntentProgress, RunConfig } from '../../shared/schemas';
+import type { DialoguePlan, IntentProgress, RunConfig } from '../../shared/schemas';
 import { hasRoomForAnother, MAX_WINDOW_PER_WORKFLOW, scheduleAhead } from '../budget';
 import { PATCHES } from '../patches';
 import {
@@ -158,7 +158,7 @@ interface Driver {
   reporter: ProgressReporter;
   /** Starts one dialogue, not awaited: `failed` on an error that is not its LLM calls', `settle` at its end. */
   start(
-    plan: ReturnType<typeof planNext>,
+    plan: DialoguePlan,
     releaseSlot: () => void,
     failed: (error: unknown) => void,
     settle: () => void,
