@@ -66,6 +66,8 @@ import {
 } from './progress';
 import { installStderrRuntime } from './logging';
 import { serveUi } from './ui';
+import { Resources } from './resources';
+import { createWorkers } from './workers';
 import { packageVersion } from './version';
 import { formatStorageIssue, readStorageIssues } from './storage-health';
 import { intentWorkflowId } from '../workflows/run';
@@ -358,111 +360,113 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   const storageQueue = str('storageTaskQueue') ?? sharedStorageTaskQueue(taskQueue);
   const deployment = deploymentFromFlags(opts);
   const openai = storageOnly ? undefined : createOpenAiClient({ baseURL: str('baseUrl') });
-  let storage: StoreRegistry | undefined;
-  if (serveStorage) {
-    try {
-      storage = new StoreRegistry({ root: await resolveOutputRoot(outRootFlag!) });
-    } catch (error) {
-      throw new ConfigError(
-        '--out-root',
-        `${outRootFlag}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-      );
-    }
-  }
-  if (openai) {
-    const { warning } = await preflightEndpoint(openai, undefined);
-    if (warning) process.stderr.write(`warning: ${warning}\n`);
-  }
-  await (await connectClient(target)).close();
-  const controller = new AbortController();
-  const stoppedBy = stopOnSignals(controller);
-  await installStderrRuntime();
-  const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
-  const connection = await connectWorker(target);
-  const workers: Worker[] = [];
-  if (storage)
-    workers.push(
-      await createStorageWorker({
-        connection,
-        namespace,
-        taskQueue: storageQueue,
-        storage,
-        encryption: keys,
-      }),
-    );
-  if (!storageOnly)
-    workers.push(
-      await createGenerationWorker({
-        connection,
-        namespace,
-        taskQueue,
-        openai: openai!,
-        // Also on the workflow's own queue: runs started before the shared storage queue store there.
-        storage,
-        maxConcurrentLlmCalls: maxConcurrent,
-        maxCachedWorkflows,
-        encryption: keys,
-        deployment,
-      }),
-    );
-  const version = workers.find((w) => w.options.taskQueue === taskQueue)?.options.workerDeploymentOptions
-    ?.version;
-  process.stderr.write(
-    `worker on ${describeConnection(target)}${keys ? ', payloads encrypted' : ''}, task queue ${storageOnly ? storageQueue : taskQueue}${storage && !storageOnly ? ` (storage on ${storageQueue})` : ''}${storage ? `, output root ${storage.root}` : ''}${version ? `, deployment ${version.deploymentName} build ${version.buildId}` : ''}; SIGTERM drains calls in flight\n`,
-  );
-  if (controller.signal.aborted) {
-    await storage?.closeAll();
-    await connection.close();
-    return stoppedBy() ?? EXIT_CODES.terminated;
-  }
-  const worker = {
-    shutdown: () => {
-      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-    },
-    run: async () => {
-      const running = workers.map((w) => w.run());
-      const settled = Promise.allSettled(running);
-      try {
-        await Promise.race(running);
-      } finally {
-        // One worker stopping (SIGTERM reaches all of them) stops the others too.
-        worker.shutdown();
-        await settled;
-      }
-      for (const r of await settled) if (r.status === 'rejected') throw r.reason;
-    },
-  };
-  controller.signal.addEventListener('abort', () => worker.shutdown(), { once: true });
-  // The first version of a deployment becomes current by itself; later ones wait for the operator.
-  const stopped = new AbortController();
-  const current = version
-    ? makeCurrentIfNone({ connection, namespace, version, signal: stopped.signal }).then(
-        (outcome) =>
-          outcome === 'not-current' &&
-          process.stderr.write(
-            `build ${version.buildId} is not the current version of ${version.deploymentName}: it serves runs already on it; ` +
-              `to move runs to it: temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}\n`,
-          ),
-        (error: unknown) =>
-          stopped.signal.aborted || process.stderr.write(`warning: ${(error as Error).message}\n`),
-      )
-    : undefined;
-  const healthFile = str('healthFile') ?? process.env.CONSISTENT_CHAT_HEALTH_FILE;
-  const stopHealth = healthFile
-    ? keepHealthFile(resolve(healthFile), {
-        getState: () => (workers.every((w) => w.getState() === 'RUNNING') ? 'RUNNING' : 'STOPPING'),
-      })
-    : undefined;
+  // What this command acquires is released in reverse order however it ends (src/client/resources.ts).
+  const resources = new Resources();
   try {
+    let storage: StoreRegistry | undefined;
+    if (serveStorage) {
+      try {
+        storage = new StoreRegistry({ root: await resolveOutputRoot(outRootFlag!) });
+      } catch (error) {
+        throw new ConfigError(
+          '--out-root',
+          `${outRootFlag}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        );
+      }
+      const store = storage;
+      resources.defer(() => store.closeAll());
+    }
+    if (openai) {
+      const { warning } = await preflightEndpoint(openai, undefined);
+      if (warning) process.stderr.write(`warning: ${warning}\n`);
+    }
+    await (await connectClient(target)).close();
+    const controller = new AbortController();
+    const stoppedBy = stopOnSignals(controller);
+    await installStderrRuntime();
+    const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
+    const connection = await connectWorker(target);
+    resources.defer(() => connection.close());
+    // If the generation worker cannot be created, the storage worker already created is run down.
+    const workers: Worker[] = await createWorkers([
+      ...(storage
+        ? [createStorageWorker({ connection, namespace, taskQueue: storageQueue, storage, encryption: keys })]
+        : []),
+      ...(storageOnly
+        ? []
+        : [
+            createGenerationWorker({
+              connection,
+              namespace,
+              taskQueue,
+              openai: openai!,
+              // Also on the workflow's own queue: runs started before the shared storage queue store there.
+              storage,
+              maxConcurrentLlmCalls: maxConcurrent,
+              maxCachedWorkflows,
+              encryption: keys,
+              deployment,
+            }),
+          ]),
+    ]);
+    const version = workers.find((w) => w.options.taskQueue === taskQueue)?.options.workerDeploymentOptions
+      ?.version;
+    process.stderr.write(
+      `worker on ${describeConnection(target)}${keys ? ', payloads encrypted' : ''}, task queue ${storageOnly ? storageQueue : taskQueue}${storage && !storageOnly ? ` (storage on ${storageQueue})` : ''}${storage ? `, output root ${storage.root}` : ''}${version ? `, deployment ${version.deploymentName} build ${version.buildId}` : ''}; SIGTERM drains calls in flight\n`,
+    );
+    if (controller.signal.aborted) {
+      // Created and never run: each still holds a native worker on the connection.
+      await Promise.allSettled(workers.map((w) => w.runUntil(Promise.resolve())));
+      return stoppedBy() ?? EXIT_CODES.terminated;
+    }
+    const worker = {
+      shutdown: () => {
+        for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      },
+      run: async () => {
+        const running = workers.map((w) => w.run());
+        const settled = Promise.allSettled(running);
+        try {
+          await Promise.race(running);
+        } finally {
+          // One worker stopping (SIGTERM reaches all of them) stops the others too.
+          worker.shutdown();
+          await settled;
+        }
+        for (const r of await settled) if (r.status === 'rejected') throw r.reason;
+      },
+    };
+    controller.signal.addEventListener('abort', () => worker.shutdown(), { once: true });
+    // The first version of a deployment becomes current by itself; later ones wait for the operator.
+    const stopped = new AbortController();
+    const current = version
+      ? makeCurrentIfNone({ connection, namespace, version, signal: stopped.signal }).then(
+          (outcome) =>
+            outcome === 'not-current' &&
+            process.stderr.write(
+              `build ${version.buildId} is not the current version of ${version.deploymentName}: it serves runs already on it; ` +
+                `to move runs to it: temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}\n`,
+            ),
+          (error: unknown) =>
+            stopped.signal.aborted || process.stderr.write(`warning: ${(error as Error).message}\n`),
+        )
+      : undefined;
+    resources.defer(async () => {
+      stopped.abort();
+      await current;
+    });
+    const healthFile = str('healthFile') ?? process.env.CONSISTENT_CHAT_HEALTH_FILE;
+    if (healthFile)
+      resources.defer(
+        keepHealthFile(resolve(healthFile), {
+          getState: () => (workers.every((w) => w.getState() === 'RUNNING') ? 'RUNNING' : 'STOPPING'),
+        }),
+      );
     await worker.run();
+    return stoppedBy() ?? EXIT_CODES.ok;
   } finally {
-    stopHealth?.();
-    stopped.abort();
-    await current;
-    await storage?.closeAll();
-    await connection.close();
+    await resources.releaseAll();
   }
-  return stoppedBy() ?? EXIT_CODES.ok;
 }
 
 /** Finds the Temporal server of a run: a flag, the environment, or the embedded server of `--out DIR`. */

@@ -72,6 +72,8 @@ import { BUILTIN_PROMPTS } from '../method/prompts';
 import { BUILTIN_TAXONOMY } from '../method/taxonomy';
 import { methodHash, sameContent, writeMethodCopies, METHOD_COPIES } from './method-files';
 import { packageVersion } from './version';
+import { Resources } from './resources';
+import { createWorkers } from './workers';
 
 /** How often a followed run's storage activities are checked for failures that keep repeating. */
 const STORAGE_CHECK_INTERVAL_MS = 5_000;
@@ -557,7 +559,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     });
   };
   startupLog('checks done');
-  const cleanups: (() => Promise<void>)[] = [];
+  const resources = new Resources();
   // This process's storage is confined to its own --out, whatever a workflow's outDir says; it may
   // adopt the files of that directory written before the store's marker existed (only on a resume).
   const storage = new StoreRegistry({ root: dir, adopt: resumed ? dir : undefined });
@@ -574,10 +576,10 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     }
     if (options.logger) {
       const stopRouting = routedRuntimeLogger(env).route({ logger: options.logger });
-      cleanups.unshift(() => Promise.resolve(stopRouting()));
+      resources.defer(stopRouting);
     } else {
       const stopRouting = routedRuntimeLogger(env).route({ file: join(dir, LOG_FILE) });
-      cleanups.unshift(() => Promise.resolve(stopRouting()));
+      resources.defer(stopRouting);
     }
     // The process that holds the directory's lock owns the run; a second one only attaches to it.
     const owner = await storage.get(dir, input.runId).then(
@@ -587,7 +589,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         throw new ConfigError('--out', error.message);
       },
     );
-    cleanups.unshift(() => storage.closeAll());
+    resources.defer(() => storage.closeAll());
     aborted();
     if (owner && localModel) {
       const slots = Math.min(config.concurrency, defaultLocalSlots());
@@ -601,7 +603,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         logFile: join(dir, '.local-model.log'),
         env,
       });
-      cleanups.unshift(() => served.stop());
+      resources.defer(() => served.stop());
       openai = createOpenAiClient({ baseURL: served.baseURL, apiKey: 'local' }, env);
       options.onNotice?.(
         `no LLM endpoint configured: serving ${served.displayName} locally with llama.cpp (${slots} slots, ${served.threads} threads); for real data set --base-url or OPENAI_BASE_URL and OPENAI_API_KEY`,
@@ -624,7 +626,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       await makeDirs(stateDir);
       // With encryption on, the embedded UI decodes through a codec endpoint this process serves.
       const codec = keys ? await startCodecServer({ keys }) : undefined;
-      if (codec) cleanups.unshift(() => codec.close());
+      if (codec) resources.defer(() => codec.close());
       let spawned = (): void => undefined;
       const booting = new Promise<void>((resolve) => (spawned = resolve));
       const starting = startDevServer({
@@ -643,7 +645,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       await Promise.race([booting, settled]);
       if (owner) await import('../worker.js');
       server = await starting;
-      cleanups.unshift(() => server!.stop());
+      resources.defer(() => server!.stop());
       codec?.allowOrigin(server.uiUrl);
       serverAddress = server.address;
       startupLog('embedded server ready');
@@ -651,7 +653,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     aborted();
     const serverTarget = server || !address ? embeddedConnection(serverAddress, namespace) : target;
     const connection = await connectClient(serverTarget);
-    cleanups.unshift(() => connection.close());
+    resources.defer(() => connection.close());
     const client = createClient(connection, namespace, keys);
     await checkRunDecodes(client, input.runId, keys);
 
@@ -663,10 +665,10 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
     await installRoutedRuntime(env);
     const workerConnection = await connectWorker(serverTarget);
-    cleanups.unshift(() => workerConnection.close());
+    resources.defer(() => workerConnection.close());
     const replyChecks: ReplyCheckCounts = { checked: 0, rejected: {} };
     // Created side by side: each waits on the server, and the run starts sooner.
-    const creations = await Promise.allSettled([
+    const workers: Worker[] = await createWorkers([
       createStorageWorker({
         connection: workerConnection,
         namespace,
@@ -690,16 +692,9 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
           ]
         : []),
     ]);
-    const workers: Worker[] = creations.flatMap((c) => (c.status === 'fulfilled' ? [c.value] : []));
-    const failed = creations.find((c) => c.status === 'rejected');
-    if (failed) {
-      // The one that was created holds a native worker on the connection: run it down before failing.
-      await Promise.allSettled(workers.map((w) => w.runUntil(Promise.resolve())));
-      throw failed.reason;
-    }
     const running = workers.map((w) => w.run());
     startupLog('workers ready');
-    cleanups.unshift(async () => {
+    resources.defer(async () => {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await Promise.allSettled(running);
     });
@@ -740,7 +735,8 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     const result = await followRun(client, handle, input.runId, options, running);
     return { ...result, alreadyFinished, replyChecks: openai ? replyChecks : undefined };
   } finally {
-    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    // A failed release (a server already gone) must not hide how the run ended.
+    await resources.releaseAll().catch(() => undefined);
     // An exit before the run began leaves no directory behind that this call created.
     if (created && !workflowStarted)
       await rm(created, { recursive: true, force: true }).catch(() => undefined);

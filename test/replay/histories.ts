@@ -53,3 +53,22 @@ export async function loadHistories(): Promise<{ name: string; recorded: Recorde
   }
   return out;
 }
+
+/** The patch ids whose markers a recorded history carries. */
+export function patchMarkers(recorded: RecordedHistory): Set<string> {
+  const ids = new Set<string>();
+  const { events } = recorded.history as {
+    events?: {
+      markerRecordedEventAttributes?: { details?: Record<string, { payloads?: { data?: string }[] }> };
+    }[];
+  };
+  for (const event of events ?? []) {
+    for (const payload of event.markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []) {
+      const { id } = JSON.parse(Buffer.from(payload.data ?? '', 'base64').toString('utf8')) as {
+        id?: string;
+      };
+      if (id) ids.add(id);
+    }
+  }
+  return ids;
+}

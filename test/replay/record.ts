@@ -153,6 +153,22 @@ const SCENARIOS: Record<string, Scenario> = {
     llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 300, jitter: 0.5 } }),
     during: pauseMidRun,
   },
+  // Recorded for patch late-child-gets-pause: a pause that reaches the run while it is still starting
+  // its children, so each child started unpaused is told afterwards.
+  'late-child-pause': {
+    run: {
+      intents: ['transaction', 'educational', 'exploratory'],
+      numDialogsPerIntent: 2,
+      numTurnsPerDialog: 1,
+      concurrency: 3,
+    },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 50 } }),
+    async during(client, runId) {
+      await client.workflow.getHandle(runId).signal(pauseSignal);
+      await sleep(1_000);
+      await client.workflow.getHandle(runId).signal(resumeSignal);
+    },
+  },
   failures: {
     run: {
       intents: ['problem_solving'],
