@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { access, link, lstat, lutimes, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { access, link, lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { OUTPUT_FILES } from '../shared/constants';
@@ -23,6 +23,17 @@ import {
 import { IdIndex, type IdIndexSnapshot } from './id-index';
 
 export { ForbiddenDirectoryError };
+
+/**
+ * This process no longer holds the output directory's lock: another one took it over (it judged this
+ * holder dead, e.g. after a long pause), so this one must not write there again.
+ */
+export class LockLostError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LockLostError';
+  }
+}
 
 export interface JsonlStoreOptions {
   /** fsync each commit; benchmarks of the orchestration alone may turn it off. @default true */
@@ -75,6 +86,8 @@ class JsonlFile {
   private lastCheckpoint = Date.now();
   private checkpointing: Promise<void> | undefined;
   private ino = 0;
+  /** Checked before each write: throws once this process no longer holds the directory's lock. */
+  fence: () => Promise<void> = () => Promise.resolve();
   /** Where line numbers in messages count from, when an open resumed from a checkpoint. */
   private lineBase = '';
 
@@ -313,6 +326,13 @@ class JsonlFile {
       const buffer = Buffer.concat(batch.map((p) => p.line));
       const before = this.size;
       try {
+        await this.fence();
+      } catch (error) {
+        // Nothing written, and nothing cut: the file is another writer's now.
+        for (const p of batch) p.reject(error);
+        continue;
+      }
+      try {
         let written = 0;
         while (written < buffer.length) {
           const { bytesWritten } = await this.handle.write(buffer, written, buffer.length - written);
@@ -433,6 +453,9 @@ export class JsonlStore {
             throw error;
           },
         );
+        // Every write first checks that the lock is still ours (one lstat), so a holder that was taken
+        // over stops instead of writing beside the new one.
+        d.file.fence = f.file.fence = () => lock.check();
         return new JsonlStore(directory, lock, d.file, f.file, d.repairedBytes + f.repairedBytes, runId);
       } catch (error) {
         await lock.release();
@@ -451,6 +474,11 @@ export class JsonlStore {
         `${this.dir} no longer names the directory this worker opened (replaced or moved); refusing to write`,
       );
     }
+  }
+
+  /** True once another process took this store's directory lock over; every append then fails. */
+  get lockLost(): boolean {
+    return this.lock.lost;
   }
 
   appendDialogue(record: DialogueRecord): Promise<StoreResult> {
@@ -637,10 +665,19 @@ interface LockContent {
  */
 class DirectoryLock {
   private heartbeat: NodeJS.Timeout | undefined;
+  lost = false;
 
   private constructor(
     private readonly dir: ConfinedDirectory,
     private readonly content: string,
+    /**
+     * Kept open while held: it pins the lock file's inode, so no new file can get its number and
+     * (dev, ino) of the path tell our lock from a new holder's with one lstat; the heartbeat touches
+     * this inode, never whatever the path names now.
+     */
+    private readonly handle: FileHandle,
+    private readonly dev: number,
+    private readonly ino: number,
   ) {}
 
   static async take(dir: ConfinedDirectory, heartbeatMs: number): Promise<DirectoryLock> {
@@ -653,7 +690,8 @@ class DirectoryLock {
     const content = JSON.stringify(mine);
     for (let attempt = 0; attempt < 3; attempt++) {
       if (await createExclusive(dir, LOCK_FILE, content)) {
-        const lock = new DirectoryLock(dir, content);
+        const lock = await DirectoryLock.hold(dir, content);
+        if (!lock) continue; // taken over between creating and opening it: try again
         lock.startHeartbeat(heartbeatMs);
         return lock;
       }
@@ -686,20 +724,58 @@ class DirectoryLock {
     throw new Error(`output directory ${dir.path}: could not take its lock (contended)`);
   }
 
+  /** Opens the lock file just created, if it still holds `content`. */
+  private static async hold(dir: ConfinedDirectory, content: string): Promise<DirectoryLock | undefined> {
+    const handle = await open(dir.child(LOCK_FILE), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    try {
+      const info = await handle.stat();
+      if ((await handle.readFile('utf8')) === content)
+        return new DirectoryLock(dir, content, handle, info.dev, info.ino);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    await handle.close();
+    return undefined;
+  }
+
+  /** Throws `LockLostError` once the lock path names another file than ours (taken over, or removed). */
+  async check(): Promise<void> {
+    if (!this.lost) {
+      const info = await lstat(this.dir.child(LOCK_FILE)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      });
+      if (info && info.dev === this.dev && info.ino === this.ino) return;
+      this.lost = true;
+      clearInterval(this.heartbeat);
+    }
+    throw new LockLostError(
+      `output directory ${this.dir.path}: this process (pid ${process.pid} on ${hostname()}) lost its lock (another writer took it over, judging this one dead after ${LOCK_STALE_MS / 1000} s without a heartbeat, or the lock file was removed); stopped writing there`,
+    );
+  }
+
   private startHeartbeat(heartbeatMs: number): void {
     // Refreshing the mtime keeps the lock alive for processes on other hosts, which cannot see our pid.
+    // Only while the path still names our lock, and through our own descriptor.
     this.heartbeat = setInterval(() => {
       const now = new Date();
-      void lutimes(this.dir.child(LOCK_FILE), now, now).catch(() => undefined);
+      void this.check()
+        .then(() => this.handle.utimes(now, now))
+        .catch(() => undefined);
     }, heartbeatMs);
     this.heartbeat.unref();
   }
 
   async release(): Promise<void> {
     clearInterval(this.heartbeat);
-    // Only our own lock is removed: a lock taken over meanwhile (we looked dead) belongs to its new holder.
-    if ((await readSmall(this.dir, LOCK_FILE).catch(() => undefined)) === this.content)
-      await unlink(this.dir.child(LOCK_FILE)).catch(() => undefined);
+    try {
+      // Only our own lock is removed: a lock taken over meanwhile (we looked dead) belongs to its new holder.
+      if (!this.lost && (await readSmall(this.dir, LOCK_FILE).catch(() => undefined)) === this.content)
+        await unlink(this.dir.child(LOCK_FILE)).catch(() => undefined);
+    } finally {
+      await this.handle.close().catch(() => undefined);
+    }
   }
 }
 
@@ -744,6 +820,12 @@ export class StoreRegistry {
       store.catch(() => this.stores.delete(key));
     }
     const opened = await store;
+    if (opened.lockLost) {
+      // Taken over by another writer: open again, which refuses while that writer lives.
+      if (this.stores.get(key) === store) this.stores.delete(key);
+      await opened.close().catch(() => undefined);
+      return this.get(dir, runId);
+    }
     try {
       await opened.checkStillAt();
     } catch (error) {
