@@ -52,12 +52,21 @@ export interface JsonlStoreOptions {
   adopt?: string;
   /** How often the directory lock's mtime is refreshed. @default LOCK_HEARTBEAT_MS */
   lockHeartbeatMs?: number;
+  /**
+   * A `StoreRegistry` closes a store nobody asked for or wrote to for this long (its handles, timers,
+   * id indexes and lock), so a long-lived worker does not keep every finished run open; the next write
+   * opens it again. @default STORE_IDLE_CLOSE_MS
+   */
+  idleCloseMs?: number;
 }
 
 export const DEFAULT_JSONL_STORE_OPTIONS = { fsync: true } as const;
 
 /** Bytes read at a time when indexing a file on open. */
 const SCAN_CHUNK = 4 * 1024 * 1024;
+/** See `JsonlStoreOptions.idleCloseMs`: long enough that a paused run's store stays open for a while. */
+export const STORE_IDLE_CLOSE_MS = 5 * 60_000;
+
 /** How often the id index is saved beside its file while appending; an open reads only what came after. */
 const CHECKPOINT_INTERVAL_MS = 30_000;
 /** An open that had to read more than this saves the index at once. */
@@ -351,11 +360,19 @@ class JsonlFile {
     }
   }
 
+  /** Writes queued or in progress. */
+  get busy(): boolean {
+    return this.queue.length > 0 || this.flushing !== undefined;
+  }
+
   async close(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    await this.checkpointing;
-    await this.checkpoint();
-    await this.handle.close();
+    try {
+      while (this.flushing) await this.flushing;
+      await this.checkpointing;
+      await this.checkpoint();
+    } finally {
+      await this.handle.close();
+    }
   }
 }
 
@@ -481,12 +498,26 @@ export class JsonlStore {
     return this.lock.lost;
   }
 
+  /** When this store last took an append, in ms since the epoch. */
+  lastAppendAt = Date.now();
+
+  /** Appends queued or being written. */
+  get busy(): boolean {
+    return this.dialogues.busy || this.failures.busy;
+  }
+
   appendDialogue(record: DialogueRecord): Promise<StoreResult> {
-    return this.dialogues.append(record.id, record);
+    return this.appendTo(this.dialogues, record.id, record);
   }
 
   appendFailure(failure: FailureRecord): Promise<StoreResult> {
-    return this.failures.append(failure.id, failure);
+    return this.appendTo(this.failures, failure.id, failure);
+  }
+
+  private appendTo(file: JsonlFile, id: string, record: unknown): Promise<StoreResult> {
+    if (this.closed) return Promise.reject(new Error(`the store of ${this.dir} is closed`));
+    this.lastAppendAt = Date.now();
+    return file.append(id, record);
   }
 
   has(id: string): boolean {
@@ -512,13 +543,19 @@ export class JsonlStore {
     return this.dialogues.flushCount + this.failures.flushCount;
   }
 
+  /** Releases everything it holds, each step even when an earlier one threw; throws the first error. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.dialogues.close();
-    await this.failures.close();
-    await this.lock.release();
-    await this.directory.close();
+    const errors: unknown[] = [];
+    for (const step of [
+      () => this.dialogues.close(),
+      () => this.failures.close(),
+      () => this.lock.release(),
+      () => this.directory.close(),
+    ])
+      await step().catch((error: unknown) => errors.push(error));
+    if (errors.length > 0) throw errors[0];
   }
 }
 
@@ -797,15 +834,32 @@ async function takeOver(dir: ConfinedDirectory, judged: string): Promise<void> {
   await unlink(dir.child(aside)).catch(() => undefined);
 }
 
-/** One store per directory in this process; concurrent callers share one opening. */
+/**
+ * One store per directory in this process; concurrent callers share one opening. A store idle for
+ * `idleCloseMs` (no `get`, no append, nothing being written) is closed, and opened again when asked for.
+ */
 export class StoreRegistry {
-  private readonly stores = new Map<string, Promise<JsonlStore>>();
+  private readonly stores = new Map<string, { store: Promise<JsonlStore>; usedAt: number }>();
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly idleCloseMs: number;
 
   /** Every process that serves storage has an output root: `options.root` confines every directory. */
-  constructor(private readonly options: JsonlStoreOptions & { root: string }) {}
+  constructor(private readonly options: JsonlStoreOptions & { root: string }) {
+    this.idleCloseMs = options.idleCloseMs ?? STORE_IDLE_CLOSE_MS;
+    this.sweeper = setInterval(
+      () => void this.closeIdle(),
+      Math.max(10, Math.min(this.idleCloseMs / 2, 60_000)),
+    );
+    this.sweeper.unref();
+  }
 
   get root(): string {
     return this.options.root;
+  }
+
+  /** Directories with a store open (or opening). */
+  get openDirs(): string[] {
+    return [...this.stores.keys()];
   }
 
   /** The store of `dir`, for run `runId` when known; refuses a directory that moved or is another run's. */
@@ -813,23 +867,28 @@ export class StoreRegistry {
     // Workflow input names the directory: relative to what would it be? Never this process's cwd.
     if (!isAbsolute(dir)) throw new ForbiddenDirectoryError(`${dir} is not an absolute path`);
     const key = resolve(dir);
-    let store = this.stores.get(key);
-    if (!store) {
-      store = JsonlStore.open(key, { ...this.options, runId });
-      this.stores.set(key, store);
-      store.catch(() => this.stores.delete(key));
+    let entry = this.stores.get(key);
+    if (!entry) {
+      const store = JsonlStore.open(key, { ...this.options, runId });
+      entry = { store, usedAt: Date.now() };
+      this.stores.set(key, entry);
+      store.catch(() => {
+        if (this.stores.get(key)?.store === store) this.stores.delete(key);
+      });
     }
+    entry.usedAt = Date.now();
+    const store = entry.store;
     const opened = await store;
     if (opened.lockLost) {
       // Taken over by another writer: open again, which refuses while that writer lives.
-      if (this.stores.get(key) === store) this.stores.delete(key);
+      if (this.stores.get(key)?.store === store) this.stores.delete(key);
       await opened.close().catch(() => undefined);
       return this.get(dir, runId);
     }
     try {
       await opened.checkStillAt();
     } catch (error) {
-      this.stores.delete(key);
+      if (this.stores.get(key)?.store === store) this.stores.delete(key);
       await opened.close().catch(() => undefined);
       throw error;
     }
@@ -838,9 +897,28 @@ export class StoreRegistry {
     return opened;
   }
 
+  /** Closes the stores idle for `idleCloseMs`; a store still writing is left for a later sweep. */
+  async closeIdle(now = Date.now()): Promise<void> {
+    const closing: Promise<void>[] = [];
+    for (const [key, entry] of this.stores) {
+      const store = await entry.store.catch(() => undefined);
+      if (!store || this.stores.get(key) !== entry || store.busy) continue;
+      if (now - Math.max(entry.usedAt, store.lastAppendAt) < this.idleCloseMs) continue;
+      this.stores.delete(key);
+      closing.push(store.close().catch(() => undefined));
+    }
+    await Promise.all(closing);
+  }
+
   async closeAll(): Promise<void> {
+    clearInterval(this.sweeper);
     const stores = [...this.stores.values()];
     this.stores.clear();
-    await Promise.all(stores.map(async (s) => (await s.catch(() => undefined))?.close()));
+    const results = await Promise.allSettled(
+      stores.map(async (s) => (await s.store.catch(() => undefined))?.close()),
+    );
+    // Every store is closed even if one fails; the first failure is reported.
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 }
