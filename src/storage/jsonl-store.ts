@@ -13,6 +13,7 @@ import { access, link, lstat, open, rename, unlink, type FileHandle } from 'node
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { OUTPUT_FILES } from '../shared/constants';
+import { alive } from '../shared/process';
 import type { DialogueRecord, FailureRecord, StoreResult } from '../shared/schemas';
 import {
   ForbiddenDirectoryError,
@@ -406,15 +407,6 @@ async function repairTail(handle: FileHandle, size: number): Promise<number> {
   return size;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export class JsonlStore {
   /** Bytes cut from torn last lines when the store was opened. */
   readonly repairedBytes: number;
@@ -746,7 +738,7 @@ class DirectoryLock {
         );
       }
       const sameHost = !holder.hostname || holder.hostname === hostname();
-      if (sameHost && holder.pid !== process.pid && pidAlive(holder.pid)) {
+      if (sameHost && holder.pid !== process.pid && alive(holder.pid)) {
         throw new Error(
           `output directory ${dir.path} is in use by process ${holder.pid}; stop it or use another directory`,
         );
