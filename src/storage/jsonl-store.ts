@@ -232,6 +232,8 @@ class JsonlFile {
     const size = this.size;
     const index = this.ids.snapshot(this.queue.map((p) => p.id));
     const write = async () => {
+      // A holder that lost its lock leaves the index to the new one (it would only be older).
+      await this.fence();
       const tail = Buffer.alloc(Math.min(64, size));
       await this.handle.read(tail, 0, tail.length, size - tail.length);
       const saved: Checkpoint = { version: 1, ino: this.ino, size, tail: tail.toString('base64'), index };

@@ -45,7 +45,14 @@ test('jsonl store: a holder whose lock was taken over by another host stops writ
   assert.equal(refused.error, 'LockLostError', JSON.stringify(refused));
   assert.match(String(refused.message), /lost its lock .*stopped writing there/);
   assert.deepEqual(await old.ask('append a-3'), refused, 'it stays stopped');
+  const indexPath = join(dir, '.dialogs.jsonl.index');
+  const indexBefore = await readFile(indexPath, 'utf8').catch(() => 'absent');
   assert.deepEqual(await old.ask('close'), { closed: true });
+  assert.equal(
+    await readFile(indexPath, 'utf8').catch(() => 'absent'),
+    indexBefore,
+    'closing, the old holder saves no index over the new one',
+  );
 
   assert.deepEqual(await taker.ask('append b-2'), { status: 'written' });
   assert.deepEqual(await ids(dir), ['a-1', 'b-1', 'b-2']);
