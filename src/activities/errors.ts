@@ -6,6 +6,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import OpenAI from 'openai';
 import { redactError } from '../shared/redact';
+import { ForbiddenDirectoryError, LockLostError } from '../storage/jsonl-store';
 
 export const LLM_FAILURE_TYPES = {
   rateLimit: 'Llm.RateLimit',
@@ -130,4 +131,20 @@ export function toLlmFailure(error: unknown): ApplicationFailure {
   }
   // Network-level failures surfacing outside the client (e.g. a stream cut mid-body).
   return fail(LLM_FAILURE_TYPES.unavailable, false, `LLM call failed: ${cause.message}`);
+}
+
+export const STORAGE_FAILURE_TYPES = {
+  invalidRecord: 'Storage.InvalidRecord',
+  forbiddenDir: 'Storage.ForbiddenDirectory',
+  /** Another worker took the directory's lock over: retried, the write goes to the worker that holds it. */
+  lockLost: 'Storage.LockLost',
+} as const;
+
+/** Maps errors of the store to Temporal failures; others pass unchanged (retried as they are). */
+export function toStorageFailure(error: unknown): unknown {
+  if (error instanceof ForbiddenDirectoryError)
+    return ApplicationFailure.nonRetryable(error.message, STORAGE_FAILURE_TYPES.forbiddenDir);
+  if (error instanceof LockLostError)
+    return ApplicationFailure.retryable(error.message, STORAGE_FAILURE_TYPES.lockLost);
+  return error;
 }

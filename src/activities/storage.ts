@@ -1,5 +1,4 @@
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import {
   dialogueRecordSchema,
   type DialogueRecord,
@@ -9,12 +8,10 @@ import {
   type StoreFailuresResult,
 } from '../shared/schemas';
 import { describeIssues } from '../method/replies';
-import { ForbiddenDirectoryError, type StoreRegistry } from '../storage/jsonl-store';
+import type { StoreRegistry } from '../storage/jsonl-store';
+import { STORAGE_FAILURE_TYPES, toStorageFailure } from './errors';
 
-export const STORAGE_FAILURE_TYPES = {
-  invalidRecord: 'Storage.InvalidRecord',
-  forbiddenDir: 'Storage.ForbiddenDirectory',
-} as const;
+export { STORAGE_FAILURE_TYPES };
 
 /** The run of a batch, from its ids (`<runId>.<intent>.<index>`), so a directory holds one run only. */
 function runOf(ids: string[]): string | undefined {
@@ -36,9 +33,7 @@ export function createStorageActivities(storage: StoreRegistry) {
     try {
       return await storage.get(outDir, runOf(ids));
     } catch (error) {
-      if (error instanceof ForbiddenDirectoryError)
-        throw ApplicationFailure.nonRetryable(error.message, STORAGE_FAILURE_TYPES.forbiddenDir);
-      throw error;
+      throw toStorageFailure(error);
     }
   };
   return {
@@ -56,7 +51,11 @@ export function createStorageActivities(storage: StoreRegistry) {
         else invalid.push({ id: record.id, reason: describeIssues(parsed.error) });
       }
       // Concurrent appends share one write and one fsync in the store.
-      const results = await Promise.all(valid.map((record) => store.appendDialogue(record)));
+      const results = await Promise.all(valid.map((record) => store.appendDialogue(record))).catch(
+        (error: unknown) => {
+          throw toStorageFailure(error);
+        },
+      );
       const written = results.filter((r) => r.status === 'written').length;
       const duplicates = results.length - written;
       // On a retry, a record found present was most likely written by the earlier attempt: only what
@@ -73,7 +72,11 @@ export function createStorageActivities(storage: StoreRegistry) {
         input.failures.map((f) => f.id),
       );
       // The store commits concurrent appends in one write, so a batch costs one fsync.
-      const results = await Promise.all(input.failures.map((failure) => store.appendFailure(failure)));
+      const results = await Promise.all(input.failures.map((failure) => store.appendFailure(failure))).catch(
+        (error: unknown) => {
+          throw toStorageFailure(error);
+        },
+      );
       const duplicateIds = input.failures
         .filter((_, i) => results[i]!.status === 'duplicate')
         .map((f) => f.id);

@@ -37,7 +37,7 @@ import { StoreRegistry } from '../storage/jsonl-store';
 import { createOpenAiClient } from '../activities/openai-client';
 import { DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_SHUTDOWN_GRACE_MS } from '../shared/constants';
 import { ConfigError } from '../shared/errors';
-import { startCodecServer } from './codec-server';
+import { MIN_CODEC_TOKEN_LENGTH, startCodecServer } from './codec-server';
 import {
   connectClient,
   connectWorker,
@@ -527,10 +527,10 @@ async function runCodecServer(opts: Record<string, string | undefined>): Promise
       );
     }
   } else token = process.env.CONSISTENT_CHAT_CODEC_TOKEN || undefined;
-  if (token !== undefined && token.length < 16)
+  if (token !== undefined && token.length < MIN_CODEC_TOKEN_LENGTH)
     throw new ConfigError(
       tokenFile ? '--token-file' : 'CONSISTENT_CHAT_CODEC_TOKEN',
-      'use a token of 16 characters or more',
+      `use a token of ${MIN_CODEC_TOKEN_LENGTH} characters or more`,
     );
   const origins = (opts.corsOrigin ?? 'http://localhost:8233,http://127.0.0.1:8233')
     .split(',')
@@ -549,9 +549,11 @@ async function runCodecServer(opts: Record<string, string | undefined>): Promise
     port,
     corsOrigins: origins,
     token,
+    refusePlaintext: opts.refusePlaintext !== undefined,
   });
+  // A token made here is shown once, inside the endpoint: the only way a UI can present it.
   process.stderr.write(
-    `codec server on ${server.url} (POST /encode, /decode; CORS for ${origins.join(', ')}${token ? '; bearer token required' : ''}); point the Temporal UI's codec endpoint at it\n`,
+    `codec server on ${server.url} (POST /encode, /decode; CORS for ${origins.join(', ')}; token required${opts.refusePlaintext !== undefined ? '; plaintext payloads refused' : ''}); point the Temporal UI's codec endpoint at ${token === undefined ? server.endpoint : `${server.url}/<token>`} or send Authorization: Bearer <token>\n`,
   );
   await new Promise<void>((resolveStop) => {
     process.once('SIGINT', () => resolveStop());
@@ -788,8 +790,9 @@ export function buildProgram(): Command {
     )
     .option(
       '--token-file <file>',
-      'require Authorization: Bearer <token> (default CONSISTENT_CHAT_CODEC_TOKEN)',
+      'the token requests carry, as Authorization: Bearer <token> or a first path segment (default CONSISTENT_CHAT_CODEC_TOKEN, else a new one, printed)',
     )
+    .option('--refuse-plaintext', 'refuse to decode payloads that are not encrypted')
     .option(
       '--encryption-key-file <file>',
       'payload encryption keys, [KEYID:]BASE64 per line (default CONSISTENT_CHAT_ENCRYPTION_KEY)',

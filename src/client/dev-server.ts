@@ -17,6 +17,7 @@ import { readFile, writeFile, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { Connection } from '@temporalio/client';
+import { alive } from '../shared/process';
 import { makeDirs } from '../storage/make-dirs';
 
 export const TEMPORAL_INSTALL_HINT =
@@ -110,7 +111,7 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
-interface ServerState {
+export interface ServerState {
   pid: number;
   address: string;
   uiUrl: string;
@@ -161,15 +162,6 @@ export function isRecordedServer(state: { pid: number; dbFile?: string; startTim
     if (now !== undefined && now !== state.startTime) return false;
   }
   return true;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export async function waitForServer(address: string, timeoutMs: number, child?: ChildProcess): Promise<void> {

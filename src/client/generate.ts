@@ -633,7 +633,8 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         dbFile: join(stateDir, 'temporal.db'),
         stateFile: join(stateDir, 'server.json'),
         logFile: join(stateDir, 'server.log'),
-        uiCodecEndpoint: codec?.url,
+        // The token rides in the endpoint's path: the dev UI sends no header of ours.
+        uiCodecEndpoint: codec?.endpoint,
         env,
         onSpawned: () => spawned(),
       });

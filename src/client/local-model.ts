@@ -267,11 +267,23 @@ export async function startLocalModel(options: LocalModelOptions): Promise<Local
   const log = openSync(options.logFile, 'a');
   const logStart = fstatSync(log).size;
   const args = ['-c', LAUNCHER, modelPath, String(port), String(slots), String(options.contextPerSlot)];
+  // Its own process group, as the Temporal dev server's: a terminal's Ctrl-C (SIGINT to the whole
+  // foreground group) must not stop the model while the run drains its calls; it is stopped after
+  // them, killed if this process exits, and exits by itself when its stdin closes (a SIGKILLed parent).
   const child = spawn(python, [...args, String(threads), model], {
     stdio: ['pipe', log, log],
     env,
+    detached: true,
   });
   closeSync(log);
+  const killOnExit = () => {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.on('exit', killOnExit);
   const spawned = new Promise<void>((ok, fail) => {
     child.once('spawn', ok);
     child.once('error', fail);
@@ -282,6 +294,7 @@ export async function startLocalModel(options: LocalModelOptions): Promise<Local
     await waitHealthy(url, child, options.startTimeoutMs ?? 120_000);
   } catch (error) {
     await stopChild(child);
+    process.off('exit', killOnExit);
     const output = (await readFile(options.logFile, 'utf8').catch(() => '')).slice(logStart);
     const reason = lastLine(output);
     const hint = /xllamacpp|ENOENT/.test(`${reason} ${(error as Error).message}`)
@@ -298,6 +311,9 @@ export async function startLocalModel(options: LocalModelOptions): Promise<Local
     slots,
     threads,
     pid: child.pid!,
-    stop: () => stopChild(child),
+    stop: async () => {
+      await stopChild(child);
+      process.off('exit', killOnExit);
+    },
   };
 }

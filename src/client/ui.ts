@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DEFAULT_TEMPORAL_NAMESPACE, OUTPUT_FILES } from '../shared/constants';
 import { ConfigError } from '../shared/errors';
-import { startDevServer } from './dev-server';
+import { isRecordedServer, startDevServer, type ServerState } from './dev-server';
 
 export interface UiOptions {
   dir: string;
@@ -17,15 +17,6 @@ export interface UiOptions {
   until: Promise<unknown>;
   print: (line: string) => void;
   env?: NodeJS.ProcessEnv;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export function runUrl(
@@ -49,10 +40,11 @@ export async function serveUi(options: UiOptions): Promise<void> {
   );
   const stateFile = join(stateDir, 'server.json');
   const running = await readFile(stateFile, 'utf8').then(
-    (text) => JSON.parse(text) as { pid: number; uiUrl: string; dbFile?: string },
+    (text) => JSON.parse(text) as ServerState,
     () => undefined,
   );
-  if (running && running.dbFile === dbFile && alive(running.pid)) {
+  // Checked, not just alive: after a reboot or a crash the recorded pid may be another process's now.
+  if (running && running.dbFile === dbFile && isRecordedServer(running)) {
     options.print(`the run's server is up (pid ${running.pid}): ${runUrl(running.uiUrl, runId)}`);
     return;
   }

@@ -55,10 +55,17 @@ export async function resolveOutputRoot(root: string): Promise<string> {
   return real;
 }
 
+/**
+ * True when a path relative to a root leaves it: absolute, or starting with a `..` segment. A name
+ * that merely starts with two dots (`..x`) is a child like any other.
+ */
+function leaves(rel: string): boolean {
+  return isAbsolute(rel) || rel === '..' || rel.startsWith(`..${sep}`);
+}
+
 /** True when `path` is `root` or below it, on resolved paths. */
 export function isWithin(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  return !leaves(relative(root, path));
 }
 
 /**
@@ -70,12 +77,12 @@ export async function openConfinedDirectory(root: string, dir: string): Promise<
   const lexical = resolve(dir);
   // The caller may name the root through a symlink to it (e.g. /data → /mnt/data): compare both spellings.
   let rel = relative(root, lexical);
-  if (rel.startsWith('..') || isAbsolute(rel)) {
+  if (leaves(rel)) {
     const parent = await realpathOfExistingPrefix(lexical);
     rel = relative(root, parent.real);
     rel = parent.rest ? join(rel, parent.rest) : rel;
   }
-  if (rel.startsWith('..') || isAbsolute(rel)) {
+  if (leaves(rel)) {
     throw new ForbiddenDirectoryError(`${lexical} is outside the worker's output root ${root}`);
   }
   const parts = rel === '' ? [] : rel.split(sep);

@@ -9,10 +9,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { access, link, lstat, lutimes, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { access, link, lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { OUTPUT_FILES } from '../shared/constants';
+import { alive } from '../shared/process';
 import type { DialogueRecord, FailureRecord, StoreResult } from '../shared/schemas';
 import {
   ForbiddenDirectoryError,
@@ -23,6 +24,17 @@ import {
 import { IdIndex, type IdIndexSnapshot } from './id-index';
 
 export { ForbiddenDirectoryError };
+
+/**
+ * This process no longer holds the output directory's lock: another one took it over (it judged this
+ * holder dead, e.g. after a long pause), so this one must not write there again.
+ */
+export class LockLostError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LockLostError';
+  }
+}
 
 export interface JsonlStoreOptions {
   /** fsync each commit; benchmarks of the orchestration alone may turn it off. @default true */
@@ -41,12 +53,21 @@ export interface JsonlStoreOptions {
   adopt?: string;
   /** How often the directory lock's mtime is refreshed. @default LOCK_HEARTBEAT_MS */
   lockHeartbeatMs?: number;
+  /**
+   * A `StoreRegistry` closes a store nobody asked for or wrote to for this long (its handles, timers,
+   * id indexes and lock), so a long-lived worker does not keep every finished run open; the next write
+   * opens it again. @default STORE_IDLE_CLOSE_MS
+   */
+  idleCloseMs?: number;
 }
 
 export const DEFAULT_JSONL_STORE_OPTIONS = { fsync: true } as const;
 
 /** Bytes read at a time when indexing a file on open. */
 const SCAN_CHUNK = 4 * 1024 * 1024;
+/** See `JsonlStoreOptions.idleCloseMs`: long enough that a paused run's store stays open for a while. */
+export const STORE_IDLE_CLOSE_MS = 5 * 60_000;
+
 /** How often the id index is saved beside its file while appending; an open reads only what came after. */
 const CHECKPOINT_INTERVAL_MS = 30_000;
 /** An open that had to read more than this saves the index at once. */
@@ -75,6 +96,8 @@ class JsonlFile {
   private lastCheckpoint = Date.now();
   private checkpointing: Promise<void> | undefined;
   private ino = 0;
+  /** Checked before each write: throws once this process no longer holds the directory's lock. */
+  fence: () => Promise<void> = () => Promise.resolve();
   /** Where line numbers in messages count from, when an open resumed from a checkpoint. */
   private lineBase = '';
 
@@ -209,6 +232,8 @@ class JsonlFile {
     const size = this.size;
     const index = this.ids.snapshot(this.queue.map((p) => p.id));
     const write = async () => {
+      // A holder that lost its lock leaves the index to the new one (it would only be older).
+      await this.fence();
       const tail = Buffer.alloc(Math.min(64, size));
       await this.handle.read(tail, 0, tail.length, size - tail.length);
       const saved: Checkpoint = { version: 1, ino: this.ino, size, tail: tail.toString('base64'), index };
@@ -313,6 +338,13 @@ class JsonlFile {
       const buffer = Buffer.concat(batch.map((p) => p.line));
       const before = this.size;
       try {
+        await this.fence();
+      } catch (error) {
+        // Nothing written, and nothing cut: the file is another writer's now.
+        for (const p of batch) p.reject(error);
+        continue;
+      }
+      try {
         let written = 0;
         while (written < buffer.length) {
           const { bytesWritten } = await this.handle.write(buffer, written, buffer.length - written);
@@ -331,11 +363,19 @@ class JsonlFile {
     }
   }
 
+  /** Writes queued or in progress. */
+  get busy(): boolean {
+    return this.queue.length > 0 || this.flushing !== undefined;
+  }
+
   async close(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    await this.checkpointing;
-    await this.checkpoint();
-    await this.handle.close();
+    try {
+      while (this.flushing) await this.flushing;
+      await this.checkpointing;
+      await this.checkpoint();
+    } finally {
+      await this.handle.close();
+    }
   }
 }
 
@@ -367,15 +407,6 @@ async function repairTail(handle: FileHandle, size: number): Promise<number> {
   }
   await handle.truncate(0);
   return size;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export class JsonlStore {
@@ -433,6 +464,9 @@ export class JsonlStore {
             throw error;
           },
         );
+        // Every write first checks that the lock is still ours (one lstat), so a holder that was taken
+        // over stops instead of writing beside the new one.
+        d.file.fence = f.file.fence = () => lock.check();
         return new JsonlStore(directory, lock, d.file, f.file, d.repairedBytes + f.repairedBytes, runId);
       } catch (error) {
         await lock.release();
@@ -453,12 +487,31 @@ export class JsonlStore {
     }
   }
 
+  /** True once another process took this store's directory lock over; every append then fails. */
+  get lockLost(): boolean {
+    return this.lock.lost;
+  }
+
+  /** When this store last took an append, in ms since the epoch. */
+  lastAppendAt = Date.now();
+
+  /** Appends queued or being written. */
+  get busy(): boolean {
+    return this.dialogues.busy || this.failures.busy;
+  }
+
   appendDialogue(record: DialogueRecord): Promise<StoreResult> {
-    return this.dialogues.append(record.id, record);
+    return this.appendTo(this.dialogues, record.id, record);
   }
 
   appendFailure(failure: FailureRecord): Promise<StoreResult> {
-    return this.failures.append(failure.id, failure);
+    return this.appendTo(this.failures, failure.id, failure);
+  }
+
+  private appendTo(file: JsonlFile, id: string, record: unknown): Promise<StoreResult> {
+    if (this.closed) return Promise.reject(new Error(`the store of ${this.dir} is closed`));
+    this.lastAppendAt = Date.now();
+    return file.append(id, record);
   }
 
   has(id: string): boolean {
@@ -484,13 +537,19 @@ export class JsonlStore {
     return this.dialogues.flushCount + this.failures.flushCount;
   }
 
+  /** Releases everything it holds, each step even when an earlier one threw; throws the first error. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.dialogues.close();
-    await this.failures.close();
-    await this.lock.release();
-    await this.directory.close();
+    const errors: unknown[] = [];
+    for (const step of [
+      () => this.dialogues.close(),
+      () => this.failures.close(),
+      () => this.lock.release(),
+      () => this.directory.close(),
+    ])
+      await step().catch((error: unknown) => errors.push(error));
+    if (errors.length > 0) throw errors[0];
   }
 }
 
@@ -637,10 +696,19 @@ interface LockContent {
  */
 class DirectoryLock {
   private heartbeat: NodeJS.Timeout | undefined;
+  lost = false;
 
   private constructor(
     private readonly dir: ConfinedDirectory,
     private readonly content: string,
+    /**
+     * Kept open while held: it pins the lock file's inode, so no new file can get its number and
+     * (dev, ino) of the path tell our lock from a new holder's with one lstat; the heartbeat touches
+     * this inode, never whatever the path names now.
+     */
+    private readonly handle: FileHandle,
+    private readonly dev: number,
+    private readonly ino: number,
   ) {}
 
   static async take(dir: ConfinedDirectory, heartbeatMs: number): Promise<DirectoryLock> {
@@ -653,7 +721,8 @@ class DirectoryLock {
     const content = JSON.stringify(mine);
     for (let attempt = 0; attempt < 3; attempt++) {
       if (await createExclusive(dir, LOCK_FILE, content)) {
-        const lock = new DirectoryLock(dir, content);
+        const lock = await DirectoryLock.hold(dir, content);
+        if (!lock) continue; // taken over between creating and opening it: try again
         lock.startHeartbeat(heartbeatMs);
         return lock;
       }
@@ -671,7 +740,7 @@ class DirectoryLock {
         );
       }
       const sameHost = !holder.hostname || holder.hostname === hostname();
-      if (sameHost && holder.pid !== process.pid && pidAlive(holder.pid)) {
+      if (sameHost && holder.pid !== process.pid && alive(holder.pid)) {
         throw new Error(
           `output directory ${dir.path} is in use by process ${holder.pid}; stop it or use another directory`,
         );
@@ -686,20 +755,58 @@ class DirectoryLock {
     throw new Error(`output directory ${dir.path}: could not take its lock (contended)`);
   }
 
+  /** Opens the lock file just created, if it still holds `content`. */
+  private static async hold(dir: ConfinedDirectory, content: string): Promise<DirectoryLock | undefined> {
+    const handle = await open(dir.child(LOCK_FILE), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    try {
+      const info = await handle.stat();
+      if ((await handle.readFile('utf8')) === content)
+        return new DirectoryLock(dir, content, handle, info.dev, info.ino);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    await handle.close();
+    return undefined;
+  }
+
+  /** Throws `LockLostError` once the lock path names another file than ours (taken over, or removed). */
+  async check(): Promise<void> {
+    if (!this.lost) {
+      const info = await lstat(this.dir.child(LOCK_FILE)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return undefined;
+        throw error;
+      });
+      if (info && info.dev === this.dev && info.ino === this.ino) return;
+      this.lost = true;
+      clearInterval(this.heartbeat);
+    }
+    throw new LockLostError(
+      `output directory ${this.dir.path}: this process (pid ${process.pid} on ${hostname()}) lost its lock (another writer took it over, judging this one dead after ${LOCK_STALE_MS / 1000} s without a heartbeat, or the lock file was removed); stopped writing there`,
+    );
+  }
+
   private startHeartbeat(heartbeatMs: number): void {
     // Refreshing the mtime keeps the lock alive for processes on other hosts, which cannot see our pid.
+    // Only while the path still names our lock, and through our own descriptor.
     this.heartbeat = setInterval(() => {
       const now = new Date();
-      void lutimes(this.dir.child(LOCK_FILE), now, now).catch(() => undefined);
+      void this.check()
+        .then(() => this.handle.utimes(now, now))
+        .catch(() => undefined);
     }, heartbeatMs);
     this.heartbeat.unref();
   }
 
   async release(): Promise<void> {
     clearInterval(this.heartbeat);
-    // Only our own lock is removed: a lock taken over meanwhile (we looked dead) belongs to its new holder.
-    if ((await readSmall(this.dir, LOCK_FILE).catch(() => undefined)) === this.content)
-      await unlink(this.dir.child(LOCK_FILE)).catch(() => undefined);
+    try {
+      // Only our own lock is removed: a lock taken over meanwhile (we looked dead) belongs to its new holder.
+      if (!this.lost && (await readSmall(this.dir, LOCK_FILE).catch(() => undefined)) === this.content)
+        await unlink(this.dir.child(LOCK_FILE)).catch(() => undefined);
+    } finally {
+      await this.handle.close().catch(() => undefined);
+    }
   }
 }
 
@@ -721,15 +828,32 @@ async function takeOver(dir: ConfinedDirectory, judged: string): Promise<void> {
   await unlink(dir.child(aside)).catch(() => undefined);
 }
 
-/** One store per directory in this process; concurrent callers share one opening. */
+/**
+ * One store per directory in this process; concurrent callers share one opening. A store idle for
+ * `idleCloseMs` (no `get`, no append, nothing being written) is closed, and opened again when asked for.
+ */
 export class StoreRegistry {
-  private readonly stores = new Map<string, Promise<JsonlStore>>();
+  private readonly stores = new Map<string, { store: Promise<JsonlStore>; usedAt: number }>();
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly idleCloseMs: number;
 
   /** Every process that serves storage has an output root: `options.root` confines every directory. */
-  constructor(private readonly options: JsonlStoreOptions & { root: string }) {}
+  constructor(private readonly options: JsonlStoreOptions & { root: string }) {
+    this.idleCloseMs = options.idleCloseMs ?? STORE_IDLE_CLOSE_MS;
+    this.sweeper = setInterval(
+      () => void this.closeIdle(),
+      Math.max(10, Math.min(this.idleCloseMs / 2, 60_000)),
+    );
+    this.sweeper.unref();
+  }
 
   get root(): string {
     return this.options.root;
+  }
+
+  /** Directories with a store open (or opening). */
+  get openDirs(): string[] {
+    return [...this.stores.keys()];
   }
 
   /** The store of `dir`, for run `runId` when known; refuses a directory that moved or is another run's. */
@@ -737,17 +861,28 @@ export class StoreRegistry {
     // Workflow input names the directory: relative to what would it be? Never this process's cwd.
     if (!isAbsolute(dir)) throw new ForbiddenDirectoryError(`${dir} is not an absolute path`);
     const key = resolve(dir);
-    let store = this.stores.get(key);
-    if (!store) {
-      store = JsonlStore.open(key, { ...this.options, runId });
-      this.stores.set(key, store);
-      store.catch(() => this.stores.delete(key));
+    let entry = this.stores.get(key);
+    if (!entry) {
+      const store = JsonlStore.open(key, { ...this.options, runId });
+      entry = { store, usedAt: Date.now() };
+      this.stores.set(key, entry);
+      store.catch(() => {
+        if (this.stores.get(key)?.store === store) this.stores.delete(key);
+      });
     }
+    entry.usedAt = Date.now();
+    const store = entry.store;
     const opened = await store;
+    if (opened.lockLost) {
+      // Taken over by another writer: open again, which refuses while that writer lives.
+      if (this.stores.get(key)?.store === store) this.stores.delete(key);
+      await opened.close().catch(() => undefined);
+      return this.get(dir, runId);
+    }
     try {
       await opened.checkStillAt();
     } catch (error) {
-      this.stores.delete(key);
+      if (this.stores.get(key)?.store === store) this.stores.delete(key);
       await opened.close().catch(() => undefined);
       throw error;
     }
@@ -756,9 +891,28 @@ export class StoreRegistry {
     return opened;
   }
 
+  /** Closes the stores idle for `idleCloseMs`; a store still writing is left for a later sweep. */
+  async closeIdle(now = Date.now()): Promise<void> {
+    const closing: Promise<void>[] = [];
+    for (const [key, entry] of this.stores) {
+      const store = await entry.store.catch(() => undefined);
+      if (!store || this.stores.get(key) !== entry || store.busy) continue;
+      if (now - Math.max(entry.usedAt, store.lastAppendAt) < this.idleCloseMs) continue;
+      this.stores.delete(key);
+      closing.push(store.close().catch(() => undefined));
+    }
+    await Promise.all(closing);
+  }
+
   async closeAll(): Promise<void> {
+    clearInterval(this.sweeper);
     const stores = [...this.stores.values()];
     this.stores.clear();
-    await Promise.all(stores.map(async (s) => (await s.catch(() => undefined))?.close()));
+    const results = await Promise.allSettled(
+      stores.map(async (s) => (await s.store.catch(() => undefined))?.close()),
+    );
+    // Every store is closed even if one fails; the first failure is reported.
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 }

@@ -166,7 +166,7 @@ describe('encryption', () => {
         const page = await browser.newPage();
         const decodeCalls: string[] = [];
         page.on('request', (r) => {
-          if (new URL(r.url()).pathname === '/decode') decodeCalls.push(r.url());
+          if (new URL(r.url()).pathname.endsWith('/decode')) decodeCalls.push(r.url());
         });
         const intent = written[0]!.id.includes('.transaction.') ? 'transaction' : 'educational';
         const description = await client.workflow.getHandle(`${runId}.${intent}`).describe();
@@ -194,6 +194,10 @@ describe('encryption', () => {
         await page.screenshot({ path: join(out, 'ui-activity-decoded.png'), fullPage: true });
         t.diagnostic(`screenshot: ${join(out, 'ui-activity-decoded.png')}`);
         assert.ok(decodeCalls.length > 0, 'the UI called the codec endpoint');
+        assert.ok(
+          decodeCalls.every((u) => /^\/[^/]{16,}\/decode$/.test(new URL(u).pathname)),
+          `the UI presents the codec server's token in the endpoint's path: ${decodeCalls[0]}`,
+        );
         assert.ok(found, `decoded response text "${probe}" shown in the UI`);
       } finally {
         await browser.close();

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createStorageActivities } from '../../src/activities/storage';
 import type { StoreDialoguesInput } from '../../src/shared/schemas';
-import { ForbiddenDirectoryError, resolveOutputRoot } from '../../src/storage/confine';
+import { ForbiddenDirectoryError, isWithin, resolveOutputRoot } from '../../src/storage/confine';
 import { IdIndex } from '../../src/storage/id-index';
 import { JsonlStore, MARKER_FILE, StoreRegistry } from '../../src/storage/jsonl-store';
 import { readJsonl } from '../helpers/output';
@@ -248,4 +248,18 @@ test('store confinement: opens racing a parent swapped between a directory and a
   let lines = 0;
   for (const f of files) lines += (await readJsonl(join(root, f))).length;
   assert.equal(lines, written);
+});
+
+test('store confinement: a child named with two leading dots is inside the root; a .. segment is not', async () => {
+  const root = await resolveOutputRoot(await tempDir());
+  for (const name of ['..x', '...', '..hidden.d']) assert.equal(isWithin(root, join(root, name)), true, name);
+  assert.equal(isWithin(root, join(root, '..')), false);
+  assert.equal(isWithin(root, `${root}/../x`), false);
+  const store = await JsonlStore.open(join(root, '..x'), { root });
+  try {
+    assert.equal((await store.appendDialogue(record('r.a.0'))).status, 'written');
+  } finally {
+    await store.close();
+  }
+  await assert.rejects(JsonlStore.open(`${root}/../x`, { root }), ForbiddenDirectoryError);
 });

@@ -118,7 +118,16 @@ const fromUtf8 = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(
  * it passes payloads through and refuses sealed ones with a message saying how to set the key.
  */
 export class EncryptionCodec implements PayloadCodec {
-  constructor(private readonly config: EncryptionKeys | undefined) {}
+  constructor(
+    private readonly config: EncryptionKeys | undefined,
+    private readonly options: {
+      /**
+       * With keys set, decoding refuses a payload that is not encrypted instead of passing it through:
+       * someone without the keys cannot slip plaintext in where sealed data is expected. @default false
+       */
+      refusePlaintext?: boolean;
+    } = {},
+  ) {}
 
   get encrypting(): boolean {
     return this.config !== undefined;
@@ -155,7 +164,13 @@ export class EncryptionCodec implements PayloadCodec {
   }
 
   private decodeOne(payload: Payload): Payload {
-    if (fromUtf8(payload.metadata?.[METADATA_ENCODING_KEY]) !== ENCRYPTED_ENCODING) return payload;
+    if (fromUtf8(payload.metadata?.[METADATA_ENCODING_KEY]) !== ENCRYPTED_ENCODING) {
+      if (this.config && this.options.refusePlaintext)
+        throw new ValueError(
+          `payload is not encrypted (encoding "${fromUtf8(payload.metadata?.[METADATA_ENCODING_KEY])}") and plaintext is refused while keys are set`,
+        );
+      return payload;
+    }
     const keyId = fromUtf8(payload.metadata?.[KEY_ID_METADATA]);
     if (!this.config)
       throw new ValueError(
