@@ -56,6 +56,7 @@ import {
 import { startDevServer, type DevServer } from './dev-server';
 import { installRoutedRuntime, LOG_FILE, routedRuntimeLogger } from './logging';
 import { checkOutDir } from './out-dir';
+import { loadReplyChecks, saveReplyChecks } from './reply-checks';
 import {
   checkModelFile,
   contextPerSlot,
@@ -75,6 +76,8 @@ import { packageVersion } from './version';
 
 /** How often a followed run's storage activities are checked for failures that keep repeating. */
 const STORAGE_CHECK_INTERVAL_MS = 5_000;
+/** How often the reply-check counts are saved while the run goes: what a SIGKILL can lose. */
+const REPLY_CHECKS_SAVE_MS = 5_000;
 
 /**
  * Where Temporal runs and how to reach it. Unset fields come from the environment and the
@@ -139,7 +142,10 @@ export interface GenerateResult {
   summary: RunSummary;
   /** True when the run had already finished before this call. */
   alreadyFinished: boolean;
-  /** Replies this process's worker checked, and rejected by kind (each rejection was a new call). */
+  /**
+   * Replies the run's `generate` workers checked, this process's and those of earlier processes on the
+   * same directory, and rejected by kind (each rejection was a new call). Not set with `--no-worker`.
+   */
   replyChecks?: ReplyCheckCounts;
 }
 
@@ -403,7 +409,11 @@ async function followRun(
   options: GenerateOptions,
   running: Promise<void>[],
 ): Promise<GenerateResult> {
-  const result = handle.result() as Promise<RunSummary>;
+  // The result is a long poll that the SDK retries when the server goes away; cancelled here once
+  // this function returns, since a retry after the connection closed throws outside any promise.
+  const stopWaiting = new AbortController();
+  const result = client.withAbortSignal(stopWaiting.signal, () => handle.result() as Promise<RunSummary>);
+  result.catch(() => undefined);
   const aborted = new Promise<never>((_, reject) => {
     const onAbort = () => reject(new Error('stopped waiting; run the same command again to resume'));
     if (options.signal?.aborted) onAbort();
@@ -460,6 +470,7 @@ async function followRun(
     return { summary, alreadyFinished: false };
   } finally {
     done = true;
+    stopWaiting.abort();
     wake();
     await poll;
   }
@@ -664,7 +675,21 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     await installRoutedRuntime(env);
     const workerConnection = await connectWorker(serverTarget);
     cleanups.unshift(() => workerConnection.close());
-    const replyChecks: ReplyCheckCounts = { checked: 0, rejected: {} };
+    // Counted from what earlier processes of this run saved, and saved again as calls are checked,
+    // so the summary's count covers the run's calls, not only this process's.
+    const replyChecks: ReplyCheckCounts = resumed
+      ? await loadReplyChecks(dir, input.runId)
+      : { checked: 0, rejected: {} };
+    if (openai) {
+      const save = () => saveReplyChecks(dir, input.runId, replyChecks);
+      const saving = setInterval(() => void save().catch(() => undefined), REPLY_CHECKS_SAVE_MS);
+      saving.unref();
+      // Registered before the workers' shutdown, so it runs after their calls in flight have drained.
+      cleanups.unshift(async () => {
+        clearInterval(saving);
+        await save();
+      });
+    }
     // Created side by side: each waits on the server, and the run starts sooner.
     const creations = await Promise.allSettled([
       createStorageWorker({
