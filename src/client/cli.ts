@@ -128,7 +128,10 @@ function number(flag: string, raw: string | undefined, integer = true): number |
   const value = Number(raw);
   // Decimal only: Number() also reads "0x10", "0b1" and " 12 ", which nobody means as a count.
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw))
-    throw new ConfigError(flag, `must be a decimal number, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(
+      flag,
+      `must be ${integer ? 'a whole number' : 'a decimal number'}, got ${JSON.stringify(raw)}`,
+    );
   if (!Number.isFinite(value)) throw new ConfigError(flag, `must be a number, got "${raw}"`);
   if (integer && !Number.isInteger(value))
     throw new ConfigError(flag, `must be a whole number, got "${raw}"`);
@@ -197,12 +200,17 @@ function connectionFlags(opts: TemporalFlags): ConnectionFlags {
   };
 }
 
-const temporalOptions = (cmd: Command) =>
+/** What `--temporal-address` falls back to: only `generate` starts a server of its own. */
+const ADDRESS_HELP = {
+  generate:
+    'Temporal frontend (default TEMPORAL_ADDRESS or a temporal.toml profile, else an embedded dev server)',
+  worker: 'Temporal frontend (default TEMPORAL_ADDRESS or a temporal.toml profile; starts no server)',
+  run: "Temporal frontend (default TEMPORAL_ADDRESS or a temporal.toml profile, else the server of --out DIR's generate; starts no server)",
+} as const;
+
+const temporalOptions = (cmd: Command, address: keyof typeof ADDRESS_HELP = 'run') =>
   cmd
-    .option(
-      '--temporal-address <host:port>',
-      'Temporal frontend; default TEMPORAL_ADDRESS, else an embedded dev server',
-    )
+    .option('--temporal-address <host:port>', ADDRESS_HELP[address])
     .option(
       '--namespace <ns>',
       `Temporal namespace (default TEMPORAL_NAMESPACE or "${DEFAULT_TEMPORAL_NAMESPACE}")`,
@@ -658,6 +666,7 @@ export function buildProgram(): Command {
         new Option('--response-format <mode>', 'structured output mode').choices(RESPONSE_FORMAT_MODES),
       )
       .option('--no-worker', 'run no LLM worker in this process (workers run elsewhere)'),
+    'generate',
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runGenerate(opts);
   });
@@ -697,6 +706,7 @@ export function buildProgram(): Command {
         '--health-file <path>',
         'touch this file every few seconds while the worker runs (default CONSISTENT_CHAT_HEALTH_FILE)',
       ),
+    'worker',
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runWorker(opts);
   });
