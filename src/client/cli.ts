@@ -36,7 +36,7 @@ import { resolveOutputRoot } from '../storage/confine';
 import { StoreRegistry } from '../storage/jsonl-store';
 import { createOpenAiClient } from '../activities/openai-client';
 import { DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_SHUTDOWN_GRACE_MS } from '../shared/constants';
-import { ConfigError } from '../shared/errors';
+import { ConfigError, RunClosedError } from '../shared/errors';
 import { startCodecServer } from './codec-server';
 import {
   connectClient,
@@ -306,6 +306,14 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     if (controller.signal.aborted && !(error instanceof ConfigError)) {
       process.stderr.write('stopped: the run is saved; run the same command again to resume it\n');
       return stoppedBy() ?? EXIT_CODES.interrupted;
+    }
+    if (error instanceof RunClosedError) {
+      const how = error.status.toLowerCase().replace('_', ' ');
+      process.stderr.write(
+        `run ${error.runId} was ${how} earlier and cannot be resumed; what it wrote stays in ${error.outDir}.\n` +
+          `To generate again, start a new run: pass another --out, or --run-id NEW_ID to add a new run's dialogues to this directory.\n`,
+      );
+      return EXIT_CODES.runFailed;
     }
     if (error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure) {
       process.stderr.write(`the run was cancelled; what was written in ${resolve(run.outDir)} stays valid\n`);

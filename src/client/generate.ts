@@ -41,7 +41,7 @@ import { EncryptionCodec, ENCRYPTION_KEY_ENV, type EncryptionKeys } from '../sha
 import { StoreRegistry } from '../storage/jsonl-store';
 import type { ReplyCheckCounts } from '../activities';
 import { createOpenAiClient } from '../activities/openai-client';
-import { ConfigError } from '../shared/errors';
+import { ConfigError, RunClosedError } from '../shared/errors';
 import { makeDirs } from '../storage/make-dirs';
 import { startCodecServer } from './codec-server';
 import {
@@ -752,6 +752,12 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
       handle = client.workflow.getHandle(input.runId);
       alreadyFinished = true;
+      // Said before anything else: "resuming" and the closed run's last counts would mislead.
+      const { status } = await handle.describe();
+      if (status.name !== 'COMPLETED' && status.name !== 'RUNNING') {
+        workflowStarted = true;
+        throw new RunClosedError(input.runId, status.name, dir);
+      }
     }
     workflowStarted = true;
     startupLog('run started');
