@@ -311,7 +311,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       const how = error.status.toLowerCase().replace('_', ' ');
       process.stderr.write(
         `run ${error.runId} was ${how} earlier and cannot be resumed; what it wrote stays in ${error.outDir}.\n` +
-          `To generate again, start a new run: pass another --out, or --run-id NEW_ID to add a new run's dialogues to this directory.\n`,
+          `To generate again, start a new run in another directory: the same command with another --out (it draws a new run id; --run-id picks one).\n`,
       );
       return EXIT_CODES.runFailed;
     }

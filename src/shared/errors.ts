@@ -22,7 +22,7 @@ export class RunClosedError extends Error {
   ) {
     super(
       `run ${runId} in ${outDir} was ${status.toLowerCase().replace('_', ' ')} and cannot be resumed; its records stay in ${outDir}. ` +
-        `To generate again, start a new run: another output directory, or another run id for this one`,
+        `To generate again, start a new run in another output directory (a directory holds one run)`,
     );
     this.name = 'RunClosedError';
   }

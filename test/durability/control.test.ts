@@ -154,7 +154,7 @@ describe('control', () => {
       assert.equal(again.code, 3, again.stderr);
       assert.doesNotMatch(again.stderr, /resuming|written, \d+ failed/, 'no resume, no stale counts');
       assert.match(again.stderr, new RegExp(`run ${runId} was cancelled earlier and cannot be resumed`));
-      assert.match(again.stderr, /another --out, or --run-id NEW_ID/);
+      assert.match(again.stderr, /start a new run in another directory: the same command with another --out/);
       assert.equal(llm.stats().requests, calls, 'no LLM call');
       assert.equal((await readDialogues(out)).length, records.length, 'the records stay');
     } finally {
