@@ -21,6 +21,7 @@ import type { Worker } from '@temporalio/worker';
 import type OpenAI from 'openai';
 import type { z } from 'zod';
 import { intentWorkflowId } from '../workflows/run';
+import { MIN_REPORT_INTERVAL_MS } from '../workflows/intent';
 import { defaultMaxTokens } from '../method/prompts';
 import {
   DEFAULT_TASK_QUEUE,
@@ -31,6 +32,7 @@ import {
 import { intentProgressQuery, runProgressQuery } from '../shared/messages';
 import {
   runInputSchema,
+  type IntentProgress,
   type RunConfig,
   type RunInput,
   type RunProgress,
@@ -371,13 +373,40 @@ export async function checkRunDecodes(
   }
 }
 
-/** The live progress of a run: the parent's view, with each running intent's own counters. */
-export async function readProgress(client: Client, runId: string): Promise<RunProgress> {
+/**
+ * When the run's numbers for each intent last changed, for a caller that reads progress repeatedly
+ * (the progress view). The run holds each intent's last report, sent at most every
+ * `MIN_REPORT_INTERVAL_MS`; numbers unchanged for longer may be stale.
+ */
+export class ReportAges {
+  private readonly seen = new Map<string, { key: string; since: number }>();
+
+  /** Milliseconds the run's numbers for `p.intent` have stood still; unknown (Infinity) at first sight. */
+  unchangedFor(p: IntentProgress, now = Date.now()): number {
+    const key = `${p.written}/${p.failed}/${p.inFlight}/${p.llmCalls}/${p.started ?? ''}`;
+    const last = this.seen.get(p.intent);
+    if (last?.key === key) return now - last.since;
+    this.seen.set(p.intent, { key, since: now });
+    return last ? 0 : Infinity;
+  }
+}
+
+/**
+ * The live progress of a run: the parent's view, with running intents asked directly when the
+ * parent's numbers may be stale: none yet, the run or intent paused (a paused intent sends no more
+ * reports), or unchanged for longer than the reporting interval. Without `ages` (a one-off read like
+ * `status`) their age is unknown, so every running intent is asked.
+ */
+export async function readProgress(client: Client, runId: string, ages?: ReportAges): Promise<RunProgress> {
   const progress = await client.workflow.getHandle(runId).query(runProgressQuery);
+  const now = Date.now();
   const intents = await Promise.all(
     progress.intents.map(async (p) => {
-      // Once the parent holds live numbers for an intent, one query serves the whole run.
-      if (p.status !== 'running' || p.written + p.failed + p.inFlight + p.llmCalls > 0) return p;
+      if (p.status !== 'running') return p;
+      const reported = p.written + p.failed + p.inFlight + p.llmCalls > 0;
+      // Computed for every intent, so each one's age is tracked from the first read.
+      const age = ages?.unchangedFor(p, now) ?? Infinity;
+      if (reported && !progress.paused && !p.paused && age < MIN_REPORT_INTERVAL_MS) return p;
       try {
         return await client.workflow.getHandle(intentWorkflowId(runId, p.intent)).query(intentProgressQuery);
       } catch {
@@ -433,10 +462,11 @@ async function followRun(
   let wake = () => {};
   const storageWarnings = new Set<string>();
   let storageCheckedAt = 0;
+  const ages = new ReportAges();
   const poll = (async () => {
     while (!done && options.onProgress) {
       try {
-        const progress = await readProgress(client, runId);
+        const progress = await readProgress(client, runId, ages);
         options.onProgress(progress);
         // Storage that keeps failing is said once per distinct failure, not retried in silence.
         if (options.onWarning && Date.now() - storageCheckedAt >= STORAGE_CHECK_INTERVAL_MS) {
