@@ -817,12 +817,21 @@ export function buildProgram(): Command {
       "open a finished or crashed run's embedded history in the Temporal UI: starts the dev server on DIR/.temporal/temporal.db until Ctrl-C",
     )
     .argument('<dir>', 'output directory of a run started without --temporal-address')
-    .action(async (dir: string) => {
+    .option(
+      '--encryption-key-file <file>',
+      'payload encryption keys, [KEYID:]BASE64 per line (default CONSISTENT_CHAT_ENCRYPTION_KEY): the UI shows payloads decoded',
+    )
+    .action(async (dir: string, opts: { encryptionKeyFile?: string }) => {
       const stopped = new Promise<void>((resolveStop) => {
         process.once('SIGINT', () => resolveStop());
         process.once('SIGTERM', () => resolveStop());
       });
-      await serveUi({ dir, until: stopped, print: (line) => process.stdout.write(`${line}\n`) });
+      await serveUi({
+        dir,
+        until: stopped,
+        print: (line) => process.stdout.write(`${line}\n`),
+        encryptionKeyFile: opts.encryptionKeyFile,
+      });
     });
   program
     .command('health')
