@@ -14,6 +14,8 @@ import {
 } from '../shared/constants';
 import type { RunProgress, RunSummary } from '../shared/schemas';
 import { ConfigError } from '../shared/errors';
+import { resolve } from 'node:path';
+import { writeSummaryFile } from '../report/stats';
 import { FIELD_FLAGS, generate, type TemporalOptions } from './generate';
 import { loadMethodOptions } from './method-files';
 
@@ -81,10 +83,11 @@ export class ConsistentChatGenerator {
       taxonomy: 'taxonomy',
       prompts: 'prompts',
     });
+    const outDir = typeof storage === 'string' ? storage : storage.outDir;
     const { summary } = await withApiFieldNames(() =>
       generate({
         run: {
-          outDir: typeof storage === 'string' ? storage : storage.outDir,
+          outDir,
           model: o.llmServing.model,
           numDialogsPerIntent: o.numDialogsPerIntent ?? DEFAULT_DIALOGS_PER_INTENT,
           numTurnsPerDialog: o.numTurnsPerDialog ?? DEFAULT_TURNS_PER_DIALOG,
@@ -103,6 +106,8 @@ export class ConsistentChatGenerator {
         signal,
       }),
     );
+    // The same files as a CLI run, so `report` and the dataset card find the tokens and settings.
+    await writeSummaryFile(resolve(outDir), summary);
     return summary;
   }
 }
