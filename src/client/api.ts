@@ -14,7 +14,9 @@ import {
 } from '../shared/constants';
 import type { RunProgress, RunSummary } from '../shared/schemas';
 import { ConfigError } from '../shared/errors';
-import { generate, type TemporalOptions } from './generate';
+import { resolve } from 'node:path';
+import { writeSummaryFile } from '../report/stats';
+import { FIELD_FLAGS, generate, type TemporalOptions } from './generate';
 import { loadMethodOptions } from './method-files';
 
 export interface LlmServing {
@@ -81,26 +83,61 @@ export class ConsistentChatGenerator {
       taxonomy: 'taxonomy',
       prompts: 'prompts',
     });
-    const { summary } = await generate({
-      run: {
-        outDir: typeof storage === 'string' ? storage : storage.outDir,
-        model: o.llmServing.model,
-        numDialogsPerIntent: o.numDialogsPerIntent ?? DEFAULT_DIALOGS_PER_INTENT,
-        numTurnsPerDialog: o.numTurnsPerDialog ?? DEFAULT_TURNS_PER_DIALOG,
-        temperature: o.temperature ?? DEFAULT_TEMPERATURE,
-        intents: o.intents,
-        seed: o.seed,
-        concurrency: o.concurrency,
-        runId: o.runId,
-        ...method,
-      },
-      keepRecordedMethod: o.keepRecordedMethod,
-      llm: { baseURL: o.llmServing.baseURL },
-      temporal: o.temporal,
-      onProgress: o.onProgress,
-      logger: o.logger,
-      signal,
-    });
+    const outDir = typeof storage === 'string' ? storage : storage.outDir;
+    const { summary } = await withApiFieldNames(() =>
+      generate({
+        run: {
+          outDir,
+          model: o.llmServing.model,
+          numDialogsPerIntent: o.numDialogsPerIntent ?? DEFAULT_DIALOGS_PER_INTENT,
+          numTurnsPerDialog: o.numTurnsPerDialog ?? DEFAULT_TURNS_PER_DIALOG,
+          temperature: o.temperature ?? DEFAULT_TEMPERATURE,
+          intents: o.intents,
+          seed: o.seed,
+          concurrency: o.concurrency,
+          runId: o.runId,
+          ...method,
+        },
+        keepRecordedMethod: o.keepRecordedMethod,
+        llm: { baseURL: o.llmServing.baseURL },
+        temporal: o.temporal,
+        onProgress: o.onProgress,
+        logger: o.logger,
+        signal,
+      }),
+    );
+    // The same files as a CLI run, so `report` and the dataset card find the tokens and settings.
+    await writeSummaryFile(resolve(outDir), summary);
     return summary;
+  }
+}
+
+/** The option (path) of this API that each CLI flag of `generate`'s checks stands for. */
+const API_FIELDS: Record<string, string> = {
+  ...Object.fromEntries(Object.entries(FIELD_FLAGS).map(([field, flag]) => [flag, field])),
+  '--out': 'storage',
+  '--model': 'llmServing.model',
+  '--base-url': 'llmServing.baseURL',
+  '--temporal-address': 'temporal.address',
+  '--namespace': 'temporal.namespace',
+  '--task-queue': 'temporal.taskQueue',
+  '--encryption-key-file': 'temporal.encryptionKeyFile',
+  '--keep-recorded-method': 'keepRecordedMethod',
+};
+
+/**
+ * `generate` checks its input for the CLI and names flags; a library caller set options, so its
+ * errors name those (`numDialogsPerIntent: …`, not `--dialogs-per-intent: …`).
+ */
+async function withApiFieldNames<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const field = API_FIELDS[error.field];
+    if (!field) throw error;
+    const detail = error.message.slice(error.field.length + 2);
+    const flag = new RegExp(`${error.field}(?![\\w-])`, 'g');
+    throw new ConfigError(field, detail.replace(flag, field));
   }
 }

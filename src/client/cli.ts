@@ -36,7 +36,7 @@ import { resolveOutputRoot } from '../storage/confine';
 import { StoreRegistry } from '../storage/jsonl-store';
 import { createOpenAiClient } from '../activities/openai-client';
 import { DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_SHUTDOWN_GRACE_MS } from '../shared/constants';
-import { ConfigError } from '../shared/errors';
+import { ConfigError, RunClosedError } from '../shared/errors';
 import { MIN_CODEC_TOKEN_LENGTH, startCodecServer } from './codec-server';
 import {
   connectClient,
@@ -130,7 +130,10 @@ function number(flag: string, raw: string | undefined, integer = true): number |
   const value = Number(raw);
   // Decimal only: Number() also reads "0x10", "0b1" and " 12 ", which nobody means as a count.
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw))
-    throw new ConfigError(flag, `must be a decimal number, got ${JSON.stringify(raw)}`);
+    throw new ConfigError(
+      flag,
+      `must be ${integer ? 'a whole number' : 'a decimal number'}, got ${JSON.stringify(raw)}`,
+    );
   if (!Number.isFinite(value)) throw new ConfigError(flag, `must be a number, got "${raw}"`);
   if (integer && !Number.isInteger(value))
     throw new ConfigError(flag, `must be a whole number, got "${raw}"`);
@@ -199,12 +202,17 @@ function connectionFlags(opts: TemporalFlags): ConnectionFlags {
   };
 }
 
-const temporalOptions = (cmd: Command) =>
+/** What `--temporal-address` falls back to: only `generate` starts a server of its own. */
+const ADDRESS_HELP = {
+  generate:
+    'Temporal frontend (default TEMPORAL_ADDRESS or a temporal.toml profile, else an embedded dev server)',
+  worker: 'Temporal frontend (default TEMPORAL_ADDRESS or a temporal.toml profile; starts no server)',
+  run: "Temporal frontend (default TEMPORAL_ADDRESS or a temporal.toml profile, else the server of --out DIR's generate; starts no server)",
+} as const;
+
+const temporalOptions = (cmd: Command, address: keyof typeof ADDRESS_HELP = 'run') =>
   cmd
-    .option(
-      '--temporal-address <host:port>',
-      'Temporal frontend; default TEMPORAL_ADDRESS, else an embedded dev server',
-    )
+    .option('--temporal-address <host:port>', ADDRESS_HELP[address])
     .option(
       '--namespace <ns>',
       `Temporal namespace (default TEMPORAL_NAMESPACE or "${DEFAULT_TEMPORAL_NAMESPACE}")`,
@@ -300,6 +308,14 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     if (controller.signal.aborted && !(error instanceof ConfigError)) {
       process.stderr.write('stopped: the run is saved; run the same command again to resume it\n');
       return stoppedBy() ?? EXIT_CODES.interrupted;
+    }
+    if (error instanceof RunClosedError) {
+      const how = error.status.toLowerCase().replace('_', ' ');
+      process.stderr.write(
+        `run ${error.runId} was ${how} earlier and cannot be resumed; what it wrote stays in ${error.outDir}.\n` +
+          `To generate again, start a new run in another directory: the same command with another --out (it draws a new run id; --run-id picks one).\n`,
+      );
+      return EXIT_CODES.runFailed;
     }
     if (error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure) {
       process.stderr.write(`the run was cancelled; what was written in ${resolve(run.outDir)} stays valid\n`);
@@ -664,6 +680,7 @@ export function buildProgram(): Command {
         new Option('--response-format <mode>', 'structured output mode').choices(RESPONSE_FORMAT_MODES),
       )
       .option('--no-worker', 'run no LLM worker in this process (workers run elsewhere)'),
+    'generate',
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runGenerate(opts);
   });
@@ -703,6 +720,7 @@ export function buildProgram(): Command {
         '--health-file <path>',
         'touch this file every few seconds while the worker runs (default CONSISTENT_CHAT_HEALTH_FILE)',
       ),
+    'worker',
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runWorker(opts);
   });
@@ -806,12 +824,21 @@ export function buildProgram(): Command {
       "open a finished or crashed run's embedded history in the Temporal UI: starts the dev server on DIR/.temporal/temporal.db until Ctrl-C",
     )
     .argument('<dir>', 'output directory of a run started without --temporal-address')
-    .action(async (dir: string) => {
+    .option(
+      '--encryption-key-file <file>',
+      'payload encryption keys, [KEYID:]BASE64 per line (default CONSISTENT_CHAT_ENCRYPTION_KEY): the UI shows payloads decoded',
+    )
+    .action(async (dir: string, opts: { encryptionKeyFile?: string }) => {
       const stopped = new Promise<void>((resolveStop) => {
         process.once('SIGINT', () => resolveStop());
         process.once('SIGTERM', () => resolveStop());
       });
-      await serveUi({ dir, until: stopped, print: (line) => process.stdout.write(`${line}\n`) });
+      await serveUi({
+        dir,
+        until: stopped,
+        print: (line) => process.stdout.write(`${line}\n`),
+        encryptionKeyFile: opts.encryptionKeyFile,
+      });
     });
   program
     .command('health')

@@ -21,6 +21,7 @@ import type { Worker } from '@temporalio/worker';
 import type OpenAI from 'openai';
 import type { z } from 'zod';
 import { intentWorkflowId } from '../workflows/run';
+import { MIN_REPORT_INTERVAL_MS } from '../workflows/intent';
 import { defaultMaxTokens } from '../method/prompts';
 import {
   DEFAULT_TASK_QUEUE,
@@ -31,6 +32,7 @@ import {
 import { intentProgressQuery, runProgressQuery } from '../shared/messages';
 import {
   runInputSchema,
+  type IntentProgress,
   type RunConfig,
   type RunInput,
   type RunProgress,
@@ -41,7 +43,7 @@ import { EncryptionCodec, ENCRYPTION_KEY_ENV, type EncryptionKeys } from '../sha
 import { StoreRegistry } from '../storage/jsonl-store';
 import type { ReplyCheckCounts } from '../activities';
 import { createOpenAiClient } from '../activities/openai-client';
-import { ConfigError } from '../shared/errors';
+import { ConfigError, RunClosedError } from '../shared/errors';
 import { makeDirs } from '../storage/make-dirs';
 import { startCodecServer } from './codec-server';
 import {
@@ -56,6 +58,7 @@ import {
 import { startDevServer, type DevServer } from './dev-server';
 import { installRoutedRuntime, LOG_FILE, routedRuntimeLogger } from './logging';
 import { checkOutDir } from './out-dir';
+import { loadReplyChecks, saveReplyChecks } from './reply-checks';
 import {
   checkModelFile,
   contextPerSlot,
@@ -77,6 +80,8 @@ import { createWorkers } from './workers';
 
 /** How often a followed run's storage activities are checked for failures that keep repeating. */
 const STORAGE_CHECK_INTERVAL_MS = 5_000;
+/** How often the reply-check counts are saved while the run goes: what a SIGKILL can lose. */
+const REPLY_CHECKS_SAVE_MS = 5_000;
 
 /**
  * Where Temporal runs and how to reach it. Unset fields come from the environment and the
@@ -141,7 +146,10 @@ export interface GenerateResult {
   summary: RunSummary;
   /** True when the run had already finished before this call. */
   alreadyFinished: boolean;
-  /** Replies this process's worker checked, and rejected by kind (each rejection was a new call). */
+  /**
+   * Replies the run's `generate` workers checked, this process's and those of earlier processes on the
+   * same directory, and rejected by kind (each rejection was a new call). Not set with `--no-worker`.
+   */
   replyChecks?: ReplyCheckCounts;
 }
 
@@ -367,13 +375,40 @@ export async function checkRunDecodes(
   }
 }
 
-/** The live progress of a run: the parent's view, with each running intent's own counters. */
-export async function readProgress(client: Client, runId: string): Promise<RunProgress> {
+/**
+ * When the run's numbers for each intent last changed, for a caller that reads progress repeatedly
+ * (the progress view). The run holds each intent's last report, sent at most every
+ * `MIN_REPORT_INTERVAL_MS`; numbers unchanged for longer may be stale.
+ */
+export class ReportAges {
+  private readonly seen = new Map<string, { key: string; since: number }>();
+
+  /** Milliseconds the run's numbers for `p.intent` have stood still; unknown (Infinity) at first sight. */
+  unchangedFor(p: IntentProgress, now = Date.now()): number {
+    const key = `${p.written}/${p.failed}/${p.inFlight}/${p.llmCalls}/${p.started ?? ''}`;
+    const last = this.seen.get(p.intent);
+    if (last?.key === key) return now - last.since;
+    this.seen.set(p.intent, { key, since: now });
+    return last ? 0 : Infinity;
+  }
+}
+
+/**
+ * The live progress of a run: the parent's view, with running intents asked directly when the
+ * parent's numbers may be stale: none yet, the run or intent paused (a paused intent sends no more
+ * reports), or unchanged for longer than the reporting interval. Without `ages` (a one-off read like
+ * `status`) their age is unknown, so every running intent is asked.
+ */
+export async function readProgress(client: Client, runId: string, ages?: ReportAges): Promise<RunProgress> {
   const progress = await client.workflow.getHandle(runId).query(runProgressQuery);
+  const now = Date.now();
   const intents = await Promise.all(
     progress.intents.map(async (p) => {
-      // Once the parent holds live numbers for an intent, one query serves the whole run.
-      if (p.status !== 'running' || p.written + p.failed + p.inFlight + p.llmCalls > 0) return p;
+      if (p.status !== 'running') return p;
+      const reported = p.written + p.failed + p.inFlight + p.llmCalls > 0;
+      // Computed for every intent, so each one's age is tracked from the first read.
+      const age = ages?.unchangedFor(p, now) ?? Infinity;
+      if (reported && !progress.paused && !p.paused && age < MIN_REPORT_INTERVAL_MS) return p;
       try {
         return await client.workflow.getHandle(intentWorkflowId(runId, p.intent)).query(intentProgressQuery);
       } catch {
@@ -405,7 +440,11 @@ async function followRun(
   options: GenerateOptions,
   running: Promise<void>[],
 ): Promise<GenerateResult> {
-  const result = handle.result() as Promise<RunSummary>;
+  // The result is a long poll that the SDK retries when the server goes away; cancelled here once
+  // this function returns, since a retry after the connection closed throws outside any promise.
+  const stopWaiting = new AbortController();
+  const result = client.withAbortSignal(stopWaiting.signal, () => handle.result() as Promise<RunSummary>);
+  result.catch(() => undefined);
   const aborted = new Promise<never>((_, reject) => {
     const onAbort = () => reject(new Error('stopped waiting; run the same command again to resume'));
     if (options.signal?.aborted) onAbort();
@@ -425,10 +464,11 @@ async function followRun(
   let wake = () => {};
   const storageWarnings = new Set<string>();
   let storageCheckedAt = 0;
+  const ages = new ReportAges();
   const poll = (async () => {
     while (!done && options.onProgress) {
       try {
-        const progress = await readProgress(client, runId);
+        const progress = await readProgress(client, runId, ages);
         options.onProgress(progress);
         // Storage that keeps failing is said once per distinct failure, not retried in silence.
         if (options.onWarning && Date.now() - storageCheckedAt >= STORAGE_CHECK_INTERVAL_MS) {
@@ -462,6 +502,7 @@ async function followRun(
     return { summary, alreadyFinished: false };
   } finally {
     done = true;
+    stopWaiting.abort();
     wake();
     await poll;
   }
@@ -667,7 +708,21 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     await installRoutedRuntime(env);
     const workerConnection = await connectWorker(serverTarget);
     resources.defer(() => workerConnection.close());
-    const replyChecks: ReplyCheckCounts = { checked: 0, rejected: {} };
+    // Counted from what earlier processes of this run saved, and saved again as calls are checked,
+    // so the summary's count covers the run's calls, not only this process's.
+    const replyChecks: ReplyCheckCounts = resumed
+      ? await loadReplyChecks(dir, input.runId)
+      : { checked: 0, rejected: {} };
+    if (openai) {
+      const save = () => saveReplyChecks(dir, input.runId, replyChecks);
+      const saving = setInterval(() => void save().catch(() => undefined), REPLY_CHECKS_SAVE_MS);
+      saving.unref();
+      // Registered before the workers' shutdown, so it runs after their calls in flight have drained.
+      resources.defer(async () => {
+        clearInterval(saving);
+        await save();
+      });
+    }
     // Created side by side: each waits on the server, and the run starts sooner.
     const workers: Worker[] = await createWorkers([
       createStorageWorker({
@@ -723,6 +778,12 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
       handle = client.workflow.getHandle(input.runId);
       alreadyFinished = true;
+      // Said before anything else: "resuming" and the closed run's last counts would mislead.
+      const { status } = await handle.describe();
+      if (status.name !== 'COMPLETED' && status.name !== 'RUNNING') {
+        workflowStarted = true;
+        throw new RunClosedError(input.runId, status.name, dir);
+      }
     }
     workflowStarted = true;
     startupLog('run started');

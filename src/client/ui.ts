@@ -9,7 +9,10 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DEFAULT_TEMPORAL_NAMESPACE, OUTPUT_FILES } from '../shared/constants';
 import { ConfigError } from '../shared/errors';
+import { startCodecServer } from './codec-server';
+import { connectClient, createClient, embeddedConnection, resolveEncryptionKeys } from './connection';
 import { isRecordedServer, startDevServer, type ServerState } from './dev-server';
+import { checkRunDecodes } from './generate';
 
 export interface UiOptions {
   dir: string;
@@ -17,6 +20,11 @@ export interface UiOptions {
   until: Promise<unknown>;
   print: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Payload keys, as for every command that talks to Temporal. @default CONSISTENT_CHAT_ENCRYPTION_KEY;
+   * with none, an encrypted run's payloads show as ciphertext, and the command says so.
+   */
+  encryptionKeyFile?: string;
 }
 
 export function runUrl(
@@ -48,17 +56,49 @@ export async function serveUi(options: UiOptions): Promise<void> {
     options.print(`the run's server is up (pid ${running.pid}): ${runUrl(running.uiUrl, runId)}`);
     return;
   }
-  const server = await startDevServer({
-    dbFile,
-    stateFile,
-    logFile: join(stateDir, 'server.log'),
-    env: options.env,
-  });
+  const keys = resolveEncryptionKeys(options.encryptionKeyFile, options.env);
+  // As `generate` does: the UI decodes through a codec endpoint served by this process.
+  const codec = keys ? await startCodecServer({ keys }) : undefined;
   try {
-    options.print(`Temporal UI of ${dir}: ${runUrl(server.uiUrl, runId)}`);
-    options.print(`Temporal server ${server.address}; Ctrl-C stops it`);
-    await options.until;
+    const server = await startDevServer({
+      dbFile,
+      stateFile,
+      logFile: join(stateDir, 'server.log'),
+      uiCodecEndpoint: codec?.endpoint,
+      env: options.env,
+    });
+    try {
+      // The UI's port is only known now; the browser may call it by either name.
+      const port = new URL(server.uiUrl).port;
+      for (const host of ['127.0.0.1', 'localhost']) codec?.allowOrigin(`http://${host}:${port}`);
+      if (runId) await warnIfUnreadable(server.address, runId, keys, options.print);
+      options.print(`Temporal UI of ${dir}: ${runUrl(server.uiUrl, runId)}`);
+      options.print(`Temporal server ${server.address}; Ctrl-C stops it`);
+      await options.until;
+    } finally {
+      await server.stop();
+    }
   } finally {
-    await server.stop();
+    await codec?.close();
+  }
+}
+
+/** The UI still opens without the run's key (ids, statuses and timings are readable); it says what is missing. */
+async function warnIfUnreadable(
+  address: string,
+  runId: string,
+  keys: Parameters<typeof checkRunDecodes>[2],
+  print: (line: string) => void,
+): Promise<void> {
+  const connection = await connectClient(embeddedConnection(address, DEFAULT_TEMPORAL_NAMESPACE));
+  try {
+    await checkRunDecodes(createClient(connection, DEFAULT_TEMPORAL_NAMESPACE, keys), runId, keys);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    print(
+      `warning: ${error.message}; the UI shows its payloads encrypted: pass --encryption-key-file F or set CONSISTENT_CHAT_ENCRYPTION_KEY`,
+    );
+  } finally {
+    await connection.close();
   }
 }

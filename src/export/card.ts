@@ -36,6 +36,58 @@ export function sizeCategory(rows: number): string {
 
 /** Run settings worth publishing: the input less local paths and queue names. */
 const PRIVATE_INPUT_FIELDS = new Set(['outDir', 'storageTaskQueue', 'paused']);
+/** Summarised, not embedded: the full method is tens of KB (every topic of every intent, used or not). */
+const METHOD_FIELDS = new Set(['taxonomy', 'prompts']);
+/** Longest setting value shown as it is; longer ones are cut with a pointer to run.json. */
+const MAX_SETTING_CHARS = 200;
+
+interface TaxonomyShape {
+  intents?: { id?: string; name?: string; infoFlows?: string[]; topics?: unknown[] }[];
+  infoFlows?: Record<string, { name?: string }>;
+}
+
+/**
+ * The taxonomy as the card tells it: the intents this dataset holds with their flows and topic counts,
+ * and one line for the rest. The files themselves are named: the run's directory holds them.
+ */
+function methodSection(
+  input: Record<string, unknown>,
+  used: Map<string, number>,
+  methodHash: unknown,
+): string[] {
+  const taxonomy = input.taxonomy as TaxonomyShape | undefined;
+  if (!taxonomy?.intents && !input.prompts) return [];
+  const lines = ['## Taxonomy and prompts', ''];
+  if (taxonomy?.intents) {
+    const flowName = (id: string) => taxonomy.infoFlows?.[id]?.name ?? id;
+    const inData = taxonomy.intents.filter((i) => used.has(i.name ?? '') || used.has(i.id ?? ''));
+    lines.push(
+      `The run's taxonomy has ${taxonomy.intents.length} intents and ${Object.keys(taxonomy.infoFlows ?? {}).length} information flows; ` +
+        `this dataset draws on ${inData.length} of the intents:`,
+      '',
+      '| intent | information flows | topics in the list |',
+      '|---|---|---:|',
+      ...inData.map(
+        (i) =>
+          `| ${cell(i.name ?? i.id ?? '')} | ${cell((i.infoFlows ?? []).map(flowName).join(', '))} | ${i.topics?.length ?? 0} |`,
+      ),
+      '',
+    );
+  }
+  lines.push(
+    "The full taxonomy and the prompt templates are in the run's output directory: [`taxonomy.yaml`](../../taxonomy.yaml) " +
+      `and [\`prompts/\`](../../prompts) (links that hold beside a default export, \`DIR/export/hf\`)${typeof methodHash === 'string' ? `; method hash \`${cell(methodHash)}\`` : ''}.`,
+    '',
+  );
+  return lines;
+}
+
+const settingValue = (v: unknown) => {
+  const json = JSON.stringify(v);
+  return json.length > MAX_SETTING_CHARS
+    ? `\`${cell(json.slice(0, MAX_SETTING_CHARS))}…\` (see run.json)`
+    : `\`${cell(json)}\``;
+};
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
@@ -58,13 +110,13 @@ export function datasetCard(facts: CardFacts): string {
   };
   const settings = facts.run
     ? Object.entries(facts.run.input)
-        .filter(([k]) => !PRIVATE_INPUT_FIELDS.has(k))
-        .map(([k, v]) => `| \`${k}\` | \`${cell(JSON.stringify(v))}\` |`)
+        .filter(([k]) => !PRIVATE_INPUT_FIELDS.has(k) && !METHOD_FIELDS.has(k))
+        .map(([k, v]) => `| \`${k}\` | ${settingValue(v)} |`)
     : [];
   const extraRunFacts = facts.run
     ? Object.entries(facts.run)
         .filter(([k]) => !['input', 'runId', 'createdAt'].includes(k))
-        .map(([k, v]) => `| \`${k}\` | \`${cell(JSON.stringify(v))}\` |`)
+        .map(([k, v]) => `| \`${k}\` | ${settingValue(v)} |`)
     : [];
   const body = [
     `# ${header.pretty_name}`,
@@ -92,6 +144,7 @@ export function datasetCard(facts: CardFacts): string {
     ...(settings.length
       ? ['## Generation settings (run.json)', '', '| setting | value |', '|---|---|', ...settings, '']
       : []),
+    ...(facts.run ? methodSection(facts.run.input, facts.perIntent, facts.run.methodHash) : []),
     '## Dialogues per intent',
     '',
     countTable('intent', facts.perIntent),

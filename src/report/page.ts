@@ -39,6 +39,8 @@ const RENDER = String.raw`
   var drawn = [];
   function chart(id, option) {
     var el = document.querySelector('[data-chart="' + id + '"]');
+    // A figure with nothing to show has a note instead of an element (no empty axes).
+    if (!el) return;
     var c = echarts.init(el, null, { renderer: 'canvas' });
     option.animation = false;
     option.tooltip = option.tooltip || { trigger: 'item' };
@@ -74,6 +76,8 @@ const RENDER = String.raw`
   function histogram(id, h, width, paper) {
     var last = h.bins.length ? h.bins[h.bins.length - 1][0] + width : 0;
     var option = {
+      // The lines' labels sit above the plot, one row each: beside the bars or each other they overlap.
+      grid: { top: 78 },
       xAxis: { type: 'value', name: 'words', min: 0, max: Math.ceil(Math.max(last, paper.high * 1.25) / 5) * 5 },
       yAxis: { type: 'value', name: 'texts' },
       series: [{
@@ -81,11 +85,11 @@ const RENDER = String.raw`
         data: h.bins.map(function (b) { return [b[0] + width / 2, b[1]]; }),
         markLine: {
           symbol: 'none',
-          label: { formatter: '{b}', fontSize: 10 },
+          label: { formatter: '{b}', fontSize: 10, position: 'end' },
           data: [
-            { name: 'paper ' + paper.low, xAxis: paper.low, lineStyle: { color: '#c23531', type: 'dashed' }, label: { position: 'insideEndTop' } },
-            { name: 'paper ' + paper.high, xAxis: paper.high, lineStyle: { color: '#c23531', type: 'dashed' }, label: { position: 'insideEndBottom' } },
-            { name: 'this run ' + h.mean.toFixed(1), xAxis: h.mean, lineStyle: { color: '#2f4554' }, label: { position: 'insideMiddleTop' } }
+            { name: 'paper ' + paper.low, xAxis: paper.low, lineStyle: { color: '#c23531', type: 'dashed' }, label: { distance: 4 } },
+            { name: 'paper ' + paper.high, xAxis: paper.high, lineStyle: { color: '#c23531', type: 'dashed' }, label: { distance: 20 } },
+            { name: 'this run ' + h.mean.toFixed(1), xAxis: h.mean, lineStyle: { color: '#2f4554' }, label: { distance: 36 } }
           ]
         }
       }]
@@ -207,7 +211,16 @@ ${section('turns', 'Turns per dialogue', 'User queries per dialogue (each has on
 ${section('query-words', 'Words per user query', 'Histogram; dashed lines mark the paper’s mean range (19–21 words), the solid line this run’s mean.')}
 ${section('response-words', 'Words per response', 'Histogram; dashed lines mark the paper’s mean range (56–63 words), the solid line this run’s mean.')}
 ${section('tokens', 'Tokens', html(tokenNote), 380)}
-${section('failures', 'Failures by type and stage', `From failures.jsonl: ${stats.failures.total} dialogue(s) failed after their attempts.`, 300)}
+${
+  stats.failures.total > 0
+    ? section(
+        'failures',
+        'Failures by type and stage',
+        `From failures.jsonl: ${stats.failures.total} dialogue(s) failed after their attempts.`,
+        300,
+      )
+    : '<section><h2>Failures</h2><p class="note">No dialogue failed (failures.jsonl is empty).</p></section>'
+}
 ${section('duplicates', 'Duplicates found', `Exact: the same text once normalised (case, punctuation, whitespace). Near: MinHash over 3-word shingles, LSH candidates confirmed at estimated Jaccard ≥ ${stats.duplicates.threshold}. First occurrence counted as the original.${stats.duplicates.indexCap ? ` Later texts were checked against the first ${stats.duplicates.indexCap.toLocaleString('en')} distinct dialogues and queries only.` : ''}`, 300)}
 ${dupRows ? `<table><tr><th>duplicate</th><th>of</th><th>kind</th><th>similarity</th></tr>${dupRows}</table>` : ''}
 <script id="report-data" type="application/json">${scriptJson(data)}</script>

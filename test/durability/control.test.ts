@@ -115,25 +115,23 @@ describe('control', () => {
     }
   });
 
-  test('control: cancel aborts LLM calls in flight and leaves valid output', async () => {
+  test('control: cancel aborts LLM calls in flight and leaves valid output; the same command again says the run cannot be resumed and what to do', async () => {
     const out = await tempDir('cc-cancel-');
     llm.configure({ latency: { meanMs: 600, tokensPerSecond: 20 } });
-    const run = spawnCli(
-      [
-        'generate',
-        '--out',
-        out,
-        '--model',
-        'test-model',
-        '--dialogs-per-intent',
-        '20',
-        '--turns',
-        '4',
-        '--concurrency',
-        '9',
-      ],
-      env(),
-    );
+    const args = [
+      'generate',
+      '--out',
+      out,
+      '--model',
+      'test-model',
+      '--dialogs-per-intent',
+      '20',
+      '--turns',
+      '4',
+      '--concurrency',
+      '9',
+    ];
+    const run = { ...spawnCli(args, env()), args };
     try {
       await waitFor(async () => (await lines(join(out, 'dialogs.jsonl'))) >= 2, 60_000, 'two dialogues');
       const { runId } = JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as { runId: string };
@@ -149,6 +147,16 @@ describe('control', () => {
       const records = await readDialogues(out); // throws on a partial or invalid line
       assert.ok(records.length >= 2 && records.length < 180);
       assert.deepEqual(await readFailures(out), []);
+
+      // The same command again cannot resume a cancelled run: it says so and what to do instead.
+      const calls = llm.stats().requests;
+      const again = await runCli(run.args, env());
+      assert.equal(again.code, 3, again.stderr);
+      assert.doesNotMatch(again.stderr, /resuming|written, \d+ failed/, 'no resume, no stale counts');
+      assert.match(again.stderr, new RegExp(`run ${runId} was cancelled earlier and cannot be resumed`));
+      assert.match(again.stderr, /start a new run in another directory: the same command with another --out/);
+      assert.equal(llm.stats().requests, calls, 'no LLM call');
+      assert.equal((await readDialogues(out)).length, records.length, 'the records stay');
     } finally {
       run.child.kill('SIGKILL');
       llm.configure({ latency: { meanMs: 600, jitter: 0.2 } });

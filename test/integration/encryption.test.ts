@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Connection } from '@temporalio/client';
@@ -279,6 +279,69 @@ describe('encryption', () => {
     } finally {
       await raw.close();
       await restarted.stop();
+    }
+  });
+});
+
+/** Starts `ui DIR` and waits for its run's URL; the caller stops it with SIGINT. */
+async function startUi(args: string[], environment: NodeJS.ProcessEnv) {
+  const ui = spawnCli(['ui', ...args], environment);
+  let stdout = '';
+  ui.child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  for (let i = 0; i < 600 && !/Ctrl-C stops it/.test(stdout); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  const url = /(http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/\S+)/.exec(stdout)?.[1];
+  return { ui, url, stdout: () => stdout };
+}
+
+describe('encryption: ui DIR', () => {
+  test('encryption: `ui DIR` decodes an encrypted run with the key from --encryption-key-file, and says what is missing without it', async () => {
+    const out = await tempDir('cc-enc-ui-');
+    const keyDir = await tempDir('cc-enc-key-');
+    const keyFile = join(keyDir, 'key');
+    await writeFile(keyFile, `${KEY}\n`);
+    const args = ['generate', '--out', out, '--model', 'test-model', '--dialogs-per-intent', '1'];
+    const finished = await runCli([...args, '--turns', '1', '--intents', 'transaction'], env());
+    assert.equal(finished.code, 0, finished.stderr);
+    const { CONSISTENT_CHAT_ENCRYPTION_KEY: _unused, ...noKey } = env();
+
+    const blind = await startUi([out], noKey);
+    try {
+      assert.ok(blind.url, blind.stdout());
+      assert.match(blind.stdout(), /warning: .*encrypted.*--encryption-key-file/);
+    } finally {
+      blind.ui.child.kill('SIGINT');
+      await blind.ui.done;
+    }
+
+    const seeing = await startUi([out, '--encryption-key-file', keyFile], noKey);
+    const browser = await launchChromium();
+    try {
+      assert.ok(seeing.url, seeing.stdout());
+      assert.doesNotMatch(seeing.stdout(), /warning/);
+      const page = await browser.newPage();
+      const decodeCalls: string[] = [];
+      page.on('response', (r) => {
+        if (new URL(r.url()).pathname === '/decode' && r.status() === 200) decodeCalls.push(r.url());
+      });
+      await page.goto(seeing.url);
+      // The run's input names its output directory: readable only once decoded.
+      const found = await page
+        .getByText(out)
+        .first()
+        .waitFor({ timeout: 60_000 })
+        .then(() => true)
+        .catch(() => false);
+      await page.screenshot({ path: join(out, 'ui-dir-decoded.png'), fullPage: true });
+      assert.ok(
+        decodeCalls.length > 0,
+        'the UI got answers from the codec endpoint (CORS allowed its origin)',
+      );
+      assert.ok(found, `the decoded input (${out}) is shown`);
+    } finally {
+      await browser.close();
+      seeing.ui.child.kill('SIGINT');
+      await seeing.ui.done;
     }
   });
 });

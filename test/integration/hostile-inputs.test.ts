@@ -264,7 +264,7 @@ describe('hostile inputs', () => {
     );
   });
 
-  test('hostile inputs: the programmatic API rejects each with a ConfigError naming the field, writing nothing', async () => {
+  test('hostile inputs: the programmatic API rejects each with a ConfigError naming the option as the API spells it, writing nothing', async () => {
     const dir = await tempDir('cc-hostile-api-');
     const env = { OPENAI_API_KEY: 'sk-hostile', OPENAI_BASE_URL: llm.url };
     const saved = { key: process.env.OPENAI_API_KEY, url: process.env.OPENAI_BASE_URL };
@@ -280,7 +280,7 @@ describe('hostile inputs', () => {
         'count NaN',
         () =>
           new ConsistentChatGenerator({ llmServing: model, numDialogsPerIntent: NaN }).run(join(dir, 'a')),
-        /--dialogs-per-intent/,
+        /^numDialogsPerIntent: /,
       ],
       [
         'temperature "hot"',
@@ -288,17 +288,17 @@ describe('hostile inputs', () => {
           new ConsistentChatGenerator({ llmServing: model, temperature: 'hot' as unknown as number }).run(
             join(dir, 'b'),
           ),
-        /--temperature/,
+        /^temperature: /,
       ],
       [
         'unknown intent',
         () => new ConsistentChatGenerator({ llmServing: model, intents: ['gossip'] }).run(join(dir, 'c')),
-        /--intents/,
+        /^intents: /,
       ],
       [
         'output under /proc',
         () => new ConsistentChatGenerator({ llmServing: model }).run('/proc/cc/x'),
-        /--out/,
+        /^storage: /,
       ],
       [
         'task queue with spaces',
@@ -306,7 +306,7 @@ describe('hostile inputs', () => {
           new ConsistentChatGenerator({ llmServing: model, temporal: { taskQueue: 'a b' } }).run(
             join(dir, 'd'),
           ),
-        /--task-queue/,
+        /^temporal\.taskQueue: /,
       ],
       [
         'base URL not HTTP',

@@ -35,7 +35,7 @@ function alive(pid: number): boolean {
 }
 
 describe('terminal', () => {
-  test('terminal: SIGINT to the process group drains the worker before the server stops, without SDK noise, and the run resumes', async () => {
+  test('terminal: SIGINT to the process group drains the worker before the server stops, without SDK noise, and the run resumes with the reply checks of both processes counted', async () => {
     const out = await tempDir('cc-sigint-');
     const args = ['generate', '--out', out, '--model', 'test-model', '--dialogs-per-intent', '3'];
     args.push('--turns', '1', '--intents', 'transaction,educational');
@@ -64,6 +64,10 @@ describe('terminal', () => {
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, /resuming run/);
     assertDataset(await readDialogues(out), { count: 6, turns: 1, intents: ['transaction', 'educational'] });
+    // The calls drained before the stop were checked by the first process: the count covers them too.
+    const calls = /(\d+) LLM calls/.exec(resumed.stdout)?.[1];
+    assert.ok(calls, resumed.stdout);
+    assert.match(resumed.stdout, new RegExp(`reply checks: 0 of ${calls} replies`));
   });
 
   test('terminal: a failed start-up check writes nothing, and the corrected command is then accepted', async () => {

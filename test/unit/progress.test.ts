@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
+import type { Client } from '@temporalio/client';
+import { readProgress, ReportAges } from '../../src/client/generate';
 import { createProgressView, formatStats, progressStats } from '../../src/client/progress';
+import { MIN_REPORT_INTERVAL_MS } from '../../src/workflows/intent';
 import type { IntentProgress, RunProgress } from '../../src/shared/schemas';
 
 const intent = (over: Partial<IntentProgress>): IntentProgress => ({
@@ -59,4 +62,46 @@ test('progress: the non-TTY line and the TTY bars show elapsed, rate, ETA and ca
     view.stop();
     assert.match(text, /elapsed \d+s · [\d.]+\/min · ETA (\?|\S+) · 2 in flight/, `isTTY ${isTTY}: ${text}`);
   }
+});
+
+/** A client whose run and intents answer their progress queries with what `answers` holds now. */
+function fakeClient(answers: { run: RunProgress; intents: Record<string, IntentProgress> }) {
+  const asked: string[] = [];
+  const client = {
+    workflow: {
+      getHandle: (id: string) => ({
+        query: () => {
+          asked.push(id);
+          return Promise.resolve(id === 'r1' ? answers.run : answers.intents[id.split('.')[1]!]);
+        },
+      }),
+    },
+  };
+  return { client: client as unknown as Client, asked };
+}
+
+test('progress: intents are asked directly when the run is paused or their last report is old', async (t) => {
+  // The run holds the last report (3 written, 1 in flight); the intent itself has moved on.
+  const reported = intent({ written: 3, inFlight: 1, llmCalls: 7 });
+  const own = intent({ written: 4, inFlight: 0, llmCalls: 8, paused: true });
+  const answers = { run: { ...run([reported]), paused: true }, intents: { transaction: own } };
+  const { client, asked } = fakeClient(answers);
+
+  // Paused: no more reports will come, so the intent is asked, by status and the view alike.
+  assert.deepEqual((await readProgress(client, 'r1')).intents, [own]);
+  assert.deepEqual((await readProgress(client, 'r1', new ReportAges())).intents, [own]);
+
+  // Running: a fresh report serves, one older than the reporting interval does not.
+  answers.run = run([reported]);
+  answers.intents.transaction = { ...own, paused: false };
+  t.mock.timers.enable({ apis: ['Date'], now: 0 });
+  const ages = new ReportAges();
+  await readProgress(client, 'r1', ages); // first sight: its age is unknown, so the intent is asked
+  asked.length = 0;
+  t.mock.timers.tick(MIN_REPORT_INTERVAL_MS - 1);
+  assert.deepEqual((await readProgress(client, 'r1', ages)).intents, [reported]);
+  assert.deepEqual(asked, ['r1'], 'one query while reports are fresh');
+  t.mock.timers.tick(1);
+  assert.deepEqual((await readProgress(client, 'r1', ages)).intents, [answers.intents.transaction]);
+  assert.deepEqual(asked, ['r1', 'r1', 'r1.transaction']);
 });
