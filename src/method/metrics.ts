@@ -191,3 +191,130 @@ export const METRIC_FIELDS = {
 } as const satisfies Record<string, (m: DialogueMetrics) => number | null>;
 export type MetricName = keyof typeof METRIC_FIELDS;
 export const METRIC_NAMES = Object.keys(METRIC_FIELDS) as MetricName[];
+
+/** Histogram bin width of each metric: hundredths for ratios, whole words and counts for the rest. */
+export const METRIC_BIN_WIDTH = {
+  'distinct_1.user': 0.01,
+  'distinct_1.assistant': 0.01,
+  'distinct_2.user': 0.01,
+  'distinct_2.assistant': 0.01,
+  words_per_query: 1,
+  words_per_response: 1,
+  self_repetition: 0.01,
+  self_repetition_max: 0.01,
+  restated_queries: 1,
+} as const satisfies Record<MetricName, number>;
+
+/** One metric over many dialogues. Quantiles are bin starts, so exact to a bin width; min and max are exact. */
+export interface MetricDistribution {
+  /** Dialogues with a value (not null). */
+  n: number;
+  nulls: number;
+  mean: number;
+  p10: number;
+  p50: number;
+  p90: number;
+  min: number;
+  max: number;
+  /** [bin start, dialogues], ascending. */
+  bins: [number, number][];
+}
+
+export interface MetricsSummary {
+  dialogues: number;
+  /** Records whose stored metrics were used; the others' were computed when read. */
+  stored: number;
+  metrics: Record<MetricName, MetricDistribution>;
+  /** Words per text over all queries and all responses (each text weighs one), against the paper's means. */
+  pooled: { wordsPerQuery: number; wordsPerResponse: number; queries: number; responses: number };
+  /** Dialogues whose own mean lies inside the paper's band. */
+  inBand: { query: number; response: number };
+}
+
+const inside = (v: number, band: { low: number; high: number }) => v >= band.low && v <= band.high;
+
+/**
+ * Gathers the metrics of a stream of dialogues in bounded memory (one count per bin), for the report
+ * and the dataset card.
+ */
+export class MetricsAccumulator {
+  private dialogues = 0;
+  private stored = 0;
+  private readonly sums = new Map(
+    METRIC_NAMES.map((name) => [
+      name,
+      { n: 0, nulls: 0, sum: 0, min: Infinity, max: -Infinity, bins: new Map<number, number>() },
+    ]),
+  );
+  private queryWords = 0;
+  private responseWords = 0;
+  private queries = 0;
+  private responses = 0;
+  private inBand = { query: 0, response: 0 };
+
+  /** Adds one dialogue: its metrics, its number of user queries (= responses), and whether they were stored. */
+  add(metrics: DialogueMetrics, turns: number, stored: boolean): void {
+    this.dialogues++;
+    if (stored) this.stored++;
+    for (const name of METRIC_NAMES) {
+      const value = METRIC_FIELDS[name](metrics);
+      const s = this.sums.get(name)!;
+      if (value === null) {
+        s.nulls++;
+        continue;
+      }
+      s.n++;
+      s.sum += value;
+      s.min = Math.min(s.min, value);
+      s.max = Math.max(s.max, value);
+      // Rounded first: 0.29 / 0.01 is 28.999… in floating point.
+      const bin = Math.floor(round(value / METRIC_BIN_WIDTH[name], 6));
+      s.bins.set(bin, (s.bins.get(bin) ?? 0) + 1);
+    }
+    this.queries += turns;
+    this.responses += turns;
+    this.queryWords += metrics.words_per_query * turns;
+    this.responseWords += metrics.words_per_response * turns;
+    if (inside(metrics.words_per_query, PAPER_BANDS.queryWords)) this.inBand.query++;
+    if (inside(metrics.words_per_response, PAPER_BANDS.responseWords)) this.inBand.response++;
+  }
+
+  summary(): MetricsSummary {
+    const metrics = {} as Record<MetricName, MetricDistribution>;
+    for (const name of METRIC_NAMES) {
+      const s = this.sums.get(name)!;
+      const width = METRIC_BIN_WIDTH[name];
+      const bins = [...s.bins.entries()].sort((a, b) => a[0] - b[0]);
+      const quantile = (q: number) => {
+        if (s.n === 0) return 0;
+        const rank = Math.max(1, Math.ceil(q * s.n));
+        let seen = 0;
+        for (const [bin, count] of bins) if ((seen += count) >= rank) return round(bin * width, 6);
+        return 0;
+      };
+      metrics[name] = {
+        n: s.n,
+        nulls: s.nulls,
+        mean: s.n ? round(s.sum / s.n, 4) : 0,
+        p10: quantile(0.1),
+        p50: quantile(0.5),
+        p90: quantile(0.9),
+        min: s.n ? s.min : 0,
+        max: s.n ? s.max : 0,
+        bins: bins.map(([bin, count]) => [round(bin * width, 6), count]),
+      };
+    }
+    return {
+      dialogues: this.dialogues,
+      stored: this.stored,
+      metrics,
+      pooled: {
+        wordsPerQuery: this.queries ? round(this.queryWords / this.queries, 2) : 0,
+        wordsPerResponse: this.responses ? round(this.responseWords / this.responses, 2) : 0,
+        queries: this.queries,
+        responses: this.responses,
+      },
+      inBand: { ...this.inBand },
+    };
+  }
+}

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import {
   METRICS_VERSION,
   METRIC_FIELDS,
+  MetricsAccumulator,
   dialogueMetrics,
   distinctN,
   metricsOf,
@@ -84,4 +85,33 @@ test('METRIC_FIELDS: reads each named metric out of a record', () => {
   assert.equal(METRIC_FIELDS['distinct_2.assistant'](m), 0.875);
   assert.equal(METRIC_FIELDS.words_per_query(m), 6.5);
   assert.equal(METRIC_FIELDS.restated_queries(m), 0);
+});
+
+test('MetricsAccumulator: means, bin-start quantiles, exact extremes, pooled words and the paper band', () => {
+  const acc = new MetricsAccumulator();
+  const base = dialogueMetrics(TYRE);
+  // Words per query 19 (in the 18.7-20.8 band), 10 and 30; 2, 1 and 1 queries: pooled (38+10+30)/4.
+  const values = [
+    { q: 19, turns: 2, d2: 0.29 },
+    { q: 10, turns: 1, d2: 0.5 },
+    { q: 30, turns: 1, d2: 0.91 },
+  ];
+  for (const [i, v] of values.entries())
+    acc.add({ ...base, words_per_query: v.q, distinct_2: { user: null, assistant: v.d2 } }, v.turns, i === 0);
+  const s = acc.summary();
+  assert.equal(s.dialogues, 3);
+  assert.equal(s.stored, 1);
+  assert.equal(s.pooled.wordsPerQuery, 19.5);
+  assert.equal(s.pooled.queries, 4);
+  assert.equal(s.inBand.query, 1);
+  const d2 = s.metrics['distinct_2.assistant'];
+  assert.deepEqual([d2.n, d2.nulls, d2.mean, d2.min, d2.max], [3, 0, 0.5667, 0.29, 0.91]);
+  // 0.29 lands in the 0.29 bin, not 0.28; the median of three is the second.
+  assert.deepEqual(d2.bins, [
+    [0.29, 1],
+    [0.5, 1],
+    [0.91, 1],
+  ]);
+  assert.deepEqual([d2.p10, d2.p50, d2.p90], [0.29, 0.5, 0.91]);
+  assert.equal(s.metrics['distinct_2.user'].nulls, 3);
 });
