@@ -33,18 +33,29 @@ export function bin(counts: [number, number][], width: number): [number, number]
   return [...bins.entries()].sort((a, b) => a[0] - b[0]);
 }
 
-/** Re-bins [bin start, count] pairs to a coarser `width` (rounded first: 0.15 / 0.05 is 2.999…). */
-export function rebin(bins: [number, number][], width: number): [number, number][] {
+/**
+ * Re-bins [bin start, count] pairs to a coarser `width` (rounded first: 0.15 / 0.05 is 2.999…); starts
+ * above `lastStart` join the last bin, so a ratio of exactly 1 counts in [0.95, 1].
+ */
+export function rebin(bins: [number, number][], width: number, lastStart = Infinity): [number, number][] {
   const out = new Map<number, number>();
   for (const [start, n] of bins) {
-    const at = Math.round(Math.floor(Math.round((start / width) * 1e6) / 1e6) * width * 1e6) / 1e6;
+    const raw = Math.round(Math.floor(Math.round((start / width) * 1e6) / 1e6) * width * 1e6) / 1e6;
+    const at = Math.min(raw, lastStart);
     out.set(at, (out.get(at) ?? 0) + n);
   }
   return [...out.entries()].sort((a, b) => a[0] - b[0]);
 }
 
 const ratioSeries = (summary: MetricsSummary, names: MetricName[]) =>
-  names.map((name) => ({ name, bins: rebin(summary.metrics[name].bins, 0.05) }));
+  names.map((name) => ({ name, bins: rebin(summary.metrics[name].bins, 0.05, 0.95) }));
+
+/** Dialogues per number of restated queries, every count from 0 to the largest (gaps as 0). */
+function restatedBars(summary: MetricsSummary): [number, number][] {
+  const bins = new Map(summary.metrics.restated_queries.bins);
+  const top = Math.max(0, ...bins.keys());
+  return Array.from({ length: top + 1 }, (_, k) => [k, bins.get(k) ?? 0]);
+}
 
 /** The page's drawing script: plain browser JS, run after echarts.min.js. */
 const RENDER = String.raw`
@@ -207,7 +218,7 @@ export function pageData(stats: ReportStats) {
         'distinct_2.assistant',
       ]),
       repetition: ratioSeries(stats.metrics, ['self_repetition', 'self_repetition_max']),
-      restated: stats.metrics.metrics.restated_queries.bins,
+      restated: restatedBars(stats.metrics),
     },
   };
 }
