@@ -55,5 +55,7 @@ export * from './shared/messages';
 export * from './shared/pricing';
 export { exportDataset, type ExportOptions, type ExportResult } from './export/export';
 export { EXPORT_FORMATS, type ExportFormat } from './export/formats';
+export { parseMetricFilter, FILTER_OPS, type MetricFilter } from './export/filters';
+export { storedDialogueRecordSchema, type StoredDialogueRecord } from './export/records';
 export { DuplicateIndex, type DedupOptions, type DuplicateMatch } from './export/dedup';
 export { writeReport, formatReportTable } from './report/report';

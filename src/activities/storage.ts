@@ -1,13 +1,14 @@
 import { Context } from '@temporalio/activity';
 import {
   dialogueRecordSchema,
-  type DialogueRecord,
   type StoreDialoguesInput,
   type StoreDialoguesResult,
   type StoreFailuresInput,
   type StoreFailuresResult,
 } from '../shared/schemas';
+import { dialogueMetrics } from '../method/metrics';
 import { describeIssues } from '../method/replies';
+import type { StoredDialogueRecord } from '../export/records';
 import type { StoreRegistry } from '../storage/jsonl-store';
 import { STORAGE_FAILURE_TYPES, toStorageFailure } from './errors';
 
@@ -37,17 +38,22 @@ export function createStorageActivities(storage: StoreRegistry) {
     }
   };
   return {
-    /** Appends a batch of finished dialogues; a malformed record is reported back, never written. */
+    /**
+     * Appends a batch of finished dialogues, each with its `metrics` computed here (pure and cheap, so
+     * a retry writes the same line, and the workflow's payloads and history do not grow); a malformed
+     * record is reported back, never written.
+     */
     async storeDialogues(input: StoreDialoguesInput): Promise<StoreDialoguesResult> {
       const store = await open(
         input.outDir,
         input.records.map((r) => r.id),
       );
       const invalid: StoreDialoguesResult['invalid'] = [];
-      const valid: DialogueRecord[] = [];
+      const valid: StoredDialogueRecord[] = [];
       for (const record of input.records) {
         const parsed = dialogueRecordSchema.safeParse(record);
-        if (parsed.success) valid.push(parsed.data);
+        if (parsed.success)
+          valid.push({ ...parsed.data, metrics: dialogueMetrics(parsed.data.conversation) });
         else invalid.push({ id: record.id, reason: describeIssues(parsed.error) });
       }
       // Concurrent appends share one write and one fsync in the store.

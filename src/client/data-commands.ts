@@ -5,7 +5,9 @@
  */
 import { relative } from 'node:path';
 import { Option, type Command } from 'commander';
+import { parseMetricFilter } from '../export/filters';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/formats';
+import { METRIC_NAMES } from '../method/metrics';
 import { ConfigError } from '../shared/errors';
 
 /** Parses a `(0, 1]` threshold flag; the error names the flag. */
@@ -32,6 +34,12 @@ export function addDataCommands(program: Command): void {
       'drop exact and near-duplicate dialogues (first kept; the rest listed in duplicates.jsonl)',
     )
     .option('--near-threshold <t>', 'MinHash Jaccard similarity for near-duplicates, (0, 1] (default 0.8)')
+    .option(
+      '--filter <expr>',
+      `keep dialogues whose metric passes, e.g. "distinct_2.assistant>=0.6"; repeatable; OP is >= <= > <; METRIC one of ${METRIC_NAMES.join(', ')}`,
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .option('--license <id>', 'licence id in the dataset card (hf; default "unknown")')
     .option('--language <codes>', 'comma-separated language codes in the dataset card (hf; default "en")')
     .action(
@@ -43,11 +51,13 @@ export function addDataCommands(program: Command): void {
           system?: string;
           dedup?: boolean;
           nearThreshold?: string;
+          filter: string[];
           license?: string;
           language?: string;
         },
       ) => {
         const threshold = thresholdFlag(opts.nearThreshold);
+        const filters = opts.filter.map(parseMetricFilter);
         // Loaded here: Arrow and Parquet take a tenth of a second that other commands need not pay.
         const { exportDataset } = await import('../export/export.js');
         const result = await exportDataset({
@@ -57,6 +67,7 @@ export function addDataCommands(program: Command): void {
           system: opts.system,
           dedup: opts.dedup === true,
           dedupOptions: threshold === undefined ? undefined : { threshold },
+          filters,
           license: opts.license,
           language: opts.language?.split(',').map((s) => s.trim()),
         });
@@ -64,8 +75,10 @@ export function addDataCommands(program: Command): void {
         const dropped = opts.dedup
           ? `, ${result.duplicates.exact} exact and ${result.duplicates.near} near duplicates left out`
           : '';
+        const removed = result.filtered.map((f) => `  filter ${f.filter}: ${f.removed} removed\n`).join('');
         process.stdout.write(
           `exported ${result.written} of ${result.read} dialogues as ${opts.format} to ${shown}${dropped}\n` +
+            removed +
             result.files.map((f) => `  ${f}\n`).join(''),
         );
       },

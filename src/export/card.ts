@@ -3,6 +3,7 @@
  * (configs with data_files, license, language, task categories, size category) and the run's facts.
  */
 import { stringify } from 'yaml';
+import { METRIC_NAMES, PAPER_BANDS, type MetricsSummary } from '../method/metrics';
 import type { RunFileInfo } from './records';
 
 export interface CardFacts {
@@ -16,6 +17,10 @@ export interface CardFacts {
   models: Map<string, number>;
   system: string | undefined;
   dedup: { exact: number; near: number; threshold: number } | undefined;
+  /** Each `--filter` as written, with the rows it removed. @default [] */
+  filtered?: { filter: string; removed: number }[];
+  /** The metrics of the rows written. */
+  metrics?: MetricsSummary;
   license: string;
   language: string[];
 }
@@ -98,7 +103,39 @@ function countTable(title: string, counts: Map<string, number>): string {
   );
 }
 
+const fixed = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(v < 2 ? 3 : 1));
+
+/** The metrics of the exported rows, the paper's means beside the word counts. */
+export function metricsSection(summary: MetricsSummary): string[] {
+  const { queryWords, responseWords } = PAPER_BANDS;
+  const rows = METRIC_NAMES.map((name) => {
+    const m = summary.metrics[name];
+    const nulls = m.nulls ? ` (${m.nulls} without a value)` : '';
+    return `| \`${name}\`${nulls} | ${fixed(m.mean)} | ${fixed(m.p10)} | ${fixed(m.p50)} | ${fixed(m.p90)} |`;
+  });
+  return [
+    '## Dialogue metrics',
+    '',
+    'Computed from the text alone, no model: distinct-n is distinct word n-grams over all n-grams of one',
+    "side's turns; self-repetition is the share of a response's word trigrams an earlier response of the",
+    'dialogue already used; a restated query repeats half of an earlier query. Per dialogue, over the rows',
+    `written; ${summary.stored} of ${summary.dialogues} rows carried them from generation, the rest were computed at export.`,
+    '',
+    '| metric | mean | p10 | median | p90 |',
+    '|---|---:|---:|---:|---:|',
+    ...rows,
+    '',
+    '| words per text, all rows | this dataset | paper (arXiv 2506.03558) |',
+    '|---|---:|---:|',
+    `| user query | ${summary.pooled.wordsPerQuery.toFixed(1)} | ${queryWords.low}–${queryWords.high} |`,
+    `| assistant response | ${summary.pooled.wordsPerResponse.toFixed(1)} | ${responseWords.low}–${responseWords.high} |`,
+    '',
+  ];
+}
+
 export function datasetCard(facts: CardFacts): string {
+  const filtered = facts.filtered ?? [];
+  const removed = filtered.reduce((sum, f) => sum + f.removed, 0);
   const header = {
     license: facts.license,
     language: facts.language,
@@ -139,12 +176,30 @@ export function datasetCard(facts: CardFacts): string {
     facts.dedup
       ? `| duplicates dropped | ${facts.dedup.exact} exact, ${facts.dedup.near} near (MinHash Jaccard ≥ ${facts.dedup.threshold}) |`
       : '| duplicates dropped | none (exported without --dedup) |',
+    filtered.length
+      ? `| rows removed by metric filters | ${removed} (see Filters) |`
+      : '| rows removed by metric filters | none (exported without --filter) |',
     ...extraRunFacts,
     '',
     ...(settings.length
       ? ['## Generation settings (run.json)', '', '| setting | value |', '|---|---|', ...settings, '']
       : []),
     ...(facts.run ? methodSection(facts.run.input, facts.perIntent, facts.run.methodHash) : []),
+    ...(filtered.length
+      ? [
+          '## Filters',
+          '',
+          'Applied in this order, before de-duplication; each removed the rows that failed it among those the',
+          'filters above it kept. A metric with no value (nothing to measure) passes. The removed ids are in',
+          '`filtered.jsonl` beside this card.',
+          '',
+          '| filter | rows removed |',
+          '|---|---:|',
+          ...filtered.map((f) => `| \`${cell(f.filter)}\` | ${f.removed} |`),
+          '',
+        ]
+      : []),
+    ...(facts.metrics ? metricsSection(facts.metrics) : []),
     '## Dialogues per intent',
     '',
     countTable('intent', facts.perIntent),

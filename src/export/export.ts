@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { lstat, mkdir, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { DialogueRecord } from '../shared/schemas';
+import { MetricsAccumulator, metricsOf, type MetricsSummary } from '../method/metrics';
 import { ConfigError } from '../shared/errors';
 import { datasetCard } from './card';
 import {
@@ -18,9 +18,16 @@ import {
   type DedupOptions,
   type DuplicateKind,
 } from './dedup';
+import { describeFilter, firstFailedFilter, type MetricFilter } from './filters';
 import { EXPORT_FORMATS, toHfRow, toOpenAi, toShareGpt, type ExportFormat, type HfRow } from './formats';
 import { writeParquetShards, type ParquetShardOptions } from './parquet';
-import { checkRunDir, packageVersion, readDialogueRecords, readRunFile } from './records';
+import {
+  checkRunDir,
+  packageVersion,
+  readDialogueRecords,
+  readRunFile,
+  type StoredDialogueRecord,
+} from './records';
 
 export interface ExportOptions {
   /** The run's output directory (holds dialogs.jsonl). */
@@ -33,6 +40,11 @@ export interface ExportOptions {
   /** Drop exact and near-duplicate dialogues (first occurrence kept); the dropped ones are listed. @default false */
   dedup?: boolean;
   dedupOptions?: Partial<DedupOptions>;
+  /**
+   * Keep only dialogues whose metrics pass every filter (src/export/filters.ts), applied before
+   * de-duplication so a dropped dialogue is never the kept original. @default []
+   */
+  filters?: MetricFilter[];
   /** `license` of the dataset card (a Hub licence id). @default 'unknown' */
   license?: string;
   /** `language` of the dataset card. @default ['en'] */
@@ -49,6 +61,10 @@ export interface ExportResult {
   /** Records written. */
   written: number;
   duplicates: Record<DuplicateKind, number>;
+  /** Each filter as written, with the dialogues it removed (those earlier filters had kept). */
+  filtered: { filter: string; removed: number }[];
+  /** The metrics of the rows written. */
+  metrics: MetricsSummary;
 }
 
 /** File names inside the output directory. */
@@ -56,6 +72,7 @@ export const EXPORT_FILES = {
   jsonl: 'train.jsonl',
   card: 'README.md',
   duplicates: 'duplicates.jsonl',
+  filtered: 'filtered.jsonl',
   dataDir: 'data',
   shard: (index: number, count: number) =>
     `train-${String(index).padStart(5, '0')}-of-${String(count).padStart(5, '0')}.parquet`,
@@ -68,6 +85,13 @@ export interface DuplicateLine {
   duplicate_of: string;
   kind: DuplicateKind;
   similarity: number;
+}
+
+/** A line in filtered.jsonl: a dialogue left out by a metric filter. */
+export interface FilteredLine {
+  id: string;
+  filter: string;
+  value: number;
 }
 
 const LICENSE_ID = /^[a-z0-9][a-z0-9.+-]{0,63}$/;
@@ -156,6 +180,10 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
   const index = options.dedup ? new DuplicateIndex(dedupOptions) : undefined;
   const duplicates: Record<DuplicateKind, number> = { exact: 0, near: 0 };
   const dupWriter = index ? await JsonlWriter.open(join(out, EXPORT_FILES.duplicates)) : undefined;
+  const filters = options.filters ?? [];
+  const filtered = filters.map((f) => ({ filter: describeFilter(f), removed: 0 }));
+  const filterWriter = filters.length ? await JsonlWriter.open(join(out, EXPORT_FILES.filtered)) : undefined;
+  const metrics = new MetricsAccumulator();
   const counts = {
     perIntent: new Map<string, number>(),
     perFlow: new Map<string, number>(),
@@ -164,9 +192,18 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
   };
   let read = 0;
 
-  async function* kept(): AsyncGenerator<DialogueRecord> {
+  async function* kept(): AsyncGenerator<StoredDialogueRecord> {
     for await (const record of readDialogueRecords(dir)) {
       read++;
+      const measured = metricsOf(record);
+      const failed = firstFailedFilter(measured.metrics, filters);
+      if (failed) {
+        const entry = filtered[failed.index]!;
+        entry.removed++;
+        const line: FilteredLine = { id: record.id, filter: entry.filter, value: failed.value };
+        await filterWriter!.write(line);
+        continue;
+      }
       const match = index?.add(record.id, dialogueText(record.conversation));
       if (match) {
         duplicates[match.kind]++;
@@ -183,6 +220,7 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
       bump(counts.perFlow, record.info_flow);
       bump(counts.perIntentFlow, `${record.intent} / ${record.info_flow}`);
       bump(counts.models, record.model);
+      metrics.add(measured.metrics, record.conversation.length / 2, measured.stored);
       yield record;
     }
   }
@@ -233,6 +271,8 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
           ...counts,
           system: options.system,
           dedup: index ? { ...duplicates, threshold: dedupOptions.threshold } : undefined,
+          filtered,
+          metrics: metrics.summary(),
           license: options.license ?? 'unknown',
           language: options.language ?? ['en'],
         }),
@@ -257,11 +297,17 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
       // A list from an earlier --dedup export would no longer describe this one.
       await rm(join(out, EXPORT_FILES.duplicates), { force: true });
     }
+    if (filterWriter) {
+      await filterWriter.close();
+      await filterWriter.commit();
+      files.push(EXPORT_FILES.filtered);
+    } else await rm(join(out, EXPORT_FILES.filtered), { force: true });
   } catch (error) {
     await jsonl?.abort();
     await dupWriter?.abort();
+    await filterWriter?.abort();
     for (const path of partialShards) await rm(path, { force: true });
     throw error;
   }
-  return { outDir: out, files, read, written, duplicates };
+  return { outDir: out, files, read, written, duplicates, filtered, metrics: metrics.summary() };
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { OUTPUT_FILES } from '../shared/constants';
-import { dialogueRecordSchema, type DialogueRecord } from '../shared/schemas';
+import { dialogueRecordSchema } from '../shared/schemas';
 import { ConfigError } from '../shared/errors';
 
 async function* jsonLines(file: string, label: string): AsyncGenerator<{ value: unknown; line: number }> {
@@ -41,10 +41,21 @@ export async function checkRunDir(dir: string): Promise<void> {
     throw new ConfigError('DIR', `${dir} has no ${OUTPUT_FILES.dialogues}: is it a run's output directory?`);
 }
 
+/**
+ * A line of dialogs.jsonl: the record the workflow built, plus the `metrics` the storage activity adds
+ * (src/method/metrics.ts). Any object is accepted there and checked by `metricsOf`, which recomputes
+ * what is missing or of another version, so records from before metrics existed read as before.
+ * Kept out of src/shared/schemas.ts: that module is in the workflow bundle, whose hash is the build id.
+ */
+export const storedDialogueRecordSchema = dialogueRecordSchema.extend({
+  metrics: z.looseObject({ version: z.number() }).optional(),
+});
+export type StoredDialogueRecord = z.infer<typeof storedDialogueRecordSchema>;
+
 /** Every dialogue record of a run, validated, in file order. */
-export async function* readDialogueRecords(dir: string): AsyncGenerator<DialogueRecord> {
+export async function* readDialogueRecords(dir: string): AsyncGenerator<StoredDialogueRecord> {
   for await (const { value, line } of jsonLines(join(dir, OUTPUT_FILES.dialogues), OUTPUT_FILES.dialogues)) {
-    const parsed = dialogueRecordSchema.safeParse(value);
+    const parsed = storedDialogueRecordSchema.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       throw new ConfigError(`${OUTPUT_FILES.dialogues} line ${line} ${issuePath(issue.path)}`, issue.message);

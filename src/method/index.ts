@@ -8,6 +8,7 @@
  * - prompts.ts: the skeleton prompt (stage 1) and the responses prompt (stage 2)
  * - replies.ts: the reply schemas, strict JSON schemas and tolerant parsing
  * - dialogue.ts: how a skeleton and its responses become an output record
+ * - metrics.ts: cheap per-dialogue metrics (distinct-n, words against the paper, repetition), no model
  */
 export * from './taxonomy';
 export * from './templates';
@@ -17,3 +18,4 @@ export * from './plan';
 export * from './prompts';
 export * from './replies';
 export * from './dialogue';
+export * from './metrics';

@@ -194,7 +194,9 @@ export const REPLY_CHECK_LIMITS = {
   minEnglishStopwordShare: 0.08,
 } as const;
 
-const words = (s: string): string[] => s.toLowerCase().match(/[\p{L}\p{N}']+/gu) ?? [];
+/** A text's words, lower-cased: runs of letters, digits and apostrophes (the checks' and metrics' tokens). */
+export const textWords = (s: string): string[] => s.toLowerCase().match(/[\p{L}\p{N}']+/gu) ?? [];
+const words = textWords;
 
 function trigrams(ws: string[]): Set<string> {
   const out = new Set<string>();

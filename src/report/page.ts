@@ -4,6 +4,7 @@
  * carries `data-chart`; the page sets `window.reportCharts` to the ids it drew, for the browser check.
  */
 import { readFile } from 'node:fs/promises';
+import { METRIC_NAMES, type MetricName, type MetricsSummary } from '../method/metrics';
 import type { ReportStats } from './stats';
 import { PAPER_MEANS } from './stats';
 
@@ -30,6 +31,30 @@ export function bin(counts: [number, number][], width: number): [number, number]
     bins.set(start, (bins.get(start) ?? 0) + n);
   }
   return [...bins.entries()].sort((a, b) => a[0] - b[0]);
+}
+
+/**
+ * Re-bins [bin start, count] pairs to a coarser `width` (rounded first: 0.15 / 0.05 is 2.999…); starts
+ * above `lastStart` join the last bin, so a ratio of exactly 1 counts in [0.95, 1].
+ */
+export function rebin(bins: [number, number][], width: number, lastStart = Infinity): [number, number][] {
+  const out = new Map<number, number>();
+  for (const [start, n] of bins) {
+    const raw = Math.round(Math.floor(Math.round((start / width) * 1e6) / 1e6) * width * 1e6) / 1e6;
+    const at = Math.min(raw, lastStart);
+    out.set(at, (out.get(at) ?? 0) + n);
+  }
+  return [...out.entries()].sort((a, b) => a[0] - b[0]);
+}
+
+const ratioSeries = (summary: MetricsSummary, names: MetricName[]) =>
+  names.map((name) => ({ name, bins: rebin(summary.metrics[name].bins, 0.05, 0.95) }));
+
+/** Dialogues per number of restated queries, every count from 0 to the largest (gaps as 0). */
+function restatedBars(summary: MetricsSummary): [number, number][] {
+  const bins = new Map(summary.metrics.restated_queries.bins);
+  const top = Math.max(0, ...bins.keys());
+  return Array.from({ length: top + 1 }, (_, k) => [k, bins.get(k) ?? 0]);
 }
 
 /** The page's drawing script: plain browser JS, run after echarts.min.js. */
@@ -128,6 +153,25 @@ const RENDER = String.raw`
       { name: 'near (Jaccard >= ' + data.duplicates.threshold + ')', type: 'bar', data: [data.duplicates.dialogues.near, data.duplicates.queries.near] }
     ]
   });
+  function ratios(id, series, axis) {
+    chart(id, {
+      tooltip: { trigger: 'axis' },
+      legend: { top: 0 },
+      xAxis: { type: 'value', name: axis, min: 0, max: 1 },
+      yAxis: { type: 'value', name: 'dialogues' },
+      series: series.map(function (s) {
+        return { name: s.name, type: 'line', data: s.bins.map(function (b) { return [b[0] + 0.025, b[1]]; }) };
+      })
+    });
+  }
+  ratios('metric-distinct', data.metrics.distinct, 'distinct-n');
+  ratios('metric-repetition', data.metrics.repetition, 'share of trigrams reused');
+  chart('metric-restated', {
+    tooltip: { trigger: 'axis' },
+    xAxis: { type: 'category', name: 'restated queries', data: data.metrics.restated.map(function (b) { return String(b[0]); }) },
+    yAxis: { type: 'value', name: 'dialogues' },
+    series: [{ name: 'dialogues', type: 'bar', data: data.metrics.restated.map(function (b) { return b[1]; }) }]
+  });
   window.reportCharts = drawn;
 })();
 `;
@@ -170,7 +214,31 @@ export function pageData(stats: ReportStats) {
       ),
     },
     duplicates: stats.duplicates,
+    metrics: {
+      distinct: ratioSeries(stats.metrics, [
+        'distinct_1.user',
+        'distinct_1.assistant',
+        'distinct_2.user',
+        'distinct_2.assistant',
+      ]),
+      repetition: ratioSeries(stats.metrics, ['self_repetition', 'self_repetition_max']),
+      restated: restatedBars(stats.metrics),
+    },
   };
+}
+
+const num = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(3));
+
+/** The metrics as a table: each one's distribution, then words per text against the paper's means. */
+function metricsTable(m: MetricsSummary): string {
+  const rows = METRIC_NAMES.map((name) => {
+    const d = m.metrics[name];
+    return `<tr><td>${name}</td><td>${num(d.mean)}</td><td>${num(d.p10)}</td><td>${num(d.p50)}</td><td>${num(d.p90)}</td><td>${num(d.min)}–${num(d.max)}</td><td>${d.nulls}</td></tr>`;
+  }).join('');
+  const q = PAPER_MEANS.queryWords;
+  const r = PAPER_MEANS.responseWords;
+  return `<table><tr><th>metric (per dialogue)</th><th>mean</th><th>p10</th><th>median</th><th>p90</th><th>range</th><th>no value</th></tr>${rows}</table>
+<p class="note">Words per text over all ${m.pooled.queries} queries: <b>${m.pooled.wordsPerQuery.toFixed(1)}</b> (paper ${q.low}–${q.high}); over all ${m.pooled.responses} responses: <b>${m.pooled.wordsPerResponse.toFixed(1)}</b> (paper ${r.low}–${r.high}). Dialogues whose own mean lies in the band: queries ${m.inBand.query} of ${m.dialogues}, responses ${m.inBand.response} of ${m.dialogues} (the band bounds a dataset's mean, so a single dialogue often falls outside). ${m.stored} of ${m.dialogues} records carried their metrics; the rest were computed for this report.</p>`;
 }
 
 function section(id: string, title: string, note: string, height = 360): string {
@@ -204,12 +272,12 @@ td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
 </style></head><body>
 <h1>${html(title)}</h1>
 <table><tr><th>dialogues</th><td>${stats.dialogues}</td><th>failed</th><td>${stats.failures.total}</td><th>model</th><td>${html(stats.model.join(', '))}</td><th>generator</th><td>consistent-chat ${html(generatorVersion)}</td></tr>
-<tr><th>mean words / query</th><td>${stats.queryWords.mean.toFixed(1)} (paper 19–21)</td><th>mean words / response</th><td>${stats.responseWords.mean.toFixed(1)} (paper 56–63)</td><th>duplicate dialogues</th><td>${stats.duplicates.dialogues.exact} exact, ${stats.duplicates.dialogues.near} near</td><th>duplicate queries</th><td>${stats.duplicates.queries.exact} exact, ${stats.duplicates.queries.near} near</td></tr></table>
+<tr><th>mean words / query</th><td>${stats.queryWords.mean.toFixed(1)} (paper ${PAPER_MEANS.queryWords.low}–${PAPER_MEANS.queryWords.high})</td><th>mean words / response</th><td>${stats.responseWords.mean.toFixed(1)} (paper ${PAPER_MEANS.responseWords.low}–${PAPER_MEANS.responseWords.high})</td><th>duplicate dialogues</th><td>${stats.duplicates.dialogues.exact} exact, ${stats.duplicates.dialogues.near} near</td><th>duplicate queries</th><td>${stats.duplicates.queries.exact} exact, ${stats.duplicates.queries.near} near</td></tr></table>
 ${section('intent-flow', 'Dialogues per intent × information flow', 'Each cell counts the dialogues of one intent that followed one information flow.', 480)}
 ${section('topics', 'Topic coverage per intent', 'Distinct topics the run used, beside the number of topics in the built-in list for that intent.', 380)}
 ${section('turns', 'Turns per dialogue', 'User queries per dialogue (each has one response).', 280)}
-${section('query-words', 'Words per user query', 'Histogram; dashed lines mark the paper’s mean range (19–21 words), the solid line this run’s mean.')}
-${section('response-words', 'Words per response', 'Histogram; dashed lines mark the paper’s mean range (56–63 words), the solid line this run’s mean.')}
+${section('query-words', 'Words per user query', `Histogram; dashed lines mark the paper’s mean range (${PAPER_MEANS.queryWords.low}–${PAPER_MEANS.queryWords.high} words), the solid line this run’s mean. Words are runs of letters, digits and apostrophes.`)}
+${section('response-words', 'Words per response', `Histogram; dashed lines mark the paper’s mean range (${PAPER_MEANS.responseWords.low}–${PAPER_MEANS.responseWords.high} words), the solid line this run’s mean.`)}
 ${section('tokens', 'Tokens', html(tokenNote), 380)}
 ${
   stats.failures.total > 0
@@ -223,6 +291,11 @@ ${
 }
 ${section('duplicates', 'Duplicates found', `Exact: the same text once normalised (case, punctuation, whitespace). Near: MinHash over 3-word shingles, LSH candidates confirmed at estimated Jaccard ≥ ${stats.duplicates.threshold}. First occurrence counted as the original.${stats.duplicates.indexCap ? ` Later texts were checked against the first ${stats.duplicates.indexCap.toLocaleString('en')} distinct dialogues and queries only.` : ''}`, 300)}
 ${dupRows ? `<table><tr><th>duplicate</th><th>of</th><th>kind</th><th>similarity</th></tr>${dupRows}</table>` : ''}
+<section><h2>Dialogue metrics</h2><p class="note">Computed from the text alone, no model. Distinct-n: distinct word n-grams over all n-grams of one side’s turns (lower means more repetitive wording; it falls as texts get longer). Self-repetition: share of a response’s word trigrams that an earlier response of the same dialogue already used (pooled over responses 2..n, and the worst single response). Restated queries: later queries that repeat at least half of an earlier one.</p>
+${metricsTable(stats.metrics)}</section>
+${section('metric-distinct', 'Distinct-1 and distinct-2 per dialogue', 'Dialogues per 0.05-wide bin, for the user side and the assistant side.', 320)}
+${section('metric-repetition', 'Assistant self-repetition per dialogue', 'Dialogues per 0.05-wide bin: pooled over responses 2..n, and the worst single response.', 300)}
+${section('metric-restated', 'Restated user queries per dialogue', 'Dialogues by how many of their queries restate an earlier one.', 260)}
 <script id="report-data" type="application/json">${scriptJson(data)}</script>
 <script>${(await echartsSource()).replace(/<\/script/gi, '<\\/script')}</script>
 <script>${RENDER}</script>

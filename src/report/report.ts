@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import type { DedupOptions } from '../export/dedup';
 import { packageVersion } from '../export/records';
 import { renderReportPage } from './page';
+import { METRIC_NAMES } from '../method/metrics';
 import { collectStats, PAPER_MEANS, type ReportStats } from './stats';
 
 export const REPORT_FILE = 'report.html';
@@ -49,6 +50,19 @@ export function formatReportTable(stats: ReportStats): string {
     `turns per dialogue: ${stats.turns.map(([t, n]) => `${t}×${n}`).join(', ') || '-'}`,
     `words per query: mean ${stats.queryWords.mean.toFixed(1)} over ${stats.queryWords.total} (paper ${PAPER_MEANS.queryWords.low}-${PAPER_MEANS.queryWords.high})`,
     `words per response: mean ${stats.responseWords.mean.toFixed(1)} over ${stats.responseWords.total} (paper ${PAPER_MEANS.responseWords.low}-${PAPER_MEANS.responseWords.high})`,
+  );
+  const m = stats.metrics;
+  const num = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(3));
+  lines.push(
+    `dialogues with a mean inside the paper's band: queries ${m.inBand.query} of ${m.dialogues}, responses ${m.inBand.response} of ${m.dialogues}`,
+    '',
+    `dialogue metrics (mean; p10 / median / p90; ${m.stored} of ${m.dialogues} stored with the record, the rest computed now)`,
+    ...METRIC_NAMES.map((name) => {
+      const d = m.metrics[name];
+      const nulls = d.nulls ? `  (${d.nulls} without a value)` : '';
+      return `  ${pad(name, 22)} ${pad(num(d.mean), 7)} ${num(d.p10)} / ${num(d.p50)} / ${num(d.p90)}${nulls}`;
+    }),
+    '',
   );
   const t = stats.tokens;
   if (t) {

@@ -9,6 +9,8 @@ import { z } from 'zod';
 import { costOf, priceFor, type Prices } from '../shared/pricing';
 import type { RunSummary } from '../shared/schemas';
 import { BUILTIN_TAXONOMY, taxonomySchema } from '../method/taxonomy';
+import { MetricsAccumulator, metricsOf, PAPER_BANDS, type MetricsSummary } from '../method/metrics';
+import { wordCount } from '../method/replies';
 import { DuplicateIndex, dialogueText, type DedupOptions, type DuplicateKind } from '../export/dedup';
 import {
   checkRunDir,
@@ -18,11 +20,8 @@ import {
   type RunFileInfo,
 } from '../export/records';
 
-/** The paper's dataset, for the histograms' marks (arXiv 2506.03558; /work/shared/method.md). */
-export const PAPER_MEANS = {
-  queryWords: { low: 19, high: 21 },
-  responseWords: { low: 56, high: 63 },
-} as const;
+/** The paper's dataset means, for the histograms' marks: the bands of src/method/metrics.ts. */
+export const PAPER_MEANS = PAPER_BANDS;
 
 /**
  * Distinct dialogues, and distinct queries, the report's duplicate indexes hold (about 2.5 KB each):
@@ -82,10 +81,11 @@ export interface ReportStats {
     examples: DuplicateExample[];
   };
   run: RunFileInfo | undefined;
+  /** Per-dialogue metrics (stored with the record, or computed here for older records). */
+  metrics: MetricsSummary;
 }
 
 const bump = <K>(map: Map<K, number>, key: K, by = 1) => map.set(key, (map.get(key) ?? 0) + by);
-const wordCount = (text: string) => text.split(/\s+/).filter((w) => w.length > 0).length;
 const sorted = (map: Map<number, number>): [number, number][] =>
   [...map.entries()].sort((a, b) => a[0] - b[0]);
 
@@ -167,9 +167,12 @@ export async function collectStats(dir: string, dedup: Partial<DedupOptions> = {
   let queryN = 0;
   let responseSum = 0;
   let responseN = 0;
+  const metrics = new MetricsAccumulator();
 
   for await (const record of readDialogueRecords(dir)) {
     dialogues++;
+    const measured = metricsOf(record);
+    metrics.add(measured.metrics, record.conversation.length / 2, measured.stored);
     models.add(record.model);
     bump(intentFlow, `${record.intent}\u0000${record.info_flow}`);
     let set = topics.get(record.intent);
@@ -233,5 +236,6 @@ export async function collectStats(dir: string, dedup: Partial<DedupOptions> = {
     },
     duplicates,
     run,
+    metrics: metrics.summary(),
   };
 }

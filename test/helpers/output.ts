@@ -4,7 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { IntentId } from '../../src/method/intents';
 import { BUILTIN_TAXONOMY, taxonomyIntent, type Taxonomy } from '../../src/method/taxonomy';
-import { dialogueRecordSchema, type DialogueRecord, type FailureRecord } from '../../src/shared/schemas';
+import { storedDialogueRecordSchema } from '../../src/export/records';
+import { dialogueMetrics } from '../../src/method/metrics';
+import type { DialogueRecord, FailureRecord } from '../../src/shared/schemas';
 
 export async function readJsonl<T>(file: string): Promise<T[]> {
   let text: string;
@@ -24,7 +26,10 @@ export async function readJsonl<T>(file: string): Promise<T[]> {
 export const readDialogues = (dir: string) => readJsonl<DialogueRecord>(join(dir, 'dialogs.jsonl'));
 export const readFailures = (dir: string) => readJsonl<FailureRecord>(join(dir, 'failures.jsonl'));
 
-/** Every record valid, ids unique, exact turn counts, strict alternation, non-empty values, all intents present. */
+/**
+ * Every record valid, ids unique, exact turn counts, strict alternation, non-empty values, all intents
+ * present; the metrics a record carries are those of its own text.
+ */
 export function assertDataset(
   records: DialogueRecord[],
   expected: { count: number; turns: number; intents: readonly IntentId[]; taxonomy?: Taxonomy },
@@ -32,8 +37,10 @@ export function assertDataset(
   assert.equal(records.length, expected.count, 'dialogue count');
   assert.equal(new Set(records.map((r) => r.id)).size, records.length, 'ids are unique');
   for (const record of records) {
-    const parsed = dialogueRecordSchema.safeParse(record);
+    const parsed = storedDialogueRecordSchema.safeParse(record);
     assert.ok(parsed.success, `${record.id}: ${JSON.stringify(parsed.error?.issues)}`);
+    if (parsed.data.metrics)
+      assert.deepEqual(parsed.data.metrics, dialogueMetrics(record.conversation), `${record.id}: metrics`);
     assert.equal(record.conversation.length, expected.turns * 2, `${record.id}: turns`);
     record.conversation.forEach((turn, i) => {
       assert.equal(turn.role, i % 2 === 0 ? 'user' : 'assistant');

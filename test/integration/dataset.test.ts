@@ -12,6 +12,7 @@ import { syntheticRecord, writeSyntheticRun } from '../helpers/synthetic-run';
 import { tempDir } from '../helpers/temporal';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { exportDataset } from '../../src/export/export';
+import { wordCount } from '../../src/method/replies';
 import type { DialogueRecord } from '../../src/shared/schemas';
 
 let llm: LlmServer;
@@ -353,6 +354,10 @@ describe('report', () => {
     const sizes = new Set(records.map((r) => r.conversation.length / 2));
     assert.deepEqual(sizes, new Set([2]));
     assert.match(table, new RegExp(`turns per dialogue: 2×${records.length + 2}$`, 'm'));
+    // generate stored every record's metrics (the planted copies carry their originals').
+    const n = records.length + 2;
+    assert.match(table, new RegExp(`dialogue metrics .*; ${n} of ${n} stored with the record`));
+    assert.match(table, /^ {2}distinct_2\.assistant +0\.\d+/m);
 
     const browser = await launchChromium();
     try {
@@ -379,6 +384,9 @@ describe('report', () => {
           'tokens',
           'failures',
           'duplicates',
+          'metric-distinct',
+          'metric-repetition',
+          'metric-restated',
         ],
       );
       for (const c of charts) {
@@ -394,12 +402,11 @@ describe('report', () => {
       const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
       const words = (role: string) =>
         [...records, ...records.slice(0, 2)].flatMap((r) =>
-          r.conversation
-            .filter((turn) => turn.role === role)
-            .map((turn) => turn.value.split(/\s+/).filter(Boolean).length),
+          r.conversation.filter((turn) => turn.role === role).map((turn) => wordCount(turn.value)),
         );
-      assert.deepEqual(marks['query-words']!.slice(0, 2), [19, 21], 'paper means marked');
-      assert.deepEqual(marks['response-words']!.slice(0, 2), [56, 63]);
+      assert.deepEqual(marks['query-words']!.slice(0, 2), [18.7, 20.8], 'paper means marked');
+      assert.deepEqual(marks['response-words']!.slice(0, 2), [55.6, 62.9]);
+      assert.equal(byId['metric-restated'], records.length + 2, 'every dialogue in the restated chart');
       assert.ok(Math.abs(marks['query-words']![2]! - mean(words('user'))) < 1e-9, 'run mean marked');
       assert.deepEqual(problems, []);
       await mkdir(TEST_OUTPUT, { recursive: true });

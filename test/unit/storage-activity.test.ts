@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createStorageActivities } from '../../src/activities/storage';
+import { readDialogueRecords } from '../../src/export/records';
+import { dialogueMetrics, metricsOf } from '../../src/method/metrics';
 import type { StoreDialoguesResult } from '../../src/shared/schemas';
 import { StoreRegistry } from '../../src/storage/jsonl-store';
 import { testRecord as record } from '../helpers/storage';
@@ -39,6 +42,37 @@ test('storage activity: names the ids it found already stored, except on a retry
     );
     assert.deepEqual(retry.duplicateIds, []);
     assert.equal(retry.written, 1);
+  } finally {
+    await storage.closeAll();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('storage activity: stores each record with its metrics, and readers take records with and without them', async () => {
+  const dir = await tempDir('cc-store-metrics-');
+  const storage = new StoreRegistry({ fsync: false, root: dir });
+  try {
+    const activities = createStorageActivities(storage);
+    const stored = record('r2.transaction.0', 'How do I book a flight with a stopover in Lisbon?');
+    await new MockActivityEnvironment({ attempt: 1 }).run(
+      (input: Parameters<typeof activities.storeDialogues>[0]) => activities.storeDialogues(input),
+      { outDir: dir, records: [stored] },
+    );
+    await storage.closeAll();
+    const file = join(dir, 'dialogs.jsonl');
+    const line = JSON.parse((await readFile(file, 'utf8')).trim());
+    assert.equal(Object.keys(line)[0], 'id', 'the store finds ids at the start of each line');
+    assert.deepEqual(line.metrics, dialogueMetrics(stored.conversation));
+    // A record from before metrics existed, appended as an older version wrote it.
+    const old = record('r2.transaction.1', 'Which seat should I choose on a long flight?');
+    await writeFile(file, `${JSON.stringify(old)}\n`, { flag: 'a' });
+    const read = [];
+    for await (const r of readDialogueRecords(dir)) read.push(metricsOf(r));
+    assert.deepEqual(
+      read.map((r) => r.stored),
+      [true, false],
+    );
+    assert.deepEqual(read[1]!.metrics, dialogueMetrics(old.conversation));
   } finally {
     await storage.closeAll();
     await rm(dir, { recursive: true, force: true });
