@@ -22,6 +22,7 @@ import {
 import type { Activities } from '../activities';
 import { defaultMaxTokens, promptContext } from '../method/prompts';
 import type { IntentId } from '../method/intents';
+import { resolveAttributes } from '../method/attributes';
 import { planDialogue } from '../method/plan';
 import { planNames, toDialogueRecord } from '../method/dialogue';
 import {
@@ -112,6 +113,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
   const { config, intent } = input;
   const total = config.numDialogsPerIntent;
   const seed = config.seed ?? config.runId;
+  const attributes = resolveAttributes(config.attributes);
   const state: IntentState = input.state ?? {
     nextIndex: 0,
     written: 0,
@@ -485,6 +487,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
         intent,
         index: state.nextIndex++,
         taxonomy: config.taxonomy,
+        attributes,
       });
       batch.push(
         failureRecord(
@@ -547,6 +550,7 @@ export async function consistentChatIntent(input: IntentInput): Promise<IntentPr
       intent,
       index: state.nextIndex++,
       taxonomy: config.taxonomy,
+      attributes,
     });
     inFlight++;
     active++;
