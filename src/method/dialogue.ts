@@ -25,6 +25,7 @@ export function toDialogueRecord(args: {
     intent: names.intent,
     info_flow: names.infoFlow,
     topic: plan.topic,
+    ...(plan.attributes ? { attributes: plan.attributes } : {}),
     model,
   };
 }

@@ -4,10 +4,15 @@
  * same plan. Topics are drawn without replacement: each cycle through an intent's topic list is a fresh
  * seeded permutation, so no topic repeats while unused ones remain.
  *
+ * With user attributes, topic `t` in its `c`-th cycle gets attribute combination `P_t(c)`, where `P_t`
+ * is a seeded pseudorandom permutation of all combinations: no (topic, attributes) pair repeats until
+ * every combination has gone with that topic, and each axis stays evenly spread.
+ *
  * The PRNG is written here rather than taken from a library on purpose: the plan is part of a run's
  * reproducibility contract, so its algorithm must never change under a dependency upgrade.
  */
 import type { DialoguePlan } from '../shared/schemas';
+import { attributeSpaceSize, decodeAttributes, type AttributeAxes } from './attributes';
 import type { IntentId } from './intents';
 import { BUILTIN_TAXONOMY, taxonomyIntent, type Taxonomy } from './taxonomy';
 
@@ -73,13 +78,46 @@ function spreadPick<T>(items: readonly T[], index: number, seed: string): T {
   return items[permutation[index % items.length]!]!;
 }
 
+/**
+ * A seeded pseudorandom permutation of 0..n-1 evaluated one index at a time (a balanced Feistel network
+ * over the smallest even power of two ≥ n, cycle-walking back into range): O(1) memory for any n, so a
+ * workflow can plan dialogue `i` of millions without materialising the permutation.
+ */
+export function seededIndexPermutation(n: number, seed: string): (index: number) => number {
+  if (!Number.isSafeInteger(n) || n < 1 || n > 2 ** 30) throw new RangeError(`permutation size ${n}`);
+  let bits = 2;
+  while (2 ** bits < n) bits += 2;
+  const half = bits / 2;
+  const mask = 2 ** half - 1;
+  const keys = hash128(seed);
+  const round = (value: number, r: number) => {
+    let h = Math.imul(value ^ keys[r]!, 0x9e3779b1);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x85ebca77);
+    h ^= h >>> 13;
+    return (h >>> 0) & mask;
+  };
+  const once = (x: number) => {
+    let left = Math.floor(x / 2 ** half);
+    let right = x & mask;
+    for (let r = 0; r < 4; r++) [left, right] = [right, (left ^ round(right, r)) & mask];
+    return left * 2 ** half + right;
+  };
+  return (index) => {
+    if (!Number.isInteger(index) || index < 0 || index >= n) throw new RangeError(`index ${index} of ${n}`);
+    let x = once(index);
+    while (x >= n) x = once(x);
+    return x;
+  };
+}
+
 export function dialogueId(runId: string, intent: IntentId, index: number): string {
   return `${runId}.${intent}.${index}`;
 }
 
 /**
  * The plan of dialogue `index` (0-based) of `intent` in a run seeded with `seed`, drawn from the run's
- * taxonomy (the built-in one when the run carries none).
+ * taxonomy (the built-in one when the run carries none) and, when the run has them, its user attributes.
  */
 export function planDialogue(args: {
   runId: string;
@@ -87,14 +125,27 @@ export function planDialogue(args: {
   intent: IntentId;
   index: number;
   taxonomy?: Taxonomy;
+  /** The run's attribute axes; runs without them (all runs before attributes) plan as before. */
+  attributes?: AttributeAxes;
 }): DialoguePlan {
   const { runId, seed, intent, index } = args;
   const entry = taxonomyIntent(args.taxonomy ?? BUILTIN_TAXONOMY, intent);
-  return {
+  const topicSeed = `${seed}/${intent}/topic`;
+  const plan: DialoguePlan = {
     id: dialogueId(runId, intent, index),
     index,
     intent,
     infoFlow: spreadPick(entry.infoFlows, index, `${seed}/${intent}/flow`),
-    topic: spreadPick(entry.topics, index, `${seed}/${intent}/topic`),
+    topic: spreadPick(entry.topics, index, topicSeed),
   };
+  if (args.attributes) {
+    const topics = entry.topics.length;
+    const cycle = Math.floor(index / topics);
+    // The topic's position in its list, so each topic has its own permutation of combinations.
+    const topic = seededPermutation(topics, `${topicSeed}#${cycle}`)[index % topics]!;
+    const size = attributeSpaceSize(args.attributes);
+    const combination = seededIndexPermutation(size, `${seed}/${intent}/attributes/${topic}`);
+    plan.attributes = decodeAttributes(args.attributes, combination(cycle % size));
+  }
+  return plan;
 }

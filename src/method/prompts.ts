@@ -8,7 +8,14 @@
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { DialoguePlan, Skeleton } from '../shared/schemas';
 import { BUILTIN_TAXONOMY, taxonomyFlow, taxonomyIntent, type InfoFlow, type Taxonomy } from './taxonomy';
-import { renderTemplate, type PromptTemplates, type Stage, type StageTemplate } from './templates';
+import { describeAttributes } from './attributes';
+import {
+  placeholdersOf,
+  renderTemplate,
+  type PromptTemplates,
+  type Stage,
+  type StageTemplate,
+} from './templates';
 
 const SKELETON_SYSTEM = [
   'You write the user side of conversations between a person and an AI assistant, for training chat models.',
@@ -78,10 +85,10 @@ export function promptContext(
   };
 }
 
-const messages = (template: StageTemplate, values: Record<string, string>, reply: string) =>
+const messages = (template: StageTemplate, values: Record<string, string>, reply: string, extra = '') =>
   [
     { role: 'system', content: renderTemplate(template.system, values) },
-    { role: 'user', content: `${renderTemplate(template.user, values)}\n\n${reply}` },
+    { role: 'user', content: `${renderTemplate(template.user, values)}${extra}\n\n${reply}` },
   ] satisfies ChatCompletionMessageParam[];
 
 const planValues = (plan: DialoguePlan, context: PromptContext) => ({
@@ -90,7 +97,17 @@ const planValues = (plan: DialoguePlan, context: PromptContext) => ({
   info_flow: context.infoFlow.name,
   info_flow_steps: context.infoFlow.steps.map((step, i) => `  ${i + 1}. ${step}`).join('\n'),
   topic: plan.topic,
+  user_profile: plan.attributes ? describeAttributes(plan.attributes) : '',
 });
+
+/**
+ * The user attributes, for a template that does not place `{{user_profile}}` itself: the built-in one
+ * (its text stays that of runs planned without attributes) and older custom templates.
+ */
+const profileSection = (plan: DialoguePlan, template: StageTemplate) =>
+  plan.attributes && !placeholdersOf(template.user).includes('user_profile')
+    ? `\n\nThe user, in the background (let it shape what they ask and how they write; never state it as a list):\n${describeAttributes(plan.attributes)}`
+    : '';
 
 export function skeletonMessages(
   plan: DialoguePlan,
@@ -101,6 +118,7 @@ export function skeletonMessages(
     context.template,
     { ...planValues(plan, context), num_turns: String(numTurns) },
     `Return only this JSON object: {"category": string, "queries": [exactly ${numTurns} strings]}`,
+    profileSection(plan, context.template),
   );
 }
 

@@ -20,10 +20,19 @@ export const PLACEHOLDER_DOCS = {
   category: "the skeleton's category label (stage 2)",
   queries: "the user's queries as a JSON array (stage 2)",
   num_responses: 'the number of responses to write (stage 2)',
+  user_profile:
+    'the user attributes planned for the dialogue, one "- axis: value" line each (empty in runs without attributes)',
 } as const;
 export type Placeholder = keyof typeof PLACEHOLDER_DOCS;
 
-const COMMON: readonly Placeholder[] = ['intent', 'intent_id', 'info_flow', 'info_flow_steps', 'topic'];
+const COMMON: readonly Placeholder[] = [
+  'intent',
+  'intent_id',
+  'info_flow',
+  'info_flow_steps',
+  'topic',
+  'user_profile',
+];
 
 /** Placeholders each stage knows, and those its user template must contain. */
 export const STAGE_PLACEHOLDERS = {

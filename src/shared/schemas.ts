@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { INTENT_IDS, type InfoFlowId, type IntentId } from '../method/intents';
 import type { PromptContext } from '../method/prompts';
+import { runAttributesSchema } from '../method/attributes';
 import { methodIdSchema, taxonomySchema } from '../method/taxonomy';
 import { promptTemplatesSchema } from '../method/templates';
 import {
@@ -130,6 +131,11 @@ export const runInputObjectSchema = z
     taxonomy: taxonomySchema.optional(),
     /** The run's prompt templates; when absent the built-in ones are used. */
     prompts: promptTemplatesSchema.optional(),
+    /**
+     * User attribute axes the planner combines with each topic (src/method/attributes.ts), or
+     * `"builtin"` for the package's own set. Absent (every run before attributes existed): none.
+     */
+    attributes: runAttributesSchema.optional(),
     /** USD per million tokens by model, over the built-in table (`src/shared/pricing.ts`), for the cost estimate. */
     prices: pricesSchema.optional(),
   })
@@ -172,6 +178,8 @@ export interface DialoguePlan {
   intent: IntentId;
   infoFlow: InfoFlowId;
   topic: string;
+  /** One value per attribute axis, by axis name; absent in runs without attributes. */
+  attributes?: Record<string, string>;
 }
 
 /** The part of the run's settings an LLM activity needs. */
@@ -255,6 +263,8 @@ export const dialogueRecordSchema = z
     intent: z.string().min(1),
     info_flow: z.string().min(1),
     topic: z.string().min(1),
+    /** The user attributes the dialogue was planned with, by axis name (runs with attributes only). */
+    attributes: z.record(z.string().max(40), z.string().max(200)).optional(),
     model: z.string().min(1),
   })
   .strict();

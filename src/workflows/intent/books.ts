@@ -4,6 +4,7 @@
  */
 import { planNames } from '../../method/dialogue';
 import type { IntentId } from '../../method/intents';
+import { resolveAttributes } from '../../method/attributes';
 import { planDialogue } from '../../method/plan';
 import type {
   AttemptUsage,
@@ -126,6 +127,7 @@ export function planNext(books: Books, config: RunConfig, intent: IntentId): Dia
     intent,
     index: books.nextIndex++,
     taxonomy: config.taxonomy,
+    attributes: resolveAttributes(config.attributes),
   });
 }
 
