@@ -54,7 +54,7 @@ import { HEALTH_MAX_AGE_MS, isHealthy, keepHealthFile } from '../health';
 import { readConfigFile } from './config-file';
 import { addDataCommands } from './data-commands';
 import { writeSummaryFile } from '../report/stats';
-import { loadMethodOptions } from './method-files';
+import { loadAttributes, loadMethodOptions } from './method-files';
 import { preflightEndpoint } from './preflight';
 import { formatCost } from '../shared/pricing';
 import {
@@ -247,6 +247,9 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     concurrency: number('--concurrency', str('concurrency')),
     intents: intents(str('intents'), method.taxonomy),
     seed: str('seed'),
+    attributes: str('attributes')
+      ? await loadAttributes(str('attributes'), process.cwd(), '--attributes')
+      : undefined,
     responseFormat: str('responseFormat') as RunInput['responseFormat'],
     rateLimit:
       str('rpm') || str('tpm')
@@ -656,6 +659,10 @@ export function buildProgram(): Command {
       )
       .option('--intents <names>', `comma-separated intents (default all): ${INTENT_IDS.join(', ')}`)
       .option('--seed <seed>', 'plan seed (default the run id)')
+      .option(
+        '--attributes <file>',
+        'user attributes the plan combines with topics: builtin (default), none, or a YAML/JSON file of axes',
+      )
       .option('--run-id <id>', 'run id (default: the run in --out, else a new one)')
       .option('--config <file>', 'YAML or JSON file of run settings (workflow input names); flags win')
       .option(

@@ -184,6 +184,7 @@ export const FIELD_FLAGS: Record<string, string> = {
   responseFormat: '--response-format',
   taxonomy: '--taxonomy',
   prompts: '--prompts',
+  attributes: '--attributes',
   'rateLimit.requestsPerMinute': '--rpm',
   'rateLimit.tokensPerMinute': '--tpm',
 };
@@ -221,6 +222,7 @@ const PLAN_FIELDS = [
   'numTurnsPerDialog',
   'temperature',
   'seed',
+  'attributes',
 ] as const;
 
 /** Resolves the run's input: an earlier run in the directory wins for what was not given now. */
@@ -278,6 +280,8 @@ export async function resolveRunInput(
   const parsed = runInputSchema.safeParse({
     taxonomy: BUILTIN_TAXONOMY,
     prompts: BUILTIN_PROMPTS,
+    // New runs vary who asks and how; a run resumed from before attributes keeps planning without them.
+    attributes: 'builtin',
     ...given,
     outDir: dir,
     runId: given.runId ?? newRunId(),

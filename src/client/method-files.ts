@@ -12,6 +12,7 @@ import { BUILTIN_PROMPTS } from '../method/prompts';
 import { BUILTIN_TAXONOMY, taxonomySchema, type Taxonomy } from '../method/taxonomy';
 import { promptTemplatesSchema, type PromptTemplates } from '../method/templates';
 import { ConfigError } from '../shared/errors';
+import { attributeAxesSchema, type RunAttributes } from '../method/attributes';
 
 /** Largest taxonomy file or template file read. Taxonomies are bounded far below this once parsed. */
 export const MAX_METHOD_FILE_BYTES = 2 * 1024 * 1024;
@@ -143,6 +144,24 @@ export async function loadMethodOptions(
     out.prompts = await readPromptsDir(resolve(baseDir, given.prompts), fields.prompts);
   else if (given.prompts !== undefined) out.prompts = checkPrompts(given.prompts, fields.prompts);
   return out;
+}
+
+/**
+ * `--attributes`: `builtin`, `none`, or a YAML or JSON file of axes (`[{name, values: [...]}, ...]`, or
+ * a mapping of axis name to values), checked as the run's input checks them.
+ */
+export async function loadAttributes(given: unknown, baseDir: string, field: string): Promise<RunAttributes> {
+  if (given === 'builtin' || given === 'none') return given;
+  let value = given;
+  if (typeof given === 'string') value = parse(await readText(field, resolve(baseDir, given))) as unknown;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value))
+    value = Object.entries(value as Record<string, unknown>).map(([name, values]) => ({ name, values }));
+  const parsed = attributeAxesSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(field, `${issue?.path.join('.') || 'attributes'}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
 }
 
 /** JSON with object keys sorted, so the same content always hashes the same. */

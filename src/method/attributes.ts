@@ -136,14 +136,16 @@ export function describeAttributes(attributes: PlannedAttributes): string {
 }
 
 /**
- * A run's attributes as its input carries them: its own axes, or `"builtin"` for `BUILTIN_ATTRIBUTES`.
+ * A run's attributes as its input carries them: its own axes, `"builtin"` for `BUILTIN_ATTRIBUTES`, or
+ * `"none"` to plan from intent, flow and topic alone.
  * The built-in set is frozen once released (a changed set gets a new name), so a run resumed by a newer
  * worker plans the same dialogues.
  */
-export const runAttributesSchema = z.union([z.literal('builtin'), attributeAxesSchema]);
+export const runAttributesSchema = z.union([z.literal('builtin'), z.literal('none'), attributeAxesSchema]);
 export type RunAttributes = z.infer<typeof runAttributesSchema>;
 
 /** The axes a run plans with, if any. */
 export function resolveAttributes(attributes: RunAttributes | undefined): AttributeAxes | undefined {
+  if (attributes === 'none') return undefined;
   return attributes === 'builtin' ? BUILTIN_ATTRIBUTES : attributes;
 }
