@@ -22,6 +22,8 @@ export const FAULTS = [
   'contentPolicy',
   'contextLength',
   'payloadTooLarge',
+  /** A 200 whose stream stops halfway and stays open: hung mid-reply. */
+  'stall',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
 
@@ -32,7 +34,12 @@ export interface LlmServerOptions {
   apiKey?: string;
   supportJsonSchema: boolean;
   supportJsonObject: boolean;
-  latency: { meanMs: number; jitter?: number; tokensPerSecond?: number };
+  /**
+   * `meanMs` before the answer's headers; `prefillTokensPerSecond` then paces the wait between the
+   * role-only first chunk and the first content (prompt tokens ÷ rate), as a server that answers at once
+   * and then reads the prompt; `tokensPerSecond` paces the chunks after it.
+   */
+  latency: { meanMs: number; jitter?: number; tokensPerSecond?: number; prefillTokensPerSecond?: number };
   /** Probability of each fault per chat request; at most one fault per request. */
   faults: Partial<Record<Fault, number>>;
   alwaysFail?: 'rateLimit' | 'serverError' | 'auth' | 'malformedJson';
@@ -524,15 +531,21 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     const chunk = (delta: Record<string, unknown>, finish: string | null) =>
       `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] })}\n\n`;
     res.write(chunk({ role: 'assistant', content: '' }, null));
+    const prefill = config.latency.prefillTokensPerSecond;
+    if (prefill) await sleep((promptTokens / prefill) * 1000);
     const step = 4 * config.tokensPerChunk;
     const pieces: string[] = [];
     for (let i = 0; i < text.length; i += step) pieces.push(text.slice(i, i + step));
-    const cutAt = fault === 'streamCut' || fault === 'streamError' ? Math.floor(pieces.length / 2) : -1;
+    const cutAt =
+      fault === 'streamCut' || fault === 'streamError' || fault === 'stall'
+        ? Math.floor(pieces.length / 2)
+        : -1;
     for (let i = 0; i < pieces.length; i++) {
       if (i === cutAt && fault === 'streamError') {
         res.end(`data: ${errorBody('the model server failed while generating', 'server_error', null)}\n\n`);
         return;
       }
+      if (i === cutAt && fault === 'stall') return; // never ends; close() destroys the socket
       if (i === cutAt) {
         res.socket?.destroy();
         return;
