@@ -201,7 +201,7 @@ async function completeJsonAttempt<T>(
             // The slot goes to a call that can use it meanwhile.
             slot?.release();
             slot = undefined;
-            await waitHeartbeating(delay, ctx);
+            await waitHeartbeating(delay, ctx, paid);
             continue;
           }
         }
@@ -359,11 +359,12 @@ function rateLimitDelay(error: unknown, times: number): number {
   return Math.round(base * (1 + Math.random() * 0.2));
 }
 
-async function waitHeartbeating(ms: number, ctx: Context): Promise<void> {
+async function waitHeartbeating(ms: number, ctx: Context, paid: AttemptUsage): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-    ctx.heartbeat();
+    // With the paid usage: the last heartbeat's details are what the next attempt starts from.
+    ctx.heartbeat(paid);
     await ctx.sleep(Math.min(1_000, end - Date.now()));
   }
 }
