@@ -267,10 +267,11 @@ async function streamCompletion(
   // timers: look once more after it, so a worker's own pause does not read as the endpoint's.
   const confirmStall = () =>
     setImmediate(() => {
-      if (done) return;
+      if (done || abort.signal.aborted) return;
       const stalled = watch.check();
       if (stalled) {
         ctx.log.warn('LLM call cut as hung', { message: stalled.message });
+        watch.cut();
         abort.abort(stalled);
       } else armDeadline();
     });

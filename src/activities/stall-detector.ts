@@ -23,6 +23,13 @@ export const stallDetectorOptionsSchema = z
     window: z.number().int().min(1).max(100_000).default(500),
     /** Never cut a call sooner than this, whatever was learnt (event-loop pauses, GC). @default 2,000 ms */
     floorMs: z.number().int().min(0).max(3_600_000).default(2_000),
+    /**
+     * When this share of the last 20 calls that ended (completed or cut) were cut, the endpoint is taken
+     * to have changed pace (it slowed down for everyone, a queue formed): the ceiling applies alone
+     * until completed calls bring the share down and their timings into the samples. Without it, a
+     * slower endpoint would have every call cut, and cut calls teach nothing. @default 0.25
+     */
+    suspendAtCutShare: z.number().gt(0).max(1).default(0.25),
   })
   .strict();
 export type StallDetectorOptions = z.output<typeof stallDetectorOptionsSchema>;
@@ -55,16 +62,34 @@ class RecentSamples {
   }
 }
 
+/** How many of the last calls that ended decide whether the detector is suspended. */
+const OUTCOMES = 20;
+
 /** Timings of one endpoint+model. */
 export class EndpointTimings {
   private readonly firstToken: RecentSamples;
   private readonly promptTokens: RecentSamples;
   private readonly longestGap: RecentSamples;
+  /** The last calls that ended, 1 for cut and 0 for completed. */
+  private readonly outcomes: number[] = [];
+  private cuts = 0;
 
   constructor(private readonly options: StallDetectorOptions) {
     this.firstToken = new RecentSamples(options.window);
     this.promptTokens = new RecentSamples(options.window);
     this.longestGap = new RecentSamples(options.window);
+  }
+
+  /** A call ended: completed, or cut as stalled. */
+  recordOutcome(cut: boolean): void {
+    this.outcomes.push(cut ? 1 : 0);
+    this.cuts += cut ? 1 : 0;
+    if (this.outcomes.length > OUTCOMES) this.cuts -= this.outcomes.shift()!;
+  }
+
+  /** True while too many recent calls were cut for the learnt timings to be trusted. */
+  get suspended(): boolean {
+    return this.cuts >= Math.max(1, this.options.suspendAtCutShare * OUTCOMES);
   }
 
   /** A call's time from its request to its first token, and the prompt it sent. */
@@ -85,7 +110,7 @@ export class EndpointTimings {
    * long prefill.
    */
   firstTokenLimitMs(promptTokens: number, ceilingMs: number): number | undefined {
-    if (this.firstToken.count < this.options.minSamples) return undefined;
+    if (this.firstToken.count < this.options.minSamples || this.suspended) return undefined;
     const typical = Math.max(1, this.promptTokens.quantile(0.5));
     const scale = Math.max(1, promptTokens / typical);
     return this.clamp(
@@ -96,7 +121,7 @@ export class EndpointTimings {
 
   /** How long a call may go without bytes once its first token came; undefined until learnt. */
   gapLimitMs(ceilingMs: number): number | undefined {
-    if (this.longestGap.count < this.options.minSamples) return undefined;
+    if (this.longestGap.count < this.options.minSamples || this.suspended) return undefined;
     return this.clamp(this.options.factor * this.longestGap.quantile(this.options.quantile), ceilingMs);
   }
 
@@ -204,8 +229,14 @@ export class CallWatch {
 
   /** Books the longest gap of a stream that completed. */
   finish(now = Date.now()): void {
+    this.timings.recordOutcome(false);
     if (this.tokenAt === undefined) return;
     this.data(now);
     this.timings.recordLongestGap(this.longestGap);
+  }
+
+  /** Books a cut: it is no sample, but too many of them suspend the learnt limits. */
+  cut(): void {
+    this.timings.recordOutcome(true);
   }
 }

@@ -100,6 +100,30 @@ test('stall detector: hung calls teach it nothing (a gap is booked only for a co
   assert.equal(detector.timings('http://other/v1', 'm').gapLimitMs(CEILING), undefined);
 });
 
+test('stall detector: an endpoint that slowed down for everyone is not cut forever: many cuts suspend the learnt limits', () => {
+  const detector = new StallDetector({ minSamples: 5, floorMs: 0 });
+  const timings = detector.timings('http://endpoint/v1', 'm');
+  for (let i = 0; i < 20; i++) call(detector, 100, 10);
+  assert.equal(timings.firstTokenLimitMs(500, CEILING), 300);
+  // The endpoint now answers after 1 s: each call is cut at 300 ms. A random hang or four is no change of pace…
+  const cutOne = () => {
+    const watch = new CallWatch(timings, 500, CEILING, 0);
+    assert.ok(watch.check(300));
+    watch.cut();
+  };
+  for (let i = 0; i < 4; i++) cutOne();
+  assert.equal(timings.firstTokenLimitMs(500, CEILING), 300);
+  // …but a quarter of the last 20 calls cut is: the ceiling applies while calls complete at the new pace.
+  cutOne();
+  assert.equal(timings.firstTokenLimitMs(500, CEILING), undefined);
+  assert.equal(new CallWatch(timings, 500, CEILING, 0).deadline(), CEILING);
+  for (let i = 0; i < 5; i++) call(detector, 1_000, 10);
+  assert.equal(timings.firstTokenLimitMs(500, CEILING), undefined, 'still 5 cuts among the last 20');
+  for (let i = 0; i < 11; i++) call(detector, 1_000, 10);
+  // The cuts fell out of the last 20; the p99 is now the new pace.
+  assert.equal(timings.firstTokenLimitMs(500, CEILING), 3_000);
+});
+
 test('stall detector: options are checked', () => {
   assert.throws(() => new StallDetector({ factor: 0 }));
   assert.throws(() => new StallDetector({ minSamples: 0 }));
@@ -110,5 +134,6 @@ test('stall detector: options are checked', () => {
     minSamples: 20,
     window: 500,
     floorMs: 2_000,
+    suspendAtCutShare: 0.25,
   });
 });
