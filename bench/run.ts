@@ -691,6 +691,11 @@ const scenarios: Record<string, () => Promise<void>> = {
         delivered: `${faulty.delivered}/${perIntent * INTENT_IDS.length}`,
         'hangs injected': faulty.stats.faults.hang ?? 0,
         'requests per dialogue': round(faulty.stats.requests / faulty.delivered, 2),
+        // Held from arrival to close at the server: what one hung connection cost its slot.
+        'mean hang held s': round(
+          (faulty.stats.busyByFault?.hang ?? NaN) / 1000 / (faulty.stats.faults.hang ?? NaN),
+          1,
+        ),
       };
       table.push(row);
       results.hangs = { ...row, clean: clean.stats, faulty: faulty.stats };

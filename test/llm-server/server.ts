@@ -79,6 +79,8 @@ export interface LlmServerStats {
   busyMs: number;
   /** The same by whole second since `firstAt`: where a run's calls in flight fell short (start, middle, tail). */
   busyBySecond: number[];
+  /** `busyMs` of the requests given each fault: what a hung connection cost its caller (÷ `faults[name]`). */
+  busyByFault: Record<string, number>;
   /** Epoch ms of the first chat request's arrival and of the last one's close since the last reset. */
   firstAt?: number;
   lastAt?: number;
@@ -248,6 +250,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     aborted: 0,
     busyMs: 0,
     busyBySecond: [],
+    busyByFault: {},
   });
   let stats = freshStats();
   let received: ReceivedRequest[] = [];
@@ -326,7 +329,12 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     }
   }
 
-  async function chat(req: IncomingMessage, res: ServerResponse, raw: string): Promise<void> {
+  async function chat(
+    req: IncomingMessage,
+    res: ServerResponse,
+    raw: string,
+    faulted: (fault: Fault) => void,
+  ): Promise<void> {
     stats.requests++;
     let body: ChatBody;
     try {
@@ -436,7 +444,10 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
         }
       }
     }
-    if (fault) stats.faults[fault] = (stats.faults[fault] ?? 0) + 1;
+    if (fault) {
+      stats.faults[fault] = (stats.faults[fault] ?? 0) + 1;
+      faulted(fault);
+    }
     if (fault === 'rateLimit') {
       return sendJson(res, 429, errorBody('Rate limit reached', 'requests', 'rate_limit_exceeded'), {
         'retry-after': String(config.retryAfterSeconds),
@@ -609,11 +620,13 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
         const arrived = Date.now();
         stats.firstAt ??= arrived;
         let done = false;
+        let fault: Fault | undefined;
         const finish = () => {
           if (!done) {
             done = true;
             const closed = Date.now();
             stats.busyMs += closed - arrived;
+            if (fault) stats.busyByFault[fault] = (stats.busyByFault[fault] ?? 0) + closed - arrived;
             // Spread this call's time over the seconds it spanned.
             const origin = stats.firstAt ?? arrived;
             for (let t = Math.max(arrived, origin); t < closed;) {
@@ -628,7 +641,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
           }
         };
         res.on('close', finish);
-        chat(req, res, raw).catch(() => res.destroy());
+        chat(req, res, raw, (f) => (fault = f)).catch(() => res.destroy());
         return;
       }
       sendJson(res, 404, errorBody(`Unknown request URL: ${route}`, 'invalid_request_error', 'unknown_url'));

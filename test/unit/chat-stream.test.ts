@@ -119,7 +119,7 @@ test('chat stream: the first token is reported once, at the first content (a rol
     () => undefined,
     () => events.push('token'),
   );
-  assert.deepEqual(events, [], 'no content yet: still waiting for the first token');
+  assert.equal(events.length, 0, 'no content yet: still waiting for the first token');
   const finishOnly = [`data: ${chunk({}, 'stop')}`, 'data: [DONE]', ''].join('\n\n');
   await readChatStream(
     response(finishOnly, 4),
