@@ -105,15 +105,17 @@ describe('hung calls', () => {
   });
 
   test('hung calls: no abort on an endpoint that is slow but steady (long gaps are its normal)', async () => {
-    // Two or three chunks per reply, 600 ms apart; the first token comes at once. The floor (50 ms) is
-    // far below the gaps: only what was learnt of this endpoint's gaps keeps these calls alive.
+    // Two or three chunks per reply, 1.5 s apart; the first token comes at once. The floor (50 ms) is
+    // far below the gaps: only what was learnt of this endpoint's gaps (not of its first tokens) keeps
+    // these calls alive.
+    const gapMs = 1_500;
     const { timings, call } = setup(
-      { latency: { meanMs: 5, tokensPerSecond: 40 / 0.6 }, tokensPerChunk: 40 },
+      { latency: { meanMs: 5, tokensPerSecond: (40 * 1000) / gapMs }, tokensPerChunk: 40 },
       { minSamples: 5, floorMs: 50 },
     );
     await Promise.all(Array.from({ length: 5 }, () => call()));
     const learnt = timings.gapLimitMs(CEILING_MS);
-    assert.ok(learnt !== undefined && learnt >= 3 * 600, `gap limit ${learnt} ms`);
+    assert.ok(learnt !== undefined && learnt >= 3 * gapMs * 0.8, `gap limit ${learnt} ms`);
     // A cut call would fail its attempt: every one of these succeeds, with one request each.
     const results = await Promise.all(Array.from({ length: 10 }, () => call()));
     assert.equal(results.length, 10);
@@ -121,7 +123,7 @@ describe('hung calls', () => {
     assert.equal(llm.stats().completed, 15);
   });
 
-  test('hung calls: no abort on a long prefill (a prompt 20 times the typical one, 20 times the first-token time)', async () => {
+  test('hung calls: no abort on a long prefill (a prompt 40 times the typical one, 40 times the first-token time)', async () => {
     const typical = input();
     const promptTokens = (i: SkeletonInput) =>
       skeletonMessages(i.plan, i.numTurns).reduce(
@@ -139,11 +141,11 @@ describe('hung calls', () => {
     const normal = timings.firstTokenLimitMs(promptTokens(typical), CEILING_MS);
     assert.ok(normal !== undefined, 'learnt');
     const long = input(
-      `a topic told at length;${' detail'.repeat(Math.ceil((80 * promptTokens(typical)) / 7))}`,
+      `a topic told at length;${' detail'.repeat(Math.ceil((160 * promptTokens(typical)) / 7))}`,
     );
     const longTokens = promptTokens(long);
-    assert.ok(longTokens > 18 * promptTokens(typical), `${longTokens} prompt tokens`);
-    // Unscaled, the limit would cut this call: its prefill alone is ~20 × the typical first token.
+    assert.ok(longTokens > 38 * promptTokens(typical), `${longTokens} prompt tokens`);
+    // Unscaled, the limit would cut this call: its prefill alone is ~40 × the typical first token.
     assert.ok(normal < (longTokens / rate) * 1000, `limit for a typical prompt ${normal} ms`);
     const started = Date.now();
     const result = await call(long);
