@@ -155,7 +155,7 @@ export class StallError extends Error {
     readonly limitMs: number,
   ) {
     super(
-      `no data from the LLM endpoint for ${waitedMs} ms ${phase === 'first token' ? 'before the first token' : 'between chunks'} (limit ${limitMs} ms): the call is treated as hung`,
+      `${phase === 'first token' ? `no first token from the LLM endpoint after ${waitedMs} ms` : `no data from the LLM endpoint for ${waitedMs} ms between chunks`} (limit ${limitMs} ms): the call is treated as hung`,
     );
     this.name = 'StallError';
   }
