@@ -24,12 +24,14 @@ export const stallDetectorOptionsSchema = z
     /** Never cut a call sooner than this, whatever was learnt (event-loop pauses, GC). @default 2,000 ms */
     floorMs: z.number().int().min(0).max(3_600_000).default(2_000),
     /**
-     * When this share of the last 20 calls that ended (completed or cut) were cut, the endpoint is taken
-     * to have changed pace (it slowed down for everyone, a queue formed): the ceiling applies alone
-     * until completed calls bring the share down and their timings into the samples. Without it, a
-     * slower endpoint would have every call cut, and cut calls teach nothing. @default 0.25
+     * When more than this share of the last 20 calls that ended (completed or cut) were cut, the
+     * endpoint may have changed pace (slowed down for everyone, a queue formed): each cut beyond the
+     * share doubles the limits, up to the ceiling, until completed calls bring the share down and their
+     * timings into the samples. Without it, a slower endpoint would have every call cut, and cut calls
+     * teach nothing; doubling, rather than falling back to the ceiling, keeps a few hangs that
+     * cluster among the last retries of a run from costing the ceiling each. @default 0.2
      */
-    suspendAtCutShare: z.number().gt(0).max(1).default(0.25),
+    relaxAboveCutShare: z.number().min(0).max(1).default(0.2),
   })
   .strict();
 export type StallDetectorOptions = z.output<typeof stallDetectorOptionsSchema>;
@@ -62,7 +64,7 @@ class RecentSamples {
   }
 }
 
-/** How many of the last calls that ended decide whether the detector is suspended. */
+/** How many of the last calls that ended decide whether the limits are relaxed. */
 const OUTCOMES = 20;
 
 /** Timings of one endpoint+model. */
@@ -87,11 +89,6 @@ export class EndpointTimings {
     if (this.outcomes.length > OUTCOMES) this.cuts -= this.outcomes.shift()!;
   }
 
-  /** True while too many recent calls were cut for the learnt timings to be trusted. */
-  get suspended(): boolean {
-    return this.cuts >= Math.max(1, this.options.suspendAtCutShare * OUTCOMES);
-  }
-
   /** A call's time from its request to its first token, and the prompt it sent. */
   recordFirstToken(ms: number, promptTokens: number): void {
     this.firstToken.add(ms);
@@ -103,6 +100,12 @@ export class EndpointTimings {
     this.longestGap.add(ms);
   }
 
+  /** 1, or 2^(cuts beyond the allowed share of the last calls that ended). */
+  private get relax(): number {
+    const excess = this.cuts - Math.floor(this.options.relaxAboveCutShare * OUTCOMES);
+    return excess > 0 ? 2 ** excess : 1;
+  }
+
   /**
    * How long a call of `promptTokens` may wait for its first token, from its request; undefined until
    * learnt. A prompt longer than the typical (median) one gets an allowance scaled in proportion:
@@ -110,19 +113,22 @@ export class EndpointTimings {
    * long prefill.
    */
   firstTokenLimitMs(promptTokens: number, ceilingMs: number): number | undefined {
-    if (this.firstToken.count < this.options.minSamples || this.suspended) return undefined;
+    if (this.firstToken.count < this.options.minSamples) return undefined;
     const typical = Math.max(1, this.promptTokens.quantile(0.5));
     const scale = Math.max(1, promptTokens / typical);
     return this.clamp(
-      this.options.factor * this.firstToken.quantile(this.options.quantile) * scale,
+      this.options.factor * this.relax * this.firstToken.quantile(this.options.quantile) * scale,
       ceilingMs,
     );
   }
 
   /** How long a call may go without bytes once its first token came; undefined until learnt. */
   gapLimitMs(ceilingMs: number): number | undefined {
-    if (this.longestGap.count < this.options.minSamples || this.suspended) return undefined;
-    return this.clamp(this.options.factor * this.longestGap.quantile(this.options.quantile), ceilingMs);
+    if (this.longestGap.count < this.options.minSamples) return undefined;
+    return this.clamp(
+      this.options.factor * this.relax * this.longestGap.quantile(this.options.quantile),
+      ceilingMs,
+    );
   }
 
   private clamp(ms: number, ceilingMs: number): number {
@@ -235,7 +241,7 @@ export class CallWatch {
     this.timings.recordLongestGap(this.longestGap);
   }
 
-  /** Books a cut: it is no sample, but too many of them suspend the learnt limits. */
+  /** Books a cut: it is no sample, but too many of them relax the learnt limits. */
   cut(): void {
     this.timings.recordOutcome(true);
   }
