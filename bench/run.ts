@@ -199,6 +199,7 @@ function spawnGenerate(
   dir: string,
   baseURL: string,
   extra: string[],
+  turns = 6,
 ): { child: ChildProcess; exited: Promise<{ code: number; stderr: string }> } {
   const child = spawn(
     process.execPath,
@@ -212,7 +213,7 @@ function spawnGenerate(
       '--model',
       'test-model',
       '--turns',
-      '6',
+      String(turns),
       ...extra,
     ],
     {
@@ -646,6 +647,61 @@ const scenarios: Record<string, () => Promise<void>> = {
       table.push(row);
       results.faults = { ...row, clean, faulty, faultStats, baselineClean, baselineFaulty };
     });
+  },
+  /**
+   * Hung connections (issue 20): `generate` as users run it (embedded server), 450 dialogues of 4 turns
+   * at C = 32, L = 1 s, clean and then with the faults scenario's mix plus 2% of connections that are
+   * accepted and never answered. Default timeouts: a hang is cut by the idle timeout or the stall detector.
+   */
+  async hangs() {
+    const concurrency = 32;
+    const perIntent = QUICK ? 10 : 50;
+    const mix = { rateLimit: 0.05, serverError: 0.05, malformedJson: 0.05, truncated: 0.05, hang: 0.02 };
+    const llm = await startLlmProcess({ latency: { meanMs: 1000, jitter: 0.25 } });
+    const measure = async () => {
+      const dir = join(tmpdir(), uid('cc-hangs'));
+      try {
+        await llm.reset();
+        const spawnedAt = Date.now();
+        const { exited } = spawnGenerate(
+          dir,
+          llm.url,
+          ['--dialogs-per-intent', String(perIntent), '--concurrency', String(concurrency)],
+          4,
+        );
+        const { code, stderr } = await exited;
+        const seconds = (Date.now() - spawnedAt) / 1000;
+        if (code !== 0) throw new Error(`generate exited ${code}: ${stderr}`);
+        const lines = (await readFile(join(dir, 'dialogs.jsonl'), 'utf8')).split('\n').filter(Boolean);
+        return { seconds, delivered: lines.length, stats: await llm.stats() };
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    };
+    try {
+      const clean = await measure();
+      await llm.configure({ faults: mix });
+      const faulty = await measure();
+      await llm.configure({ faults: {} });
+      const row = {
+        scenario: `hung connections (generate, ${perIntent * INTENT_IDS.length} dialogues of 4 turns, C=${concurrency}, L=1s)`,
+        'clean s': round(clean.seconds, 1),
+        'faults + 2% hangs s': round(faulty.seconds, 1),
+        'faults ÷ clean': round(faulty.seconds / clean.seconds, 3),
+        delivered: `${faulty.delivered}/${perIntent * INTENT_IDS.length}`,
+        'hangs injected': faulty.stats.faults.hang ?? 0,
+        'requests per dialogue': round(faulty.stats.requests / faulty.delivered, 2),
+        // Held from arrival to close at the server: what one hung connection cost its slot.
+        'mean hang held s': round(
+          (faulty.stats.busyByFault?.hang ?? NaN) / 1000 / (faulty.stats.faults.hang ?? NaN),
+          1,
+        ),
+      };
+      table.push(row);
+      results.hangs = { ...row, clean: clean.stats, faulty: faulty.stats };
+    } finally {
+      await llm.stop();
+    }
   },
   /** Temporal's own cost per activity on this machine: the floor under the orchestration overhead. */
   async 'round-trip'() {

@@ -29,6 +29,12 @@ export {
   workflowBundle,
   ConfigError,
 } from './worker';
+export {
+  StallDetector,
+  StallError,
+  stallDetectorOptionsSchema,
+  type StallDetectorSettings,
+} from './activities/stall-detector';
 export { JsonlStore, StoreRegistry } from './storage/jsonl-store';
 export {
   EncryptionCodec,

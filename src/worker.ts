@@ -29,6 +29,7 @@ import {
 } from './shared/constants';
 import { StoreRegistry } from './storage/jsonl-store';
 import { deploymentOptions, workflowBuildId } from './deployment';
+import { StallDetector, type StallDetectorSettings } from './activities/stall-detector';
 
 export {
   DEFAULT_MAX_CACHED_WORKFLOWS,
@@ -99,6 +100,11 @@ export interface GenerationWorkerOptions {
   /** Filled with the counts of replies checked and rejected by this worker's LLM calls. */
   replyChecks?: ReplyCheckCounts;
   /**
+   * How the worker learns each endpoint's normal timings and cuts hung calls (src/activities/stall-detector.ts).
+   * @default factor 3 × p99, after 20 calls, over the last 500, never under 2 s; the run's `idleMs` is the ceiling
+   */
+  stallDetection?: StallDetectorSettings;
+  /**
    * Worker Deployment Versioning: announce this worker as a version of this deployment. The build id
    * defaults to a hash of the workflow bundle. Unset: an unversioned worker (the embedded server's case).
    */
@@ -112,6 +118,7 @@ export async function createGenerationWorker(options: GenerationWorkerOptions): 
       rate: options.rate ?? new RateController(),
       gates: new RunGates(),
       replyChecks: options.replyChecks,
+      stalls: new StallDetector(options.stallDetection),
     }),
     ...(options.storage ? createStorageActivities(options.storage) : {}),
   };

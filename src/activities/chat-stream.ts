@@ -26,11 +26,17 @@ interface ChunkData {
 
 /**
  * Reads the body of a streamed completion to its end (or its `[DONE]`), calling `onData` whenever bytes
- * arrive. An event carrying `error` (how vLLM and llama.cpp report a failure after the 200) throws the
+ * arrive and `onFirstToken` once, at the first event with content or a finish reason (the end of
+ * prefill, which a role-only first event or a keep-alive comment is not). An event carrying `error` (how vLLM and llama.cpp report a failure after the 200) throws the
  * client's `APIError`, as its own reader does; an event that is not JSON throws a `SyntaxError`.
  */
-export async function readChatStream(response: Response, onData: () => void): Promise<StreamedReply> {
+export async function readChatStream(
+  response: Response,
+  onData: () => void,
+  onFirstToken?: () => void,
+): Promise<StreamedReply> {
   const reply: StreamedReply = { content: '', finishReason: null, usage: undefined };
+  let tokened = onFirstToken === undefined;
   let done = false;
   let failure: Error | undefined;
   const parser = createParser({
@@ -54,6 +60,10 @@ export async function readChatStream(response: Response, onData: () => void): Pr
       const choice = chunk?.choices?.[0];
       if (choice?.delta?.content) reply.content += choice.delta.content;
       if (choice?.finish_reason) reply.finishReason = choice.finish_reason;
+      if (!tokened && (choice?.delta?.content || choice?.finish_reason)) {
+        tokened = true;
+        onFirstToken?.();
+      }
       if (chunk?.usage) {
         reply.usage = {
           promptTokens: chunk.usage.prompt_tokens,

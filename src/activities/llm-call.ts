@@ -17,6 +17,7 @@ import { LLM_FAILURE_TYPES, invalidOutput, retryAfterMs, toLlmFailure } from './
 import type { RateController } from './rate-control';
 import type { GateSlot, RunGates } from './run-gate';
 import { readChatStream, type StreamedReply } from './chat-stream';
+import { CallWatch, StallDetector, StallError } from './stall-detector';
 
 export interface LlmDeps {
   openai: OpenAI;
@@ -25,7 +26,11 @@ export interface LlmDeps {
   gates: RunGates;
   /** Counts of replies checked and rejected by kind, for the run's summary. */
   replyChecks?: ReplyCheckCounts;
+  /** What this process learnt of each endpoint's normal timings. @default one detector per process, default options */
+  stalls?: StallDetector;
 }
+
+const processStalls = new StallDetector();
 
 /** Replies that passed the schema and were then checked; `rejected` by `REPLY_CHECKS` kind. */
 export interface ReplyCheckCounts {
@@ -150,7 +155,11 @@ async function completeJsonAttempt<T>(
           deps.openai,
           buildRequest(call, quirks, maxTokens),
           ctx,
-          settings.idleMs,
+          new CallWatch(
+            (deps.stalls ?? processStalls).timings(deps.openai.baseURL, settings.model),
+            Math.ceil(promptChars / 4),
+            settings.idleMs,
+          ),
           paid,
         );
         const usage = reply.usage ?? {
@@ -192,7 +201,7 @@ async function completeJsonAttempt<T>(
             // The slot goes to a call that can use it meanwhile.
             slot?.release();
             slot = undefined;
-            await waitHeartbeating(delay, ctx);
+            await waitHeartbeating(delay, ctx, paid);
             continue;
           }
         }
@@ -228,49 +237,69 @@ function buildRequest<T>(
   return request;
 }
 
-/** Raised when the endpoint sends nothing for `idleMs`: the connection is treated as hung. */
-class IdleTimeoutError extends Error {
-  constructor(idleMs: number) {
-    super(`no data from the LLM endpoint for ${idleMs} ms`);
-    this.name = 'IdleTimeoutError';
-  }
-}
-
 /**
- * Streams one completion. The activity heartbeats on a timer while the endpoint is making progress, so
- * a cancellation reaches it within seconds even before the first token; a connection that goes quiet
- * for `idleMs` is aborted here (retryable), and a dead worker is caught by the heartbeat timeout.
+ * Streams one completion. The activity heartbeats on a timer while the call is within its limits, so a
+ * cancellation reaches it within seconds even before the first token; a call far outside the endpoint's
+ * learnt timings (`watch`, at most `idleMs` without data) is aborted here with a retryable
+ * `StallError`, and a dead worker is caught by the heartbeat timeout.
  */
 async function streamCompletion(
   openai: OpenAI,
   request: ChatCompletionCreateParamsStreaming,
   ctx: Context,
-  idleMs: number,
+  watch: CallWatch,
   heartbeatDetails: unknown,
 ): Promise<StreamedReply> {
-  // One controller per call, fed by the activity's cancellation and the idle timer. Not
+  // One controller per call, fed by the activity's cancellation and the stall checks. Not
   // AbortSignal.any: Node 20 keeps such a signal alive until it aborts, and the openai client hangs a
   // listener on it, so every finished call would stay in memory.
   const abort = new AbortController();
   const onCancel = () => abort.abort(ctx.cancellationSignal.reason);
   if (ctx.cancellationSignal.aborted) onCancel();
   else ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
-  let lastData = Date.now();
+  let done = false;
+  let deadlineTimer: NodeJS.Timeout | undefined;
+  const armDeadline = () => {
+    clearTimeout(deadlineTimer);
+    deadlineTimer = setTimeout(confirmStall, Math.max(0, watch.deadline() - Date.now()));
+  };
+  // Bytes that arrived while this process was busy are read in the event loop's poll phase, after the
+  // timers: look once more after it, so a worker's own pause does not read as the endpoint's.
+  const confirmStall = () =>
+    setImmediate(() => {
+      if (done || abort.signal.aborted) return;
+      const stalled = watch.check();
+      if (stalled) {
+        ctx.log.warn('LLM call cut as hung', { message: stalled.message });
+        watch.cut();
+        abort.abort(stalled);
+      } else armDeadline();
+    });
   const tick = Math.max(200, Math.min(2_000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 4));
-  const timer = setInterval(() => {
-    if (Date.now() - lastData > idleMs) abort.abort(new IdleTimeoutError(idleMs));
+  // The tick also re-reads the limits, which shrink as the detector learns during a long call.
+  const heartbeats = setInterval(() => {
+    if (watch.check()) confirmStall();
     else ctx.heartbeat(heartbeatDetails);
   }, tick);
+  armDeadline();
   try {
     // The client sends the request and raises its errors for a non-2xx answer; the body is read here.
     const response = await openai.chat.completions.create(request, { signal: abort.signal }).asResponse();
-    return await readChatStream(response, () => (lastData = Date.now()));
+    const reply = await readChatStream(
+      response,
+      () => watch.data(),
+      () => watch.firstToken(),
+    );
+    if (reply.finishReason !== null) watch.finish();
+    return reply;
   } catch (error) {
-    if (abort.signal.reason instanceof IdleTimeoutError && !ctx.cancellationSignal.aborted)
+    if (abort.signal.reason instanceof StallError && !ctx.cancellationSignal.aborted)
       throw abort.signal.reason;
     throw error;
   } finally {
-    clearInterval(timer);
+    done = true;
+    clearTimeout(deadlineTimer);
+    clearInterval(heartbeats);
     ctx.cancellationSignal.removeEventListener('abort', onCancel);
   }
 }
@@ -331,11 +360,12 @@ function rateLimitDelay(error: unknown, times: number): number {
   return Math.round(base * (1 + Math.random() * 0.2));
 }
 
-async function waitHeartbeating(ms: number, ctx: Context): Promise<void> {
+async function waitHeartbeating(ms: number, ctx: Context, paid: AttemptUsage): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-    ctx.heartbeat();
+    // With the paid usage: the last heartbeat's details are what the next attempt starts from.
+    ctx.heartbeat(paid);
     await ctx.sleep(Math.min(1_000, end - Date.now()));
   }
 }

@@ -22,6 +22,8 @@ export const FAULTS = [
   'contentPolicy',
   'contextLength',
   'payloadTooLarge',
+  /** A 200 whose stream stops halfway and stays open: hung mid-reply. */
+  'stall',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
 
@@ -32,7 +34,12 @@ export interface LlmServerOptions {
   apiKey?: string;
   supportJsonSchema: boolean;
   supportJsonObject: boolean;
-  latency: { meanMs: number; jitter?: number; tokensPerSecond?: number };
+  /**
+   * `meanMs` before the answer's headers; `prefillTokensPerSecond` then paces the wait between the
+   * role-only first chunk and the first content (prompt tokens ÷ rate), as a server that answers at once
+   * and then reads the prompt; `tokensPerSecond` paces the chunks after it.
+   */
+  latency: { meanMs: number; jitter?: number; tokensPerSecond?: number; prefillTokensPerSecond?: number };
   /** Probability of each fault per chat request; at most one fault per request. */
   faults: Partial<Record<Fault, number>>;
   alwaysFail?: 'rateLimit' | 'serverError' | 'auth' | 'malformedJson';
@@ -79,6 +86,8 @@ export interface LlmServerStats {
   busyBySecond: number[];
   /** Connections open now (any request): 0 once every client is gone and all it sent was read. */
   openConnections: number;
+  /** `busyMs` of the requests given each fault: what a hung connection cost its caller (÷ `faults[name]`). */
+  busyByFault: Record<string, number>;
   /** Epoch ms of the first chat request's arrival and of the last one's close since the last reset. */
   firstAt?: number;
   lastAt?: number;
@@ -261,6 +270,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     aborted: 0,
     busyMs: 0,
     busyBySecond: [],
+    busyByFault: {},
   });
   let stats = freshStats();
   let received: ReceivedRequest[] = [];
@@ -339,7 +349,12 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     }
   }
 
-  async function chat(req: IncomingMessage, res: ServerResponse, raw: string): Promise<void> {
+  async function chat(
+    req: IncomingMessage,
+    res: ServerResponse,
+    raw: string,
+    faulted: (fault: Fault) => void,
+  ): Promise<void> {
     stats.requests++;
     let body: ChatBody;
     try {
@@ -449,7 +464,10 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
         }
       }
     }
-    if (fault) stats.faults[fault] = (stats.faults[fault] ?? 0) + 1;
+    if (fault) {
+      stats.faults[fault] = (stats.faults[fault] ?? 0) + 1;
+      faulted(fault);
+    }
     if (fault === 'rateLimit') {
       return sendJson(res, 429, errorBody('Rate limit reached', 'requests', 'rate_limit_exceeded'), {
         'retry-after': String(config.retryAfterSeconds),
@@ -545,15 +563,21 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     const chunk = (delta: Record<string, unknown>, finish: string | null) =>
       `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] })}\n\n`;
     res.write(chunk({ role: 'assistant', content: '' }, null));
+    const prefill = config.latency.prefillTokensPerSecond;
+    if (prefill) await sleep((promptTokens / prefill) * 1000);
     const step = 4 * config.tokensPerChunk;
     const pieces: string[] = [];
     for (let i = 0; i < text.length; i += step) pieces.push(text.slice(i, i + step));
-    const cutAt = fault === 'streamCut' || fault === 'streamError' ? Math.floor(pieces.length / 2) : -1;
+    const cutAt =
+      fault === 'streamCut' || fault === 'streamError' || fault === 'stall'
+        ? Math.floor(pieces.length / 2)
+        : -1;
     for (let i = 0; i < pieces.length; i++) {
       if (i === cutAt && fault === 'streamError') {
         res.end(`data: ${errorBody('the model server failed while generating', 'server_error', null)}\n\n`);
         return;
       }
+      if (i === cutAt && fault === 'stall') return; // never ends; close() destroys the socket
       if (i === cutAt) {
         res.socket?.destroy();
         return;
@@ -617,11 +641,13 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
         const arrived = Date.now();
         stats.firstAt ??= arrived;
         let done = false;
+        let fault: Fault | undefined;
         const finish = () => {
           if (!done) {
             done = true;
             const closed = Date.now();
             stats.busyMs += closed - arrived;
+            if (fault) stats.busyByFault[fault] = (stats.busyByFault[fault] ?? 0) + closed - arrived;
             // Spread this call's time over the seconds it spanned.
             const origin = stats.firstAt ?? arrived;
             for (let t = Math.max(arrived, origin); t < closed;) {
@@ -636,7 +662,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
           }
         };
         res.on('close', finish);
-        chat(req, res, raw).catch(() => res.destroy());
+        chat(req, res, raw, (f) => (fault = f)).catch(() => res.destroy());
         return;
       }
       sendJson(res, 404, errorBody(`Unknown request URL: ${route}`, 'invalid_request_error', 'unknown_url'));

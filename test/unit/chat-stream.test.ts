@@ -100,3 +100,31 @@ test('chat stream: an event that is not JSON is a retryable invalid reply', asyn
   assert.equal(failure.type, LLM_FAILURE_TYPES.invalidOutput);
   assert.equal(failure.nonRetryable, false);
 });
+
+test('chat stream: the first token is reported once, at the first content (a role-only event or a comment is not one)', async () => {
+  for (const every of [1, 5, 100_000]) {
+    const order: string[] = [];
+    let bytes = 0;
+    await readChatStream(
+      response(REPLY, every),
+      () => bytes++,
+      () => order.push(`token after ${bytes} arrivals`),
+    );
+    assert.equal(order.length, 1);
+  }
+  const events: string[] = [];
+  const roleOnly = [`data: ${chunk({ role: 'assistant', content: '' })}`, ': keep-alive', ''].join('\n\n');
+  await readChatStream(
+    response(roleOnly, 4),
+    () => undefined,
+    () => events.push('token'),
+  );
+  assert.equal(events.length, 0, 'no content yet: still waiting for the first token');
+  const finishOnly = [`data: ${chunk({}, 'stop')}`, 'data: [DONE]', ''].join('\n\n');
+  await readChatStream(
+    response(finishOnly, 4),
+    () => undefined,
+    () => events.push('token'),
+  );
+  assert.deepEqual(events, ['token'], 'an empty reply ends its wait at the finish reason');
+});
