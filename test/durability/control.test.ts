@@ -15,7 +15,7 @@ import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { runCli, spawnCli } from '../helpers/cli';
 import { readDialogues, readFailures } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
-import { pendingActivities, sleep, waitFor } from '../helpers/wait';
+import { loadScaled, pendingActivities, sleep, waitFor } from '../helpers/wait';
 
 const API_KEY = 'sk-control-key';
 let llm: LlmServer;
@@ -59,8 +59,10 @@ describe('control', () => {
     ];
     const first = spawnCli(args, env());
     try {
-      await waitFor(async () => (await lines(join(out, 'dialogs.jsonl'))) >= 1, 60_000, 'a first dialogue');
+      await waitFor(async () => (await lines(join(out, 'dialogs.jsonl'))) >= 1, 180_000, 'a first dialogue');
       const { runId } = JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as { runId: string };
+      // Replies are held until the pause is acknowledged: a loaded machine cannot finish the run first.
+      llm.configure({ hold: true });
 
       const pause = await runCli(['pause', runId], env());
       assert.equal(pause.code, 0, pause.stderr);
@@ -73,6 +75,7 @@ describe('control', () => {
         status.stdout,
         /transaction .* written, \d+ failed, \d+ in flight, tokens \d+\+\d+, paused/,
       );
+      llm.configure({ hold: false });
       // Quiet means no call at the endpoint and none scheduled at the server that a worker could still
       // pick up (a loaded machine can hand out a task scheduled before the pause late).
       const connection = await Connection.connect({ address: temporal.address });
@@ -82,7 +85,7 @@ describe('control', () => {
           async () =>
             llm.stats().inFlight === 0 &&
             (await pendingActivities(new Client({ connection }), intents)) === 0,
-          60_000,
+          180_000,
           'calls in flight to finish',
         );
       } finally {
@@ -97,7 +100,7 @@ describe('control', () => {
       const second = spawnCli(args, env());
       let secondErr = '';
       second.child.stderr!.on('data', (d: Buffer) => (secondErr += d.toString()));
-      await waitFor(() => secondErr.includes('attached to run'), 30_000, 'the second generate to attach');
+      await waitFor(() => secondErr.includes('attached to run'), 180_000, 'the second generate to attach');
       await runCli(['resume', runId], env());
       const [a, b] = await Promise.all([first.done, second.done]);
       assert.equal(a.code, 0, a.stderr);
@@ -111,6 +114,7 @@ describe('control', () => {
       assert.match(finished.stdout, /COMPLETED/);
       assert.match(finished.stdout, /16\/16 dialogues written/);
     } finally {
+      llm.configure({ hold: false });
       first.child.kill('SIGKILL');
     }
   });
@@ -133,16 +137,16 @@ describe('control', () => {
     ];
     const run = { ...spawnCli(args, env()), args };
     try {
-      await waitFor(async () => (await lines(join(out, 'dialogs.jsonl'))) >= 2, 60_000, 'two dialogues');
+      await waitFor(async () => (await lines(join(out, 'dialogs.jsonl'))) >= 2, 180_000, 'two dialogues');
       const { runId } = JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as { runId: string };
-      await waitFor(() => llm.stats().inFlight > 0, 10_000, 'calls in flight');
+      await waitFor(() => llm.stats().inFlight > 0, 180_000, 'calls in flight');
       const abortedBefore = llm.stats().aborted;
       const cancel = await runCli(['cancel', runId], env());
       assert.equal(cancel.code, 0, cancel.stderr);
       const result = await run.done;
       assert.equal(result.code, 3, 'a cancelled run exits 3');
       assert.match(result.stderr, /cancelled/);
-      await waitFor(() => llm.stats().inFlight === 0, 5_000, 'in-flight calls to be aborted');
+      await waitFor(() => llm.stats().inFlight === 0, loadScaled(5_000), 'in-flight calls to be aborted');
       assert.ok(llm.stats().aborted > abortedBefore, 'calls in flight were aborted, not left to finish');
       const records = await readDialogues(out); // throws on a partial or invalid line
       assert.ok(records.length >= 2 && records.length < 180);
@@ -186,7 +190,7 @@ describe('control', () => {
         args: [input],
       });
       llm.resetStats();
-      await waitFor(() => llm.stats().inFlight >= 3, 30_000, 'three calls in flight');
+      await waitFor(() => llm.stats().inFlight >= 3, 180_000, 'three calls in flight');
       worker.child.kill('SIGTERM');
       const exit = await worker.done;
       assert.equal(exit.code, 143, `stopped by SIGTERM: ${exit.stderr}`);

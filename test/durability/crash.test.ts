@@ -79,7 +79,7 @@ async function completedLlmActivities(client: Client, workflowIds: string[]): Pr
  * and counted (a fixed pause is not enough on a loaded machine).
  */
 async function llmConnectionsClosed(): Promise<void> {
-  await waitFor(() => Promise.resolve(llm.stats().openConnections === 0), 60_000, 'connections to close');
+  await waitFor(() => Promise.resolve(llm.stats().openConnections === 0), 180_000, 'connections to close');
 }
 
 function startWorker(address: string, taskQueue: string) {
@@ -133,7 +133,7 @@ describe('durability', () => {
       // Storage goes in groups once calls are done, so the kill is timed by the LLM calls themselves.
       await waitFor(
         () => Promise.resolve(llm.stats().completed >= 2 * total * 0.3 && llm.stats().inFlight > 0),
-        60_000,
+        180_000,
         '30% of the calls done, more in flight',
       );
       const inFlightAtKill = llm.stats().inFlight;
@@ -213,7 +213,7 @@ describe('durability', () => {
       });
       await waitFor(
         async () => (await countLines(join(outDir, 'dialogs.jsonl'))) >= total * 0.3,
-        60_000,
+        180_000,
         '30% written',
       );
       process.kill(server.pid, 'SIGKILL');
@@ -273,7 +273,7 @@ describe('durability of the embedded mode', () => {
     const first = spawnCli(args, env);
     await waitFor(
       async () => (await countLines(join(outDir, 'dialogs.jsonl'))) >= total * 0.3,
-      90_000,
+      180_000,
       '30% written',
     );
     first.child.kill('SIGKILL');

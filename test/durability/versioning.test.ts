@@ -122,7 +122,7 @@ test('versioning: a run in progress moves from build A to build B, and every rec
   const workerA = startWorker('A');
   try {
     // The first version of a fresh deployment makes itself current.
-    await waitFor(async () => (await deployment(deploymentName)).current === 'A', 60_000, 'A to be current');
+    await waitFor(async () => (await deployment(deploymentName)).current === 'A', 180_000, 'A to be current');
 
     const handle = await client.workflow.start('consistentChatRun', {
       taskQueue,
@@ -144,7 +144,7 @@ test('versioning: a run in progress moves from build A to build B, and every rec
         },
       ],
     });
-    await waitFor(async () => (await readDialogues(outDir)).length >= 3, 60_000, 'records written on A');
+    await waitFor(async () => (await readDialogues(outDir)).length >= 3, 180_000, 'records written on A');
     assert.deepEqual(await versionOf(runId), { buildId: 'A', behavior: 'AUTO_UPGRADE' });
     for (const id of intentIds) assert.deepEqual(await versionOf(id), { buildId: 'A', behavior: 'PINNED' });
 
@@ -156,7 +156,7 @@ test('versioning: a run in progress moves from build A to build B, and every rec
     workerB.child.stderr!.on('data', (d: Buffer) => (stderrB += d.toString()));
     await waitFor(
       () => stderrB.includes('is not the current version'),
-      60_000,
+      180_000,
       'B to report it is not current',
     );
     assert.equal((await deployment(deploymentName)).current, 'A');
@@ -231,7 +231,7 @@ test('versioning: intents stranded on a stopped build are moved to the current o
     await upgradeScenario();
   const workerA = startWorker('A');
   try {
-    await waitFor(async () => (await deployment(deploymentName)).current === 'A', 60_000, 'A to be current');
+    await waitFor(async () => (await deployment(deploymentName)).current === 'A', 180_000, 'A to be current');
     const handle = await client.workflow.start('consistentChatRun', {
       taskQueue,
       workflowId: runId,
@@ -245,13 +245,13 @@ test('versioning: intents stranded on a stopped build are moved to the current o
         },
       ],
     });
-    await waitFor(async () => (await readDialogues(outDir)).length >= 3, 60_000, 'records written on A');
+    await waitFor(async () => (await readDialogues(outDir)).length >= 3, 180_000, 'records written on A');
     // The mistake: A is stopped before anything moved off it.
     workerA.child.kill('SIGTERM');
     await workerA.done;
     llm.configure({ latency: { meanMs: 5 } });
     startWorker('B');
-    await waitFor(async () => (await deployment(deploymentName)).versions.includes('B'), 60_000, 'B listed');
+    await waitFor(async () => (await deployment(deploymentName)).versions.includes('B'), 180_000, 'B listed');
     await temporalCli(
       'worker',
       'deployment',
