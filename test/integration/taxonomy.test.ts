@@ -143,6 +143,7 @@ test('taxonomy: a run with a custom taxonomy and prompts uses them end to end, r
       `${record.id}: ${record.intent} / ${record.topic}`,
     );
     assert.match(record.id, new RegExp(`^${runId}\\.(billing|garden_club)\\.\\d+$`));
+    assert.deepEqual(Object.keys(record.attributes ?? {}), ['user', 'expertise', 'tone', 'situation']);
     const intent = TAXONOMY.intents.find((i) => i.name === record.intent)!;
     assert.ok(intent.infoFlows.map((f) => TAXONOMY.infoFlows[f]!.name).includes(record.info_flow));
   }
@@ -165,7 +166,11 @@ test('taxonomy: a run with a custom taxonomy and prompts uses them end to end, r
       user?.content ?? '',
       /^ZEBRA-SKELETON (Billing Help|Garden Club Chat) via (Question → Answer|Complaint → Fix)\n {2}1\. /,
     );
-    assert.match(user?.content ?? '', /Number of user queries: 2\n\nReturn only this JSON object/);
+    // A new run plans user attributes; a template without {{user_profile}} gets them after its text.
+    assert.match(
+      user?.content ?? '',
+      /Number of user queries: 2\n\nThe user, in the background[^\n]*\n(- (user|expertise|tone|situation): [^\n]+\n){4}\nReturn only this JSON object/,
+    );
     const seed = /Seed: (.*)\n/.exec(user?.content ?? '')?.[1];
     assert.ok([...topics.values()].flat().includes(seed ?? ''), `seed ${seed}`);
   }
