@@ -5,6 +5,7 @@ import { RateController } from './rate-control';
 import { RunGates } from './run-gate';
 import { createGenerateResponses } from './responses';
 import { createGenerateSkeleton } from './skeleton';
+import { createJudgeDialogue } from './judge';
 import { createStorageActivities } from './storage';
 
 export { toLlmFailure, LLM_FAILURE_TYPES } from './errors';
@@ -18,21 +19,32 @@ export interface ActivityDeps {
   storage: StoreRegistry;
   /** Shared by all LLM calls of this process. */
   rate?: RateController;
+  /** The judge's own endpoint, when it has one (`CONSISTENT_CHAT_JUDGE_BASE_URL`); else the judge calls `openai`. */
+  judge?: JudgeEndpoint;
+}
+
+/** A separate endpoint for the judge's calls, with its own rate control (its limits are not the generator's). */
+export interface JudgeEndpoint {
+  openai: OpenAI;
+  rate?: RateController;
 }
 
 /** All activities of the package; workers register the LLM ones, the storage ones, or both. */
 export function createActivities(deps: ActivityDeps) {
   const llm = { openai: deps.openai, rate: deps.rate ?? new RateController(), gates: new RunGates() };
   return {
-    ...createLlmActivities(llm),
+    ...createLlmActivities(llm, deps.judge),
     ...createStorageActivities(deps.storage),
   };
 }
 
-export function createLlmActivities(deps: LlmDeps) {
+export function createLlmActivities(deps: LlmDeps, judge?: JudgeEndpoint) {
   return {
     generateSkeleton: createGenerateSkeleton(deps),
     generateResponses: createGenerateResponses(deps),
+    judgeDialogue: createJudgeDialogue(
+      judge ? { ...deps, openai: judge.openai, rate: judge.rate ?? new RateController() } : deps,
+    ),
   };
 }
 

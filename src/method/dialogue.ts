@@ -1,4 +1,4 @@
-import type { DialoguePlan, DialogueRecord, Skeleton } from '../shared/schemas';
+import type { DialoguePlan, DialogueRecord, JudgeVerdict, Skeleton } from '../shared/schemas';
 import { BUILTIN_TAXONOMY, taxonomyFlow, taxonomyIntent, type Taxonomy } from './taxonomy';
 
 /** Interleaves the skeleton's queries with the responses into the seed's output record. */
@@ -9,6 +9,8 @@ export function toDialogueRecord(args: {
   model: string;
   /** The run's taxonomy, for the intent and flow names. @default the built-in one */
   taxonomy?: Taxonomy;
+  /** The judge's verdict, in runs with a judge. */
+  judge?: JudgeVerdict;
 }): DialogueRecord {
   const { plan, skeleton, responses, model } = args;
   const names = planNames(plan, args.taxonomy);
@@ -27,6 +29,7 @@ export function toDialogueRecord(args: {
     topic: plan.topic,
     ...(plan.attributes ? { attributes: plan.attributes } : {}),
     model,
+    ...(args.judge ? { judge: args.judge } : {}),
   };
 }
 

@@ -8,6 +8,7 @@
  * - prompts.ts: the skeleton prompt (stage 1) and the responses prompt (stage 2)
  * - replies.ts: the reply schemas, strict JSON schemas and tolerant parsing
  * - dialogue.ts: how a skeleton and its responses become an output record
+ * - judge.ts: the judge's rubric (stage 3, optional): facts first, then a score and flags per reply
  * - metrics.ts: cheap per-dialogue metrics (distinct-n, words against the paper, repetition), no model
  */
 export * from './taxonomy';
@@ -19,3 +20,4 @@ export * from './prompts';
 export * from './replies';
 export * from './dialogue';
 export * from './metrics';
+export * from './judge';

@@ -64,9 +64,12 @@ export function formatCost(usd: number | undefined): string {
   return `est. $${usd < 1 ? usd.toFixed(4) : usd.toFixed(2)}`;
 }
 
+type Tokens = { prompt: number; completion: number };
+
 interface PaidCounts {
-  tokens: { prompt: number; completion: number };
-  failedAttempts?: Record<'skeleton' | 'responses', { prompt: number; completion: number }>;
+  tokens: Tokens;
+  failedAttempts?: { skeleton: Tokens; responses: Tokens; judge?: Tokens };
+  stageTokens?: { judge?: Tokens };
 }
 
 /** Every paid token of some intents: successful calls and failed attempts of both stages. */
@@ -75,10 +78,43 @@ export function paidTokens(intents: readonly PaidCounts[]): { prompt: number; co
   for (const i of intents) {
     total.prompt += i.tokens.prompt;
     total.completion += i.tokens.completion;
-    for (const stage of [i.failedAttempts?.skeleton, i.failedAttempts?.responses]) {
+    for (const stage of [i.failedAttempts?.skeleton, i.failedAttempts?.responses, i.failedAttempts?.judge]) {
       total.prompt += stage?.prompt ?? 0;
       total.completion += stage?.completion ?? 0;
     }
   }
   return total;
+}
+
+/** The judge's share of `paidTokens`: its calls and failed attempts. */
+export function judgePaidTokens(intents: readonly PaidCounts[]): Tokens {
+  const total = { prompt: 0, completion: 0 };
+  for (const i of intents) {
+    for (const part of [i.stageTokens?.judge, i.failedAttempts?.judge]) {
+      total.prompt += part?.prompt ?? 0;
+      total.completion += part?.completion ?? 0;
+    }
+  }
+  return total;
+}
+
+/**
+ * USD for a run's paid tokens, the judge's at its own model's price; undefined when a model that was
+ * paid for has no price.
+ */
+export function runCostUsd(
+  intents: readonly PaidCounts[],
+  models: { model: string; judgeModel?: string },
+  prices?: Prices,
+): number | undefined {
+  const all = paidTokens(intents);
+  const judge = judgePaidTokens(intents);
+  if (!models.judgeModel || models.judgeModel === models.model || judge.prompt + judge.completion === 0)
+    return costOf(priceFor(models.model, prices), all);
+  const generation = costOf(priceFor(models.model, prices), {
+    prompt: all.prompt - judge.prompt,
+    completion: all.completion - judge.completion,
+  });
+  const judging = costOf(priceFor(models.judgeModel, prices), judge);
+  return generation === undefined || judging === undefined ? undefined : generation + judging;
 }

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { INTENT_IDS, type InfoFlowId, type IntentId } from '../method/intents';
 import type { PromptContext } from '../method/prompts';
+import type { JudgeContext } from '../method/judge';
 import { runAttributesSchema } from '../method/attributes';
 import { methodIdSchema, taxonomySchema } from '../method/taxonomy';
 import { promptTemplatesSchema } from '../method/templates';
@@ -78,6 +79,24 @@ export const rateLimitSchema = z
 export const concurrencySchema = z.number().int().min(1).max(MAX_CONCURRENCY);
 
 /**
+ * A run's judge (src/method/judge.ts): which model scores each dialogue, and how many are judged. The
+ * judge's endpoint and key are the worker's (`CONSISTENT_CHAT_JUDGE_BASE_URL`, `…_API_KEY`), never input.
+ */
+export const judgeSettingsSchema = z
+  .object({
+    /** @default the run's model */
+    model: z.string().min(1).max(200).optional(),
+    /** Fraction of dialogues judged, a seeded sample. @default 1 */
+    sample: z.number().gt(0, 'must be above 0').max(1).default(1),
+    /** @default 0: the same dialogue gets the same verdict as far as the endpoint allows */
+    temperature: z.number().min(0).max(MAX_TEMPERATURE).default(0),
+    /** Completion token limit; when absent it scales with the number of turns. */
+    maxTokens: z.number().int().min(16).max(200_000).optional(),
+  })
+  .strict();
+export type JudgeSettings = z.output<typeof judgeSettingsSchema>;
+
+/**
  * The fields of the run workflow's input, as sent by the CLI, the client API or `temporal workflow
  * start`. Holds no secrets: API keys and the endpoint's base URL live in the workers' environment.
  */
@@ -136,6 +155,8 @@ export const runInputObjectSchema = z
      * `"builtin"` for the package's own set. Absent (every run before attributes existed): none.
      */
     attributes: runAttributesSchema.optional(),
+    /** Scores every dialogue (or a sample) for consistency after its responses; absent: no judge. */
+    judge: judgeSettingsSchema.optional(),
     /** USD per million tokens by model, over the built-in table (`src/shared/pricing.ts`), for the cost estimate. */
     prices: pricesSchema.optional(),
   })
@@ -235,6 +256,21 @@ export interface ResponsesInput {
   prompt?: PromptContext;
 }
 
+export interface JudgeInput {
+  skeleton: Skeleton;
+  responses: string[];
+  /** The intent and flow names the rubric mentions. */
+  context: JudgeContext;
+  /** The judge's model and sampling; the rest as the run's other calls. */
+  llm: LlmCallSettings;
+}
+
+export interface JudgeResult {
+  verdict: JudgeVerdict;
+  usage: Usage;
+  failedAttempts?: AttemptUsage;
+}
+
 export interface ResponsesResult {
   responses: string[];
   usage: Usage;
@@ -245,6 +281,48 @@ export interface ResponsesResult {
 export const turnSchema = z
   .object({ role: z.enum(['user', 'assistant']), value: z.string().min(1) })
   .strict();
+
+/** The judge's named failures (src/method/judge.ts explains each to the judge). */
+export const JUDGE_FLAGS = [
+  'contradiction',
+  'forgotten_constraint',
+  'off_question',
+  'persona_drift',
+  'skeleton_not_followed',
+] as const;
+export type JudgeFlag = (typeof JUDGE_FLAGS)[number];
+
+const judgeScore = z.number().int().min(1).max(10);
+
+/**
+ * What the judge made of a dialogue: a 1–10 consistency score per assistant turn and for the whole,
+ * the named failures it found, and one sentence why. `error` instead of scores when the judge's
+ * calls failed: the dialogue is kept (it was paid for) and can be judged again later.
+ */
+export const judgeVerdictSchema = z
+  .object({
+    model: z.string().min(1).max(200),
+    score: judgeScore.optional(),
+    turn_scores: z.array(judgeScore).optional(),
+    flags: z.array(z.enum(JUDGE_FLAGS)).optional(),
+    reason: z.string().max(2_000).optional(),
+    error: z.string().max(2_000).optional(),
+  })
+  .strict()
+  .refine((v) => (v.score === undefined) !== (v.error === undefined), {
+    message: 'must hold either a score or an error',
+  });
+export type JudgeVerdict = z.infer<typeof judgeVerdictSchema>;
+
+/** The judge's counts over some dialogues: verdicts by score, flags by name, judge calls that failed. */
+export interface JudgeTally {
+  judged: number;
+  /** Dialogues kept unjudged because the judge's calls failed. */
+  failed: number;
+  /** `scores[s - 1]`: dialogues scored `s`. */
+  scores: number[];
+  flags: Partial<Record<JudgeFlag, number>>;
+}
 
 /** One line of `dialogs.jsonl`. `category` and `conversation` are exactly the seed's output format. */
 export const dialogueRecordSchema = z
@@ -266,6 +344,8 @@ export const dialogueRecordSchema = z
     /** The user attributes the dialogue was planned with, by axis name (runs with attributes only). */
     attributes: z.record(z.string().max(40), z.string().max(200)).optional(),
     model: z.string().min(1),
+    /** The judge's verdict (runs with `judge` only; a sample of them with `judge.sample`). */
+    judge: judgeVerdictSchema.optional(),
   })
   .strict();
 export type DialogueRecord = z.infer<typeof dialogueRecordSchema>;
@@ -277,7 +357,7 @@ export interface FailureRecord {
   info_flow: string;
   topic: string;
   /** Which LLM stage failed. */
-  stage: 'skeleton' | 'responses';
+  stage: 'skeleton' | 'responses' | 'judge';
   /** The failure type, e.g. `Llm.RateLimit`, `Llm.InvalidOutput`. */
   type: string;
   reason: string;
@@ -328,12 +408,16 @@ export interface TokenTotals {
 export interface FailedAttempts {
   skeleton: { calls: number; prompt: number; completion: number };
   responses: { calls: number; prompt: number; completion: number };
+  /** Runs with a judge only. */
+  judge?: { calls: number; prompt: number; completion: number };
 }
 
 /** Tokens of the LLM calls that succeeded, by stage. */
 export interface StageTokens {
   skeleton: TokenTotals;
   responses: TokenTotals;
+  /** Runs with a judge only. */
+  judge?: TokenTotals;
 }
 
 export interface IntentProgress {
@@ -354,6 +438,8 @@ export interface IntentProgress {
   stageTokens?: StageTokens;
   paused: boolean;
   concurrency: number;
+  /** The judge's counts (runs with a judge only). */
+  judge?: JudgeTally;
   /** Dialogues started so far; equal to `planned` once the last one has started. Absent from older intents. */
   started?: number;
   status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -407,5 +493,7 @@ export interface RunSummary {
   stageTokens?: StageTokens;
   /** USD for every paid token, failed attempts included; absent when the model has no price. */
   estimatedCostUsd?: number;
+  /** The judge's counts over the run (runs with a judge only). */
+  judge?: JudgeTally;
   intents: IntentProgress[];
 }

@@ -19,8 +19,9 @@ import {
 } from '@temporalio/workflow';
 import type { IntentId } from '../method/intents';
 import { sliceTaxonomy } from '../method/taxonomy';
+import { mergeJudgeTallies } from '../method/judge';
 import { MAX_CONCURRENCY } from '../shared/constants';
-import { costOf, formatCost, paidTokens, priceFor } from '../shared/pricing';
+import { costOf, formatCost, paidTokens, priceFor, runCostUsd } from '../shared/pricing';
 import {
   intentReportSignal,
   pauseSignal,
@@ -347,14 +348,16 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
   const intents = config.intents.map((i) => finished.get(i)!);
   const sum = (pick: (p: IntentProgress) => number) => intents.reduce((total, p) => total + pick(p), 0);
   const stageSum = (stage: keyof FailedAttempts) => ({
-    calls: sum((p) => p.failedAttempts?.[stage].calls ?? 0),
-    prompt: sum((p) => p.failedAttempts?.[stage].prompt ?? 0),
-    completion: sum((p) => p.failedAttempts?.[stage].completion ?? 0),
+    calls: sum((p) => p.failedAttempts?.[stage]?.calls ?? 0),
+    prompt: sum((p) => p.failedAttempts?.[stage]?.prompt ?? 0),
+    completion: sum((p) => p.failedAttempts?.[stage]?.completion ?? 0),
   });
   const tokenSum = (stage: keyof FailedAttempts) => ({
-    prompt: sum((p) => p.stageTokens?.[stage].prompt ?? 0),
-    completion: sum((p) => p.stageTokens?.[stage].completion ?? 0),
+    prompt: sum((p) => p.stageTokens?.[stage]?.prompt ?? 0),
+    completion: sum((p) => p.stageTokens?.[stage]?.completion ?? 0),
   });
+  // The judge's entries only in runs with a judge: other runs' summaries keep their shape.
+  const judged = config.judge !== undefined;
   return {
     runId: config.runId,
     outDir: config.outDir,
@@ -365,12 +368,22 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     tokens: { prompt: sum((p) => p.tokens.prompt), completion: sum((p) => p.tokens.completion) },
     llmCalls: sum((p) => p.llmCalls),
     duplicates: sum((p) => p.duplicates ?? 0),
-    failedAttempts: { skeleton: stageSum('skeleton'), responses: stageSum('responses') },
+    failedAttempts: {
+      skeleton: stageSum('skeleton'),
+      responses: stageSum('responses'),
+      ...(judged && { judge: stageSum('judge') }),
+    },
     stageTokens: {
       skeleton: tokenSum('skeleton'),
       responses: tokenSum('responses'),
+      ...(judged && { judge: tokenSum('judge') }),
     },
-    estimatedCostUsd: costOf(priceFor(config.model, config.prices), paidTokens(intents)),
+    estimatedCostUsd: runCostUsd(
+      intents,
+      { model: config.model, judgeModel: config.judge?.model },
+      config.prices,
+    ),
+    ...(judged && { judge: mergeJudgeTallies(intents.map((p) => p.judge)) }),
     intents,
   };
 }

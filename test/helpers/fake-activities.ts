@@ -3,11 +3,18 @@
  * that counts what it is asked, and hooks to inject failures per call.
  */
 import type { Activities } from '../../src/activities';
-import type { DialogueRecord, FailureRecord, ResponsesInput, SkeletonInput } from '../../src/shared/schemas';
+import type {
+  DialogueRecord,
+  FailureRecord,
+  JudgeInput,
+  ResponsesInput,
+  SkeletonInput,
+} from '../../src/shared/schemas';
 
 export interface FakeActivityLog {
   skeletonCalls: SkeletonInput[];
   responsesCalls: ResponsesInput[];
+  judgeCalls: JudgeInput[];
   dialogues: Map<string, DialogueRecord>;
   storeCalls: number;
   failures: FailureRecord[];
@@ -17,11 +24,13 @@ export function fakeActivities(
   hooks: {
     beforeSkeleton?: (input: SkeletonInput, call: number) => void | Promise<void>;
     beforeResponses?: (input: ResponsesInput, call: number) => void | Promise<void>;
+    beforeJudge?: (input: JudgeInput, call: number) => void | Promise<void>;
   } = {},
 ): { activities: Activities; log: FakeActivityLog } {
   const log: FakeActivityLog = {
     skeletonCalls: [],
     responsesCalls: [],
+    judgeCalls: [],
     dialogues: new Map(),
     storeCalls: 0,
     failures: [],
@@ -46,6 +55,21 @@ export function fakeActivities(
       log.responsesCalls.push(input);
       await hooks.beforeResponses?.(input, log.responsesCalls.length);
       return { responses: input.skeleton.queries.map((q) => `answer to ${q}`), usage };
+    },
+    async judgeDialogue(input) {
+      log.judgeCalls.push(input);
+      await hooks.beforeJudge?.(input, log.judgeCalls.length);
+      const turnScores = input.responses.map((_, i) => 10 - (i % 3));
+      return {
+        verdict: {
+          model: input.llm.model,
+          score: Math.min(...turnScores),
+          turn_scores: turnScores,
+          flags: [],
+          reason: 'consistent throughout',
+        },
+        usage,
+      };
     },
     storeDialogues(input) {
       log.storeCalls++;

@@ -76,7 +76,7 @@ export interface LlmServerStats {
   maxInFlight: number;
   promptTokens: number;
   completionTokens: number;
-  stages: { skeleton: number; responses: number; other: number };
+  stages: { skeleton: number; responses: number; judge: number; other: number };
   rateLimited: number;
   /** Chat requests whose connection closed before the reply was complete (client aborts, hangs, cuts). */
   aborted: number;
@@ -204,7 +204,21 @@ function response(rand: () => number, i: number): string {
   return `For point ${i + 1}: ${words.join(' ')}.`;
 }
 
-type Stage = 'skeleton' | 'responses' | 'other';
+/** A judge's reply: scores 3-10 per turn, a flag on a low one, so filters by score have something to cut. */
+function judgment(rand: () => number, n: number): Record<string, unknown> {
+  const turns = Array.from({ length: n }, () => {
+    const score = 3 + Math.floor(rand() * 8);
+    return { check: 'keeps to what the user said', flags: score < 5 ? ['forgotten_constraint'] : [], score };
+  });
+  return {
+    facts: ['turn 1: the user has a small budget'],
+    turns,
+    score: Math.min(...turns.map((t) => t.score)) + 1,
+    reason: 'mostly consistent with the facts the user gave',
+  };
+}
+
+type Stage = 'skeleton' | 'responses' | 'judge' | 'other';
 
 interface ChatBody {
   model?: string;
@@ -223,12 +237,16 @@ function detect(body: ChatBody): { stage: Stage; n: number } {
     return { stage: 'skeleton', n: schema.schema?.properties?.queries?.minItems ?? 1 };
   if (schema?.name === 'dialogue_responses')
     return { stage: 'responses', n: schema.schema?.properties?.responses?.minItems ?? 1 };
+  if (schema?.name === 'dialogue_judgment')
+    return { stage: 'judge', n: schema.schema?.properties?.turns?.minItems ?? 1 };
   const last = [...(body.messages ?? [])].reverse().find((m) => m.role === 'user');
   const text = typeof last?.content === 'string' ? last.content : '';
   const sk = /Number of user queries: (\d+)/.exec(text);
   if (sk) return { stage: 'skeleton', n: Number(sk[1]) };
   const rs = /Number of responses: (\d+)/.exec(text);
   if (rs) return { stage: 'responses', n: Number(rs[1]) };
+  const js = /Number of assistant turns: (\d+)/.exec(text);
+  if (js) return { stage: 'judge', n: Number(js[1]) };
   return { stage: 'other', n: 0 };
 }
 
@@ -265,7 +283,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     maxInFlight: 0,
     promptTokens: 0,
     completionTokens: 0,
-    stages: { skeleton: 0, responses: 0, other: 0 },
+    stages: { skeleton: 0, responses: 0, judge: 0, other: 0 },
     rateLimited: 0,
     aborted: 0,
     busyMs: 0,
@@ -324,10 +342,12 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       };
     } else if (stage === 'responses') {
       value = { responses: Array.from({ length: count }, (_, i) => response(r, i)) };
+    } else if (stage === 'judge') {
+      value = judgment(r, count);
     } else {
       return 'Hello from the test server.';
     }
-    if (fault === 'controlChars') {
+    if (fault === 'controlChars' && stage !== 'judge') {
       const key = stage === 'skeleton' ? 'queries' : 'responses';
       const items = value[key] as string[];
       value[key] = items.map((s, i) =>

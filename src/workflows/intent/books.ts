@@ -6,12 +6,15 @@ import { planNames } from '../../method/dialogue';
 import type { IntentId } from '../../method/intents';
 import { resolveAttributes } from '../../method/attributes';
 import { planDialogue } from '../../method/plan';
+import { emptyJudgeTally, tallyVerdict } from '../../method/judge';
 import type {
   AttemptUsage,
   DialoguePlan,
   FailedAttempts,
   FailureRecord,
   IntentProgress,
+  JudgeTally,
+  JudgeVerdict,
   RunConfig,
   StageTokens,
   Usage,
@@ -44,6 +47,8 @@ export interface IntentState {
   reportedDone?: number;
   /** The run's bound on LLM calls in flight, as last heard (runs with the worker gate). */
   runConcurrency?: number;
+  /** The judge's counts; absent until the first verdict, and in runs without a judge. */
+  judge?: JudgeTally;
   /** Set once a systemic failure stopped LLM calls: the rest of the plan is recorded as failed. */
   abortReason?: { type: string; message: string };
 }
@@ -82,16 +87,24 @@ export function countCall(books: Books, stage: LlmStage, usage: Usage): void {
   books.llmCalls++;
   books.promptTokens += usage.promptTokens;
   books.completionTokens += usage.completionTokens;
-  books.stageTokens[stage].prompt += usage.promptTokens;
-  books.stageTokens[stage].completion += usage.completionTokens;
+  const tokens = (books.stageTokens[stage] ??= { prompt: 0, completion: 0 });
+  tokens.prompt += usage.promptTokens;
+  tokens.completion += usage.completionTokens;
 }
 
 /** Failed attempts were paid: counted apart from the calls that succeeded. */
 export function countFailedAttempts(books: Books, stage: LlmStage, paid: AttemptUsage | undefined): void {
   if (!paid) return;
-  books.failedAttempts[stage].calls += paid.calls;
-  books.failedAttempts[stage].prompt += paid.promptTokens;
-  books.failedAttempts[stage].completion += paid.completionTokens;
+  // The judge's entry appears with its first call: runs without a judge keep the shape they had.
+  const failed = (books.failedAttempts[stage] ??= { calls: 0, prompt: 0, completion: 0 });
+  failed.calls += paid.calls;
+  failed.prompt += paid.promptTokens;
+  failed.completion += paid.completionTokens;
+}
+
+/** A judge's verdict, or its failure, on a dialogue. */
+export function countVerdict(books: Books, verdict: JudgeVerdict): void {
+  tallyVerdict((books.judge ??= emptyJudgeTally()), verdict);
 }
 
 /** Dialogues finished either way: written, failed, or already in the store. */
@@ -200,6 +213,7 @@ export function progressOf(
     paused: books.paused,
     concurrency: live.concurrency,
     started: books.nextIndex,
+    ...(books.judge && { judge: books.judge }),
     status,
     continuedAsNew: books.continuedAsNew,
   };

@@ -1,19 +1,8 @@
 /** Drives one dialogue through its stages (stages.ts), and records why it failed if it did. */
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  condition,
-  isCancellation,
-  log,
-  TimeoutFailure,
-} from '@temporalio/workflow';
-import {
-  type AttemptUsage,
-  attemptUsageSchema,
-  type FailureRecord,
-  type RunConfig,
-} from '../../shared/schemas';
+import { ActivityFailure, condition, isCancellation, log } from '@temporalio/workflow';
+import type { FailureRecord, RunConfig } from '../../shared/schemas';
 import { type Books, countFailedAttempts, failureRecord, type LlmStage, type SystemicWatch } from './books';
+import { failureOf, paidByFailure } from './failures';
 import type { Dialogue, Stage } from './stages';
 
 export interface DialogueContext {
@@ -41,6 +30,7 @@ export async function runDialogue(
   let inLlmStages = true;
   try {
     for (const next of ctx.stages) {
+      if (next.applies && !next.applies(dialogue)) continue;
       if (next.llm) {
         stage = next.llm;
         if (ctx.mustWaitPause()) await condition(() => !books.paused);
@@ -62,9 +52,7 @@ export async function runDialogue(
   } catch (error) {
     if (isCancellation(error) || !(error instanceof ActivityFailure)) throw error;
     // The LLM call failed within its attempt limit (or could never succeed): keep the plan and the reason.
-    const cause = error.cause;
-    const type = cause instanceof ApplicationFailure ? (cause.type ?? 'Error') : (cause?.name ?? 'Error');
-    const reason = cause?.message ?? error.message;
+    const { type, reason } = failureOf(error);
     countFailedAttempts(books, stage, paidByFailure(error));
     log.warn('dialogue failed', { id: dialogue.plan.id, stage, type, reason });
     ctx.systemic.failed(books, type, reason);
@@ -88,18 +76,4 @@ export async function settleDialogue(
   } finally {
     settled();
   }
-}
-
-/** The failed attempts a final activity failure carries (its details, or a timeout's last heartbeat). */
-function paidByFailure(error: ActivityFailure): AttemptUsage | undefined {
-  const cause = error.cause;
-  if (cause instanceof TimeoutFailure) {
-    const before = attemptUsageSchema.safeParse(cause.lastHeartbeatDetails);
-    const earlier = before.success ? before.data : { calls: 0, promptTokens: 0, completionTokens: 0 };
-    return { ...earlier, calls: earlier.calls + 1 };
-  }
-  const parsed = attemptUsageSchema.safeParse(
-    cause instanceof ApplicationFailure ? cause.details?.[0] : undefined,
-  );
-  return parsed.success ? parsed.data : undefined;
 }

@@ -5,9 +5,13 @@
 import { type ActivityOptions, patched, workflowInfo } from '@temporalio/workflow';
 import { defaultMaxTokens, promptContext } from '../../method/prompts';
 import { storageTaskQueueFor } from '../../shared/storage-queue';
-import type { DialoguePlan, LlmCallSettings, RunConfig } from '../../shared/schemas';
+import type { DialoguePlan, JudgeSettings, LlmCallSettings, RunConfig } from '../../shared/schemas';
+import { defaultJudgeMaxTokens } from '../../method/judge';
 import { PATCHES } from '../patches';
 import { type LlmStage, SYSTEMIC_FAILURES } from './books';
+
+/** The stages that write the dialogue, with prompt templates of their own. */
+export type GenerationStage = Exclude<LlmStage, 'judge'>;
 
 /** An LLM stage's activity: the run's timeouts and retry policy; a systemic failure is not retried. */
 export function llmActivityOptions(config: RunConfig): ActivityOptions {
@@ -71,7 +75,7 @@ export function storageSummary(
  */
 export function llmCallSettings(
   config: RunConfig,
-  stage: LlmStage,
+  stage: GenerationStage,
   runConcurrency: number | undefined,
   gated: boolean,
 ): LlmCallSettings {
@@ -87,11 +91,26 @@ export function llmCallSettings(
   };
 }
 
+/** The judge's calls: its own model, temperature and token limit, the run's limits otherwise. */
+export function judgeCallSettings(
+  config: RunConfig,
+  judge: JudgeSettings,
+  runConcurrency: number | undefined,
+  gated: boolean,
+): LlmCallSettings {
+  return {
+    ...llmCallSettings(config, 'skeleton', runConcurrency, gated),
+    model: judge.model ?? config.model,
+    temperature: judge.temperature,
+    maxTokens: judge.maxTokens ?? defaultJudgeMaxTokens(config.numTurnsPerDialog),
+  };
+}
+
 /**
  * Runs that carry their own taxonomy or templates hand the activities what they need to build the
  * prompt; runs without them (older inputs) keep the built-in prompts and their activity inputs as they were.
  */
-export function promptOf(config: RunConfig, stage: LlmStage, plan: DialoguePlan) {
+export function promptOf(config: RunConfig, stage: GenerationStage, plan: DialoguePlan) {
   return config.taxonomy || config.prompts
     ? { prompt: promptContext(stage, plan, config.taxonomy, config.prompts) }
     : {};

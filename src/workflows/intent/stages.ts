@@ -6,19 +6,30 @@
  * wrapping it in an async function would add a turn of the event loop per stage, which can reorder the
  * commands of dialogues that progress in the same workflow task, and the replay tests would fail.
  */
-import type { ActivityInterfaceFor, ActivityOptions } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  isCancellation,
+  log,
+  type ActivityInterfaceFor,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { toDialogueRecord } from '../../method/dialogue';
+import { inJudgeSample, judgeContext } from '../../method/judge';
 import type {
   AttemptUsage,
   DialoguePlan,
   DialogueRecord,
+  JudgeResult,
+  JudgeSettings,
+  JudgeVerdict,
   RunConfig,
   Skeleton,
   Usage,
 } from '../../shared/schemas';
-import { type Books, countCall, countFailedAttempts, type LlmStage } from './books';
-import { llmActivityOptions, llmCallSettings, llmSummary, promptOf } from './options';
+import { type Books, countCall, countFailedAttempts, countVerdict, type LlmStage, SYSTEMIC_FAILURES } from './books';
+import { failureOf, paidByFailure } from './failures';
+import { judgeCallSettings, llmActivityOptions, llmCallSettings, llmSummary, promptOf } from './options';
 import type { StoreOutcome } from './storage';
 
 /** What a dialogue has so far: its plan, then each stage's output. */
@@ -26,6 +37,7 @@ export interface Dialogue {
   plan: DialoguePlan;
   skeleton?: Skeleton;
   responses?: string[];
+  judge?: JudgeVerdict;
 }
 
 /** A stage's verdict that the dialogue fails here, recorded as a failure of the last LLM stage. */
@@ -41,6 +53,8 @@ export interface Stage<R = unknown> {
    * released when the dialogue leaves them.
    */
   readonly llm?: LlmStage;
+  /** Whether the stage runs for this dialogue. @default every dialogue */
+  applies?(dialogue: Dialogue): boolean;
   /** Schedules the stage's work; returns its activity's promise itself (see above). */
   start(dialogue: Dialogue): Promise<R>;
   /** Takes the result into the dialogue and the books, synchronously. */
@@ -60,7 +74,13 @@ export interface StageDeps {
 
 /** The stages of every dialogue of a run, in order. */
 export function dialogueStages(deps: StageDeps): readonly Stage[] {
-  return [skeletonStage(deps), responsesStage(deps), storeStage(deps)];
+  const judge = deps.config.judge;
+  return [
+    skeletonStage(deps),
+    responsesStage(deps),
+    ...(judge ? [judgeStage(deps, judge)] : []),
+    storeStage(deps),
+  ];
 }
 
 interface LlmResult {
@@ -125,10 +145,74 @@ function responsesStage(deps: StageDeps): Stage {
   );
 }
 
+/** A judge call that failed within its attempts: the dialogue is kept unjudged (it was paid for). */
+interface JudgeFailed {
+  failed: { type: string; reason: string; paid?: AttemptUsage };
+}
+
+/** Judge failures in a row after which the run's judge is taken for broken (a bad key, a wrong model). */
+const JUDGE_SYSTEMIC_LIMIT = 3;
+
+/**
+ * Scores the dialogue (a seeded sample of them with `judge.sample`). A judge that fails leaves the
+ * dialogue unjudged rather than failed; after three systemic failures in a row this intent stops
+ * asking it, so a bad judge key costs three calls, not one per dialogue.
+ */
+function judgeStage(deps: StageDeps, judge: JudgeSettings): Stage<JudgeResult | JudgeFailed> {
+  const { config, books, gated, llm } = deps;
+  const options = llmActivityOptions(config);
+  const model = judge.model ?? config.model;
+  let systemicInARow = 0;
+  let stopped: string | undefined;
+  const keep = (dialogue: Dialogue, verdict: JudgeVerdict) => {
+    dialogue.judge = verdict;
+    countVerdict(books, verdict);
+  };
+  return {
+    llm: 'judge',
+    applies: ({ plan }) => inJudgeSample(plan.id, judge.sample),
+    start: (dialogue) => {
+      if (stopped) return Promise.resolve({ failed: { type: 'Judge.Stopped', reason: stopped } });
+      return llm.judgeDialogue
+        .executeWithOptions(llmSummary(options, 'judge', dialogue.plan), [
+          {
+            skeleton: needs(dialogue.skeleton, 'skeleton'),
+            responses: needs(dialogue.responses, 'responses'),
+            context: judgeContext(dialogue.plan, config.taxonomy),
+            llm: judgeCallSettings(config, judge, books.runConcurrency, gated),
+          },
+        ])
+        .catch((error: unknown): JudgeFailed => {
+          if (isCancellation(error) || !(error instanceof ActivityFailure)) throw error;
+          return { failed: { ...failureOf(error), paid: paidByFailure(error) } };
+        });
+    },
+    finish(dialogue, outcome) {
+      if ('failed' in outcome) {
+        const { type, reason, paid } = outcome.failed;
+        countFailedAttempts(books, 'judge', paid);
+        if (!stopped) {
+          log.warn('judge failed; the dialogue is kept unjudged', { id: dialogue.plan.id, type, reason });
+          if (SYSTEMIC_FAILURES.has(type) && ++systemicInARow >= JUDGE_SYSTEMIC_LIMIT)
+            stopped = `the judge failed ${JUDGE_SYSTEMIC_LIMIT} calls in a row with ${type}: ${reason}`;
+        }
+        keep(dialogue, { model, error: `${type}: ${reason}`.slice(0, 2_000) });
+        return undefined;
+      }
+      systemicInARow = 0;
+      countCall(books, 'judge', outcome.usage);
+      deps.counted();
+      countFailedAttempts(books, 'judge', outcome.failedAttempts);
+      keep(dialogue, outcome.verdict);
+      return undefined;
+    },
+  };
+}
+
 /** Writes the finished dialogue; a record the store refuses fails the dialogue. */
 function storeStage({ config, books, store }: StageDeps): Stage<StoreOutcome> {
   return {
-    start: ({ plan, skeleton, responses }) =>
+    start: ({ plan, skeleton, responses, judge }) =>
       store(
         toDialogueRecord({
           plan,
@@ -136,6 +220,7 @@ function storeStage({ config, books, store }: StageDeps): Stage<StoreOutcome> {
           responses: needs(responses, 'responses'),
           model: config.model,
           taxonomy: config.taxonomy,
+          judge,
         }),
       ),
     finish(_dialogue, { problem, duplicate }) {
