@@ -43,7 +43,12 @@ import { ConfigError } from './shared/errors';
 export { ConfigError };
 
 // Here for callers of this module; defined apart so that the CLI builds a client without loading the SDK's worker.
-export { createOpenAiClient, type LlmEndpointOptions } from './activities/openai-client';
+export {
+  createJudgeClient,
+  createOpenAiClient,
+  type JudgeEndpointOptions,
+  type LlmEndpointOptions,
+} from './activities/openai-client';
 
 const bundles = new Map<boolean, Promise<WorkflowBundleOption>>();
 /**
@@ -84,6 +89,8 @@ export interface GenerationWorkerOptions {
   /** @default DEFAULT_TASK_QUEUE */
   taskQueue?: string;
   openai: OpenAI;
+  /** The judge's own endpoint (`createJudgeClient`); without it the judge calls `openai`. */
+  judge?: OpenAI;
   /** When given, this worker also serves storage activities on its own task queue (confined to its root). */
   storage?: StoreRegistry;
   /** @default DEFAULT_MAX_CONCURRENT_LLM_CALLS */
@@ -113,13 +120,16 @@ export interface GenerationWorkerOptions {
 
 export async function createGenerationWorker(options: GenerationWorkerOptions): Promise<Worker> {
   const activities = {
-    ...createLlmActivities({
-      openai: options.openai,
-      rate: options.rate ?? new RateController(),
-      gates: new RunGates(),
-      replyChecks: options.replyChecks,
-      stalls: new StallDetector(options.stallDetection),
-    }),
+    ...createLlmActivities(
+      {
+        openai: options.openai,
+        rate: options.rate ?? new RateController(),
+        gates: new RunGates(),
+        replyChecks: options.replyChecks,
+        stalls: new StallDetector(options.stallDetection),
+      },
+      options.judge && { openai: options.judge },
+    ),
     ...(options.storage ? createStorageActivities(options.storage) : {}),
   };
   const workflows = await workflowBundle(options.encryption !== undefined);

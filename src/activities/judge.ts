@@ -1,4 +1,10 @@
-import { JUDGE_SCHEMA_NAME, judgeJsonSchema, judgeMessages, judgeReplySchema, toJudgeVerdict } from '../method';
+import {
+  JUDGE_SCHEMA_NAME,
+  judgeJsonSchema,
+  judgeMessages,
+  judgeReplySchema,
+  toJudgeVerdict,
+} from '../method';
 import type { JudgeInput, JudgeResult } from '../shared/schemas';
 import { completeJson, type LlmDeps } from './llm-call';
 

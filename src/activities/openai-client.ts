@@ -44,3 +44,32 @@ export function createOpenAiClient(options: LlmEndpointOptions = {}, env = proce
   // Local servers (vLLM, Ollama, llama.cpp) take any key; the client insists on one.
   return new OpenAI({ apiKey: apiKey ?? 'unused', baseURL, maxRetries: 0, timeout: 10 * 60_000 });
 }
+
+/** The judge's endpoint: worker settings and environment only, like the generator's. */
+export interface JudgeEndpointOptions {
+  /** @default process.env.CONSISTENT_CHAT_JUDGE_BASE_URL */
+  baseURL?: string;
+  /** @default process.env.CONSISTENT_CHAT_JUDGE_API_KEY */
+  apiKey?: string;
+}
+
+/**
+ * The judge's own client, or undefined when neither a judge URL nor a judge key is set: the judge
+ * then calls the generation endpoint. A judge key alone means the OpenAI API with that key.
+ */
+export function createJudgeClient(options: JudgeEndpointOptions = {}, env = process.env): OpenAI | undefined {
+  const baseURL = options.baseURL ?? env.CONSISTENT_CHAT_JUDGE_BASE_URL;
+  const apiKey = options.apiKey ?? env.CONSISTENT_CHAT_JUDGE_API_KEY;
+  if (!baseURL && apiKey === undefined) return undefined;
+  if (apiKey !== undefined && apiKey.trim() === '')
+    throw new ConfigError('CONSISTENT_CHAT_JUDGE_API_KEY', 'is set but empty');
+  if (baseURL) {
+    try {
+      const url = new URL(baseURL);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
+    } catch {
+      throw new ConfigError('--judge-base-url', `not an http(s) URL: ${redact(baseURL)}`);
+    }
+  }
+  return new OpenAI({ apiKey: apiKey ?? 'unused', baseURL, maxRetries: 0, timeout: 10 * 60_000 });
+}

@@ -34,7 +34,7 @@ import type { RunInput, RunSummary } from '../shared/schemas';
 import { sharedStorageTaskQueue } from '../shared/storage-queue';
 import { resolveOutputRoot } from '../storage/confine';
 import { StoreRegistry } from '../storage/jsonl-store';
-import { createOpenAiClient } from '../activities/openai-client';
+import { createJudgeClient, createOpenAiClient } from '../activities/openai-client';
 import { DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_SHUTDOWN_GRACE_MS } from '../shared/constants';
 import { ConfigError, RunClosedError } from '../shared/errors';
 import { MIN_CODEC_TOKEN_LENGTH, startCodecServer } from './codec-server';
@@ -231,6 +231,14 @@ const temporalOptions = (cmd: Command, address: keyof typeof ADDRESS_HELP = 'run
       'payload encryption keys, [KEYID:]BASE64 per line (default CONSISTENT_CHAT_ENCRYPTION_KEY)',
     );
 
+/** `--judge`, `--judge-model`, `--judge-sample`: either of the last two implies the first. */
+function judgeFlags(str: (key: string) => string | undefined, judge: boolean): RunInput['judge'] {
+  const model = str('judgeModel');
+  const sample = number('--judge-sample', str('judgeSample'), false);
+  if (!judge && model === undefined && sample === undefined) return undefined;
+  return { model, sample };
+}
+
 async function runGenerate(opts: Record<string, string | boolean | undefined>): Promise<number> {
   const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
   const fromFile = str('config')
@@ -251,6 +259,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       ? await loadAttributes(str('attributes'), process.cwd(), '--attributes')
       : undefined,
     responseFormat: str('responseFormat') as RunInput['responseFormat'],
+    judge: judgeFlags(str, opts.judge === true),
     rateLimit:
       str('rpm') || str('tpm')
         ? { requestsPerMinute: number('--rpm', str('rpm')), tokensPerMinute: number('--tpm', str('tpm')) }
@@ -282,7 +291,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
         taskQueue: str('taskQueue'),
         encryptionKeyFile: str('encryptionKeyFile'),
       },
-      llm: { baseURL: str('baseUrl'), localModel: str('localModel') },
+      llm: { baseURL: str('baseUrl'), localModel: str('localModel'), judgeBaseURL: str('judgeBaseUrl') },
       localWorker: opts.worker !== false,
       keepRecordedMethod: opts.keepRecordedMethod === true,
       signal: controller.signal,
@@ -379,6 +388,7 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   const storageQueue = str('storageTaskQueue') ?? sharedStorageTaskQueue(taskQueue);
   const deployment = deploymentFromFlags(opts);
   const openai = storageOnly ? undefined : createOpenAiClient({ baseURL: str('baseUrl') });
+  const judge = storageOnly ? undefined : createJudgeClient({ baseURL: str('judgeBaseUrl') });
   // What this command acquires is released in reverse order however it ends (src/client/resources.ts).
   const resources = new Resources();
   try {
@@ -419,6 +429,7 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
               namespace,
               taskQueue,
               openai: openai!,
+              ...(judge && { judge }),
               // Also on the workflow's own queue: runs started before the shared storage queue store there.
               storage,
               maxConcurrentLlmCalls: maxConcurrent,
@@ -686,6 +697,13 @@ export function buildProgram(): Command {
       .addOption(
         new Option('--response-format <mode>', 'structured output mode').choices(RESPONSE_FORMAT_MODES),
       )
+      .option('--judge', "score each dialogue's consistency with a judge (stage 3; default the run's model)")
+      .option('--judge-model <name>', "the judge's model (implies --judge; default --model)")
+      .option('--judge-sample <fraction>', 'judge a seeded sample, 0-1 (implies --judge; default 1: all)')
+      .option(
+        '--judge-base-url <url>',
+        "the judge's OpenAI-compatible endpoint, key in CONSISTENT_CHAT_JUDGE_API_KEY (default CONSISTENT_CHAT_JUDGE_BASE_URL, else --base-url)",
+      )
       .option('--no-worker', 'run no LLM worker in this process (workers run elsewhere)'),
     'generate',
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
@@ -699,6 +717,10 @@ export function buildProgram(): Command {
         'run a worker against an existing Temporal server (--temporal-address or TEMPORAL_ADDRESS); starts no server',
       )
       .option('--base-url <url>', 'OpenAI-compatible endpoint (default OPENAI_BASE_URL)')
+      .option(
+        '--judge-base-url <url>',
+        "the judge's endpoint, key in CONSISTENT_CHAT_JUDGE_API_KEY (default CONSISTENT_CHAT_JUDGE_BASE_URL, else --base-url)",
+      )
       .option('--max-concurrent-calls <n>', 'LLM activities this worker runs at once (default 500)')
       .option(
         '--max-cached-workflows <n>',

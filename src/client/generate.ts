@@ -42,7 +42,7 @@ import { runStorageTaskQueue } from '../shared/storage-queue';
 import { EncryptionCodec, ENCRYPTION_KEY_ENV, type EncryptionKeys } from '../shared/encryption/codec';
 import { StoreRegistry } from '../storage/jsonl-store';
 import type { ReplyCheckCounts } from '../activities';
-import { createOpenAiClient } from '../activities/openai-client';
+import { createJudgeClient, createOpenAiClient } from '../activities/openai-client';
 import { ConfigError, RunClosedError } from '../shared/errors';
 import { makeDirs } from '../storage/make-dirs';
 import { startCodecServer } from './codec-server';
@@ -107,7 +107,7 @@ export interface GenerateOptions {
    * endpoint (no `baseURL`, OPENAI_BASE_URL or OPENAI_API_KEY), or with `localModel` (a GGUF file),
    * an embedded llama.cpp server serves the model for the run.
    */
-  llm?: { baseURL?: string; localModel?: string };
+  llm?: { baseURL?: string; localModel?: string; judgeBaseURL?: string };
   /** Run a generation worker in this process. @default true */
   localWorker?: boolean;
   /** Called about once a second with the live progress. */
@@ -187,6 +187,9 @@ export const FIELD_FLAGS: Record<string, string> = {
   attributes: '--attributes',
   'rateLimit.requestsPerMinute': '--rpm',
   'rateLimit.tokensPerMinute': '--tpm',
+  judge: '--judge',
+  'judge.model': '--judge-model',
+  'judge.sample': '--judge-sample',
 };
 
 export function zodToConfigError(error: z.ZodError): ConfigError {
@@ -570,6 +573,8 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   const localModel = localModelChoice(options, env, localWorker);
   if (localModel) await checkModelFile(localModel.path, localModel.isDefault);
   else if (localWorker || !address) openai = createOpenAiClient({ baseURL: options.llm?.baseURL }, env);
+  const judgeOpenai =
+    localWorker || !address ? createJudgeClient({ baseURL: options.llm?.judgeBaseURL }, env) : undefined;
   const { config, resumed, record } = await resolveRunInput(
     {
       ...options.run,
@@ -743,6 +748,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
               namespace,
               taskQueue,
               openai,
+              ...(judgeOpenai && { judge: judgeOpenai }),
               encryption: keys,
               replyChecks,
               // One thread loads the bundle once: a shorter start, and the workflow code of one run

@@ -16,13 +16,7 @@ import {
 } from '../shared/schemas';
 import { seededRandom } from './plan';
 import { cleanText } from './replies';
-import {
-  BUILTIN_TAXONOMY,
-  taxonomyFlow,
-  taxonomyIntent,
-  type InfoFlow,
-  type Taxonomy,
-} from './taxonomy';
+import { BUILTIN_TAXONOMY, taxonomyFlow, taxonomyIntent, type InfoFlow, type Taxonomy } from './taxonomy';
 
 export const JUDGE_SCHEMA_NAME = 'dialogue_judgment';
 
@@ -38,7 +32,7 @@ export const JUDGE_FLAG_MEANINGS: Record<JudgeFlag, string> = {
 
 const JUDGE_SYSTEM = [
   'You audit conversations between a user and an AI assistant for consistency, to decide which ones are fit to train a chat model.',
-  'You are strict: a reply that breaks a fact the user gave or the assistant\'s own earlier answer scores low even when it is otherwise helpful.',
+  "You are strict: a reply that breaks a fact the user gave or the assistant's own earlier answer scores low even when it is otherwise helpful.",
   'You reply with a single JSON object and nothing else.',
 ].join(' ');
 

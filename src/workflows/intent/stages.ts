@@ -27,7 +27,14 @@ import type {
   Skeleton,
   Usage,
 } from '../../shared/schemas';
-import { type Books, countCall, countFailedAttempts, countVerdict, type LlmStage, SYSTEMIC_FAILURES } from './books';
+import {
+  type Books,
+  countCall,
+  countFailedAttempts,
+  countVerdict,
+  type LlmStage,
+  SYSTEMIC_FAILURES,
+} from './books';
 import { failureOf, paidByFailure } from './failures';
 import { judgeCallSettings, llmActivityOptions, llmCallSettings, llmSummary, promptOf } from './options';
 import type { StoreOutcome } from './storage';
