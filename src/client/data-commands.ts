@@ -5,7 +5,7 @@
  */
 import { relative } from 'node:path';
 import { Option, type Command } from 'commander';
-import { parseMetricFilter } from '../export/filters';
+import { judgeFilters, parseMetricFilter } from '../export/filters';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/formats';
 import { METRIC_NAMES } from '../method/metrics';
 import { ConfigError } from '../shared/errors';
@@ -40,6 +40,11 @@ export function addDataCommands(program: Command): void {
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
+    .option('--min-score <n>', 'keep dialogues the judge scored n or more, 1-10 (unjudged ones are left out)')
+    .option(
+      '--max-flags <n>',
+      'keep dialogues the judge flagged at most n kinds of failure (unjudged ones are left out)',
+    )
     .option('--license <id>', 'licence id in the dataset card (hf; default "unknown")')
     .option('--language <codes>', 'comma-separated language codes in the dataset card (hf; default "en")')
     .action(
@@ -52,12 +57,20 @@ export function addDataCommands(program: Command): void {
           dedup?: boolean;
           nearThreshold?: string;
           filter: string[];
+          minScore?: string;
+          maxFlags?: string;
           license?: string;
           language?: string;
         },
       ) => {
         const threshold = thresholdFlag(opts.nearThreshold);
-        const filters = opts.filter.map(parseMetricFilter);
+        const filters = [
+          ...opts.filter.map(parseMetricFilter),
+          ...judgeFilters(
+            wholeFlag('--min-score', opts.minScore, 1, 10),
+            wholeFlag('--max-flags', opts.maxFlags, 0, 5),
+          ),
+        ];
         // Loaded here: Arrow and Parquet take a tenth of a second that other commands need not pay.
         const { exportDataset } = await import('../export/export.js');
         const result = await exportDataset({
@@ -97,4 +110,13 @@ export function addDataCommands(program: Command): void {
       const { path, stats } = await writeReport(dir, threshold === undefined ? {} : { threshold });
       process.stdout.write(`${formatReportTable(stats)}\nwrote ${relative(process.cwd(), path) || path}\n`);
     });
+}
+
+/** A whole-number flag within bounds, or undefined when not given; the error names the flag. */
+function wholeFlag(flag: string, raw: string | undefined, min: number, max: number): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(value) || value < min || value > max)
+    throw new ConfigError(flag, `must be a whole number from ${min} to ${max}; got "${raw}"`);
+  return value;
 }

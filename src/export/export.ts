@@ -91,7 +91,8 @@ export interface DuplicateLine {
 export interface FilteredLine {
   id: string;
   filter: string;
-  value: number;
+  /** The dialogue's value; null for a judge filter on a dialogue without a verdict. */
+  value: number | null;
 }
 
 const LICENSE_ID = /^[a-z0-9][a-z0-9.+-]{0,63}$/;
@@ -196,7 +197,7 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
     for await (const record of readDialogueRecords(dir)) {
       read++;
       const measured = metricsOf(record);
-      const failed = firstFailedFilter(measured.metrics, filters);
+      const failed = firstFailedFilter(measured.metrics, filters, record.judge);
       if (failed) {
         const entry = filtered[failed.index]!;
         entry.removed++;

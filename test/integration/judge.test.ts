@@ -1,0 +1,153 @@
+/**
+ * The judge (stage 3) end to end: the CLI, the embedded Temporal server and worker, the test LLM
+ * server answering the rubric's structured output, the export's score filters.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runCli } from '../helpers/cli';
+import { readDialogues, readJsonl } from '../helpers/output';
+import { tempDir } from '../helpers/temporal';
+import { startLlmServer, type LlmServer } from '../llm-server/server';
+import { inJudgeSample } from '../../src/method/judge';
+import type { DialogueRecord, RunSummary } from '../../src/shared/schemas';
+
+const servers: LlmServer[] = [];
+const server = async (options: Parameters<typeof startLlmServer>[0]) => {
+  const started = await startLlmServer({ models: ['gen-model', 'judge-model'], ...options });
+  servers.push(started);
+  return started;
+};
+after(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+const readSummary = async (dir: string) =>
+  JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as RunSummary;
+
+/** Two intents of `perIntent` dialogues of three turns, against `llm`, with `extra` flags and env. */
+async function judgedRun(
+  llm: LlmServer,
+  perIntent: number,
+  extra: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ dir: string; records: DialogueRecord[]; code: number | null; stderr: string }> {
+  const dir = join(await tempDir('cc-judge-'), 'run');
+  const result = await runCli(
+    [
+      ...['generate', '--out', dir, '--model', 'gen-model', '--intents', 'problem_solving,educational'],
+      ...['--dialogs-per-intent', String(perIntent), '--turns', '3', '--concurrency', '2'],
+      ...extra,
+    ],
+    { OPENAI_API_KEY: 'sk-gen', OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: '', ...env },
+  );
+  return { dir, records: await readDialogues(dir), code: result.code, stderr: result.stderr };
+}
+
+describe('judge', () => {
+  let gen: LlmServer;
+  let judge: LlmServer;
+  let run: Awaited<ReturnType<typeof judgedRun>>;
+
+  before(async () => {
+    gen = await server({ latency: { meanMs: 5 }, apiKey: 'sk-gen' });
+    judge = await server({ latency: { meanMs: 5 }, apiKey: 'sk-judge' });
+    run = await judgedRun(gen, 4, ['--judge-model', 'judge-model'], {
+      CONSISTENT_CHAT_JUDGE_BASE_URL: judge.url,
+      CONSISTENT_CHAT_JUDGE_API_KEY: 'sk-judge',
+    });
+  });
+
+  test('judge: every dialogue gets a verdict from the judge endpoint with its own key and model', () => {
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.records.length, 8);
+    for (const record of run.records) {
+      const verdict = record.judge;
+      assert.ok(verdict?.score !== undefined, `${record.id}: ${JSON.stringify(verdict)}`);
+      assert.equal(verdict.model, 'judge-model');
+      assert.equal(verdict.turn_scores?.length, 3);
+      assert.ok(verdict.score <= Math.min(...verdict.turn_scores) + 2, 'held to its worst turn + 2');
+      assert.ok(verdict.reason && verdict.reason.length > 0);
+    }
+    assert.equal(gen.stats().stages.judge, 0, 'no judge call went to the generation endpoint');
+    assert.equal(judge.stats().stages.judge, 8);
+    assert.equal(judge.stats().stages.skeleton + judge.stats().stages.responses, 0);
+  });
+
+  test('judge: the summary counts its calls, tokens and scores apart', async () => {
+    const summary = await readSummary(run.dir);
+    assert.equal(summary.judge?.judged, 8);
+    assert.equal(summary.judge?.failed, 0);
+    const histogram = Array.from({ length: 10 }, () => 0);
+    for (const r of run.records) histogram[r.judge!.score! - 1]!++;
+    assert.deepEqual(summary.judge?.scores, histogram);
+    assert.ok((summary.stageTokens?.judge?.prompt ?? 0) > 0, JSON.stringify(summary.stageTokens));
+    assert.equal(summary.llmCalls, 8 * 3, 'skeleton, responses and judge per dialogue');
+  });
+
+  test('judge: export --min-score keeps the dialogues scored that high and lists the rest', async () => {
+    const threshold = 7;
+    const kept = run.records.filter((r) => r.judge!.score! >= threshold);
+    assert.ok(kept.length > 0 && kept.length < run.records.length, 'the test server scores both sides of 7');
+    const out = join(run.dir, 'export', 'min-score');
+    const result = await runCli([
+      'export',
+      run.dir,
+      '--format',
+      'sharegpt',
+      '--out',
+      out,
+      '--min-score',
+      '7',
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const lines = await readJsonl<{ id: string }>(join(out, 'train.jsonl'));
+    assert.deepEqual(lines.map((l) => l.id).sort(), kept.map((r) => r.id).sort());
+    const filtered = await readJsonl<{ id: string; filter: string; value: number }>(
+      join(out, 'filtered.jsonl'),
+    );
+    assert.equal(filtered.length, run.records.length - kept.length);
+    assert.ok(filtered.every((f) => f.filter === 'judge.score >= 7' && f.value < 7));
+  });
+
+  test('judge: export --min-score outside 1-10 is refused in one line naming the flag', async () => {
+    const result = await runCli(['export', run.dir, '--format', 'sharegpt', '--min-score', '11']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr.trim(), /^[^\n]*--min-score[^\n]*$/);
+  });
+});
+
+test('judge: --judge-sample judges the seeded sample only, on the generation endpoint', async () => {
+  const llm = await server({ latency: { meanMs: 5 } });
+  const run = await judgedRun(llm, 6, ['--judge-sample', '0.5']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.records.length, 12);
+  const sampled = run.records.filter((r) => inJudgeSample(r.id, 0.5));
+  assert.ok(sampled.length > 0 && sampled.length < 12, `${sampled.length} of 12 in the sample`);
+  for (const record of run.records)
+    assert.equal(record.judge !== undefined, inJudgeSample(record.id, 0.5), record.id);
+  assert.ok(sampled.every((r) => r.judge?.model === 'gen-model'));
+  assert.equal(llm.stats().stages.judge, sampled.length);
+});
+
+test('judge: a judge that refuses its key leaves dialogues unjudged, not lost, and stops being asked', async () => {
+  const llm = await server({ latency: { meanMs: 5 } });
+  const judge = await server({ latency: { meanMs: 5 }, apiKey: 'sk-right' });
+  const run = await judgedRun(llm, 8, ['--judge'], {
+    CONSISTENT_CHAT_JUDGE_BASE_URL: judge.url,
+    CONSISTENT_CHAT_JUDGE_API_KEY: 'sk-wrong',
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.records.length, 16, 'every dialogue kept');
+  for (const record of run.records) {
+    assert.equal(record.judge?.score, undefined);
+    assert.match(record.judge?.error ?? '', /^(Llm\.Auth|Judge\.Stopped)/, record.id);
+  }
+  // Three failures in a row stop an intent's judge; calls already in flight (concurrency 2) may add one.
+  const asked = judge.stats().requests;
+  assert.ok(asked >= 3 && asked <= 2 * (3 + 1), `${asked} judge requests for 16 dialogues`);
+  const summary = await readSummary(run.dir);
+  assert.equal(summary.judge?.failed, 16);
+  assert.equal(summary.judge?.judged, 0);
+});
