@@ -169,6 +169,20 @@ const SCENARIOS: Record<string, Scenario> = {
       await client.workflow.getHandle(runId).signal(resumeSignal);
     },
   },
+  // Recorded when dialogues gained the judge stage (runs with `judge` only): a seeded sample judged,
+  // some calls failing, so both a verdict and a judge kept as an error are in the history.
+  judge: {
+    run: {
+      intents: ['transaction', 'educational'],
+      numDialogsPerIntent: 4,
+      numTurnsPerDialog: 2,
+      concurrency: 2,
+      judge: { sample: 0.75 },
+      retry: { ...retry, maximumAttempts: 1 },
+    },
+    llm: (llm) =>
+      llm.configure({ faults: { serverError: 0.15 }, alwaysFail: undefined, latency: { meanMs: 20 } }),
+  },
   failures: {
     run: {
       intents: ['problem_solving'],
