@@ -73,7 +73,10 @@ export interface JudgeContext {
   infoFlow: InfoFlow;
 }
 
-export function judgeContext(plan: DialoguePlan, taxonomy: Taxonomy = BUILTIN_TAXONOMY): JudgeContext {
+export function judgeContext(
+  plan: Pick<DialoguePlan, 'intent' | 'infoFlow'>,
+  taxonomy: Taxonomy = BUILTIN_TAXONOMY,
+): JudgeContext {
   return {
     intent: taxonomyIntent(taxonomy, plan.intent).name,
     infoFlow: taxonomyFlow(taxonomy, plan.infoFlow),

@@ -1,0 +1,147 @@
+/**
+ * How well judge protocols separate the calibration set's consistent dialogues from their planted
+ * twins (src/method/calibration.ts), on the embedded model unless an endpoint is given:
+ *
+ *   node --import tsx bench/judge-calibration.ts [protocol ...]        (default: every protocol)
+ *   OPENAI_BASE_URL=… OPENAI_API_KEY=… JUDGE_MODEL=… node --import tsx bench/judge-calibration.ts
+ *
+ * Prints one JSON line per protocol: AUC (0.5 is chance), the mean score gap, planted failures named,
+ * and every dialogue's score; writes them to bench/results/judge-calibration-<time>.json.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { z } from 'zod';
+import {
+  calibrateJudge,
+  describeCalibration,
+  RUBRIC_PROTOCOL,
+  type JudgeProtocol,
+} from '../src/client/calibrate';
+import { startLocalModel } from '../src/client/local-model';
+import type { CalibrationDialogue } from '../src/method/calibration';
+import { JUDGE_FLAGS, type JudgeFlag } from '../src/shared/schemas';
+
+const transcript = (d: CalibrationDialogue) =>
+  d.queries.map((q, i) => `User: ${q}\nAssistant: ${d.responses[i]}`).join('\n\n');
+
+/** The prompt the issue tried first: a score and an explanation, no rubric. */
+const PLAIN: JudgeProtocol<{ score: number; reason: string }> = {
+  name: 'plain',
+  messages: (d) => [
+    { role: 'system', content: 'You rate conversations. Reply with JSON only.' },
+    {
+      role: 'user',
+      content: `Rate from 1 to 10 how consistent the assistant is across this conversation, and explain.\n\n${transcript(d)}\n\nReturn {"score": integer, "reason": string}`,
+    },
+  ],
+  schema: () => z.object({ score: z.coerce.number().int().min(1).max(10), reason: z.string() }),
+  jsonSchema: () => ({
+    type: 'object',
+    properties: { score: { type: 'integer' }, reason: { type: 'string' } },
+    required: ['score', 'reason'],
+    additionalProperties: false,
+  }),
+  verdict: (reply) => ({ score: reply.score, flags: [] }),
+};
+
+/**
+ * One question per reply, the facts listed first by the user's own words: "does reply i keep to
+ * every fact the user gave and to the assistant's earlier answers?" — yes/no per turn; the score is
+ * 10 minus 4 per "no", so one broken reply moves the dialogue well below an intact one.
+ */
+const PER_TURN: JudgeProtocol<{ turns: { keeps: boolean; broken: string }[] }> = {
+  name: 'per-turn',
+  messages: (d) => [
+    {
+      role: 'system',
+      content:
+        "You check an assistant's replies against what the user said. Be literal: a reply that suggests something the user ruled out, states a different number, date or choice than before, answers another question, or speaks as the user does NOT keep. Reply with JSON only.",
+    },
+    {
+      role: 'user',
+      content: `What the user said, in order:\n${d.queries.map((q, i) => `${i + 1}. ${q}`).join('\n')}\n\nThe assistant's replies, in order:\n${d.responses.map((r, i) => `${i + 1}. ${r}`).join('\n')}\n\nFor each reply i: does it answer message i and keep to every fact, number, date and constraint the user gave and to the assistant's own earlier replies? "keeps": true or false; "broken": what it breaks, or "".\nReturn {"turns": [exactly ${d.responses.length} objects {"keeps": boolean, "broken": string}]}`,
+    },
+  ],
+  schema: (n) =>
+    z.object({
+      turns: z.array(z.object({ keeps: z.boolean(), broken: z.string() })).length(n),
+    }),
+  jsonSchema: (n) => ({
+    type: 'object',
+    properties: {
+      turns: {
+        type: 'array',
+        minItems: n,
+        maxItems: n,
+        items: {
+          type: 'object',
+          properties: { keeps: { type: 'boolean' }, broken: { type: 'string' } },
+          required: ['keeps', 'broken'],
+          additionalProperties: false,
+        },
+      },
+    },
+    required: ['turns'],
+    additionalProperties: false,
+  }),
+  verdict: (reply) => ({
+    score: Math.max(1, 10 - 4 * reply.turns.filter((t) => !t.keeps).length),
+    flags: [] as JudgeFlag[],
+  }),
+};
+
+const PROTOCOLS: Record<string, JudgeProtocol> = {
+  plain: PLAIN as JudgeProtocol,
+  rubric: RUBRIC_PROTOCOL,
+  'per-turn': PER_TURN as JudgeProtocol,
+};
+
+async function main() {
+  const wanted = process.argv.slice(2);
+  for (const name of wanted) if (!PROTOCOLS[name]) throw new Error(`unknown protocol ${name}`);
+  const local = process.env.OPENAI_BASE_URL
+    ? undefined
+    : await startLocalModel({
+        slots: 2,
+        contextPerSlot: 4_096,
+        logFile: join(tmpdir(), 'judge-calibration-llama.log'),
+      });
+  const openai = new OpenAI({
+    baseURL: local?.baseURL ?? process.env.OPENAI_BASE_URL,
+    apiKey: process.env.OPENAI_API_KEY ?? 'local',
+    maxRetries: 2,
+    timeout: 20 * 60_000,
+  });
+  const model = local?.model ?? process.env.JUDGE_MODEL ?? 'gpt-4o-mini';
+  const results = [];
+  try {
+    for (const name of wanted.length ? wanted : Object.keys(PROTOCOLS)) {
+      const started = Date.now();
+      const result = await calibrateJudge({
+        openai,
+        model,
+        protocol: PROTOCOLS[name],
+        onScored: (done, total) => process.stderr.write(`\r${name}: ${done}/${total}`),
+      });
+      process.stderr.write('\n');
+      const line = { protocol: name, model, seconds: (Date.now() - started) / 1000, ...result };
+      console.log(`${name}: ${describeCalibration(result)}`);
+      console.log(JSON.stringify(line));
+      results.push(line);
+    }
+  } finally {
+    await local?.stop();
+  }
+  await mkdir(join(__dirname, 'results'), { recursive: true });
+  const file = join(
+    __dirname,
+    'results',
+    `judge-calibration-${new Date().toISOString().replace(/[:.]/g, '-')}.json`,
+  );
+  await writeFile(file, `${JSON.stringify({ flags: JUDGE_FLAGS, results }, null, 1)}\n`);
+  console.log(`written ${file}`);
+}
+
+void main();
