@@ -93,9 +93,9 @@ const PER_TURN: JudgeProtocol<{ turns: { keeps: boolean; broken: string }[] }> =
 };
 
 const PROTOCOLS: Record<string, JudgeProtocol> = {
-  plain: PLAIN as JudgeProtocol,
+  plain: PLAIN,
   rubric: RUBRIC_PROTOCOL,
-  'per-turn': PER_TURN as JudgeProtocol,
+  'per-turn': PER_TURN,
 };
 
 async function main() {

@@ -42,7 +42,7 @@ export const RUBRIC_PROTOCOL: JudgeProtocol = {
       { category: '', queries: d.queries },
       d.responses,
     ),
-  schema: (n) => judgeReplySchema(n) as z.ZodType<unknown, unknown>,
+  schema: (n) => judgeReplySchema(n),
   jsonSchema: judgeJsonSchema,
   verdict(reply) {
     const verdict = toJudgeVerdict(reply as Parameters<typeof toJudgeVerdict>[0], 'calibration');
@@ -69,7 +69,7 @@ export interface CalibrateOptions {
 /** Scores every dialogue of the calibration set with `protocol` and summarises the separation. */
 export async function calibrateJudge(options: CalibrateOptions): Promise<CalibrationResult> {
   const protocol = options.protocol ?? RUBRIC_PROTOCOL;
-  const scores: CalibrationResult['scores'] = new Array(CALIBRATION_SET.length);
+  const scores: CalibrationResult['scores'] = [];
   let next = 0;
   let done = 0;
   const worker = async () => {

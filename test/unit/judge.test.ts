@@ -67,7 +67,7 @@ test('judge prompt: numbered turns of both sides, the flow steps, and the reply 
     ['a one', 'a two'],
   );
   assert.equal(system?.role, 'system');
-  const text = String(user?.content);
+  const text = typeof user?.content === 'string' ? user.content : '';
   for (const part of ['[User, turn 1] q one', '[Assistant, turn 2] a two', 'Number of assistant turns: 2'])
     assert.ok(text.includes(part), part);
   assert.match(text, /1\. .+\n {2}2\. /, 'the flow steps, numbered');
