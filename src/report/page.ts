@@ -172,6 +172,21 @@ const RENDER = String.raw`
     yAxis: { type: 'value', name: 'dialogues' },
     series: [{ name: 'dialogues', type: 'bar', data: data.metrics.restated.map(function (b) { return b[1]; }) }]
   });
+  if (data.quality) {
+    chart('judge-scores', {
+      tooltip: { trigger: 'axis' },
+      xAxis: { type: 'category', name: 'score', data: data.quality.scoreLabels },
+      yAxis: { type: 'value', name: 'dialogues' },
+      series: [{ name: 'dialogues', type: 'bar', data: data.quality.scores }]
+    });
+    chart('judge-groups', {
+      tooltip: { trigger: 'axis' },
+      grid: { left: 250, right: 40, top: 20, bottom: 40 },
+      xAxis: { type: 'value', name: 'mean score', min: 0, max: 10 },
+      yAxis: { type: 'category', data: data.quality.groups.map(function (g) { return g.name; }), axisLabel: { fontSize: 10 } },
+      series: [{ name: 'mean score', type: 'bar', data: data.quality.groups.map(function (g) { return +g.mean.toFixed(2); }) }]
+    });
+  }
   window.reportCharts = drawn;
 })();
 `;
@@ -224,7 +239,40 @@ export function pageData(stats: ReportStats) {
       repetition: ratioSeries(stats.metrics, ['self_repetition', 'self_repetition_max']),
       restated: restatedBars(stats.metrics),
     },
+    quality:
+      stats.quality.tally.judged > 0
+        ? {
+            scoreLabels: stats.quality.tally.scores.map((_, i) => String(i + 1)),
+            scores: stats.quality.tally.scores,
+            groups: [
+              ...stats.quality.byIntent.map((g) => ({ name: `intent: ${g.name}`, mean: g.mean })),
+              ...stats.quality.byFlow.map((g) => ({ name: `flow: ${g.name}`, mean: g.mean })),
+            ],
+          }
+        : undefined,
   };
+}
+
+/** The judge's section: its scores, mean per intent and flow, the flags, the lowest-scored dialogues. */
+function qualitySection(stats: ReportStats): string {
+  const q = stats.quality;
+  if (q.tally.judged === 0) {
+    const failed = q.tally.failed ? ` The judge's calls failed for ${q.tally.failed} dialogue(s).` : '';
+    return `<section><h2>Quality (judge)</h2><p class="note">No dialogue carries a judge's score (generate with --judge to score consistency).${failed}</p></section>`;
+  }
+  const flags = Object.entries(q.tally.flags)
+    .map(([flag, n]) => `${flag} ${n}`)
+    .join(', ');
+  const note = `${q.tally.judged} of ${stats.dialogues} dialogues scored by ${html(q.models.join(', '))}, mean ${q.mean!.toFixed(2)} of 10${q.unjudged ? `; ${q.unjudged} not judged (outside the sample)` : ''}${q.tally.failed ? `; ${q.tally.failed} kept unjudged after the judge's calls failed` : ''}. Flags named: ${flags || 'none'}. A score is the judge's view of how consistent the assistant stays with the user's facts and its own earlier answers: calibrate the judge (consistent-chat calibrate) before trusting it.`;
+  const rows = q.lowest
+    .map(
+      (l) =>
+        `<tr><td>${html(l.id)}</td><td>${l.score}</td><td>${html(l.flags.join(', '))}</td><td>${html(l.reason)}</td></tr>`,
+    )
+    .join('');
+  return `${section('judge-scores', 'Quality (judge): scores', html(note), 280)}
+${section('judge-groups', 'Mean judge score per intent and per information flow', 'Mean of the dialogue scores of each group.', Math.max(220, 26 * (q.byIntent.length + q.byFlow.length) + 60))}
+<table><tr><th>lowest-scored dialogue</th><th>score</th><th>flags</th><th>reason</th></tr>${rows}</table>`;
 }
 
 const num = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(3));
@@ -296,6 +344,7 @@ ${metricsTable(stats.metrics)}</section>
 ${section('metric-distinct', 'Distinct-1 and distinct-2 per dialogue', 'Dialogues per 0.05-wide bin, for the user side and the assistant side.', 320)}
 ${section('metric-repetition', 'Assistant self-repetition per dialogue', 'Dialogues per 0.05-wide bin: pooled over responses 2..n, and the worst single response.', 300)}
 ${section('metric-restated', 'Restated user queries per dialogue', 'Dialogues by how many of their queries restate an earlier one.', 260)}
+${qualitySection(stats)}
 <script id="report-data" type="application/json">${scriptJson(data)}</script>
 <script>${(await echartsSource()).replace(/<\/script/gi, '<\\/script')}</script>
 <script>${RENDER}</script>

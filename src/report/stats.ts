@@ -11,6 +11,7 @@ import type { RunSummary } from '../shared/schemas';
 import { BUILTIN_TAXONOMY, taxonomySchema } from '../method/taxonomy';
 import { MetricsAccumulator, metricsOf, PAPER_BANDS, type MetricsSummary } from '../method/metrics';
 import { wordCount } from '../method/replies';
+import { QualityAccumulator, type QualityStats } from './quality';
 import { DuplicateIndex, dialogueText, type DedupOptions, type DuplicateKind } from '../export/dedup';
 import {
   checkRunDir,
@@ -83,6 +84,8 @@ export interface ReportStats {
   run: RunFileInfo | undefined;
   /** Per-dialogue metrics (stored with the record, or computed here for older records). */
   metrics: MetricsSummary;
+  /** The judge's verdicts (runs with a judge). */
+  quality: QualityStats;
 }
 
 const bump = <K>(map: Map<K, number>, key: K, by = 1) => map.set(key, (map.get(key) ?? 0) + by);
@@ -106,19 +109,26 @@ export async function writeSummaryFile(dir: string, summary: RunSummary, prices:
   // Paid tokens by stage: the calls that succeeded and the failed attempts, which were paid too.
   const stages = summary.stageTokens
     ? Object.fromEntries(
-        (['skeleton', 'responses'] as const).map((stage) => [
-          stage,
-          {
-            prompt: summary.stageTokens![stage].prompt + (summary.failedAttempts?.[stage].prompt ?? 0),
-            completion:
-              summary.stageTokens![stage].completion + (summary.failedAttempts?.[stage].completion ?? 0),
-          },
-        ]),
+        (['skeleton', 'responses', 'judge'] as const)
+          .filter((stage) => summary.stageTokens![stage])
+          .map((stage) => [
+            stage,
+            {
+              prompt: summary.stageTokens![stage]!.prompt + (summary.failedAttempts?.[stage]?.prompt ?? 0),
+              completion:
+                summary.stageTokens![stage]!.completion + (summary.failedAttempts?.[stage]?.completion ?? 0),
+            },
+          ]),
       )
     : undefined;
+  // The judge's stage at its own model's price.
+  const priceOf = (stage: string) =>
+    stage === 'judge' && summary.judgeModel ? priceFor(summary.judgeModel, prices) : price;
   const byStage =
     stages && price
-      ? Object.fromEntries(Object.entries(stages).map(([stage, t]) => [stage, costOf(price, t) ?? 0]))
+      ? Object.fromEntries(
+          Object.entries(stages).map(([stage, t]) => [stage, costOf(priceOf(stage), t) ?? 0]),
+        )
       : undefined;
   const file = {
     ...summary,
@@ -168,9 +178,11 @@ export async function collectStats(dir: string, dedup: Partial<DedupOptions> = {
   let responseSum = 0;
   let responseN = 0;
   const metrics = new MetricsAccumulator();
+  const quality = new QualityAccumulator();
 
   for await (const record of readDialogueRecords(dir)) {
     dialogues++;
+    quality.add(record);
     const measured = metricsOf(record);
     metrics.add(measured.metrics, record.conversation.length / 2, measured.stored);
     models.add(record.model);
@@ -237,5 +249,6 @@ export async function collectStats(dir: string, dedup: Partial<DedupOptions> = {
     duplicates,
     run,
     metrics: metrics.summary(),
+    quality: quality.summary(),
   };
 }

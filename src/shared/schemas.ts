@@ -495,5 +495,7 @@ export interface RunSummary {
   estimatedCostUsd?: number;
   /** The judge's counts over the run (runs with a judge only). */
   judge?: JudgeTally;
+  /** The judge's model (runs with a judge only). */
+  judgeModel?: string;
   intents: IntentProgress[];
 }

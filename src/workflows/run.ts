@@ -383,7 +383,10 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
       { model: config.model, judgeModel: config.judge?.model },
       config.prices,
     ),
-    ...(judged && { judge: mergeJudgeTallies(intents.map((p) => p.judge)) }),
+    ...(judged && {
+      judge: mergeJudgeTallies(intents.map((p) => p.judge)),
+      judgeModel: config.judge?.model ?? config.model,
+    }),
     intents,
   };
 }

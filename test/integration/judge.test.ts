@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { launchChromium, PROBE_CHARTS, type ChartProbe } from '../helpers/browser';
 import { runCli } from '../helpers/cli';
 import { readDialogues, readJsonl } from '../helpers/output';
 import { tempDir } from '../helpers/temporal';
@@ -109,6 +110,31 @@ describe('judge', () => {
     );
     assert.equal(filtered.length, run.records.length - kept.length);
     assert.ok(filtered.every((f) => f.filter === 'judge.score >= 7' && f.value < 7));
+  });
+
+  test('judge: the report draws the quality section in Chromium: scores, means per group, the lowest listed', async () => {
+    const result = await runCli(['report', run.dir]);
+    assert.equal(result.code, 0, result.stderr);
+    const html = await readFile(join(run.dir, 'report.html'), 'utf8');
+    const lowest = [...run.records].sort((a, b) => a.judge!.score! - b.judge!.score!)[0]!;
+    assert.ok(html.includes(`<tr><td>${lowest.id}</td><td>${lowest.judge!.score}</td>`), 'lowest listed');
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(e.message));
+      await page.goto(`file://${join(run.dir, 'report.html')}`);
+      await page.waitForFunction('Array.isArray(window.reportCharts)');
+      const charts = await page.evaluate<ChartProbe[]>(PROBE_CHARTS);
+      const scores = charts.find((c) => c.id === 'judge-scores');
+      assert.ok(scores?.drawn, 'score histogram drawn');
+      assert.equal(scores.total, 8, 'one bar count per judged dialogue');
+      const groups = charts.find((c) => c.id === 'judge-groups');
+      assert.ok(groups?.drawn && groups.total > 0, 'means per intent and flow drawn');
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+    }
   });
 
   test('judge: export --min-score outside 1-10 is refused in one line naming the flag', async () => {
