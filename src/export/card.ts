@@ -5,6 +5,7 @@
 import { stringify } from 'yaml';
 import { METRIC_NAMES, PAPER_BANDS, type MetricsSummary } from '../method/metrics';
 import type { RunFileInfo } from './records';
+import type { QualityStats } from '../report/quality';
 
 export interface CardFacts {
   run: RunFileInfo | undefined;
@@ -21,6 +22,8 @@ export interface CardFacts {
   filtered?: { filter: string; removed: number }[];
   /** The metrics of the rows written. */
   metrics?: MetricsSummary;
+  /** The judge's verdicts on the rows written. */
+  quality?: QualityStats;
   license: string;
   language: string[];
 }
@@ -104,6 +107,24 @@ function countTable(title: string, counts: Map<string, number>): string {
 }
 
 const fixed = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(v < 2 ? 3 : 1));
+
+/** The judge's scores of the exported rows: how many were judged, by whom, and their distribution. */
+export function qualitySection(quality: QualityStats, rows: number): string[] {
+  if (quality.tally.judged === 0) return [];
+  const flags = Object.entries(quality.tally.flags).map(([flag, n]) => `\`${flag}\` ${n}`);
+  return [
+    '## Judge scores',
+    '',
+    `${quality.tally.judged} of ${rows} rows carry a consistency score from ${quality.models.map(cell).join(', ')} (1-10: how well`,
+    "the assistant keeps to the user's facts and its own earlier answers), mean",
+    `${quality.mean!.toFixed(2)}. Flags named: ${flags.join(', ') || 'none'}.`,
+    '',
+    '| score | rows |',
+    '|---:|---:|',
+    ...quality.tally.scores.flatMap((n, i) => (n ? [`| ${i + 1} | ${n} |`] : [])),
+    '',
+  ];
+}
 
 /** The metrics of the exported rows, the paper's means beside the word counts. */
 export function metricsSection(summary: MetricsSummary): string[] {
@@ -190,7 +211,8 @@ export function datasetCard(facts: CardFacts): string {
           '## Filters',
           '',
           'Applied in this order, before de-duplication; each removed the rows that failed it among those the',
-          'filters above it kept. A metric with no value (nothing to measure) passes. The removed ids are in',
+          'filters above it kept. A metric with no value (nothing to measure) passes; a judge filter removes',
+          'rows without a score. The removed ids are in',
           '`filtered.jsonl` beside this card.',
           '',
           '| filter | rows removed |',
@@ -200,6 +222,7 @@ export function datasetCard(facts: CardFacts): string {
         ]
       : []),
     ...(facts.metrics ? metricsSection(facts.metrics) : []),
+    ...(facts.quality ? qualitySection(facts.quality, facts.rows) : []),
     '## Dialogues per intent',
     '',
     countTable('intent', facts.perIntent),

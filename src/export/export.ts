@@ -19,6 +19,7 @@ import {
   type DuplicateKind,
 } from './dedup';
 import { describeFilter, firstFailedFilter, type MetricFilter } from './filters';
+import { QualityAccumulator } from '../report/quality';
 import { EXPORT_FORMATS, toHfRow, toOpenAi, toShareGpt, type ExportFormat, type HfRow } from './formats';
 import { writeParquetShards, type ParquetShardOptions } from './parquet';
 import {
@@ -185,6 +186,7 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
   const filtered = filters.map((f) => ({ filter: describeFilter(f), removed: 0 }));
   const filterWriter = filters.length ? await JsonlWriter.open(join(out, EXPORT_FILES.filtered)) : undefined;
   const metrics = new MetricsAccumulator();
+  const quality = new QualityAccumulator();
   const counts = {
     perIntent: new Map<string, number>(),
     perFlow: new Map<string, number>(),
@@ -222,6 +224,7 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
       bump(counts.perIntentFlow, `${record.intent} / ${record.info_flow}`);
       bump(counts.models, record.model);
       metrics.add(measured.metrics, record.conversation.length / 2, measured.stored);
+      quality.add(record);
       yield record;
     }
   }
@@ -274,6 +277,7 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
           dedup: index ? { ...duplicates, threshold: dedupOptions.threshold } : undefined,
           filtered,
           metrics: metrics.summary(),
+          quality: quality.summary(),
           license: options.license ?? 'unknown',
           language: options.language ?? ['en'],
         }),

@@ -137,6 +137,23 @@ describe('judge', () => {
     }
   });
 
+  test('judge: the dataset card gives the score distribution of the rows it holds and the judge filter', async () => {
+    const out = join(run.dir, 'export', 'hf');
+    const result = await runCli(['export', run.dir, '--format', 'hf', '--out', out, '--min-score', '5']);
+    assert.equal(result.code, 0, result.stderr);
+    const card = await readFile(join(out, 'README.md'), 'utf8');
+    const kept = run.records.filter((r) => r.judge!.score! >= 5);
+    assert.ok(card.includes('## Judge scores'));
+    assert.ok(
+      card.includes(`${kept.length} of ${kept.length} rows carry a consistency score from judge-model`),
+    );
+    for (let score = 1; score <= 10; score++) {
+      const n = kept.filter((r) => r.judge!.score === score).length;
+      assert.equal(card.includes(`| ${score} | ${n} |`), n > 0, `score ${score}: ${n} rows`);
+    }
+    assert.match(card, /\| `judge.score >= 5` \| \d+ \|/);
+  });
+
   test('judge: export --min-score outside 1-10 is refused in one line naming the flag', async () => {
     const result = await runCli(['export', run.dir, '--format', 'sharegpt', '--min-score', '11']);
     assert.equal(result.code, 2);
