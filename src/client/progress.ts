@@ -1,6 +1,7 @@
 /** Live progress in the terminal: one bar per intent on a TTY, a line every few seconds otherwise. */
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { costOf, formatCost, paidTokens } from '../shared/pricing';
+import { meanJudgeScore } from '../method/judge';
 import type { RunProgress, RunSummary } from '../shared/schemas';
 
 const formatTokens = (n: number) =>
@@ -154,19 +155,39 @@ export function progressCost(progress: RunProgress): number | undefined {
 
 /** `failed attempts: 3 calls (skeleton 2, responses 1), tokens 1.2k+300`, or nothing when there were none. */
 export function formatFailedAttempts(f: RunSummary['failedAttempts']): string | undefined {
-  if (!f || f.skeleton.calls + f.responses.calls === 0) return undefined;
-  const prompt = f.skeleton.prompt + f.responses.prompt;
-  const completion = f.skeleton.completion + f.responses.completion;
-  return `failed attempts (paid): ${f.skeleton.calls + f.responses.calls} calls (skeleton ${f.skeleton.calls}, responses ${f.responses.calls}), tokens ${formatTokens(prompt)}+${formatTokens(completion)}`;
+  const judge = f?.judge ?? { calls: 0, prompt: 0, completion: 0 };
+  if (!f || f.skeleton.calls + f.responses.calls + judge.calls === 0) return undefined;
+  const prompt = f.skeleton.prompt + f.responses.prompt + judge.prompt;
+  const completion = f.skeleton.completion + f.responses.completion + judge.completion;
+  const judged = f.judge ? `, judge ${judge.calls}` : '';
+  return `failed attempts (paid): ${f.skeleton.calls + f.responses.calls + judge.calls} calls (skeleton ${f.skeleton.calls}, responses ${f.responses.calls}${judged}), tokens ${formatTokens(prompt)}+${formatTokens(completion)}`;
+}
+
+/** `judge (gpt-4o): 96 scored, mean 7.4 · flags: contradiction 3 · 4 kept unjudged (calls failed)`. */
+export function formatJudge(summary: RunSummary): string | undefined {
+  const tally = summary.judge;
+  if (!tally) return undefined;
+  const mean = meanJudgeScore(tally);
+  const flags = Object.entries(tally.flags)
+    .sort((a, b) => b[1] - a[1])
+    .map(([flag, n]) => `${flag} ${n}`)
+    .join(', ');
+  return [
+    `judge (${summary.judgeModel ?? summary.model}): ${tally.judged} scored${mean === undefined ? '' : `, mean ${mean.toFixed(1)} of 10`}`,
+    ...(flags ? [`flags: ${flags}`] : []),
+    ...(tally.failed ? [`${tally.failed} kept unjudged (the judge's calls failed)`] : []),
+  ].join(' · ');
 }
 
 export function formatSummary(summary: RunSummary): string {
   const duplicates = summary.duplicates ? `, ${summary.duplicates} already stored before` : '';
   const failedAttempts = formatFailedAttempts(summary.failedAttempts);
+  const judge = formatJudge(summary);
   const lines = [
     `run ${summary.runId}: ${summary.written}/${summary.requested} dialogues written, ${summary.failed} failed${duplicates}`,
     `model ${summary.model} · ${summary.llmCalls} LLM calls · tokens ${formatTokens(summary.tokens.prompt)} prompt + ${formatTokens(summary.tokens.completion)} completion · ${formatCost(summary.estimatedCostUsd)}`,
     ...(failedAttempts ? [failedAttempts] : []),
+    ...(judge ? [judge] : []),
     `output: ${summary.outDir}`,
   ];
   for (const i of summary.intents) {

@@ -33,7 +33,7 @@ async function judgedRun(
   perIntent: number,
   extra: string[],
   env: NodeJS.ProcessEnv = {},
-): Promise<{ dir: string; records: DialogueRecord[]; code: number | null; stderr: string }> {
+): Promise<{ dir: string; records: DialogueRecord[]; code: number | null; stdout: string; stderr: string }> {
   const dir = join(await tempDir('cc-judge-'), 'run');
   const result = await runCli(
     [
@@ -43,7 +43,13 @@ async function judgedRun(
     ],
     { OPENAI_API_KEY: 'sk-gen', OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: '', ...env },
   );
-  return { dir, records: await readDialogues(dir), code: result.code, stderr: result.stderr };
+  return {
+    dir,
+    records: await readDialogues(dir),
+    code: result.code,
+    stdout: result.stdout,
+    stderr: result.stderr,
+  };
 }
 
 describe('judge', () => {
@@ -85,6 +91,11 @@ describe('judge', () => {
     assert.deepEqual(summary.judge?.scores, histogram);
     assert.ok((summary.stageTokens?.judge?.prompt ?? 0) > 0, JSON.stringify(summary.stageTokens));
     assert.equal(summary.llmCalls, 8 * 3, 'skeleton, responses and judge per dialogue');
+    const mean = run.records.reduce((sum, r) => sum + r.judge!.score!, 0) / 8;
+    assert.ok(
+      run.stdout.includes(`judge (judge-model): 8 scored, mean ${mean.toFixed(1)} of 10`),
+      run.stdout,
+    );
   });
 
   test('judge: export --min-score keeps the dialogues scored that high and lists the rest', async () => {
