@@ -53,6 +53,7 @@ import { checkVersionPart, DEFAULT_DEPLOYMENT_NAME, makeCurrentIfNone } from '..
 import { HEALTH_MAX_AGE_MS, isHealthy, keepHealthFile } from '../health';
 import { readConfigFile } from './config-file';
 import { addDataCommands } from './data-commands';
+import { addCalibrateCommand } from './calibrate-command';
 import { writeSummaryFile } from '../report/stats';
 import { loadAttributes, loadMethodOptions } from './method-files';
 import { preflightEndpoint } from './preflight';
@@ -826,6 +827,7 @@ export function buildProgram(): Command {
     process.stdout.write(`cancel requested for ${runId}\n`);
   });
   addDataCommands(program);
+  addCalibrateCommand(program);
   program
     .command('codec-server')
     .description('serve the Temporal codec protocol so the Temporal UI shows encrypted payloads decoded')

@@ -11,6 +11,7 @@ import { runCli } from '../helpers/cli';
 import { readDialogues, readJsonl } from '../helpers/output';
 import { tempDir } from '../helpers/temporal';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
+import { CALIBRATION_SET, scoreAuc } from '../../src/method/calibration';
 import { inJudgeSample } from '../../src/method/judge';
 import type { DialogueRecord, RunSummary } from '../../src/shared/schemas';
 
@@ -204,4 +205,31 @@ test('judge: a judge that refuses its key leaves dialogues unjudged, not lost, a
   const summary = await readSummary(run.dir);
   assert.equal(summary.judge?.failed, 16);
   assert.equal(summary.judge?.judged, 0);
+});
+
+test('judge: calibrate scores the calibration set on the judge endpoint and reports the AUC it computed', async () => {
+  const llm = await server({ latency: { meanMs: 5 }, apiKey: 'sk-judge' });
+  const result = await runCli(['calibrate', '--model', 'judge-model', '--json'], {
+    CONSISTENT_CHAT_JUDGE_BASE_URL: llm.url,
+    CONSISTENT_CHAT_JUDGE_API_KEY: 'sk-judge',
+    OPENAI_API_KEY: 'sk-not-this-one',
+  });
+  assert.equal(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout) as {
+    auc: number;
+    scores: { id: string; planted?: string; score: number | null }[];
+  };
+  assert.equal(report.scores.length, CALIBRATION_SET.length);
+  assert.equal(llm.stats().stages.judge, CALIBRATION_SET.length);
+  assert.ok(report.scores.every((s) => s.score !== null && s.score >= 1 && s.score <= 10));
+  const consistent = report.scores.filter((s) => !s.planted).map((s) => s.score!);
+  const planted = report.scores.filter((s) => s.planted).map((s) => s.score!);
+  assert.equal(report.auc, scoreAuc(consistent, planted));
+  assert.equal(result.stderr.includes('barely tells'), report.auc < 0.65);
+});
+
+test('judge: calibrate without a model is refused in one line naming --model', async () => {
+  const result = await runCli(['calibrate'], { OPENAI_MODEL: '', OPENAI_API_KEY: 'sk-x' });
+  assert.equal(result.code, 2);
+  assert.match(result.stderr.trim(), /^[^\n]*--model[^\n]*$/);
 });
