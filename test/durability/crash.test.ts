@@ -37,7 +37,7 @@ async function countLines(file: string): Promise<number> {
   }
 }
 
-const LLM_ACTIVITIES = new Set(['generateSkeleton', 'generateResponses']);
+const LLM_ACTIVITIES = new Set(['generateSkeleton', 'generateResponses', 'judgeDialogue']);
 const EventType = proto.api.enums.v1.EventType;
 
 /** A completed LLM activity as its intent's history records it. */
@@ -238,7 +238,8 @@ describe('durability', () => {
       await connection.close();
       assert.equal(activities.length, 2 * total, 'one completed LLM activity per call the run needs');
       const retries = activities.reduce((n, a) => n + a.attempt - 1, 0);
-      const calls = llm.stats().stages.skeleton + llm.stats().stages.responses;
+      const stages = llm.stats().stages;
+      const calls = stages.skeleton + stages.responses + stages.judge;
       assert.ok(
         calls <= 2 * total + retries,
         `${calls} LLM calls for ${2 * total} needed: more than the ${retries} retried attempts explain`,
@@ -252,7 +253,7 @@ describe('durability', () => {
 });
 
 describe('durability of the embedded mode', () => {
-  test('durability: killing `consistent-chat generate` and running the same command again resumes the run', async () => {
+  test('durability: killing `consistent-chat generate --judge` and running the same command again resumes the run; no dialogue is judged twice', async () => {
     const outDir = await tempDir('cc-kill-cli-');
     const total = 9 * 4;
     const args = [
@@ -267,6 +268,7 @@ describe('durability of the embedded mode', () => {
       '2',
       '--concurrency',
       '6',
+      '--judge',
     ];
     const env = { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: '' };
     llm.resetStats();
@@ -283,11 +285,17 @@ describe('durability of the embedded mode', () => {
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stderr, new RegExp(`resuming run ${runFile.runId}`));
     assert.match(second.stdout, new RegExp(`${total}/${total} dialogues written, 0 failed`));
-    assertDataset(await readDialogues(outDir), { count: total, turns: 2, intents: INTENT_IDS });
+    const records = await readDialogues(outDir);
+    assertDataset(records, { count: total, turns: 2, intents: INTENT_IDS });
+    assert.ok(
+      records.every((r) => r.judge?.score !== undefined),
+      'every dialogue judged',
+    );
     // Finished calls are not paid again. A call is finished when Temporal recorded its result: one in
     // flight at the kill, or answered but not yet reported by the dying process, is paid again, and
     // its activity shows the retry. The run's own history (its embedded server's database) tells.
-    const calls = llm.stats().stages.skeleton + llm.stats().stages.responses;
+    const stages = llm.stats().stages;
+    const calls = stages.skeleton + stages.responses + stages.judge;
     const history = await tempDir('cc-kill-cli-history-');
     const server = await startDevServer({
       dbFile: join(outDir, '.temporal', 'temporal.db'),
@@ -301,11 +309,13 @@ describe('durability of the embedded mode', () => {
         INTENT_IDS.map((i) => `${runFile.runId}.${i}`),
       );
       await connection.close();
-      assert.equal(activities.length, 2 * total, 'one completed LLM activity per call the run needs');
+      assert.equal(activities.length, 3 * total, 'one completed LLM activity per call the run needs');
+      const judged = activities.filter((a) => a.type === 'judgeDialogue').length;
+      assert.equal(judged, total, 'each dialogue judged once');
       const retries = activities.reduce((n, a) => n + a.attempt - 1, 0);
       assert.ok(
-        calls <= 2 * total + retries,
-        `${calls} LLM calls for ${2 * total} needed: more than the ${retries} retried attempts explain`,
+        calls <= 3 * total + retries,
+        `${calls} LLM calls for ${3 * total} needed: more than the ${retries} retried attempts explain`,
       );
       for (const a of activities) assert.ok(a.attempt <= 2, `${a.type}: only the kill failed an attempt`);
     } finally {
