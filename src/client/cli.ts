@@ -232,6 +232,50 @@ const temporalOptions = (cmd: Command, address: keyof typeof ADDRESS_HELP = 'run
       'payload encryption keys, [KEYID:]BASE64 per line (default CONSISTENT_CHAT_ENCRYPTION_KEY)',
     );
 
+/**
+ * Sampling presets: `paper` is the ConsistentChat authors' setting (queries at temperature 0.8 with
+ * 800 max tokens, responses at 0.7 with 1,200).
+ */
+export const SAMPLING_PRESETS = {
+  paper: {
+    temperatures: { skeleton: 0.8, responses: 0.7 },
+    maxTokens: { skeleton: 800, responses: 1_200 },
+  },
+} as const;
+
+/** `--preset` and the per-stage flags over it: temperatures and completion token limits by stage. */
+function samplingFlags(
+  str: (key: string) => string | undefined,
+): Pick<RunInput, 'temperatures' | 'maxTokens'> {
+  const name = str('preset');
+  if (name !== undefined && !Object.hasOwn(SAMPLING_PRESETS, name))
+    throw new ConfigError(
+      '--preset',
+      `unknown preset "${name}"; known: ${Object.keys(SAMPLING_PRESETS).join(', ')}`,
+    );
+  const preset = name ? SAMPLING_PRESETS[name as keyof typeof SAMPLING_PRESETS] : undefined;
+  const defined = <T extends object>(o: T) =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  const temperatures = {
+    ...preset?.temperatures,
+    ...defined({
+      skeleton: number('--skeleton-temperature', str('skeletonTemperature'), false),
+      responses: number('--responses-temperature', str('responsesTemperature'), false),
+    }),
+  };
+  const maxTokens = {
+    ...preset?.maxTokens,
+    ...defined({
+      skeleton: number('--skeleton-max-tokens', str('skeletonMaxTokens')),
+      responses: number('--responses-max-tokens', str('responsesMaxTokens')),
+    }),
+  };
+  return {
+    ...(Object.keys(temperatures).length > 0 && { temperatures }),
+    ...(Object.keys(maxTokens).length > 0 && { maxTokens }),
+  };
+}
+
 /** `--judge`, `--judge-model`, `--judge-sample`: either of the last two implies the first. */
 function judgeFlags(str: (key: string) => string | undefined, judge: boolean): RunInput['judge'] {
   const model = str('judgeModel');
@@ -261,6 +305,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       : undefined,
     responseFormat: str('responseFormat') as RunInput['responseFormat'],
     judge: judgeFlags(str, opts.judge === true),
+    ...samplingFlags(str),
     rateLimit:
       str('rpm') || str('tpm')
         ? { requestsPerMinute: number('--rpm', str('rpm')), tokensPerMinute: number('--tpm', str('tpm')) }
@@ -688,6 +733,23 @@ export function buildProgram(): Command {
       .option(
         '--keep-recorded-method',
         "resume even if --taxonomy/--prompts differ from the run's; it keeps the recorded ones",
+      )
+      .option(
+        '--preset <name>',
+        'sampling preset: paper (skeleton temperature 0.8, 800 max tokens; responses 0.7, 1,200); the flags below win',
+      )
+      .option(
+        '--skeleton-temperature <t>',
+        'temperature of the user-side skeleton calls, 0-2 (default --temperature)',
+      )
+      .option('--responses-temperature <t>', 'temperature of the response calls, 0-2 (default --temperature)')
+      .option(
+        '--skeleton-max-tokens <n>',
+        'completion token limit of skeleton calls (default 200 + 100 per turn)',
+      )
+      .option(
+        '--responses-max-tokens <n>',
+        'completion token limit of response calls (default 400 + 320 per turn)',
       )
       .option('--rpm <n>', 'requests per minute limit (per worker process)')
       .option('--tpm <n>', 'tokens per minute limit (per worker process)')

@@ -124,6 +124,14 @@ export const runInputObjectSchema = z
       .max(MAX_TURNS_PER_DIALOG)
       .default(DEFAULT_TURNS_PER_DIALOG),
     temperature: z.number().min(0).max(MAX_TEMPERATURE).default(DEFAULT_TEMPERATURE),
+    /** Sampling temperature per stage, over `temperature` (the paper: skeleton 0.8, responses 0.7). */
+    temperatures: z
+      .object({
+        skeleton: z.number().min(0).max(MAX_TEMPERATURE).optional(),
+        responses: z.number().min(0).max(MAX_TEMPERATURE).optional(),
+      })
+      .strict()
+      .optional(),
     /** Seeds the plan: the same seed and sizes give the same (intent, info flow, topic) for every dialogue. */
     seed: z.string().min(1).max(200).optional(),
     concurrency: concurrencySchema.default(DEFAULT_CONCURRENCY),

@@ -233,3 +233,17 @@ test('judge: calibrate without a model is refused in one line naming --model', a
   assert.equal(result.code, 2);
   assert.match(result.stderr.trim(), /^[^\n]*--model[^\n]*$/);
 });
+
+test('sampling: --preset paper sends the authors’ temperatures and token limits per stage; a flag wins over it', async () => {
+  const llm = await server({ latency: { meanMs: 5 }, recordRequests: 100 });
+  const run = await judgedRun(llm, 1, ['--preset', 'paper', '--responses-temperature', '0.5', '--judge']);
+  assert.equal(run.code, 0, run.stderr);
+  const sent = (stage: string) => llm.received().filter((r) => r.stage === stage);
+  assert.ok(sent('skeleton').length > 0 && sent('responses').length > 0 && sent('judge').length > 0);
+  for (const r of sent('skeleton')) assert.deepEqual([r.temperature, r.maxTokens], [0.8, 800]);
+  for (const r of sent('responses')) assert.deepEqual([r.temperature, r.maxTokens], [0.5, 1_200]);
+  for (const r of sent('judge')) assert.equal(r.temperature, 0, 'the judge keeps its own temperature');
+  const bad = await runCli(['generate', '--out', join(run.dir, 'x'), '--preset', 'novel']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr.trim(), /^[^\n]*--preset[^\n]*novel[^\n]*$/);
+});

@@ -64,6 +64,9 @@ export interface LlmServerOptions {
 export interface ReceivedRequest {
   model: string;
   stage: Stage;
+  temperature?: number;
+  /** `max_tokens` or `max_completion_tokens`, whichever the request sent. */
+  maxTokens?: number;
   messages: { role: string; content: string }[];
 }
 
@@ -222,6 +225,9 @@ type Stage = 'skeleton' | 'responses' | 'judge' | 'other';
 
 interface ChatBody {
   model?: string;
+  temperature?: number;
+  max_tokens?: number;
+  max_completion_tokens?: number;
   messages?: { role: string; content: unknown }[];
   stream?: boolean;
   stream_options?: { include_usage?: boolean };
@@ -434,6 +440,8 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       received.push({
         model: body.model,
         stage,
+        temperature: body.temperature,
+        maxTokens: body.max_tokens ?? body.max_completion_tokens,
         messages: body.messages.map((m) => ({
           role: m.role,
           content: typeof m.content === 'string' ? m.content : JSON.stringify(m.content),

@@ -83,7 +83,7 @@ export function llmCallSettings(
     runId: config.runId,
     idleMs: config.timeouts.idleMs,
     model: config.model,
-    temperature: config.temperature,
+    temperature: config.temperatures?.[stage] ?? config.temperature,
     maxTokens: { ...defaultMaxTokens(config.numTurnsPerDialog), ...config.maxTokens }[stage],
     responseFormat: config.responseFormat,
     rateLimit: config.rateLimit,
