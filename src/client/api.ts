@@ -24,6 +24,11 @@ export interface LlmServing {
   model: string;
   /** OpenAI-compatible base URL. @default process.env.OPENAI_BASE_URL, else the OpenAI API */
   baseURL?: string;
+  /**
+   * The judge's own endpoint (its key in CONSISTENT_CHAT_JUDGE_API_KEY).
+   * @default process.env.CONSISTENT_CHAT_JUDGE_BASE_URL, else `baseURL`
+   */
+  judgeBaseURL?: string;
 }
 
 export interface ConsistentChatGeneratorOptions {
@@ -34,6 +39,12 @@ export interface ConsistentChatGeneratorOptions {
   numTurnsPerDialog?: number;
   /** @default 0.9 */
   temperature?: number;
+  /** Sampling temperature per stage, over `temperature`. */
+  temperatures?: { skeleton?: number; responses?: number };
+  /** Completion token limits per stage. @default scaled with the number of turns */
+  maxTokens?: { skeleton?: number; responses?: number };
+  /** Scores each dialogue's consistency (README, "Judging consistency"). @default no judge */
+  judge?: { model?: string; sample?: number; temperature?: number; maxTokens?: number };
   /** @default all intents of the taxonomy (the built-in nine) */
   intents?: IntentId[];
   /** A taxonomy, or the path of a YAML or JSON taxonomy file. @default the built-in one */
@@ -64,6 +75,7 @@ const optionsSchema = z.object({
     model: z.string().min(1),
     // z.url() alone takes ftp: and file: too; the endpoint is an HTTP API.
     baseURL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+    judgeBaseURL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   }),
 });
 
@@ -92,6 +104,9 @@ export class ConsistentChatGenerator {
           numDialogsPerIntent: o.numDialogsPerIntent ?? DEFAULT_DIALOGS_PER_INTENT,
           numTurnsPerDialog: o.numTurnsPerDialog ?? DEFAULT_TURNS_PER_DIALOG,
           temperature: o.temperature ?? DEFAULT_TEMPERATURE,
+          temperatures: o.temperatures,
+          maxTokens: o.maxTokens,
+          judge: o.judge,
           intents: o.intents,
           seed: o.seed,
           concurrency: o.concurrency,
@@ -99,7 +114,7 @@ export class ConsistentChatGenerator {
           ...method,
         },
         keepRecordedMethod: o.keepRecordedMethod,
-        llm: { baseURL: o.llmServing.baseURL },
+        llm: { baseURL: o.llmServing.baseURL, judgeBaseURL: o.llmServing.judgeBaseURL },
         temporal: o.temporal,
         onProgress: o.onProgress,
         logger: o.logger,
@@ -118,6 +133,7 @@ const API_FIELDS: Record<string, string> = {
   '--out': 'storage',
   '--model': 'llmServing.model',
   '--base-url': 'llmServing.baseURL',
+  '--judge-base-url': 'llmServing.judgeBaseURL',
   '--temporal-address': 'temporal.address',
   '--namespace': 'temporal.namespace',
   '--task-queue': 'temporal.taskQueue',

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { launchChromium, PROBE_CHARTS, type ChartProbe } from '../helpers/browser';
 import { runCli } from '../helpers/cli';
+import { ConsistentChatGenerator } from '../../src/client/api';
 import { readDialogues, readJsonl } from '../helpers/output';
 import { tempDir } from '../helpers/temporal';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
@@ -246,4 +247,30 @@ test('sampling: --preset paper sends the authors’ temperatures and token limit
   const bad = await runCli(['generate', '--out', join(run.dir, 'x'), '--preset', 'novel']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr.trim(), /^[^\n]*--preset[^\n]*novel[^\n]*$/);
+});
+
+test('judge: the client API takes the judge, its endpoint and per-stage sampling', async () => {
+  const llm = await server({ latency: { meanMs: 5 }, recordRequests: 20 });
+  const judge = await server({ latency: { meanMs: 5 } });
+  const generator = new ConsistentChatGenerator({
+    llmServing: { model: 'gen-model', baseURL: llm.url, judgeBaseURL: judge.url },
+    numDialogsPerIntent: 2,
+    numTurnsPerDialog: 2,
+    intents: ['transaction'],
+    temperatures: { skeleton: 0.3 },
+    judge: { model: 'judge-model' },
+    temporal: { address: '' },
+  });
+  const out = join(await tempDir('cc-judge-api-'), 'run');
+  const summary = await generator.run(out);
+  assert.equal(summary.judge?.judged, 2);
+  assert.equal(judge.stats().stages.judge, 2);
+  assert.ok(
+    llm
+      .received()
+      .filter((r) => r.stage === 'skeleton')
+      .every((r) => r.temperature === 0.3),
+  );
+  const records = await readDialogues(out);
+  assert.ok(records.every((r) => r.judge?.model === 'judge-model'));
 });
