@@ -1,7 +1,7 @@
 /** Live progress in the terminal: one bar per intent on a TTY, a line every few seconds otherwise. */
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { costOf, formatCost, paidTokens } from '../shared/pricing';
-import { meanJudgeScore } from '../method/judge';
+import { meanJudgeScore, mergeJudgeTallies } from '../method/judge';
 import type { RunProgress, RunSummary } from '../shared/schemas';
 
 const formatTokens = (n: number) =>
@@ -24,6 +24,8 @@ export interface ProgressStats {
   etaMs?: number;
   /** Estimated cost so far, when the run reports one. */
   cost?: string;
+  /** `judge 7.2 (40 scored)`, in runs with a judge once a verdict is in. */
+  judge?: string;
 }
 
 /** Elapsed time, rate and ETA of a run; `baseline` is what was already done when following began. */
@@ -47,7 +49,15 @@ export function progressStats(
     perMinute,
     etaMs,
     cost: estimatedCost(p),
+    judge: judgeSoFar(p),
   };
+}
+
+/** The judge's mean score so far, over the intents' verdicts. */
+function judgeSoFar(p: RunProgress): string | undefined {
+  const tally = mergeJudgeTallies(p.intents.map((i) => i.judge));
+  const mean = meanJudgeScore(tally);
+  return mean === undefined ? undefined : `judge ${mean.toFixed(1)} (${tally.judged} scored)`;
 }
 
 /** The run's estimated cost so far from the price table, when its model has a price. */
@@ -76,6 +86,7 @@ export function formatStats(stats: ProgressStats): string {
     `ETA ${stats.etaMs === undefined ? '?' : formatDuration(stats.etaMs)}`,
     `${stats.inFlight} in flight`,
     ...(stats.cost ? [stats.cost] : []),
+    ...(stats.judge ? [stats.judge] : []),
   ].join(' · ');
 }
 

@@ -46,6 +46,21 @@ test('progress: rate and ETA count only what finished since following began', ()
   assert.equal(progressStats(p, 0, 40, 120_000).etaMs, undefined, 'no ETA before anything finished');
 });
 
+test('progress: a run with a judge shows the mean score so far over its intents', () => {
+  const tally = (scores: Record<number, number>) => ({
+    judged: Object.values(scores).reduce((a, b) => a + b, 0),
+    failed: 0,
+    scores: Array.from({ length: 10 }, (_, i) => scores[i + 1] ?? 0),
+    flags: {},
+  });
+  const p = run([
+    intent({ written: 3, judge: tally({ 8: 2, 5: 1 }) }),
+    intent({ intent: 'educational', written: 1, judge: tally({ 10: 1 }) }),
+  ]);
+  assert.match(formatStats(progressStats(p, 0, 0, 60_000)), / · judge 7\.8 \(4 scored\)$/);
+  assert.doesNotMatch(formatStats(progressStats(run([intent({ written: 3 })]), 0, 0, 60_000)), /judge/);
+});
+
 test('progress: the non-TTY line and the TTY bars show elapsed, rate, ETA and calls in flight', () => {
   for (const isTTY of [false, true]) {
     const stream = Object.assign(new PassThrough(), {
