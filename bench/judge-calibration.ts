@@ -20,7 +20,12 @@ import {
   type JudgeProtocol,
 } from '../src/client/calibrate';
 import { startLocalModel } from '../src/client/local-model';
-import type { CalibrationDialogue } from '../src/method/calibration';
+import {
+  CALIBRATION_SET,
+  summariseCalibration,
+  type CalibrationDialogue,
+  type CalibrationResult,
+} from '../src/method/calibration';
 import { JUDGE_FLAGS, type JudgeFlag } from '../src/shared/schemas';
 
 const transcript = (d: CalibrationDialogue) =>
@@ -92,6 +97,55 @@ const PER_TURN: JudgeProtocol<{ turns: { keeps: boolean; broken: string }[] }> =
   }),
 };
 
+/**
+ * One yes/no question per reply, read from the answer token's log-probabilities rather than its text:
+ * "does this reply go against anything said before it?" The dialogue's score is 10 x (1 - the highest
+ * P(yes) over its replies), so a small model's leaning counts even when its first token is always "No".
+ */
+async function perReplyLogprob(openai: OpenAI, model: string): Promise<CalibrationResult> {
+  const scores: CalibrationResult['scores'] = [];
+  for (const d of CALIBRATION_SET) {
+    let worst = 0;
+    for (let i = 0; i < d.responses.length; i++) {
+      const before = d.queries
+        .slice(0, i + 1)
+        .map((q, j) => `User: ${q}${j < i ? `\nAssistant: ${d.responses[j]}` : ''}`)
+        .join('\n');
+      const completion = await openai.chat.completions.create({
+        model,
+        temperature: 0,
+        max_tokens: 1,
+        logprobs: true,
+        top_logprobs: 10,
+        messages: [
+          { role: 'system', content: 'You answer with one word: Yes or No.' },
+          {
+            role: 'user',
+            content: `${before}\n\nThe assistant now replies:\n${d.responses[i]}\n\nDoes this reply go against something the user said (a fact, a number, a date, a constraint, something they ruled out) or something the assistant said before, or answer a different question, or speak as the user? Answer Yes or No.`,
+          },
+        ],
+      });
+      const top = completion.choices[0]?.logprobs?.content?.[0]?.top_logprobs ?? [];
+      const p = (word: string) =>
+        top
+          .filter((t) => t.token.trim().toLowerCase() === word)
+          .reduce((sum, t) => sum + Math.exp(t.logprob), 0);
+      const yes = p('yes');
+      const no = p('no');
+      worst = Math.max(worst, yes + no > 0 ? yes / (yes + no) : 0.5);
+    }
+    scores.push({
+      id: d.id,
+      ...(d.planted && { planted: d.planted.flag }),
+      // A continuous score: ties would hide the model's leaning.
+      score: 10 * (1 - worst),
+      flags: [],
+    });
+    process.stderr.write(`\rper-reply-logprob: ${scores.length}/${CALIBRATION_SET.length}`);
+  }
+  return summariseCalibration(scores);
+}
+
 const PROTOCOLS: Record<string, JudgeProtocol> = {
   plain: PLAIN,
   rubric: RUBRIC_PROTOCOL,
@@ -100,7 +154,8 @@ const PROTOCOLS: Record<string, JudgeProtocol> = {
 
 async function main() {
   const wanted = process.argv.slice(2);
-  for (const name of wanted) if (!PROTOCOLS[name]) throw new Error(`unknown protocol ${name}`);
+  for (const name of wanted)
+    if (!PROTOCOLS[name] && name !== 'per-reply-logprob') throw new Error(`unknown protocol ${name}`);
   const local = process.env.OPENAI_BASE_URL
     ? undefined
     : await startLocalModel({
@@ -117,14 +172,17 @@ async function main() {
   const model = local?.model ?? process.env.JUDGE_MODEL ?? 'gpt-4o-mini';
   const results = [];
   try {
-    for (const name of wanted.length ? wanted : Object.keys(PROTOCOLS)) {
+    for (const name of wanted.length ? wanted : [...Object.keys(PROTOCOLS), 'per-reply-logprob']) {
       const started = Date.now();
-      const result = await calibrateJudge({
-        openai,
-        model,
-        protocol: PROTOCOLS[name],
-        onScored: (done, total) => process.stderr.write(`\r${name}: ${done}/${total}`),
-      });
+      const result =
+        name === 'per-reply-logprob'
+          ? await perReplyLogprob(openai, model)
+          : await calibrateJudge({
+              openai,
+              model,
+              protocol: PROTOCOLS[name],
+              onScored: (done, total) => process.stderr.write(`\r${name}: ${done}/${total}`),
+            });
       process.stderr.write('\n');
       const line = { protocol: name, model, seconds: (Date.now() - started) / 1000, ...result };
       console.log(`${name}: ${describeCalibration(result)}`);
