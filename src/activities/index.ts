@@ -5,6 +5,7 @@ import { RateController } from './rate-control';
 import { RunGates } from './run-gate';
 import { createGenerateResponses } from './responses';
 import { createGenerateSkeleton } from './skeleton';
+import { createExpandTopic } from './topics';
 import { createStorageActivities } from './storage';
 
 export { toLlmFailure, LLM_FAILURE_TYPES } from './errors';
@@ -33,6 +34,7 @@ export function createLlmActivities(deps: LlmDeps) {
   return {
     generateSkeleton: createGenerateSkeleton(deps),
     generateResponses: createGenerateResponses(deps),
+    expandTopic: createExpandTopic(deps),
   };
 }
 

@@ -251,6 +251,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       ? await loadAttributes(str('attributes'), process.cwd(), '--attributes')
       : undefined,
     responseFormat: str('responseFormat') as RunInput['responseFormat'],
+    expand: opts.expand === false ? false : undefined,
     rateLimit:
       str('rpm') || str('tpm')
         ? { requestsPerMinute: number('--rpm', str('rpm')), tokensPerMinute: number('--tpm', str('tpm')) }
@@ -662,6 +663,10 @@ export function buildProgram(): Command {
       .option(
         '--attributes <file>',
         'user attributes the plan combines with topics: builtin (default), none, or a YAML/JSON file of axes',
+      )
+      .option(
+        '--no-expand',
+        'plan over the seed topics only: no LLM topic expansion (new runs with the built-in topics expand when they need more)',
       )
       .option('--run-id <id>', 'run id (default: the run in --out, else a new one)')
       .option('--config <file>', 'YAML or JSON file of run settings (workflow input names); flags win')

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { INTENT_IDS, type InfoFlowId, type IntentId } from '../method/intents';
 import type { PromptContext } from '../method/prompts';
 import { runAttributesSchema } from '../method/attributes';
+import { runExpandSchema } from '../method/expansion';
 import { methodIdSchema, taxonomySchema } from '../method/taxonomy';
 import { promptTemplatesSchema } from '../method/templates';
 import {
@@ -136,6 +137,11 @@ export const runInputObjectSchema = z
      * `"builtin"` for the package's own set. Absent (every run before attributes existed): none.
      */
     attributes: runAttributesSchema.optional(),
+    /**
+     * Topic expansion before each intent's dialogues (src/method/expansion.ts), or `false` for none.
+     * Absent (every run before it existed, and runs with their own topic list): none.
+     */
+    expand: runExpandSchema.optional(),
     /** USD per million tokens by model, over the built-in table (`src/shared/pricing.ts`), for the cost estimate. */
     prices: pricesSchema.optional(),
   })
@@ -263,6 +269,8 @@ export const dialogueRecordSchema = z
     intent: z.string().min(1),
     info_flow: z.string().min(1),
     topic: z.string().min(1),
+    /** The leaf topic's path from its seed topic, in runs with topic expansion (issue 22). */
+    topic_path: z.array(z.string().min(1)).min(1).optional(),
     /** The user attributes the dialogue was planned with, by axis name (runs with attributes only). */
     attributes: z.record(z.string().max(40), z.string().max(200)).optional(),
     model: z.string().min(1),
@@ -402,9 +410,12 @@ export interface RunSummary {
   llmCalls: number;
   /** Already stored before (see IntentProgress.duplicates). */
   duplicates?: number;
-  failedAttempts?: FailedAttempts;
+  /** `topics` only in runs that expanded topics (their calls are in `llmCalls` and `tokens` too). */
+  failedAttempts?: FailedAttempts & { topics?: FailedAttempts['skeleton'] };
   /** `tokens` split by stage (absent in results of runs from before it existed). */
-  stageTokens?: StageTokens;
+  stageTokens?: StageTokens & { topics?: TokenTotals };
+  /** Subtopics topic expansion dropped: by its reply checks, and as exact or near duplicates. */
+  topics?: { dropped: number; duplicates: number };
   /** USD for every paid token, failed attempts included; absent when the model has no price. */
   estimatedCostUsd?: number;
   intents: IntentProgress[];

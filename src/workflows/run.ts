@@ -23,7 +23,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { IntentId } from '../method/intents';
-import { sliceTaxonomy } from '../method/taxonomy';
+import { expansionMaxTokens, type TopicLeaf } from '../method/expansion';
+import { BUILTIN_TAXONOMY, sliceTaxonomy } from '../method/taxonomy';
 import { MAX_CONCURRENCY } from '../shared/constants';
 import { costOf, formatCost, paidTokens, priceFor, type Price } from '../shared/pricing';
 import {
@@ -50,7 +51,9 @@ import {
 } from '../shared/schemas';
 import { splitConcurrency } from './budget';
 import { consistentChatIntent } from './intent';
+import { llmCallSettings } from './intent/options';
 import { PATCHES } from './patches';
+import { expandedTaxonomy, expandTopics, openTopicBooks, type TopicBooks } from './topics';
 
 /** `2h 05m`, `14m`, `40s`. */
 function formatDuration(ms: number): string {
@@ -92,9 +95,13 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
       RUN_FAILURE_TYPES.intentFailed,
     );
   }
-  return runSummary(
-    config,
-    config.intents.map((i) => run.finished.get(i)!),
+  return withTopics(
+    runSummary(
+      config,
+      config.intents.map((i) => run.finished.get(i)!),
+    ),
+    run.topicBooks,
+    run.price,
   );
 }
 
@@ -138,6 +145,8 @@ class RunState {
   private readonly skipFinishing = patched(PATCHES.finishingIntents);
   readonly price: Price | undefined;
   private readonly startedAt = workflowInfo().runStartTime.getTime();
+  /** The `topics` stage's calls, tokens and drops (runs with topic expansion). */
+  readonly topicBooks = openTopicBooks();
   /** Updates wait for this: they apply to children that exist. */
   childrenStarted = false;
 
@@ -342,6 +351,7 @@ async function startIntents(run: RunState): Promise<{ intent: IntentId; handle: 
   const { config } = run;
   return Promise.all(
     config.intents.map(async (intent) => {
+      const leaves = await expandedLeaves(run, intent);
       const startedWith = {
         paused: run.paused,
         concurrency: run.shares.get(intent) ?? 0,
@@ -356,6 +366,9 @@ async function startIntents(run: RunState): Promise<{ intent: IntentId; handle: 
               ...config,
               paused: run.paused,
               ...(config.taxonomy && { taxonomy: sliceTaxonomy(config.taxonomy, intent) }),
+              ...(leaves && {
+                taxonomy: expandedTaxonomy(config.taxonomy ?? BUILTIN_TAXONOMY, intent, leaves),
+              }),
             },
             intent,
             concurrency: startedWith.concurrency,
@@ -385,6 +398,17 @@ async function startIntents(run: RunState): Promise<{ intent: IntentId; handle: 
   );
 }
 
+/** The intent's leaf topics, in runs that ask for expansion; runs without `expand` never reach `patched`. */
+async function expandedLeaves(run: RunState, intent: IntentId): Promise<TopicLeaf[] | undefined> {
+  const { config } = run;
+  if (!config.expand || !patched(PATCHES.topicExpansion)) return undefined;
+  const settings = {
+    ...llmCallSettings(config, 'skeleton', run.concurrency, run.gated),
+    maxTokens: expansionMaxTokens(config.expand),
+  };
+  return expandTopics(config, intent, config.expand, settings, run.topicBooks);
+}
+
 /** Waits for every child; a failed one is noted (the run fails once all are done), its share freed. */
 async function awaitIntents(
   run: RunState,
@@ -408,6 +432,32 @@ async function awaitIntents(
     }),
   );
   await condition(() => run.running().length === 0);
+}
+
+/** Adds the `topics` stage's calls and tokens to a summary, when the run expanded any topic. */
+function withTopics(summary: RunSummary, books: TopicBooks, price: Price | undefined): RunSummary {
+  if (books.calls + books.failed.calls === 0) return summary;
+  const tokens = {
+    prompt: books.prompt + books.failed.prompt,
+    completion: books.completion + books.failed.completion,
+  };
+  return {
+    ...summary,
+    tokens: {
+      prompt: summary.tokens.prompt + books.prompt,
+      completion: summary.tokens.completion + books.completion,
+    },
+    llmCalls: summary.llmCalls + books.calls,
+    failedAttempts: summary.failedAttempts && { ...summary.failedAttempts, topics: books.failed },
+    stageTokens: summary.stageTokens && {
+      ...summary.stageTokens,
+      topics: { prompt: books.prompt, completion: books.completion },
+    },
+    topics: { dropped: books.dropped, duplicates: books.duplicates },
+    ...(summary.estimatedCostUsd !== undefined && {
+      estimatedCostUsd: summary.estimatedCostUsd + (costOf(price, tokens) ?? 0),
+    }),
+  };
 }
 
 /** The run's result: the intents' numbers summed. */

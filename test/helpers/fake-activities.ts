@@ -3,6 +3,7 @@
  * that counts what it is asked, and hooks to inject failures per call.
  */
 import type { Activities } from '../../src/activities';
+import type { TopicLeaf } from '../../src/method/expansion';
 import type { DialogueRecord, FailureRecord, ResponsesInput, SkeletonInput } from '../../src/shared/schemas';
 
 export interface FakeActivityLog {
@@ -11,6 +12,8 @@ export interface FakeActivityLog {
   dialogues: Map<string, DialogueRecord>;
   storeCalls: number;
   failures: FailureRecord[];
+  /** What `storeTopics` was given, by intent. */
+  topics: Map<string, TopicLeaf[]>;
 }
 
 export function fakeActivities(
@@ -25,6 +28,7 @@ export function fakeActivities(
     dialogues: new Map(),
     storeCalls: 0,
     failures: [],
+    topics: new Map(),
   };
   const usage = { promptTokens: 100, completionTokens: 50 };
   const activities: Activities = {
@@ -65,6 +69,22 @@ export function fakeActivities(
         invalid: [],
         duplicateIds,
       });
+    },
+    expandTopic(input) {
+      const parent = input.path.join(' / ');
+      const subtopics = Array.from({ length: input.count }, (_, i) => `case ${i} of ${parent}`);
+      return Promise.resolve({
+        subtopics,
+        dropped: 0,
+        usage,
+        failedAttempts: { calls: 0, promptTokens: 0, completionTokens: 0 },
+      });
+    },
+    storeTopics(input) {
+      const leaves = log.topics.get(input.intent) ?? [];
+      leaves.splice(input.from, input.leaves.length, ...input.leaves);
+      log.topics.set(input.intent, leaves);
+      return Promise.resolve({ written: input.leaves.length });
     },
     storeFailures(input) {
       log.failures.push(...input.failures);
