@@ -54,6 +54,7 @@ import { HEALTH_MAX_AGE_MS, isHealthy, keepHealthFile } from '../health';
 import { readConfigFile } from './config-file';
 import { addDataCommands } from './data-commands';
 import { writeSummaryFile } from '../report/stats';
+import { loadPersonas, loadTopics } from './seed-files';
 import { loadAttributes, loadMethodOptions } from './method-files';
 import { preflightEndpoint } from './preflight';
 import { formatCost } from '../shared/pricing';
@@ -261,6 +262,10 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
   const attempts = number('--max-attempts', str('maxAttempts'));
   if (attempts !== undefined) flags.retry = { ...fromFile.retry, maximumAttempts: attempts };
   delete (flags as Record<string, unknown>).maxAttempts;
+  // Seed data (issue 22): the user's own topic list (all intents plan over it) and personas (one more axis).
+  if (str('topics')) method.taxonomy = await loadTopics(str('topics')!, method.taxonomy, process.cwd());
+  if (str('personas'))
+    flags.attributes = await loadPersonas(str('personas')!, flags.attributes, process.cwd());
   // Flags win over the file; fields neither sets stay unset so an earlier run in --out can supply them.
   const run = {
     ...fromFile,
@@ -663,6 +668,14 @@ export function buildProgram(): Command {
       .option(
         '--attributes <file>',
         'user attributes the plan combines with topics: builtin (default), none, or a YAML/JSON file of axes',
+      )
+      .option(
+        '--topics <file>',
+        'your own topics for every intent: a CSV, JSONL or Parquet file, FILE:COLUMN (default column "topic"); not expanded unless the config sets expand',
+      )
+      .option(
+        '--personas <file>',
+        'personas, one more attribute axis: a YAML, JSON, CSV or JSONL file, FILE:COLUMN (default column "persona"), at most 200',
       )
       .option(
         '--no-expand',
