@@ -53,12 +53,12 @@ async function readRows(field: string, path: string, column: string): Promise<un
   const ext = extname(path).toLowerCase();
   try {
     if (ext === '.csv' || ext === '.tsv')
-      return parseCsv(bytes, {
+      return parseCsv<Record<string, string>>(bytes, {
         columns: true,
         bom: true,
         skip_empty_lines: true,
         delimiter: ext === '.tsv' ? '\t' : ',',
-      }) as unknown[];
+      });
     if (ext === '.jsonl' || ext === '.ndjson')
       return bytes
         .toString('utf8')
@@ -73,7 +73,7 @@ async function readRows(field: string, path: string, column: string): Promise<un
     }
     const value = parseYaml(bytes.toString('utf8')) as unknown;
     if (!Array.isArray(value)) throw new ConfigError(field, `${path} must hold a list`);
-    return value;
+    return value as unknown[];
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     throw new ConfigError(field, `${path}: ${(error as Error).message.split('\n')[0]}`);
@@ -95,6 +95,8 @@ async function readColumn(
     const value = typeof row === 'string' ? row : (row as Record<string, unknown> | null)?.[column];
     if (value === undefined || value === null)
       throw new ConfigError(field, `${path} row ${i + 1} has no "${column}"`);
+    if (typeof value !== 'string' && typeof value !== 'number')
+      throw new ConfigError(field, `${path} row ${i + 1}: "${column}" is not text`);
     const text = String(value).replace(/\s+/g, ' ').trim();
     if (!text || seen.has(text.toLowerCase())) return;
     seen.add(text.toLowerCase());
