@@ -53,6 +53,7 @@ import { checkVersionPart, DEFAULT_DEPLOYMENT_NAME, makeCurrentIfNone } from '..
 import { HEALTH_MAX_AGE_MS, isHealthy, keepHealthFile } from '../health';
 import { readConfigFile } from './config-file';
 import { addDataCommands } from './data-commands';
+import { addPlanCommand } from './plan-command';
 import { writeSummaryFile } from '../report/stats';
 import { loadPersonas, loadTopics } from './seed-files';
 import { loadAttributes, loadMethodOptions } from './method-files';
@@ -822,6 +823,7 @@ export function buildProgram(): Command {
     process.stdout.write(`cancel requested for ${runId}\n`);
   });
   addDataCommands(program);
+  addPlanCommand(program);
   program
     .command('codec-server')
     .description('serve the Temporal codec protocol so the Temporal UI shows encrypted payloads decoded')

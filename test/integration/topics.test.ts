@@ -95,3 +95,16 @@ test('topics: --no-expand plans over the seed topics with no topics call and no 
     assert.equal(record.topic_path, undefined);
   }
 });
+
+test('plan: the built CLI prints a run plan with no server and no LLM call; a bad size is one line and exit 2', async () => {
+  llm.resetStats();
+  const ok = await runCli(['plan', '--dialogs-per-intent', '150', '--no-expand'], {});
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /^1350 dialogues: 1350 distinct plans \(100\.0%\), 0 repeats$/m);
+  assert.match(ok.stdout, /^ {2}transaction: 150, 150 \(100\.0%\), 40 of 40$/m);
+  const bad = await runCli(['plan', '--dialogs-per-intent', '1.5'], {});
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  assert.match(bad.stderr, /--dialogs-per-intent/);
+  assert.equal(llm.stats().requests, 0);
+});
