@@ -185,7 +185,6 @@ export const FIELD_FLAGS: Record<string, string> = {
   taxonomy: '--taxonomy',
   prompts: '--prompts',
   attributes: '--attributes',
-  expand: '--no-expand',
   'rateLimit.requestsPerMinute': '--rpm',
   'rateLimit.tokensPerMinute': '--tpm',
 };
