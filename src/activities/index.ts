@@ -6,6 +6,7 @@ import { RunGates } from './run-gate';
 import { createGenerateResponses } from './responses';
 import { createGenerateSkeleton } from './skeleton';
 import { createJudgeDialogue } from './judge';
+import { createExpandTopic } from './topics';
 import { createStorageActivities } from './storage';
 
 export { toLlmFailure, LLM_FAILURE_TYPES } from './errors';
@@ -45,6 +46,7 @@ export function createLlmActivities(deps: LlmDeps, judge?: JudgeEndpoint) {
     judgeDialogue: createJudgeDialogue(
       judge ? { ...deps, openai: judge.openai, rate: judge.rate ?? new RateController() } : deps,
     ),
+    expandTopic: createExpandTopic(deps),
   };
 }
 

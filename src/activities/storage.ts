@@ -6,6 +6,7 @@ import {
   type StoreFailuresInput,
   type StoreFailuresResult,
 } from '../shared/schemas';
+import type { TopicLeaf } from '../method/expansion';
 import { dialogueMetrics } from '../method/metrics';
 import { describeIssues } from '../method/replies';
 import type { StoredDialogueRecord } from '../export/records';
@@ -13,6 +14,15 @@ import type { StoreRegistry } from '../storage/jsonl-store';
 import { STORAGE_FAILURE_TYPES, toStorageFailure } from './errors';
 
 export { STORAGE_FAILURE_TYPES };
+
+export interface StoreTopicsInput {
+  outDir: string;
+  runId: string;
+  intent: string;
+  /** Index of the first leaf: a long list goes in several batches. */
+  from: number;
+  leaves: TopicLeaf[];
+}
 
 /** The run of a batch, from its ids (`<runId>.<intent>.<index>`), so a directory holds one run only. */
 function runOf(ids: string[]): string | undefined {
@@ -71,6 +81,17 @@ export function createStorageActivities(storage: StoreRegistry) {
         ? valid.filter((_, i) => results[i]!.status === 'duplicate').map((r) => r.id)
         : [];
       return { written, duplicates, invalid, duplicateIds };
+    },
+    /** Writes an intent's topic leaves to `topics.jsonl`; ids already there are skipped (retries, resumes). */
+    async storeTopics(input: StoreTopicsInput): Promise<{ written: number }> {
+      const ids = input.leaves.map((_, i) => `${input.runId}.${input.intent}.t${input.from + i}`);
+      const store = await open(input.outDir, ids);
+      const results = await Promise.all(
+        input.leaves.map((leaf, i) => store.appendTopic(ids[i]!, { intent: input.intent, ...leaf })),
+      ).catch((error: unknown) => {
+        throw toStorageFailure(error);
+      });
+      return { written: results.filter((r) => r.status === 'written').length };
     },
     async storeFailures(input: StoreFailuresInput): Promise<StoreFailuresResult> {
       const store = await open(

@@ -54,7 +54,9 @@ import { HEALTH_MAX_AGE_MS, isHealthy, keepHealthFile } from '../health';
 import { readConfigFile } from './config-file';
 import { addDataCommands } from './data-commands';
 import { addCalibrateCommand } from './calibrate-command';
+import { addPlanCommand } from './plan-command';
 import { writeSummaryFile } from '../report/stats';
+import { loadPersonas, loadTopics } from './seed-files';
 import { loadAttributes, loadMethodOptions } from './method-files';
 import { preflightEndpoint } from './preflight';
 import { formatCost } from '../shared/pricing';
@@ -306,6 +308,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     responseFormat: str('responseFormat') as RunInput['responseFormat'],
     judge: judgeFlags(str, opts.judge === true),
     ...samplingFlags(str),
+    expand: opts.expand === false ? false : undefined,
     rateLimit:
       str('rpm') || str('tpm')
         ? { requestsPerMinute: number('--rpm', str('rpm')), tokensPerMinute: number('--tpm', str('tpm')) }
@@ -315,6 +318,10 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
   const attempts = number('--max-attempts', str('maxAttempts'));
   if (attempts !== undefined) flags.retry = { ...fromFile.retry, maximumAttempts: attempts };
   delete (flags as Record<string, unknown>).maxAttempts;
+  // Seed data (issue 22): the user's own topic list (all intents plan over it) and personas (one more axis).
+  if (str('topics')) method.taxonomy = await loadTopics(str('topics')!, method.taxonomy, process.cwd());
+  if (str('personas'))
+    flags.attributes = await loadPersonas(str('personas')!, flags.attributes, process.cwd());
   // Flags win over the file; fields neither sets stay unset so an earlier run in --out can supply them.
   const run = {
     ...fromFile,
@@ -720,6 +727,18 @@ export function buildProgram(): Command {
         '--attributes <file>',
         'user attributes the plan combines with topics: builtin (default), none, or a YAML/JSON file of axes',
       )
+      .option(
+        '--topics <file>',
+        'your own topics for every intent: a CSV, JSONL or Parquet file, FILE:COLUMN (default column "topic"); not expanded unless the config sets expand',
+      )
+      .option(
+        '--personas <file>',
+        'personas, one more attribute axis: a YAML, JSON, CSV or JSONL file, FILE:COLUMN (default column "persona"), at most 200',
+      )
+      .option(
+        '--no-expand',
+        'plan over the seed topics only: no LLM topic expansion (new runs with the built-in topics expand when they need more)',
+      )
       .option('--run-id <id>', 'run id (default: the run in --out, else a new one)')
       .option('--config <file>', 'YAML or JSON file of run settings (workflow input names); flags win')
       .option(
@@ -890,6 +909,7 @@ export function buildProgram(): Command {
   });
   addDataCommands(program);
   addCalibrateCommand(program);
+  addPlanCommand(program);
   program
     .command('codec-server')
     .description('serve the Temporal codec protocol so the Temporal UI shows encrypted payloads decoded')

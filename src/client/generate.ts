@@ -230,6 +230,7 @@ const PLAN_FIELDS = [
   'temperature',
   'seed',
   'attributes',
+  'expand',
 ] as const;
 
 /** Resolves the run's input: an earlier run in the directory wins for what was not given now. */
@@ -289,6 +290,8 @@ export async function resolveRunInput(
     prompts: BUILTIN_PROMPTS,
     // New runs vary who asks and how; a run resumed from before attributes keeps planning without them.
     attributes: 'builtin',
+    // Seed topics grow into a tree when the run needs more of them; a run's own topic list stays as given.
+    expand: given.taxonomy ? false : {},
     ...given,
     outDir: dir,
     runId: given.runId ?? newRunId(),

@@ -1,5 +1,5 @@
 import type { DialoguePlan, DialogueRecord, JudgeVerdict, Skeleton } from '../shared/schemas';
-import { BUILTIN_TAXONOMY, taxonomyFlow, taxonomyIntent, type Taxonomy } from './taxonomy';
+import { BUILTIN_TAXONOMY, taxonomyFlow, taxonomyIntent, topicPath, type Taxonomy } from './taxonomy';
 
 /** Interleaves the skeleton's queries with the responses into the seed's output record. */
 export function toDialogueRecord(args: {
@@ -27,10 +27,17 @@ export function toDialogueRecord(args: {
     intent: names.intent,
     info_flow: names.infoFlow,
     topic: plan.topic,
+    ...(topicTree(args.taxonomy, plan) && { topic_path: topicTree(args.taxonomy, plan) }),
     ...(plan.attributes ? { attributes: plan.attributes } : {}),
     model,
     ...(args.judge ? { judge: args.judge } : {}),
   };
+}
+
+/** The leaf's path, in runs whose topics were expanded into a tree (others keep their records as they were). */
+function topicTree(taxonomy: Taxonomy | undefined, plan: DialoguePlan): string[] | undefined {
+  const intent = taxonomy && taxonomyIntent(taxonomy, plan.intent);
+  return intent?.topicPaths ? topicPath(intent, plan.topic) : undefined;
 }
 
 /** The intent and info flow names a record or failure carries for `plan`. */

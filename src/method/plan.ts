@@ -71,10 +71,27 @@ export function seededPermutation(n: number, seed: string): number[] {
   return out;
 }
 
+/**
+ * The last few permutations computed, by size and seed: consecutive dialogues share their cycle's
+ * permutation, and with thousands of topics (expanded leaves) recomputing it per dialogue cost 1.5 ms.
+ * The same arguments give the same permutation, so a hit changes no plan.
+ */
+const recentPermutations = new Map<string, readonly number[]>();
+function cyclePermutation(n: number, seed: string): readonly number[] {
+  const key = `${n}:${seed}`;
+  let permutation = recentPermutations.get(key);
+  if (!permutation) {
+    permutation = seededPermutation(n, seed);
+    recentPermutations.set(key, permutation);
+    if (recentPermutations.size > 32) recentPermutations.delete(recentPermutations.keys().next().value!);
+  }
+  return permutation;
+}
+
 /** Picks item `index` from an endless sequence of seeded permutations of `items`. */
 function spreadPick<T>(items: readonly T[], index: number, seed: string): T {
   const cycle = Math.floor(index / items.length);
-  const permutation = seededPermutation(items.length, `${seed}#${cycle}`);
+  const permutation = cyclePermutation(items.length, `${seed}#${cycle}`);
   return items[permutation[index % items.length]!]!;
 }
 
@@ -142,7 +159,7 @@ export function planDialogue(args: {
     const topics = entry.topics.length;
     const cycle = Math.floor(index / topics);
     // The topic's position in its list, so each topic has its own permutation of combinations.
-    const topic = seededPermutation(topics, `${topicSeed}#${cycle}`)[index % topics]!;
+    const topic = cyclePermutation(topics, `${topicSeed}#${cycle}`)[index % topics]!;
     const size = attributeSpaceSize(args.attributes);
     const combination = seededIndexPermutation(size, `${seed}/${intent}/attributes/${topic}`);
     plan.attributes = decodeAttributes(args.attributes, combination(cycle % size));

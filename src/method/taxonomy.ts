@@ -56,8 +56,20 @@ export const taxonomyIntentSchema = z
       .array(line(TAXONOMY_LIMITS.textChars))
       .min(1, 'must list at least one topic')
       .max(TAXONOMY_LIMITS.topicsPerIntent),
+    /**
+     * Each topic's path in a topic tree, from its seed topic to itself (topic expansion fills it in an
+     * intent's input; records carry it as `topic_path`). Absent: every topic is its own path.
+     */
+    topicPaths: z
+      .array(z.array(line(TAXONOMY_LIMITS.textChars)).min(1).max(4))
+      .max(TAXONOMY_LIMITS.topicsPerIntent)
+      .optional(),
   })
-  .strict();
+  .strict()
+  .refine((i) => !i.topicPaths || i.topicPaths.length === i.topics.length, {
+    path: ['topicPaths'],
+    message: 'must hold one path per topic',
+  });
 
 export const taxonomySchema = z
   .object({
@@ -137,6 +149,12 @@ export function taxonomyFlow(taxonomy: Taxonomy, id: string): InfoFlow {
 }
 
 /** The part of a taxonomy one intent needs: what an intent workflow's input carries. */
+/** The path of `topic` in `intent`'s topic tree: the topic alone when the intent has no tree. */
+export function topicPath(intent: TaxonomyIntent, topic: string): string[] {
+  const index = intent.topicPaths ? intent.topics.indexOf(topic) : -1;
+  return index >= 0 ? intent.topicPaths![index]! : [topic];
+}
+
 export function sliceTaxonomy(taxonomy: Taxonomy, id: string): Taxonomy {
   const intent = taxonomyIntent(taxonomy, id);
   return {

@@ -56,6 +56,8 @@ export const HISTORY_BUDGET = {
 export const OUTPUT_FILES = {
   dialogues: 'dialogs.jsonl',
   failures: 'failures.jsonl',
+  /** The leaves of a run's topic expansion, each with its path (issue 22). */
+  topics: 'topics.jsonl',
   run: 'run.json',
 } as const;
 

@@ -7,6 +7,7 @@ import { INTENT_IDS, type InfoFlowId, type IntentId } from '../method/intents';
 import type { PromptContext } from '../method/prompts';
 import type { JudgeContext } from '../method/judge';
 import { runAttributesSchema } from '../method/attributes';
+import { runExpandSchema } from '../method/expansion';
 import { methodIdSchema, taxonomySchema } from '../method/taxonomy';
 import { promptTemplatesSchema } from '../method/templates';
 import {
@@ -165,6 +166,11 @@ export const runInputObjectSchema = z
     attributes: runAttributesSchema.optional(),
     /** Scores every dialogue (or a sample) for consistency after its responses; absent: no judge. */
     judge: judgeSettingsSchema.optional(),
+    /**
+     * Topic expansion before each intent's dialogues (src/method/expansion.ts), or `false` for none.
+     * Absent (every run before it existed, and runs with their own topic list): none.
+     */
+    expand: runExpandSchema.optional(),
     /** USD per million tokens by model, over the built-in table (`src/shared/pricing.ts`), for the cost estimate. */
     prices: pricesSchema.optional(),
   })
@@ -349,6 +355,8 @@ export const dialogueRecordSchema = z
     intent: z.string().min(1),
     info_flow: z.string().min(1),
     topic: z.string().min(1),
+    /** The leaf topic's path from its seed topic, in runs with topic expansion (issue 22). */
+    topic_path: z.array(z.string().min(1)).min(1).optional(),
     /** The user attributes the dialogue was planned with, by axis name (runs with attributes only). */
     attributes: z.record(z.string().max(40), z.string().max(200)).optional(),
     model: z.string().min(1),
@@ -496,9 +504,12 @@ export interface RunSummary {
   llmCalls: number;
   /** Already stored before (see IntentProgress.duplicates). */
   duplicates?: number;
-  failedAttempts?: FailedAttempts;
+  /** `topics` only in runs that expanded topics (their calls are in `llmCalls` and `tokens` too). */
+  failedAttempts?: FailedAttempts & { topics?: FailedAttempts['skeleton'] };
   /** `tokens` split by stage (absent in results of runs from before it existed). */
-  stageTokens?: StageTokens;
+  stageTokens?: StageTokens & { topics?: TokenTotals };
+  /** Subtopics topic expansion dropped: by its reply checks, and as exact or near duplicates. */
+  topics?: { dropped: number; duplicates: number };
   /** USD for every paid token, failed attempts included; absent when the model has no price. */
   estimatedCostUsd?: number;
   /** The judge's counts over the run (runs with a judge only). */

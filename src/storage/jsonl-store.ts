@@ -422,6 +422,7 @@ export class JsonlStore {
     repairedBytes: number,
     /** The run the directory's marker names. */
     readonly runId: string | undefined,
+    private readonly fsync: boolean = DEFAULT_JSONL_STORE_OPTIONS.fsync,
   ) {
     this.repairedBytes = repairedBytes;
   }
@@ -467,7 +468,15 @@ export class JsonlStore {
         // Every write first checks that the lock is still ours (one lstat), so a holder that was taken
         // over stops instead of writing beside the new one.
         d.file.fence = f.file.fence = () => lock.check();
-        return new JsonlStore(directory, lock, d.file, f.file, d.repairedBytes + f.repairedBytes, runId);
+        return new JsonlStore(
+          directory,
+          lock,
+          d.file,
+          f.file,
+          d.repairedBytes + f.repairedBytes,
+          runId,
+          fsync,
+        );
       } catch (error) {
         await lock.release();
         throw error;
@@ -508,6 +517,20 @@ export class JsonlStore {
     return this.appendTo(this.failures, failure.id, failure);
   }
 
+  private topics: Promise<JsonlFile> | undefined;
+
+  /** A leaf of the run's topic tree, in `topics.jsonl`: opened on first use (most runs expand nothing). */
+  async appendTopic(
+    id: string,
+    leaf: { intent: string; topic: string; path: string[] },
+  ): Promise<StoreResult> {
+    this.topics ??= JsonlFile.open(this.directory, OUTPUT_FILES.topics, this.fsync).then(({ file }) => {
+      file.fence = () => this.lock.check();
+      return file;
+    });
+    return this.appendTo(await this.topics, id, leaf);
+  }
+
   private appendTo(file: JsonlFile, id: string, record: unknown): Promise<StoreResult> {
     if (this.closed) return Promise.reject(new Error(`the store of ${this.dir} is closed`));
     this.lastAppendAt = Date.now();
@@ -545,6 +568,7 @@ export class JsonlStore {
     for (const step of [
       () => this.dialogues.close(),
       () => this.failures.close(),
+      async () => (this.topics ? (await this.topics).close() : undefined),
       () => this.lock.release(),
       () => this.directory.close(),
     ])

@@ -68,4 +68,10 @@ export const PATCHES = {
    * creates, and these were 11 of the 39 per dialogue. Since 6d6235f.
    */
   leanDialogueLoop: 'lean-dialogue-loop',
+  /**
+   * A run whose input asks for topic expansion grows each intent's topics into a tree before starting
+   * its child (src/workflows/topics.ts), which then plans over the leaves. Runs without `expand` in their
+   * input never reach the check. Since issue 22's topics stage.
+   */
+  topicExpansion: 'topic-expansion',
 } as const;

@@ -1,10 +1,15 @@
 /**
  * A whole run: validates its input, starts one child workflow per intent and shares the run's bound on
  * LLM calls in flight among the intents still working, passing pause and resume on to them.
+ *
+ * In order: `parseRunInput` → `RunState` (the run's numbers and how it tells its children) →
+ * `handleProgress` and `handleControl` (queries, signals, updates) → `startIntents` → `awaitIntents` →
+ * `runSummary`. The order of `patched()` calls and commands is the recorded one (test/replay).
  */
 import {
   allHandlersFinished,
   ApplicationFailure,
+  type ChildWorkflowHandle,
   ChildWorkflowFailure,
   condition,
   getExternalWorkflowHandle,
@@ -18,10 +23,11 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { IntentId } from '../method/intents';
-import { sliceTaxonomy } from '../method/taxonomy';
+import { expansionMaxTokens, type TopicLeaf } from '../method/expansion';
+import { BUILTIN_TAXONOMY, sliceTaxonomy } from '../method/taxonomy';
 import { mergeJudgeTallies } from '../method/judge';
 import { MAX_CONCURRENCY } from '../shared/constants';
-import { costOf, formatCost, paidTokens, priceFor, runCostUsd } from '../shared/pricing';
+import { costOf, formatCost, paidTokens, priceFor, runCostUsd, type Price } from '../shared/pricing';
 import {
   intentReportSignal,
   pauseSignal,
@@ -39,13 +45,16 @@ import {
   runInputSchema,
   type FailedAttempts,
   type IntentProgress,
+  type RunConfig,
   type RunControlState,
   type RunInput,
   type RunSummary,
 } from '../shared/schemas';
 import { splitConcurrency } from './budget';
 import { consistentChatIntent } from './intent';
+import { llmCallSettings } from './intent/options';
 import { PATCHES } from './patches';
+import { expandedTaxonomy, expandTopics, openTopicBooks, type TopicBooks } from './topics';
 
 /** `2h 05m`, `14m`, `40s`. */
 function formatDuration(ms: number): string {
@@ -69,6 +78,36 @@ export function intentWorkflowId(runId: string, intent: IntentId): string {
 export type RunWorkflowInput = Omit<RunInput, 'runId'> & { runId?: string };
 
 export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSummary> {
+  const config = parseRunInput(input);
+  const run = new RunState(config);
+  handleProgress(run);
+  handleControl(run);
+  run.markPaused();
+
+  const children = await startIntents(run);
+  run.childrenStarted = true;
+  await awaitIntents(run, children);
+  // An update or signal still telling children finishes first, so its caller gets its answer.
+  if (patched(PATCHES.runWaitsForHandlers)) await condition(allHandlersFinished);
+
+  if (run.failedIntents.size > 0) {
+    throw ApplicationFailure.nonRetryable(
+      `intent workflows failed: ${[...run.failedIntents].map(([i, m]) => `${i}: ${m}`).join('; ')}`,
+      RUN_FAILURE_TYPES.intentFailed,
+    );
+  }
+  return withTopics(
+    runSummary(
+      config,
+      config.intents.map((i) => run.finished.get(i)!),
+    ),
+    run.topicBooks,
+    run.price,
+  );
+}
+
+/** The run's input, checked: a bad field fails the run at once, naming the field. */
+function parseRunInput(input: RunWorkflowInput): RunConfig {
   // The run id defaults to the workflow id, so `temporal workflow start --workflow-id X` needs no runId.
   const parsed = runInputSchema.safeParse({ runId: workflowInfo().workflowId, ...input });
   if (!parsed.success) {
@@ -81,139 +120,180 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
       details: [parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }))],
     });
   }
-  const config = parsed.data;
-  if (config.runId !== workflowInfo().workflowId) {
+  if (parsed.data.runId !== workflowInfo().workflowId) {
     throw ApplicationFailure.nonRetryable(
       `invalid run input: runId: must equal the workflow id (${workflowInfo().workflowId})`,
       RUN_FAILURE_TYPES.invalidInput,
     );
   }
+  return parsed.data;
+}
 
-  let paused = config.paused;
-  let concurrency = config.concurrency;
-  const finished = new Map<IntentId, IntentProgress>();
+/** The run's numbers while it goes, and how it tells its children about pause and concurrency. */
+class RunState {
+  paused: boolean;
+  concurrency: number;
+  readonly finished = new Map<IntentId, IntentProgress>();
   /** The latest report of each intent still running. */
-  const live = new Map<IntentId, IntentProgress>();
-  const failedIntents = new Map<IntentId, string>();
-  const running = () => config.intents.filter((i) => !finished.has(i) && !failedIntents.has(i));
-  let shares = splitConcurrency(concurrency, config.intents);
+  readonly live = new Map<IntentId, IntentProgress>();
+  readonly failedIntents = new Map<IntentId, string>();
+  shares: Map<IntentId, number>;
   // Runs from before the worker gate neither tell their intents the run's bound nor pass it at start.
-  const gated = patched(PATCHES.workerGate);
+  readonly gated = patched(PATCHES.workerGate);
   /** The bound the intents last heard, to tell them only when it changes. */
-  let toldConcurrency = concurrency;
+  private toldConcurrency: number;
+  // Intents that have started their last dialogue get no share, so no share signal races their completion.
+  private readonly skipFinishing = patched(PATCHES.finishingIntents);
+  readonly price: Price | undefined;
+  private readonly startedAt = workflowInfo().runStartTime.getTime();
+  /** The `topics` stage's calls, tokens and drops (runs with topic expansion). */
+  readonly topicBooks = openTopicBooks();
+  /** Updates wait for this: they apply to children that exist. */
+  childrenStarted = false;
 
-  const tellChildren = async (send: (intent: IntentId) => Promise<void>) => {
+  constructor(readonly config: RunConfig) {
+    this.paused = config.paused;
+    this.concurrency = config.concurrency;
+    this.toldConcurrency = config.concurrency;
+    this.shares = splitConcurrency(config.concurrency, config.intents);
+    this.price = priceFor(config.model, config.prices);
+  }
+
+  running(): IntentId[] {
+    return this.config.intents.filter((i) => !this.finished.has(i) && !this.failedIntents.has(i));
+  }
+
+  child(intent: IntentId) {
+    return getExternalWorkflowHandle(intentWorkflowId(this.config.runId, intent));
+  }
+
+  async tellChildren(send: (intent: IntentId) => Promise<void>): Promise<void> {
     await Promise.all(
-      running().map((intent) =>
+      this.running().map((intent) =>
         send(intent).catch(() => {
           // The child may have just finished; nothing to tell it then.
         }),
       ),
     );
-  };
-  const child = (intent: IntentId) => getExternalWorkflowHandle(intentWorkflowId(config.runId, intent));
-  // Intents that have started their last dialogue get no share, so no share signal races their completion.
-  const skipFinishing = patched(PATCHES.finishingIntents);
-  const finishing = (intent: IntentId) => {
-    const report = live.get(intent);
-    return skipFinishing && report?.started !== undefined && report.started >= report.planned;
-  };
-  const rebalance = async () => {
-    const sharing = running().filter((i) => !finishing(i));
-    const next = splitConcurrency(concurrency, sharing);
-    const changed = sharing.filter((i) => next.get(i) !== shares.get(i));
-    shares = next;
+  }
+
+  finishing(intent: IntentId): boolean {
+    const report = this.live.get(intent);
+    return this.skipFinishing && report?.started !== undefined && report.started >= report.planned;
+  }
+
+  /** Shares the bound out again among the intents still starting dialogues; tells those whose share changed. */
+  async rebalance(): Promise<void> {
+    const sharing = this.running().filter((i) => !this.finishing(i));
+    const next = splitConcurrency(this.concurrency, sharing);
+    const changed = sharing.filter((i) => next.get(i) !== this.shares.get(i));
+    this.shares = next;
     await Promise.all(
       changed.map((i) =>
-        child(i)
+        this.child(i)
           .signal(setConcurrencySignal, next.get(i) ?? 0)
           .catch(() => undefined),
       ),
     );
-    if (gated && concurrency !== toldConcurrency) {
-      toldConcurrency = concurrency;
-      const total = concurrency;
-      await tellChildren((i) => child(i).signal(setRunConcurrencySignal, total));
+    if (this.gated && this.concurrency !== this.toldConcurrency) {
+      this.toldConcurrency = this.concurrency;
+      const total = this.concurrency;
+      await this.tellChildren((i) => this.child(i).signal(setRunConcurrencySignal, total));
     }
-  };
+  }
 
-  const intentView = (intent: IntentId): IntentProgress =>
-    finished.get(intent) ??
-    (live.has(intent) && !failedIntents.has(intent)
-      ? { ...live.get(intent)!, paused, concurrency: shares.get(intent) ?? 0 }
-      : undefined) ?? {
+  /** Pauses or resumes the run and every running child. */
+  async setPaused(paused: boolean): Promise<void> {
+    this.paused = paused;
+    this.markPaused();
+    await this.tellChildren((i) => this.child(i).signal(paused ? pauseSignal : resumeSignal));
+  }
+
+  markPaused(): void {
+    if (patched(PATCHES.runMemoPaused)) upsertMemo({ paused: this.paused });
+    this.showDetails();
+  }
+
+  intentView(intent: IntentId): IntentProgress {
+    const { paused } = this;
+    const concurrency = this.shares.get(intent) ?? 0;
+    const finished = this.finished.get(intent);
+    if (finished) return finished;
+    const report = this.live.get(intent);
+    if (report && !this.failedIntents.has(intent)) return { ...report, paused, concurrency };
+    return {
       intent,
-      planned: config.numDialogsPerIntent,
+      planned: this.config.numDialogsPerIntent,
       written: 0,
       failed: 0,
       inFlight: 0,
       tokens: { prompt: 0, completion: 0 },
       llmCalls: 0,
       paused,
-      concurrency: shares.get(intent) ?? 0,
-      status: failedIntents.has(intent) ? 'failed' : 'running',
+      concurrency,
+      status: this.failedIntents.has(intent) ? 'failed' : 'running',
       continuedAsNew: 0,
     };
-  const price = priceFor(config.model, config.prices);
-  setHandler(runProgressQuery, () => ({
-    runId: config.runId,
-    outDir: config.outDir,
-    model: config.model,
-    paused,
-    concurrency,
-    price,
-    intents: config.intents.map(intentView),
-  }));
+  }
 
   /** What the UI shows under the run: its numbers so far, cost and a rough ETA. */
-  const startedAt = workflowInfo().runStartTime.getTime();
-  const showDetails = () => {
-    const view = config.intents.map(intentView);
+  showDetails(): void {
+    const view = this.config.intents.map((i) => this.intentView(i));
     const sum = (pick: (p: IntentProgress) => number) => view.reduce((t, p) => t + pick(p), 0);
     const planned = sum((p) => p.planned);
     const done = sum((p) => p.written + p.failed + (p.duplicates ?? 0));
     const tokens = paidTokens(view);
-    const elapsed = Date.now() - startedAt;
+    const elapsed = Date.now() - this.startedAt;
     const eta =
-      done > 0 && done < planned && !paused
+      done > 0 && done < planned && !this.paused
         ? ` · ETA ${formatDuration(((planned - done) * elapsed) / done)}`
         : '';
     setCurrentDetails(
       [
-        `${paused ? 'PAUSED · ' : ''}${sum((p) => p.written)}/${planned} written · ${sum((p) => p.failed)} failed`,
-        `${tokens.prompt + tokens.completion} tokens · ${formatCost(costOf(price, tokens))}${eta}`,
+        `${this.paused ? 'PAUSED · ' : ''}${sum((p) => p.written)}/${planned} written · ${sum((p) => p.failed)} failed`,
+        `${tokens.prompt + tokens.completion} tokens · ${formatCost(costOf(this.price, tokens))}${eta}`,
       ].join('\n'),
     );
-  };
+  }
+}
+
+/** The progress query, and the intents' reports that feed it. */
+function handleProgress(run: RunState): void {
+  const { config } = run;
+  setHandler(runProgressQuery, () => ({
+    runId: config.runId,
+    outDir: config.outDir,
+    model: config.model,
+    paused: run.paused,
+    concurrency: run.concurrency,
+    price: run.price,
+    intents: config.intents.map((i) => run.intentView(i)),
+  }));
   setHandler(intentReportSignal, (report) => {
     // Any workflow can signal: take only a well-formed report of an intent of this run still running.
     const parsed = intentReportSchema.safeParse(report);
-    if (!parsed.success || !config.intents.includes(parsed.data.intent) || finished.has(parsed.data.intent)) {
+    if (
+      !parsed.success ||
+      !config.intents.includes(parsed.data.intent) ||
+      run.finished.has(parsed.data.intent)
+    ) {
       log.warn('intentReport signal ignored', { intent: String((report as { intent?: unknown })?.intent) });
       return;
     }
-    const wasFinishing = finishing(parsed.data.intent);
-    live.set(parsed.data.intent, report);
+    const wasFinishing = run.finishing(parsed.data.intent);
+    run.live.set(parsed.data.intent, report);
     // Its share goes to the intents still starting dialogues; shared out once every report that came
     // with this one is in (a microtask runs after the activation's signals), so none gets a share late.
-    if (!wasFinishing && finishing(parsed.data.intent)) void Promise.resolve().then(rebalance);
-    showDetails();
+    if (!wasFinishing && run.finishing(parsed.data.intent))
+      void Promise.resolve().then(() => run.rebalance());
+    run.showDetails();
   });
-  const markPaused = () => {
-    if (patched(PATCHES.runMemoPaused)) upsertMemo({ paused });
-    showDetails();
-  };
-  // Signals: kept for older clients and `temporal workflow signal`; they tell every running child.
-  setHandler(pauseSignal, async () => {
-    paused = true;
-    markPaused();
-    await tellChildren((i) => child(i).signal(pauseSignal));
-  });
-  setHandler(resumeSignal, async () => {
-    paused = false;
-    markPaused();
-    await tellChildren((i) => child(i).signal(resumeSignal));
-  });
+}
+
+/** Pause, resume and concurrency, as signals (older clients, `temporal workflow signal`) and as updates. */
+function handleControl(run: RunState): void {
+  setHandler(pauseSignal, () => run.setPaused(true));
+  setHandler(resumeSignal, () => run.setPaused(false));
   setHandler(setConcurrencySignal, async (n) => {
     // A signal has no validator: a bad argument would stall every intent (NaN shares), so it is dropped.
     if (typeof n !== 'number' || !Number.isFinite(n)) {
@@ -222,49 +302,36 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
         return;
       }
     }
-    concurrency = Math.max(1, Math.min(MAX_CONCURRENCY, Math.floor(n)));
-    await rebalance();
+    run.concurrency = Math.max(1, Math.min(MAX_CONCURRENCY, Math.floor(n)));
+    await run.rebalance();
   });
 
   // Updates: validated before they are accepted, applied one at a time once every child has started,
   // and answered with the state the run then has.
-  let childrenStarted = false;
   const controlState = (): RunControlState => ({
-    runId: config.runId,
-    paused,
-    concurrency,
-    intents: running().map((intent) => ({ intent, concurrency: shares.get(intent) ?? 0 })),
+    runId: run.config.runId,
+    paused: run.paused,
+    concurrency: run.concurrency,
+    intents: run.running().map((intent) => ({ intent, concurrency: run.shares.get(intent) ?? 0 })),
   });
   let controlQueue: Promise<unknown> = Promise.resolve();
   const control = (apply: () => Promise<void>): Promise<RunControlState> => {
     const next = controlQueue.then(async () => {
-      await condition(() => childrenStarted);
+      await condition(() => run.childrenStarted);
       await apply();
       return controlState();
     });
     controlQueue = next.catch(() => undefined);
     return next;
   };
-  setHandler(pauseUpdate, () =>
-    control(async () => {
-      paused = true;
-      markPaused();
-      await tellChildren((i) => child(i).signal(pauseSignal));
-    }),
-  );
-  setHandler(resumeUpdate, () =>
-    control(async () => {
-      paused = false;
-      markPaused();
-      await tellChildren((i) => child(i).signal(resumeSignal));
-    }),
-  );
+  setHandler(pauseUpdate, () => control(() => run.setPaused(true)));
+  setHandler(resumeUpdate, () => control(() => run.setPaused(false)));
   setHandler(
     setConcurrencyUpdate,
     (n) =>
       control(async () => {
-        concurrency = n;
-        await rebalance();
+        run.concurrency = n;
+        await run.rebalance();
       }),
     {
       validator: (n) => {
@@ -276,11 +343,21 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
       },
     },
   );
-  markPaused();
+}
 
-  const children = await Promise.all(
+type IntentChild = ChildWorkflowHandle<typeof consistentChatIntent>;
+
+/** Starts one child per intent, each with its share; tells a child what changed while it was starting. */
+async function startIntents(run: RunState): Promise<{ intent: IntentId; handle: IntentChild }[]> {
+  const { config } = run;
+  return Promise.all(
     config.intents.map(async (intent) => {
-      const startedWith = { paused, concurrency: shares.get(intent) ?? 0, runConcurrency: concurrency };
+      const leaves = await expandedLeaves(run, intent);
+      const startedWith = {
+        paused: run.paused,
+        concurrency: run.shares.get(intent) ?? 0,
+        runConcurrency: run.concurrency,
+      };
       const handle = await startChild(consistentChatIntent, {
         workflowId: intentWorkflowId(config.runId, intent),
         args: [
@@ -288,64 +365,104 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
             // A child carries only its own intent's part of a run's taxonomy (none if the run has none).
             config: {
               ...config,
-              paused,
+              paused: run.paused,
               ...(config.taxonomy && { taxonomy: sliceTaxonomy(config.taxonomy, intent) }),
+              ...(leaves && {
+                taxonomy: expandedTaxonomy(config.taxonomy ?? BUILTIN_TAXONOMY, intent, leaves),
+              }),
             },
             intent,
             concurrency: startedWith.concurrency,
-            ...(gated && { runConcurrency: startedWith.runConcurrency }),
+            ...(run.gated && { runConcurrency: startedWith.runConcurrency }),
           },
         ],
         staticSummary: `${intent}: ${config.numDialogsPerIntent} dialogues`,
       });
       // A pause or a new concurrency that came while the child was starting may not have reached it.
-      const share = shares.get(intent) ?? 0;
+      const share = run.shares.get(intent) ?? 0;
       if (
-        (paused !== startedWith.paused || share !== startedWith.concurrency) &&
+        (run.paused !== startedWith.paused || share !== startedWith.concurrency) &&
         patched(PATCHES.lateChildGetsPause)
       ) {
-        const target = child(intent);
-        await target.signal(paused ? pauseSignal : resumeSignal).catch(() => undefined);
+        const target = run.child(intent);
+        await target.signal(run.paused ? pauseSignal : resumeSignal).catch(() => undefined);
         if (share !== startedWith.concurrency)
           await target.signal(setConcurrencySignal, share).catch(() => undefined);
       }
-      if (gated && concurrency !== startedWith.runConcurrency)
-        await child(intent)
-          .signal(setRunConcurrencySignal, concurrency)
+      if (run.gated && run.concurrency !== startedWith.runConcurrency)
+        await run
+          .child(intent)
+          .signal(setRunConcurrencySignal, run.concurrency)
           .catch(() => undefined);
       return { intent, handle };
     }),
   );
-  childrenStarted = true;
+}
 
+/** The intent's leaf topics, in runs that ask for expansion; runs without `expand` never reach `patched`. */
+async function expandedLeaves(run: RunState, intent: IntentId): Promise<TopicLeaf[] | undefined> {
+  const { config } = run;
+  if (!config.expand || !patched(PATCHES.topicExpansion)) return undefined;
+  const settings = {
+    ...llmCallSettings(config, 'skeleton', run.concurrency, run.gated),
+    maxTokens: expansionMaxTokens(config.expand),
+  };
+  return expandTopics(config, intent, config.expand, settings, run.topicBooks);
+}
+
+/** Waits for every child; a failed one is noted (the run fails once all are done), its share freed. */
+async function awaitIntents(
+  run: RunState,
+  children: { intent: IntentId; handle: IntentChild }[],
+): Promise<void> {
   await Promise.all(
     children.map(async ({ intent, handle }) => {
       try {
-        finished.set(intent, await handle.result());
-        live.delete(intent);
+        run.finished.set(intent, await handle.result());
+        run.live.delete(intent);
       } catch (error) {
         if (isCancellation(error)) throw error;
         const message =
           error instanceof ChildWorkflowFailure ? (error.cause?.message ?? error.message) : String(error);
-        failedIntents.set(intent, message);
+        run.failedIntents.set(intent, message);
       }
       // Not awaited: a signal to a child that has just finished fails only after the server gives up
       // on it (seconds), and the run must not wait for that to end.
-      void rebalance();
-      showDetails();
+      void run.rebalance();
+      run.showDetails();
     }),
   );
-  await condition(() => running().length === 0);
-  // An update or signal still telling children finishes first, so its caller gets its answer.
-  if (patched(PATCHES.runWaitsForHandlers)) await condition(allHandlersFinished);
+  await condition(() => run.running().length === 0);
+}
 
-  if (failedIntents.size > 0) {
-    throw ApplicationFailure.nonRetryable(
-      `intent workflows failed: ${[...failedIntents].map(([i, m]) => `${i}: ${m}`).join('; ')}`,
-      RUN_FAILURE_TYPES.intentFailed,
-    );
-  }
-  const intents = config.intents.map((i) => finished.get(i)!);
+/** Adds the `topics` stage's calls and tokens to a summary, when the run expanded any topic. */
+function withTopics(summary: RunSummary, books: TopicBooks, price: Price | undefined): RunSummary {
+  if (books.calls + books.failed.calls === 0) return summary;
+  const tokens = {
+    prompt: books.prompt + books.failed.prompt,
+    completion: books.completion + books.failed.completion,
+  };
+  return {
+    ...summary,
+    tokens: {
+      prompt: summary.tokens.prompt + books.prompt,
+      completion: summary.tokens.completion + books.completion,
+    },
+    llmCalls: summary.llmCalls + books.calls,
+    failedAttempts: summary.failedAttempts && { ...summary.failedAttempts, topics: books.failed },
+    stageTokens: summary.stageTokens && {
+      ...summary.stageTokens,
+      topics: { prompt: books.prompt, completion: books.completion },
+    },
+    topics: { dropped: books.dropped, duplicates: books.duplicates },
+    ...(summary.estimatedCostUsd !== undefined && {
+      estimatedCostUsd: summary.estimatedCostUsd + (costOf(price, tokens) ?? 0),
+    }),
+  };
+}
+
+/** The run's result: the intents' numbers summed. */
+function runSummary(config: RunConfig, intents: IntentProgress[]): RunSummary {
   const sum = (pick: (p: IntentProgress) => number) => intents.reduce((total, p) => total + pick(p), 0);
   const stageSum = (stage: keyof FailedAttempts) => ({
     calls: sum((p) => p.failedAttempts?.[stage]?.calls ?? 0),

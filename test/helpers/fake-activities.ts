@@ -10,6 +10,7 @@ import type {
   ResponsesInput,
   SkeletonInput,
 } from '../../src/shared/schemas';
+import type { TopicLeaf } from '../../src/method/expansion';
 
 export interface FakeActivityLog {
   skeletonCalls: SkeletonInput[];
@@ -18,6 +19,8 @@ export interface FakeActivityLog {
   dialogues: Map<string, DialogueRecord>;
   storeCalls: number;
   failures: FailureRecord[];
+  /** What `storeTopics` was given, by intent. */
+  topics: Map<string, TopicLeaf[]>;
 }
 
 export function fakeActivities(
@@ -34,6 +37,7 @@ export function fakeActivities(
     dialogues: new Map(),
     storeCalls: 0,
     failures: [],
+    topics: new Map(),
   };
   const usage = { promptTokens: 100, completionTokens: 50 };
   const activities: Activities = {
@@ -89,6 +93,22 @@ export function fakeActivities(
         invalid: [],
         duplicateIds,
       });
+    },
+    expandTopic(input) {
+      const parent = input.path.join(' / ');
+      const subtopics = Array.from({ length: input.count }, (_, i) => `case ${i} of ${parent}`);
+      return Promise.resolve({
+        subtopics,
+        dropped: 0,
+        usage,
+        failedAttempts: { calls: 0, promptTokens: 0, completionTokens: 0 },
+      });
+    },
+    storeTopics(input) {
+      const leaves = log.topics.get(input.intent) ?? [];
+      leaves.splice(input.from, input.leaves.length, ...input.leaves);
+      log.topics.set(input.intent, leaves);
+      return Promise.resolve({ written: input.leaves.length });
     },
     storeFailures(input) {
       log.failures.push(...input.failures);

@@ -79,7 +79,7 @@ export interface LlmServerStats {
   maxInFlight: number;
   promptTokens: number;
   completionTokens: number;
-  stages: { skeleton: number; responses: number; judge: number; other: number };
+  stages: { skeleton: number; responses: number; judge: number; topics: number; other: number };
   rateLimited: number;
   /** Chat requests whose connection closed before the reply was complete (client aborts, hangs, cuts). */
   aborted: number;
@@ -221,7 +221,35 @@ function judgment(rand: () => number, n: number): Record<string, unknown> {
   };
 }
 
-type Stage = 'skeleton' | 'responses' | 'judge' | 'other';
+/** A subtopic unlike every other the server wrote: its own counter and index, words drawn apart. */
+function subtopic(rand: () => number, call: number, i: number): string {
+  const { people, needs, places } = TOPIC_WORDS;
+  return `${pick(rand, people)} ${pick(rand, needs)} ${pick(rand, places)}, case ${call}x${i}`;
+}
+
+const TOPIC_WORDS = {
+  people: [
+    'a nurse',
+    'a student',
+    'a retiree',
+    'a new parent',
+    'a shop owner',
+    'a farmer',
+    'a coder',
+    'a pilot',
+  ],
+  needs: ['weighing options for', 'stuck with', 'short of money for', 'in a hurry about', 'unsure about'],
+  places: [
+    'in a small town',
+    'abroad',
+    'at night',
+    'before a deadline',
+    'with a broken phone',
+    'on a budget',
+  ],
+};
+
+type Stage = 'skeleton' | 'responses' | 'judge' | 'topics' | 'other';
 
 interface ChatBody {
   model?: string;
@@ -233,7 +261,10 @@ interface ChatBody {
   stream_options?: { include_usage?: boolean };
   response_format?: {
     type: string;
-    json_schema?: { name?: string; schema?: { properties?: Record<string, { minItems?: number }> } };
+    json_schema?: {
+      name?: string;
+      schema?: { properties?: Record<string, { minItems?: number; maxItems?: number }> };
+    };
   };
 }
 
@@ -245,6 +276,8 @@ function detect(body: ChatBody): { stage: Stage; n: number } {
     return { stage: 'responses', n: schema.schema?.properties?.responses?.minItems ?? 1 };
   if (schema?.name === 'dialogue_judgment')
     return { stage: 'judge', n: schema.schema?.properties?.turns?.minItems ?? 1 };
+  if (schema?.name === 'topic_expansion')
+    return { stage: 'topics', n: schema.schema?.properties?.subtopics?.maxItems ?? 1 };
   const last = [...(body.messages ?? [])].reverse().find((m) => m.role === 'user');
   const text = typeof last?.content === 'string' ? last.content : '';
   const sk = /Number of user queries: (\d+)/.exec(text);
@@ -253,6 +286,8 @@ function detect(body: ChatBody): { stage: Stage; n: number } {
   if (rs) return { stage: 'responses', n: Number(rs[1]) };
   const js = /Number of assistant turns: (\d+)/.exec(text);
   if (js) return { stage: 'judge', n: Number(js[1]) };
+  const tp = /Number of subtopics: (\d+)/.exec(text);
+  if (tp) return { stage: 'topics', n: Number(tp[1]) };
   return { stage: 'other', n: 0 };
 }
 
@@ -289,7 +324,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     maxInFlight: 0,
     promptTokens: 0,
     completionTokens: 0,
-    stages: { skeleton: 0, responses: 0, judge: 0, other: 0 },
+    stages: { skeleton: 0, responses: 0, judge: 0, topics: 0, other: 0 },
     rateLimited: 0,
     aborted: 0,
     busyMs: 0,
@@ -350,10 +385,12 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       value = { responses: Array.from({ length: count }, (_, i) => response(r, i)) };
     } else if (stage === 'judge') {
       value = judgment(r, count);
+    } else if (stage === 'topics') {
+      value = { subtopics: Array.from({ length: count }, (_, i) => subtopic(r, counter, i)) };
     } else {
       return 'Hello from the test server.';
     }
-    if (fault === 'controlChars' && stage !== 'judge') {
+    if (fault === 'controlChars' && (stage === 'skeleton' || stage === 'responses')) {
       const key = stage === 'skeleton' ? 'queries' : 'responses';
       const items = value[key] as string[];
       value[key] = items.map((s, i) =>

@@ -21,6 +21,7 @@ import {
   setConcurrencyUpdate,
 } from '../../src/shared/messages';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
+import { CUSTOM_TAXONOMY } from '../helpers/taxonomy';
 import { devServer, tempDir, type TestDevServer } from '../helpers/temporal';
 import { HISTORIES_DIR, historyToJson, type RecordedHistory } from './histories';
 
@@ -193,6 +194,19 @@ const SCENARIOS: Record<string, Scenario> = {
     },
     llm: (llm) =>
       llm.configure({ faults: { serverError: 0.4 }, alwaysFail: undefined, latency: { meanMs: 10 } }),
+  },
+  // A run that grows its topics before its intent starts (patch topic-expansion): 3 dialogues of a
+  // two-topic intent at one leaf each (4 with the margin), one `topics` call.
+  'topic-expansion': {
+    run: {
+      intents: ['garden_club'],
+      taxonomy: CUSTOM_TAXONOMY,
+      numDialogsPerIntent: 3,
+      numTurnsPerDialog: 1,
+      concurrency: 2,
+      expand: { dialoguesPerLeaf: 1, subtopicsPerCall: 4 },
+    },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 20 } }),
   },
   'systemic-stop': {
     run: { intents: ['emotional_support'], numDialogsPerIntent: 6, numTurnsPerDialog: 1, concurrency: 1 },

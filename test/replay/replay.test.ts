@@ -38,6 +38,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     'worker-gate',
     'late-child-pause',
     'judge',
+    'topic-expansion',
   ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
 
