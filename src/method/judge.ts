@@ -51,7 +51,7 @@ ${args.transcript}
 Number of assistant turns: ${args.turns}
 
 Judge it in this order.
-1. "facts": every fact, constraint or preference the user states (who they are, budget, allergy, deadline, place, what they ruled out), each with the turn it first appears in, like "turn 1: allergic to peanuts". An empty list if there are none.
+1. "facts": every fact, constraint or preference the user states (who they are, budget, allergy, deadline, place, what they ruled out), each with the turn it first appears in, like "turn 2: travels with a wheelchair". An empty list if there are none.
 2. "turns": one entry per assistant reply, in order, exactly ${args.turns}:
    - "check": one short sentence naming the facts above and the earlier answers this reply has to respect, and whether it does.
    - "flags": the failures this reply shows, from:
