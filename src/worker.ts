@@ -5,7 +5,13 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkflowBundleOption,
+} from '@temporalio/worker';
 import type OpenAI from 'openai';
 import {
   createLlmActivities,
@@ -30,6 +36,17 @@ import {
 import { StoreRegistry } from './storage/jsonl-store';
 import { deploymentOptions, workflowBuildId } from './deployment';
 import { StallDetector, type StallDetectorSettings } from './activities/stall-detector';
+import { PackageMetrics } from './activities/metrics';
+
+let runtimeMetrics: PackageMetrics | undefined;
+/**
+ * The package's metrics on the SDK runtime's meter: exported wherever the runtime exports its own
+ * (`--metrics-port`), and recorded nowhere when it exports none. Read after the runtime is installed.
+ */
+export function processMetrics(): PackageMetrics {
+  runtimeMetrics ??= new PackageMetrics(Runtime.instance().metricMeter);
+  return runtimeMetrics;
+}
 
 export {
   DEFAULT_MAX_CACHED_WORKFLOWS,
@@ -109,9 +126,12 @@ export interface GenerationWorkerOptions {
    * defaults to a hash of the workflow bundle. Unset: an unversioned worker (the embedded server's case).
    */
   deployment?: { deploymentName: string; buildId?: string };
+  /** @default processMetrics() */
+  metrics?: PackageMetrics;
 }
 
 export async function createGenerationWorker(options: GenerationWorkerOptions): Promise<Worker> {
+  const metrics = options.metrics ?? processMetrics();
   const activities = {
     ...createLlmActivities({
       openai: options.openai,
@@ -119,8 +139,9 @@ export async function createGenerationWorker(options: GenerationWorkerOptions): 
       gates: new RunGates(),
       replyChecks: options.replyChecks,
       stalls: new StallDetector(options.stallDetection),
+      metrics,
     }),
-    ...(options.storage ? createStorageActivities(options.storage) : {}),
+    ...(options.storage ? createStorageActivities(options.storage, metrics) : {}),
   };
   const workflows = await workflowBundle(options.encryption !== undefined);
   const { deployment } = options;
@@ -154,6 +175,8 @@ export interface StorageWorkerOptions {
   storage: StoreRegistry;
   /** Payload encryption keys; payloads pass in the clear without them. */
   encryption?: EncryptionKeys;
+  /** @default processMetrics() */
+  metrics?: PackageMetrics;
 }
 
 export async function createStorageWorker(options: StorageWorkerOptions): Promise<Worker> {
@@ -161,7 +184,7 @@ export async function createStorageWorker(options: StorageWorkerOptions): Promis
     connection: options.connection,
     namespace: options.namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
     taskQueue: options.taskQueue,
-    activities: createStorageActivities(options.storage),
+    activities: createStorageActivities(options.storage, options.metrics ?? processMetrics()),
     dataConverter: encryptionDataConverter(options.encryption),
     maxConcurrentActivityTaskExecutions: 200,
   });

@@ -5,12 +5,14 @@ import {
   type StoreDialoguesResult,
   type StoreFailuresInput,
   type StoreFailuresResult,
+  type StoreResult,
 } from '../shared/schemas';
 import { dialogueMetrics } from '../method/metrics';
 import { describeIssues } from '../method/replies';
 import type { StoredDialogueRecord } from '../export/records';
 import type { StoreRegistry } from '../storage/jsonl-store';
 import { STORAGE_FAILURE_TYPES, toStorageFailure } from './errors';
+import type { PackageMetrics } from './metrics';
 
 export { STORAGE_FAILURE_TYPES };
 
@@ -29,7 +31,7 @@ function runOf(ids: string[]): string | undefined {
  * so a retried or repeated activity never duplicates a line. Every directory lies below the registry's
  * output root; one that does not, or is not ours, fails non-retryably as `Storage.ForbiddenDirectory`.
  */
-export function createStorageActivities(storage: StoreRegistry) {
+export function createStorageActivities(storage: StoreRegistry, metrics?: PackageMetrics) {
   const open = async (outDir: string, ids: string[]) => {
     try {
       return await storage.get(outDir, runOf(ids));
@@ -62,6 +64,12 @@ export function createStorageActivities(storage: StoreRegistry) {
           throw toStorageFailure(error);
         },
       );
+      metrics?.stored(
+        'dialogues',
+        runOf(valid.map((r) => r.id)) ?? '',
+        writtenByIntent(valid, results),
+        bytesOf(results),
+      );
       const written = results.filter((r) => r.status === 'written').length;
       const duplicates = results.length - written;
       // On a retry, a record found present was most likely written by the earlier attempt: only what
@@ -83,6 +91,12 @@ export function createStorageActivities(storage: StoreRegistry) {
           throw toStorageFailure(error);
         },
       );
+      metrics?.stored(
+        'failures',
+        runOf(input.failures.map((f) => f.id)) ?? '',
+        writtenByIntent(input.failures, results),
+        bytesOf(results),
+      );
       const duplicateIds = input.failures
         .filter((_, i) => results[i]!.status === 'duplicate')
         .map((f) => f.id);
@@ -90,3 +104,18 @@ export function createStorageActivities(storage: StoreRegistry) {
     },
   };
 }
+
+/** Records newly written, by intent id (from `<runId>.<intent>.<index>`: a bounded label, unlike the id). */
+function writtenByIntent(
+  records: readonly { id: string }[],
+  results: readonly StoreResult[],
+): Map<string, number> {
+  const counts = new Map<string, number>();
+  records.forEach((r, i) => {
+    const intent = r.id.split('.').at(-2) ?? '';
+    if (results[i]?.status === 'written') counts.set(intent, (counts.get(intent) ?? 0) + 1);
+  });
+  return counts;
+}
+
+const bytesOf = (results: readonly StoreResult[]) => results.reduce((sum, r) => sum + (r.bytes ?? 0), 0);

@@ -65,6 +65,11 @@ import {
   progressIntervalMs,
 } from './progress';
 import { installStderrRuntime } from './logging';
+import { metricsExport } from './metrics-address';
+
+const METRICS_PORT_FLAG = '--metrics-port <port>';
+const METRICS_PORT_HELP =
+  'serve Prometheus metrics on this port, at /metrics (env CONSISTENT_CHAT_METRICS_PORT; host CONSISTENT_CHAT_METRICS_HOST, default 127.0.0.1)';
 import { serveUi } from './ui';
 import { Resources } from './resources';
 import { createWorkers } from './workers';
@@ -268,6 +273,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     prompts: method.prompts,
   } as typeof flags;
 
+  const metrics = metricsExport(str('metricsPort'), process.env);
   const view = createProgressView();
   const controller = new AbortController();
   const stoppedBy = stopOnSignals(controller);
@@ -284,6 +290,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       },
       llm: { baseURL: str('baseUrl'), localModel: str('localModel') },
       localWorker: opts.worker !== false,
+      metrics,
       keepRecordedMethod: opts.keepRecordedMethod === true,
       signal: controller.signal,
       onStarted: ({ runId, resumed, attached, address, uiUrl }) => {
@@ -378,6 +385,7 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
     );
   const storageQueue = str('storageTaskQueue') ?? sharedStorageTaskQueue(taskQueue);
   const deployment = deploymentFromFlags(opts);
+  const metrics = metricsExport(str('metricsPort'), process.env);
   const openai = storageOnly ? undefined : createOpenAiClient({ baseURL: str('baseUrl') });
   // What this command acquires is released in reverse order however it ends (src/client/resources.ts).
   const resources = new Resources();
@@ -402,7 +410,7 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
     await (await connectClient(target)).close();
     const controller = new AbortController();
     const stoppedBy = stopOnSignals(controller);
-    await installStderrRuntime();
+    await installStderrRuntime(process.env, metrics);
     const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
     const connection = await connectWorker(target);
     resources.defer(() => connection.close());
@@ -686,7 +694,8 @@ export function buildProgram(): Command {
       .addOption(
         new Option('--response-format <mode>', 'structured output mode').choices(RESPONSE_FORMAT_MODES),
       )
-      .option('--no-worker', 'run no LLM worker in this process (workers run elsewhere)'),
+      .option('--no-worker', 'run no LLM worker in this process (workers run elsewhere)')
+      .option(METRICS_PORT_FLAG, METRICS_PORT_HELP),
     'generate',
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runGenerate(opts);
@@ -700,6 +709,7 @@ export function buildProgram(): Command {
       )
       .option('--base-url <url>', 'OpenAI-compatible endpoint (default OPENAI_BASE_URL)')
       .option('--max-concurrent-calls <n>', 'LLM activities this worker runs at once (default 500)')
+      .option(METRICS_PORT_FLAG, METRICS_PORT_HELP)
       .option(
         '--max-cached-workflows <n>',
         `workflows kept in memory between tasks (default ${DEFAULT_MAX_CACHED_WORKFLOWS})`,

@@ -56,7 +56,7 @@ import {
   type ConnectionFlags,
 } from './connection';
 import { startDevServer, type DevServer } from './dev-server';
-import { installRoutedRuntime, LOG_FILE, routedRuntimeLogger } from './logging';
+import { installRoutedRuntime, LOG_FILE, routedRuntimeLogger, type MetricsExport } from './logging';
 import { checkOutDir } from './out-dir';
 import { loadReplyChecks, saveReplyChecks } from './reply-checks';
 import {
@@ -110,6 +110,11 @@ export interface GenerateOptions {
   llm?: { baseURL?: string; localModel?: string };
   /** Run a generation worker in this process. @default true */
   localWorker?: boolean;
+  /**
+   * Serve the worker runtime's Prometheus metrics (the SDK's and the package's) at this address.
+   * Ignored when the process installed its own `Runtime` before. @default none
+   */
+  metrics?: MetricsExport;
   /** Called about once a second with the live progress. */
   onProgress?: (progress: RunProgress) => void;
   /** Called once the run is started or found, before waiting for it. `attached`: another process owns it. */
@@ -709,7 +714,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       return await followRun(client, client.workflow.getHandle(input.runId), input.runId, options, []);
     }
     const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
-    await installRoutedRuntime(env);
+    await installRoutedRuntime(env, options.metrics);
     const workerConnection = await connectWorker(serverTarget);
     resources.defer(() => workerConnection.close());
     // Counted from what earlier processes of this run saved, and saved again as calls are checked,

@@ -310,6 +310,8 @@ export interface StoreFailuresInput {
 /** What a storage call did: `written` the first time, `duplicate` when a retry finds it already there. */
 export interface StoreResult {
   status: 'written' | 'duplicate';
+  /** Bytes appended to the file (written records only). */
+  bytes?: number;
 }
 
 export interface StoreFailuresResult {

@@ -1,0 +1,153 @@
+/**
+ * Prometheus metrics of a real run: a `worker --metrics-port` on a real dev server (serving storage
+ * too, so every count is in its process), a run started with the client, against the OpenAI-compatible test server with random 429s, bad replies and
+ * refusals. The package's counters, scraped from the worker, agree with the run's summary, its files
+ * and what the endpoint saw.
+ */
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { METRIC_NAMES } from '../../src/activities/metrics';
+import { freePort } from '../../src/client/dev-server';
+import { WORKFLOW_TYPES } from '../../src/shared/constants';
+import type { RunInput, RunSummary } from '../../src/shared/schemas';
+import { runCli, spawnCli } from '../helpers/cli';
+import { scrape, sumOf, type Sample } from '../helpers/prometheus';
+import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
+import { waitFor } from '../helpers/wait';
+import { startLlmServer, type LlmServer } from '../llm-server/server';
+
+const API_KEY = 'sk-test-metrics-key-0123456789';
+const MODEL = 'gpt-4o-mini'; // has a list price: the cost metric is filled
+let temporal: TestDevServer;
+let llm: LlmServer;
+let root: string;
+let port: number;
+let worker: ReturnType<typeof spawnCli>;
+let client: Client;
+const taskQueue = unique('metrics');
+
+before(async () => {
+  temporal = await devServer();
+  llm = await startLlmServer({
+    apiKey: API_KEY,
+    models: [MODEL],
+    latency: { meanMs: 10, jitter: 0.5 },
+    faults: { rateLimit: 0.15, wrongCount: 0.1, contentPolicy: 0.1 },
+    retryAfterSeconds: 0,
+  });
+  client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  root = await tempDir('cc-metrics-root-');
+  port = await freePort();
+  worker = spawnCli(
+    ['worker', '--task-queue', taskQueue, '--out-root', root, '--metrics-port', String(port)],
+    { TEMPORAL_ADDRESS: temporal.address, OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url },
+  );
+  let err = '';
+  worker.child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  await waitFor(() => err.includes('worker on '), 120_000, `the worker to poll (stderr: ${err})`);
+});
+after(async () => {
+  worker?.child.kill('SIGTERM');
+  await worker?.done;
+  await client?.connection.close();
+  await llm?.close();
+  await temporal?.dispose();
+});
+
+describe('metrics', () => {
+  test('metrics: a worker serves the SDK metrics and the package counters agree with the run summary', async () => {
+    const runId = unique('metrics-run');
+    const outDir = join(root, runId);
+    const input: RunInput = {
+      runId,
+      outDir,
+      model: MODEL,
+      intents: ['transaction', 'educational'],
+      numDialogsPerIntent: 6,
+      numTurnsPerDialog: 2,
+      // A budget the run's calls exceed: some wait in the worker's rate limiter.
+      rateLimit: { requestsPerMinute: 240 },
+    };
+    const summary: RunSummary = await client.workflow.execute(WORKFLOW_TYPES.run, {
+      workflowId: runId,
+      taskQueue,
+      args: [input],
+    });
+    const seen = llm.stats();
+    const n = METRIC_NAMES;
+    // The storage activity records before it returns, and the run ends after it: no wait is needed,
+    // but a scrape is a separate read, so wait for the last count rather than trust the order.
+    let samples: Sample[] = [];
+    await waitFor(
+      async () => {
+        samples = await scrape(port);
+        return sumOf(samples, n.dialoguesWritten, { run: runId }) === summary.written;
+      },
+      30_000,
+      'the written counter to reach the summary',
+    );
+    for (const intent of summary.intents) {
+      assert.equal(sumOf(samples, n.dialoguesWritten, { run: runId, intent: intent.intent }), intent.written);
+      assert.equal(sumOf(samples, n.dialoguesFailed, { run: runId, intent: intent.intent }), intent.failed);
+    }
+    assert.equal(sumOf(samples, n.dialoguesFailed, { run: runId }), summary.failed);
+    assert.equal(sumOf(samples, n.llmCalls, { outcome: 'ok' }), summary.llmCalls);
+    assert.equal(sumOf(samples, n.llmCalls), seen.stages.skeleton + seen.stages.responses);
+    assert.equal(sumOf(samples, n.llmRateLimited), seen.byStatus['429'] ?? 0);
+    assert.ok((seen.byStatus['429'] ?? 0) > 0, 'the endpoint refused some calls');
+    assert.equal(sumOf(samples, n.llmCalls, { outcome: 'Llm.RateLimit' }), seen.byStatus['429']);
+    for (const stage of ['skeleton', 'responses'] as const) {
+      assert.equal(sumOf(samples, n.llmCalls, { stage }), seen.stages[stage], stage);
+      // Paid tokens: the calls that succeeded and the failed attempts.
+      const failed = summary.failedAttempts?.[stage];
+      assert.equal(
+        sumOf(samples, n.llmTokens, { stage, kind: 'prompt' }),
+        summary.stageTokens![stage].prompt + (failed?.prompt ?? 0),
+      );
+      assert.equal(
+        sumOf(samples, n.llmTokens, { stage, kind: 'completion' }),
+        summary.stageTokens![stage].completion + (failed?.completion ?? 0),
+      );
+    }
+    assert.ok(summary.estimatedCostUsd! > 0);
+    assert.ok(Math.abs(sumOf(samples, `${n.llmCostUsd}_sum`) - summary.estimatedCostUsd!) < 1e-9, 'cost');
+    assert.equal(sumOf(samples, n.llmCallsInFlight), 0);
+    assert.ok(sumOf(samples, `${n.rateLimiterWaitMs}_count`) > 0, 'calls waited in the rate limiter');
+    const bytes = async (file: string) => (await stat(join(outDir, file)).catch(() => ({ size: 0 }))).size;
+    assert.equal(sumOf(samples, n.storageBytes, { kind: 'dialogues' }), await bytes('dialogs.jsonl'));
+    assert.equal(sumOf(samples, n.storageBytes, { kind: 'failures' }), await bytes('failures.jsonl'));
+    assert.ok(sumOf(samples, n.storageBatches, { kind: 'dialogues' }) > 0);
+    // The SDK runtime's own metrics come out of the same exporter.
+    assert.ok(samples.some((s) => s.name.startsWith('temporal_worker_task_slots_available')));
+    // Bounded labels: no dialogue id, no key, no prompt text.
+    const text = JSON.stringify(samples);
+    assert.doesNotMatch(text, new RegExp(`${runId}\\.[a-z_]+\\.\\d`));
+    assert.doesNotMatch(text, new RegExp(API_KEY));
+  });
+
+  test('metrics: a port that is not a number is one line naming the flag, exit 2', async () => {
+    const r = await runCli(
+      ['worker', '--temporal-address', temporal.address, '--no-storage', '--metrics-port', 'x'],
+      {
+        OPENAI_API_KEY: API_KEY,
+        OPENAI_BASE_URL: llm.url,
+      },
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^error: --metrics-port: must be a whole number, got "x"/);
+  });
+
+  test('metrics: a port already in use is one line naming the flag, exit 2', async () => {
+    const r = await runCli(
+      ['worker', '--temporal-address', temporal.address, '--no-storage', '--metrics-port', String(port)],
+      { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url },
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^error: --metrics-port: cannot serve metrics on 127\.0\.0\.1:\d+/);
+  });
+});
