@@ -66,6 +66,13 @@ import {
 } from './progress';
 import { installStderrRuntime } from './logging';
 import { metricsExport } from './metrics-address';
+import {
+  runProgressSchema,
+  runStatusSchema,
+  runSummarySchema,
+  STATUS_SCHEMA_VERSION,
+  type RunStatusDocument,
+} from '../shared/status';
 
 const METRICS_PORT_FLAG = '--metrics-port <port>';
 const METRICS_PORT_HELP =
@@ -621,6 +628,38 @@ async function failureReason(client: Client, runId: string): Promise<string> {
   }
 }
 
+/** `status --json`: what the text view shows, as the documented schema (src/shared/status.ts). */
+async function statusDocument(
+  client: Client,
+  runId: string,
+  status: RunStatusDocument['status'],
+  out: string | undefined,
+): Promise<RunStatusDocument> {
+  const doc: RunStatusDocument = { schemaVersion: STATUS_SCHEMA_VERSION, runId, status };
+  if (status === 'COMPLETED')
+    doc.summary = runSummarySchema.parse(await client.workflow.getHandle(runId).result());
+  else if (status !== 'RUNNING') doc.reason = await failureReason(client, runId);
+  else {
+    // Runs started before the version existed answer without it; the shape is the same.
+    doc.progress = runProgressSchema.parse({
+      ...(await readProgress(client, runId)),
+      schemaVersion: STATUS_SCHEMA_VERSION,
+    });
+    doc.estimatedCostUsd = progressCost(doc.progress);
+    const running = doc.progress.intents.filter((i) => i.status === 'running');
+    doc.storageIssues = await readStorageIssues(
+      client,
+      running.map((i) => intentWorkflowId(runId, i.intent)),
+    );
+  }
+  if (out)
+    doc.files = {
+      dialogues: (await countLines(join(resolve(out), OUTPUT_FILES.dialogues))) ?? 0,
+      failures: (await countLines(join(resolve(out), OUTPUT_FILES.failures))) ?? 0,
+    };
+  return runStatusSchema.parse(doc);
+}
+
 async function countLines(file: string): Promise<number | undefined> {
   try {
     const text = await readFile(file, 'utf8');
@@ -749,10 +788,21 @@ export function buildProgram(): Command {
         'print per-intent progress, tokens and failures (exit 3 if the run failed or was cancelled); starts no server',
       )
       .argument('<run-id>')
-      .option('--out <dir>', OUT_OF_EMBEDDED_RUN),
-  ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
+      .option('--out <dir>', OUT_OF_EMBEDDED_RUN)
+      .option(
+        '--json',
+        `print one JSON document, schema version ${STATUS_SCHEMA_VERSION} (README "Machine-readable state")`,
+      ),
+  ).action(async (runId: string, opts: TemporalFlags & { out?: string; json?: boolean }) => {
     const client = await checkedClientFor(runId, opts);
     const description = await describeRun(client, runId);
+    if (opts.json) {
+      const doc = await statusDocument(client, runId, description.status.name, opts.out);
+      process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+      if (doc.summary && doc.summary.failed > 0) process.exitCode = EXIT_CODES.failures;
+      else if (doc.reason !== undefined) process.exitCode = EXIT_CODES.runFailed;
+      return;
+    }
     process.stdout.write(`run ${runId}: ${description.status.name}\n`);
     if (description.status.name === 'COMPLETED') {
       const summary = (await client.workflow.getHandle(runId).result()) as RunSummary;

@@ -19,7 +19,7 @@ import {
 } from '@temporalio/workflow';
 import type { IntentId } from '../method/intents';
 import { sliceTaxonomy } from '../method/taxonomy';
-import { MAX_CONCURRENCY } from '../shared/constants';
+import { MAX_CONCURRENCY, STATUS_SCHEMA_VERSION } from '../shared/constants';
 import { costOf, formatCost, paidTokens, priceFor } from '../shared/pricing';
 import {
   intentReportSignal,
@@ -155,6 +155,7 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     };
   const price = priceFor(config.model, config.prices);
   setHandler(runProgressQuery, () => ({
+    schemaVersion: STATUS_SCHEMA_VERSION,
     runId: config.runId,
     outDir: config.outDir,
     model: config.model,

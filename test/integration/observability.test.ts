@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics of a real run: a `worker --metrics-port` on a real dev server (serving storage
+ * The run seen from outside. `status --json` against the documented schema, and Prometheus metrics of a real run: a `worker --metrics-port` on a real dev server (serving storage
  * too, so every count is in its process), a run started with the client, against the OpenAI-compatible test server with random 429s, bad replies and
  * refusals. The package's counters, scraped from the worker, agree with the run's summary, its files
  * and what the endpoint saw.
@@ -13,6 +13,7 @@ import { METRIC_NAMES } from '../../src/activities/metrics';
 import { freePort } from '../../src/client/dev-server';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
+import { runStatusSchema, STATUS_SCHEMA_VERSION } from '../../src/shared/status';
 import { runCli, spawnCli } from '../helpers/cli';
 import { scrape, sumOf, type Sample } from '../helpers/prometheus';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
@@ -55,6 +56,47 @@ after(async () => {
   await client?.connection.close();
   await llm?.close();
   await temporal?.dispose();
+});
+
+describe('status --json', () => {
+  test('status --json: a running run prints its progress query, versioned, and a closed one why, exit 3', async () => {
+    const runId = unique('status-json');
+    const handle = await client.workflow.start(WORKFLOW_TYPES.run, {
+      workflowId: runId,
+      taskQueue,
+      // Paused from the start: it stays running, with nothing in flight, for as long as the test looks.
+      args: [
+        {
+          runId,
+          outDir: join(root, runId),
+          model: MODEL,
+          intents: ['transaction'],
+          numDialogsPerIntent: 2,
+          numTurnsPerDialog: 1,
+          paused: true,
+        } satisfies RunInput,
+      ],
+    });
+    const running = await runCli(['status', runId, '--json', '--temporal-address', temporal.address]);
+    assert.equal(running.code, 0, running.stderr);
+    const doc = runStatusSchema.parse(JSON.parse(running.stdout));
+    assert.equal(doc.status, 'RUNNING');
+    assert.equal(doc.progress?.schemaVersion, STATUS_SCHEMA_VERSION);
+    assert.equal(doc.progress?.paused, true);
+    assert.deepEqual(
+      doc.progress?.intents.map((i) => [i.intent, i.planned]),
+      [['transaction', 2]],
+    );
+    assert.deepEqual(doc.storageIssues, []);
+    assert.equal(doc.estimatedCostUsd, 0);
+
+    await handle.terminate('stopped for the test');
+    const closed = await runCli(['status', runId, '--json', '--temporal-address', temporal.address]);
+    assert.equal(closed.code, 3, closed.stderr);
+    const closedDoc = runStatusSchema.parse(JSON.parse(closed.stdout));
+    assert.equal(closedDoc.status, 'TERMINATED');
+    assert.match(closedDoc.reason ?? '', /stopped for the test/);
+  });
 });
 
 describe('metrics', () => {
@@ -126,6 +168,14 @@ describe('metrics', () => {
     const text = JSON.stringify(samples);
     assert.doesNotMatch(text, new RegExp(`${runId}\\.[a-z_]+\\.\\d`));
     assert.doesNotMatch(text, new RegExp(API_KEY));
+
+    // The same run as `status --json` prints it: the documented schema, the workflow's own result.
+    const status = await runCli(['status', runId, '--json', '--temporal-address', temporal.address]);
+    assert.equal(status.code, summary.failed > 0 ? 1 : 0, status.stderr);
+    const doc = runStatusSchema.parse(JSON.parse(status.stdout));
+    assert.equal(doc.schemaVersion, STATUS_SCHEMA_VERSION);
+    assert.equal(doc.status, 'COMPLETED');
+    assert.deepEqual(doc.summary, summary);
   });
 
   test('metrics: a port that is not a number is one line naming the flag, exit 2', async () => {
