@@ -15,6 +15,7 @@ import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
 import { runStatusSchema, STATUS_SCHEMA_VERSION } from '../../src/shared/status';
 import { runCli, spawnCli } from '../helpers/cli';
+import { dashboardPanels, metricNames } from '../helpers/dashboard';
 import { scrape, sumOf, type Sample } from '../helpers/prometheus';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
@@ -162,8 +163,11 @@ describe('metrics', () => {
     assert.equal(sumOf(samples, n.storageBytes, { kind: 'dialogues' }), await bytes('dialogs.jsonl'));
     assert.equal(sumOf(samples, n.storageBytes, { kind: 'failures' }), await bytes('failures.jsonl'));
     assert.ok(sumOf(samples, n.storageBatches, { kind: 'dialogues' }) > 0);
-    // The SDK runtime's own metrics come out of the same exporter.
-    assert.ok(samples.some((s) => s.name.startsWith('temporal_worker_task_slots_available')));
+    // The SDK runtime's own metrics come out of the same exporter, with the names the dashboard uses.
+    const names = new Set(samples.map((s) => s.name));
+    for (const panel of await dashboardPanels())
+      for (const name of (panel.targets ?? []).flatMap((t) => metricNames(t.expr ?? '')))
+        if (name.startsWith('temporal_')) assert.ok(names.has(name), `${panel.title}: ${name} is exported`);
     // Bounded labels: no dialogue id, no key, no prompt text.
     const text = JSON.stringify(samples);
     assert.doesNotMatch(text, new RegExp(`${runId}\\.[a-z_]+\\.\\d`));
