@@ -19,6 +19,7 @@ import type { GateSlot, RunGates } from './run-gate';
 import { readChatStream, type StreamedReply } from './chat-stream';
 import { CallWatch, StallDetector, StallError } from './stall-detector';
 import { noMetrics, type LlmStage, type PackageMetrics } from './metrics';
+import { tracedHttpCall } from './http-span';
 
 export interface LlmDeps {
   openai: OpenAI;
@@ -157,16 +158,18 @@ async function completeJsonAttempt<T>(
       await takeRate(deps, call.stage, estimated, ctx.cancellationSignal, heartbeat);
       const callDone = (deps.metrics ?? noMetrics).callStarted(call.stage);
       try {
-        const reply = await streamCompletion(
-          deps.openai,
-          buildRequest(call, quirks, maxTokens),
-          ctx,
-          new CallWatch(
-            (deps.stalls ?? processStalls).timings(deps.openai.baseURL, settings.model),
-            Math.ceil(promptChars / 4),
-            settings.idleMs,
+        const reply = await tracedHttpCall(call.stage, settings.model, () =>
+          streamCompletion(
+            deps.openai,
+            buildRequest(call, quirks, maxTokens),
+            ctx,
+            new CallWatch(
+              (deps.stalls ?? processStalls).timings(deps.openai.baseURL, settings.model),
+              Math.ceil(promptChars / 4),
+              settings.idleMs,
+            ),
+            paid,
           ),
-          paid,
         );
         const usage = reply.usage ?? {
           promptTokens: Math.ceil(promptChars / 4),

@@ -66,6 +66,7 @@ import {
 } from './progress';
 import { installStderrRuntime } from './logging';
 import { metricsExport } from './metrics-address';
+import { checkTracingEnv, tracingRequested } from '../shared/otel-env';
 import {
   runProgressSchema,
   runStatusSchema,
@@ -393,6 +394,7 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   const storageQueue = str('storageTaskQueue') ?? sharedStorageTaskQueue(taskQueue);
   const deployment = deploymentFromFlags(opts);
   const metrics = metricsExport(str('metricsPort'), process.env);
+  checkTracingEnv(process.env);
   const openai = storageOnly ? undefined : createOpenAiClient({ baseURL: str('baseUrl') });
   // What this command acquires is released in reverse order however it ends (src/client/resources.ts).
   const resources = new Resources();
@@ -418,13 +420,27 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
     const controller = new AbortController();
     const stoppedBy = stopOnSignals(controller);
     await installStderrRuntime(process.env, metrics);
+    // Released after the workers (registered before them): their last spans are exported.
+    const tracing = tracingRequested(process.env)
+      ? (await import('../tracing.js')).installTracing()
+      : undefined;
+    if (tracing) resources.defer(() => tracing.shutdown());
     const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
     const connection = await connectWorker(target);
     resources.defer(() => connection.close());
     // If the generation worker cannot be created, the storage worker already created is run down.
     const workers: Worker[] = await createWorkers([
       ...(storage
-        ? [createStorageWorker({ connection, namespace, taskQueue: storageQueue, storage, encryption: keys })]
+        ? [
+            createStorageWorker({
+              connection,
+              namespace,
+              taskQueue: storageQueue,
+              storage,
+              encryption: keys,
+              tracing,
+            }),
+          ]
         : []),
       ...(storageOnly
         ? []
@@ -440,6 +456,7 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
               maxCachedWorkflows,
               encryption: keys,
               deployment,
+              tracing,
             }),
           ]),
     ]);

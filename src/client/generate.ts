@@ -50,12 +50,14 @@ import {
   connectClient,
   connectWorker,
   createClient,
+  tracingClientInterceptors,
   embeddedConnection,
   resolveConnection,
   resolveEncryptionKeys,
   type ConnectionFlags,
 } from './connection';
 import { startDevServer, type DevServer } from './dev-server';
+import { checkTracingEnv, tracingRequested } from '../shared/otel-env';
 import { installRoutedRuntime, LOG_FILE, routedRuntimeLogger, type MetricsExport } from './logging';
 import { checkOutDir } from './out-dir';
 import { loadReplyChecks, saveReplyChecks } from './reply-checks';
@@ -570,6 +572,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   // Everything that can be checked is checked before anything is written or started: a failed check
   // leaves no directory and no run.json behind, so the corrected command is accepted.
   checkTemporalSettings({ address, namespace, taskQueue });
+  checkTracingEnv(env);
   const dir = await checkOutDir(options.run.outDir);
   let openai: OpenAI | undefined;
   const localModel = localModelChoice(options, env, localWorker);
@@ -631,6 +634,9 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       const stopRouting = routedRuntimeLogger(env).route({ file: join(dir, LOG_FILE) });
       resources.defer(stopRouting);
     }
+    // Released after the workers (registered before them): their last spans are exported.
+    const tracing = tracingRequested(env) ? (await import('../tracing.js')).installTracing(env) : undefined;
+    if (tracing) resources.defer(() => tracing.shutdown());
     // The process that holds the directory's lock owns the run; a second one only attaches to it.
     const owner = await storage.get(dir, input.runId).then(
       () => true,
@@ -705,7 +711,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     const serverTarget = server || !address ? embeddedConnection(serverAddress, namespace) : target;
     const connection = await connectClient(serverTarget);
     resources.defer(() => connection.close());
-    const client = createClient(connection, namespace, keys);
+    const client = createClient(connection, namespace, keys, tracing && (await tracingClientInterceptors()));
     await checkRunDecodes(client, input.runId, keys);
 
     if (!owner) {
@@ -740,6 +746,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         taskQueue: input.storageTaskQueue!,
         storage,
         encryption: keys,
+        tracing,
       }),
       ...(openai
         ? [
@@ -753,6 +760,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
               // One thread loads the bundle once: a shorter start, and the workflow code of one run
               // needs a fraction of a core even at hundreds of calls a second.
               workflowThreads: 1,
+              tracing,
             }),
           ]
         : []),
