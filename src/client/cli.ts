@@ -66,6 +66,7 @@ import {
 } from './progress';
 import { installStderrRuntime } from './logging';
 import { metricsExport } from './metrics-address';
+import { parseFairShare } from './fair-share';
 import { checkTracingEnv, tracingRequested } from '../shared/otel-env';
 import {
   runProgressSchema,
@@ -282,6 +283,11 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
   } as typeof flags;
 
   const metrics = metricsExport(str('metricsPort'), process.env);
+  const fairShare = parseFairShare({
+    priority: number('--priority', str('priority')),
+    fairnessKey: str('fairnessKey'),
+    fairnessWeight: number('--fairness-weight', str('fairnessWeight'), false),
+  });
   const view = createProgressView();
   const controller = new AbortController();
   const stoppedBy = stopOnSignals(controller);
@@ -299,6 +305,7 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       llm: { baseURL: str('baseUrl'), localModel: str('localModel') },
       localWorker: opts.worker !== false,
       metrics,
+      fairShare,
       keepRecordedMethod: opts.keepRecordedMethod === true,
       signal: controller.signal,
       onStarted: ({ runId, resumed, attached, address, uiUrl }) => {
@@ -751,6 +758,12 @@ export function buildProgram(): Command {
         new Option('--response-format <mode>', 'structured output mode').choices(RESPONSE_FORMAT_MODES),
       )
       .option('--no-worker', 'run no LLM worker in this process (workers run elsewhere)')
+      .option('--priority <n>', 'task priority among runs on the task queue, 1 (first) to 5 (default 3)')
+      .option(
+        '--fairness-key <key>',
+        'runs with one key share one fair share of the workers (default the run id)',
+      )
+      .option('--fairness-weight <w>', "the fairness key's share relative to others' (default 1)")
       .option(METRICS_PORT_FLAG, METRICS_PORT_HELP),
     'generate',
   ).action(async (opts: Record<string, string | boolean | undefined>) => {

@@ -58,6 +58,7 @@ import {
 } from './connection';
 import { startDevServer, type DevServer } from './dev-server';
 import { checkTracingEnv, tracingRequested } from '../shared/otel-env';
+import { runPriority, type FairShare } from './fair-share';
 import { installRoutedRuntime, LOG_FILE, routedRuntimeLogger, type MetricsExport } from './logging';
 import { checkOutDir } from './out-dir';
 import { loadReplyChecks, saveReplyChecks } from './reply-checks';
@@ -117,6 +118,8 @@ export interface GenerateOptions {
    * Ignored when the process installed its own `Runtime` before. @default none
    */
   metrics?: MetricsExport;
+  /** The run's priority and fairness key among runs on one task queue (set when it starts). @default fairness key = run id */
+  fairShare?: FairShare;
   /** Called about once a second with the live progress. */
   onProgress?: (progress: RunProgress) => void;
   /** Called once the run is started or found, before waiting for it. `attached`: another process owns it. */
@@ -783,6 +786,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        priority: runPriority(options.fairShare, input.runId),
         staticSummary: `${input.intents.length} intents × ${input.numDialogsPerIntent} dialogues, ${input.model}`,
         // The memo says, in the UI and to `temporal workflow describe`, which package and method made the run.
         memo: {

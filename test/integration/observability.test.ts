@@ -12,6 +12,7 @@ import { Client, Connection } from '@temporalio/client';
 import { METRIC_NAMES } from '../../src/activities/metrics';
 import { freePort } from '../../src/client/dev-server';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
+import { intentWorkflowId } from '../../src/workflows/run';
 import type { RunInput, RunSummary } from '../../src/shared/schemas';
 import { runStatusSchema, STATUS_SCHEMA_VERSION } from '../../src/shared/status';
 import { runCli, spawnCli } from '../helpers/cli';
@@ -97,6 +98,50 @@ describe('status --json', () => {
     const closedDoc = runStatusSchema.parse(JSON.parse(closed.stdout));
     assert.equal(closedDoc.status, 'TERMINATED');
     assert.match(closedDoc.reason ?? '', /stopped for the test/);
+  });
+});
+
+describe('fair share', () => {
+  test('fair share: --priority and --fairness-key reach the run and its intent workflows, which the server hands on', async () => {
+    const runId = unique('fair');
+    const r = await runCli(
+      [
+        ...['generate', '--no-worker', '--temporal-address', temporal.address, '--task-queue', taskQueue],
+        ...['--out', join(await tempDir('cc-fair-'), 'run'), '--run-id', runId, '--model', MODEL],
+        ...['--intents', 'transaction', '--dialogs-per-intent', '1', '--turns', '1'],
+        ...['--priority', '1', '--fairness-key', 'team-a', '--fairness-weight', '2.5'],
+      ],
+      { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url },
+    );
+    assert.ok(r.code === 0 || r.code === 1, `generate exited ${r.code}: ${r.stderr}`);
+    for (const id of [runId, intentWorkflowId(runId, 'transaction')]) {
+      const { events } = await client.workflow.getHandle(id).fetchHistory();
+      const started = events?.[0]?.workflowExecutionStartedEventAttributes;
+      assert.deepEqual(
+        { ...started?.priority },
+        { priorityKey: 1, fairnessKey: 'team-a', fairnessWeight: 2.5 },
+        id,
+      );
+    }
+  });
+
+  test('fair share: a priority outside 1-5 is one line naming the flag, exit 2', async () => {
+    const r = await runCli(
+      [
+        'generate',
+        '--no-worker',
+        '--temporal-address',
+        temporal.address,
+        '--out',
+        join(root, 'never'),
+        '--priority',
+        '9',
+      ],
+      { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url },
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^error: --priority: /);
   });
 });
 
