@@ -147,6 +147,11 @@ describe('fair share', () => {
 
 describe('metrics', () => {
   test('metrics: a worker serves the SDK metrics and the package counters agree with the run summary', async () => {
+    // The worker serves the other tests' runs too: counts without a run label are compared as deltas.
+    const before = await scrape(port);
+    const seenBefore = llm.stats();
+    const delta = (name: string, match?: Record<string, string>) =>
+      sumOf(samples, name, match) - sumOf(before, name, match);
     const runId = unique('metrics-run');
     const outDir = join(root, runId);
     const input: RunInput = {
@@ -164,7 +169,14 @@ describe('metrics', () => {
       taskQueue,
       args: [input],
     });
-    const seen = llm.stats();
+    const now = llm.stats();
+    const seen = {
+      stages: {
+        skeleton: now.stages.skeleton - seenBefore.stages.skeleton,
+        responses: now.stages.responses - seenBefore.stages.responses,
+      },
+      rateLimited: (now.byStatus['429'] ?? 0) - (seenBefore.byStatus['429'] ?? 0),
+    };
     const n = METRIC_NAMES;
     // The storage activity records before it returns, and the run ends after it: no wait is needed,
     // but a scrape is a separate read, so wait for the last count rather than trust the order.
@@ -182,32 +194,32 @@ describe('metrics', () => {
       assert.equal(sumOf(samples, n.dialoguesFailed, { run: runId, intent: intent.intent }), intent.failed);
     }
     assert.equal(sumOf(samples, n.dialoguesFailed, { run: runId }), summary.failed);
-    assert.equal(sumOf(samples, n.llmCalls, { outcome: 'ok' }), summary.llmCalls);
-    assert.equal(sumOf(samples, n.llmCalls), seen.stages.skeleton + seen.stages.responses);
-    assert.equal(sumOf(samples, n.llmRateLimited), seen.byStatus['429'] ?? 0);
-    assert.ok((seen.byStatus['429'] ?? 0) > 0, 'the endpoint refused some calls');
-    assert.equal(sumOf(samples, n.llmCalls, { outcome: 'Llm.RateLimit' }), seen.byStatus['429']);
+    assert.equal(delta(n.llmCalls, { outcome: 'ok' }), summary.llmCalls);
+    assert.equal(delta(n.llmCalls), seen.stages.skeleton + seen.stages.responses);
+    assert.equal(delta(n.llmRateLimited), seen.rateLimited);
+    assert.ok(seen.rateLimited > 0, 'the endpoint refused some calls');
+    assert.equal(delta(n.llmCalls, { outcome: 'Llm.RateLimit' }), seen.rateLimited);
     for (const stage of ['skeleton', 'responses'] as const) {
-      assert.equal(sumOf(samples, n.llmCalls, { stage }), seen.stages[stage], stage);
+      assert.equal(delta(n.llmCalls, { stage }), seen.stages[stage], stage);
       // Paid tokens: the calls that succeeded and the failed attempts.
       const failed = summary.failedAttempts?.[stage];
       assert.equal(
-        sumOf(samples, n.llmTokens, { stage, kind: 'prompt' }),
+        delta(n.llmTokens, { stage, kind: 'prompt' }),
         summary.stageTokens![stage].prompt + (failed?.prompt ?? 0),
       );
       assert.equal(
-        sumOf(samples, n.llmTokens, { stage, kind: 'completion' }),
+        delta(n.llmTokens, { stage, kind: 'completion' }),
         summary.stageTokens![stage].completion + (failed?.completion ?? 0),
       );
     }
     assert.ok(summary.estimatedCostUsd! > 0);
-    assert.ok(Math.abs(sumOf(samples, `${n.llmCostUsd}_sum`) - summary.estimatedCostUsd!) < 1e-9, 'cost');
+    assert.ok(Math.abs(delta(`${n.llmCostUsd}_sum`) - summary.estimatedCostUsd!) < 1e-9, 'cost');
     assert.equal(sumOf(samples, n.llmCallsInFlight), 0);
-    assert.ok(sumOf(samples, `${n.rateLimiterWaitMs}_count`) > 0, 'calls waited in the rate limiter');
+    assert.ok(delta(`${n.rateLimiterWaitMs}_count`) > 0, 'calls waited in the rate limiter');
     const bytes = async (file: string) => (await stat(join(outDir, file)).catch(() => ({ size: 0 }))).size;
-    assert.equal(sumOf(samples, n.storageBytes, { kind: 'dialogues' }), await bytes('dialogs.jsonl'));
-    assert.equal(sumOf(samples, n.storageBytes, { kind: 'failures' }), await bytes('failures.jsonl'));
-    assert.ok(sumOf(samples, n.storageBatches, { kind: 'dialogues' }) > 0);
+    assert.equal(delta(n.storageBytes, { kind: 'dialogues' }), await bytes('dialogs.jsonl'));
+    assert.equal(delta(n.storageBytes, { kind: 'failures' }), await bytes('failures.jsonl'));
+    assert.ok(delta(n.storageBatches, { kind: 'dialogues' }) > 0);
     // The SDK runtime's own metrics come out of the same exporter, with the names the dashboard uses.
     const names = new Set(samples.map((s) => s.name));
     for (const panel of await dashboardPanels())
