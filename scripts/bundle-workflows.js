@@ -9,11 +9,16 @@ const { bundleWorkflowCode } = require('@temporalio/worker');
 const dist = join(__dirname, '..', 'dist');
 const silent = () => undefined;
 
-// Two bundles: the plain one, and one whose failure converter encodes failure messages (used by
-// workers that encrypt payloads; the converter must live inside the sandbox).
+// Four bundles: with or without the failure converter that encodes failure messages (used by workers
+// that encrypt payloads; the converter must live inside the sandbox), and with or without the
+// OpenTelemetry workflow interceptors (used by workers that trace). Names: src/worker.ts workflowBundleFile.
+const encodedFailures = require.resolve(join(dist, 'shared', 'encoded-failures'));
+const otelInterceptors = require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
 const bundles = [
-  ['workflow-bundle.js', undefined],
-  ['workflow-bundle-encrypted.js', require.resolve(join(dist, 'shared', 'encoded-failures'))],
+  ['workflow-bundle.js', undefined, []],
+  ['workflow-bundle-encrypted.js', encodedFailures, []],
+  ['workflow-bundle-traced.js', undefined, [otelInterceptors]],
+  ['workflow-bundle-traced-encrypted.js', encodedFailures, [otelInterceptors]],
 ];
 /**
  * The bundle's inline source map, without the sources' text (1.7 of its 2.2 MB): stack traces still
@@ -32,10 +37,11 @@ function withoutSourcesContent(code) {
 
 (async () => {
   // One after the other: webpack takes a few hundred MB each.
-  for (const [file, failureConverterPath] of bundles) {
+  for (const [file, failureConverterPath, workflowInterceptorModules] of bundles) {
     const { code } = await bundleWorkflowCode({
       workflowsPath: require.resolve(join(dist, 'workflows')),
       failureConverterPath,
+      workflowInterceptorModules,
       logger: {
         trace: silent,
         debug: silent,

@@ -59,6 +59,16 @@ export * from './shared/constants';
 export * from './shared/schemas';
 export * from './shared/messages';
 export * from './shared/pricing';
+export {
+  intentProgressSchema,
+  runProgressSchema,
+  runStatusSchema,
+  runSummarySchema,
+  type RunProgressDocument,
+  type RunStatusDocument,
+} from './shared/status';
+export { METRIC_NAMES, PackageMetrics } from './activities/metrics';
+export { processMetrics } from './worker';
 export { exportDataset, type ExportOptions, type ExportResult } from './export/export';
 export { EXPORT_FORMATS, type ExportFormat } from './export/formats';
 export { parseMetricFilter, FILTER_OPS, type MetricFilter } from './export/filters';

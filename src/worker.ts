@@ -5,7 +5,13 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkflowBundleOption,
+} from '@temporalio/worker';
 import type OpenAI from 'openai';
 import {
   createLlmActivities,
@@ -30,6 +36,19 @@ import {
 import { StoreRegistry } from './storage/jsonl-store';
 import { deploymentOptions, workflowBuildId } from './deployment';
 import { StallDetector, type StallDetectorSettings } from './activities/stall-detector';
+import { PackageMetrics } from './activities/metrics';
+import type { Context as ActivityContext } from '@temporalio/activity';
+import type { Tracing } from './tracing';
+
+let runtimeMetrics: PackageMetrics | undefined;
+/**
+ * The package's metrics on the SDK runtime's meter: exported wherever the runtime exports its own
+ * (`--metrics-port`), and recorded nowhere when it exports none. Read after the runtime is installed.
+ */
+export function processMetrics(): PackageMetrics {
+  runtimeMetrics ??= new PackageMetrics(Runtime.instance().metricMeter);
+  return runtimeMetrics;
+}
 
 export {
   DEFAULT_MAX_CACHED_WORKFLOWS,
@@ -50,15 +69,27 @@ export {
   type LlmEndpointOptions,
 } from './activities/openai-client';
 
-const bundles = new Map<boolean, Promise<WorkflowBundleOption>>();
+/** The workflow side of the OpenTelemetry interceptors: in the bundles of workers that trace. */
+export const OTEL_WORKFLOW_INTERCEPTORS =
+  require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
+
+/** The prebuilt bundle's file name (scripts/bundle-workflows.js writes all four). */
+export function workflowBundleFile(encrypted: boolean, traced: boolean): string {
+  return `workflow-bundle${traced ? '-traced' : ''}${encrypted ? '-encrypted' : ''}.js`;
+}
+
+const bundles = new Map<string, Promise<WorkflowBundleOption>>();
 /**
  * The workflow bundle: the one `npm run build` wrote next to the compiled code, or else (running from
  * the TypeScript sources) built once per process with webpack, which takes seconds and keeps memory.
- * An encrypting worker's bundle carries the failure converter that encodes failure messages.
+ * An encrypting worker's bundle carries the failure converter that encodes failure messages; a
+ * tracing worker's, the OpenTelemetry workflow interceptors (apart, so that workers that do not trace
+ * keep their workflow code, and its cost, as it was).
  */
-export function workflowBundle(encrypted = false): Promise<WorkflowBundleOption> {
-  const prebuilt = join(__dirname, encrypted ? 'workflow-bundle-encrypted.js' : 'workflow-bundle.js');
-  let bundle = bundles.get(encrypted);
+export function workflowBundle(encrypted = false, traced = false): Promise<WorkflowBundleOption> {
+  const file = workflowBundleFile(encrypted, traced);
+  const prebuilt = join(__dirname, file);
+  let bundle = bundles.get(file);
   if (!bundle) {
     bundle =
       __filename.endsWith('.js') && existsSync(prebuilt)
@@ -66,11 +97,36 @@ export function workflowBundle(encrypted = false): Promise<WorkflowBundleOption>
         : bundleWorkflowCode({
             workflowsPath: require.resolve('./workflows'),
             failureConverterPath: encrypted ? ENCODED_FAILURES_MODULE : undefined,
+            workflowInterceptorModules: traced ? [OTEL_WORKFLOW_INTERCEPTORS] : undefined,
             logger: quietBundlerLogger,
           });
-    bundles.set(encrypted, bundle);
+    bundles.set(file, bundle);
   }
   return bundle;
+}
+
+/**
+ * What a tracing worker adds: activity interceptors and the sink that exports workflow spans. Loaded
+ * only then: workers that do not trace never load the OpenTelemetry SDK.
+ */
+async function tracingOptions(tracing: Tracing | undefined) {
+  if (!tracing) return {};
+  const {
+    makeWorkflowExporter,
+    OpenTelemetryActivityInboundInterceptor,
+    OpenTelemetryActivityOutboundInterceptor,
+  } = await import('@temporalio/interceptors-opentelemetry');
+  return {
+    interceptors: {
+      activity: [
+        (ctx: ActivityContext) => ({
+          inbound: new OpenTelemetryActivityInboundInterceptor(ctx),
+          outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+        }),
+      ],
+    },
+    sinks: { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) },
+  };
 }
 const noop = () => undefined;
 const quietBundlerLogger = {
@@ -116,9 +172,14 @@ export interface GenerationWorkerOptions {
    * defaults to a hash of the workflow bundle. Unset: an unversioned worker (the embedded server's case).
    */
   deployment?: { deploymentName: string; buildId?: string };
+  /** @default processMetrics() */
+  metrics?: PackageMetrics;
+  /** Traces of this worker's workflows and activities (src/tracing.ts). @default none */
+  tracing?: Tracing;
 }
 
 export async function createGenerationWorker(options: GenerationWorkerOptions): Promise<Worker> {
+  const metrics = options.metrics ?? processMetrics();
   const activities = {
     ...createLlmActivities(
       {
@@ -127,12 +188,13 @@ export async function createGenerationWorker(options: GenerationWorkerOptions): 
         gates: new RunGates(),
         replyChecks: options.replyChecks,
         stalls: new StallDetector(options.stallDetection),
+        metrics,
       },
       options.judge && { openai: options.judge },
     ),
-    ...(options.storage ? createStorageActivities(options.storage) : {}),
+    ...(options.storage ? createStorageActivities(options.storage, metrics) : {}),
   };
-  const workflows = await workflowBundle(options.encryption !== undefined);
+  const workflows = await workflowBundle(options.encryption !== undefined, options.tracing !== undefined);
   const { deployment } = options;
   return Worker.create({
     connection: options.connection,
@@ -147,6 +209,7 @@ export async function createGenerationWorker(options: GenerationWorkerOptions): 
       }),
     }),
     activities,
+    ...(await tracingOptions(options.tracing)),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentLlmCalls ?? DEFAULT_MAX_CONCURRENT_LLM_CALLS,
     maxCachedWorkflows: options.maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
     ...(options.workflowThreads !== undefined && { workflowThreadPoolSize: options.workflowThreads }),
@@ -164,6 +227,10 @@ export interface StorageWorkerOptions {
   storage: StoreRegistry;
   /** Payload encryption keys; payloads pass in the clear without them. */
   encryption?: EncryptionKeys;
+  /** @default processMetrics() */
+  metrics?: PackageMetrics;
+  /** Traces of the storage activities. @default none */
+  tracing?: Tracing;
 }
 
 export async function createStorageWorker(options: StorageWorkerOptions): Promise<Worker> {
@@ -171,7 +238,8 @@ export async function createStorageWorker(options: StorageWorkerOptions): Promis
     connection: options.connection,
     namespace: options.namespace ?? DEFAULT_TEMPORAL_NAMESPACE,
     taskQueue: options.taskQueue,
-    activities: createStorageActivities(options.storage),
+    activities: createStorageActivities(options.storage, options.metrics ?? processMetrics()),
+    ...(await tracingOptions(options.tracing)),
     dataConverter: encryptionDataConverter(options.encryption),
     maxConcurrentActivityTaskExecutions: 200,
   });

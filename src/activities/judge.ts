@@ -16,6 +16,7 @@ export function createJudgeDialogue(deps: LlmDeps) {
   return async function judgeDialogue(input: JudgeInput): Promise<JudgeResult> {
     const n = input.responses.length;
     const { value, usage, failedAttempts } = await completeJson(deps, {
+      stage: 'judge',
       settings: input.llm,
       messages: judgeMessages(input.context, input.skeleton, input.responses),
       schemaName: JUDGE_SCHEMA_NAME,

@@ -18,6 +18,8 @@ import type { RateController } from './rate-control';
 import type { GateSlot, RunGates } from './run-gate';
 import { readChatStream, type StreamedReply } from './chat-stream';
 import { CallWatch, StallDetector, StallError } from './stall-detector';
+import { noMetrics, type LlmStage, type PackageMetrics } from './metrics';
+import { tracedHttpCall } from './http-span';
 
 export interface LlmDeps {
   openai: OpenAI;
@@ -28,6 +30,8 @@ export interface LlmDeps {
   replyChecks?: ReplyCheckCounts;
   /** What this process learnt of each endpoint's normal timings. @default one detector per process, default options */
   stalls?: StallDetector;
+  /** Where the calls' counts, tokens and waits go. @default none recorded */
+  metrics?: PackageMetrics;
 }
 
 const processStalls = new StallDetector();
@@ -56,6 +60,8 @@ const FORMAT_REJECTED = /response_format|json_schema|json_object|structured outp
 const MAX_TOKENS_REJECTED = /max_tokens.*max_completion_tokens|unsupported parameter.*max_tokens/i;
 
 export interface JsonCall<T> {
+  /** The method's stage, for metrics. */
+  stage: LlmStage;
   settings: LlmCallSettings;
   messages: ChatCompletionMessageParam[];
   schemaName: string;
@@ -149,28 +155,35 @@ async function completeJsonAttempt<T>(
           ctx.cancellationSignal,
           heartbeat,
         );
-      await deps.rate.acquire(estimated, ctx.cancellationSignal, heartbeat);
+      await takeRate(deps, call.stage, estimated, ctx.cancellationSignal, heartbeat);
+      const callDone = (deps.metrics ?? noMetrics).callStarted(call.stage);
       try {
-        const reply = await streamCompletion(
-          deps.openai,
-          buildRequest(call, quirks, maxTokens),
-          ctx,
-          new CallWatch(
-            (deps.stalls ?? processStalls).timings(deps.openai.baseURL, settings.model),
-            Math.ceil(promptChars / 4),
-            settings.idleMs,
+        const reply = await tracedHttpCall(call.stage, settings.model, () =>
+          streamCompletion(
+            deps.openai,
+            buildRequest(call, quirks, maxTokens),
+            ctx,
+            new CallWatch(
+              (deps.stalls ?? processStalls).timings(deps.openai.baseURL, settings.model),
+              Math.ceil(promptChars / 4),
+              settings.idleMs,
+            ),
+            paid,
           ),
-          paid,
         );
         const usage = reply.usage ?? {
           promptTokens: Math.ceil(promptChars / 4),
           completionTokens: estimateTokens(reply.content),
         };
         attempt.usage = usage;
+        deps.metrics?.usage(call.stage, settings.model, usage);
         deps.rate.settle(estimated, usage.promptTokens + usage.completionTokens);
         deps.rate.succeeded();
-        return { value: checkReply(deps, call, parseReply(call, reply)), usage };
+        const value = checkReply(deps, call, parseReply(call, reply));
+        callDone('ok');
+        return { value, usage };
       } catch (error) {
+        callDone(ctx.cancellationSignal.aborted ? 'cancelled' : (toLlmFailure(error).type ?? 'unknown'));
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
         const status = (error as { status?: number }).status;
         const message = error instanceof Error ? error.message : '';
@@ -211,6 +224,23 @@ async function completeJsonAttempt<T>(
   } finally {
     slot?.release();
   }
+}
+
+/** The process's rate limiter; a wait is recorded with its length. */
+async function takeRate(
+  deps: LlmDeps,
+  stage: LlmStage,
+  estimated: number,
+  signal: AbortSignal,
+  heartbeat: () => void,
+): Promise<void> {
+  const started = Date.now();
+  let waited = false;
+  await deps.rate.acquire(estimated, signal, () => {
+    waited = true;
+    heartbeat();
+  });
+  if (waited) deps.metrics?.rateLimiterWaited(stage, Date.now() - started);
 }
 
 function buildRequest<T>(
@@ -335,6 +365,7 @@ function parseReply<T>(call: JsonCall<T>, reply: StreamedReply): T {
 function checkReply<T>(deps: LlmDeps, call: JsonCall<T>, value: T): T {
   if (!call.check) return value;
   const problem = call.check(value);
+  if (problem) deps.metrics?.replyRejected(call.stage, problem.check);
   if (deps.replyChecks) {
     deps.replyChecks.checked++;
     if (problem)

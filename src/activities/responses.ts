@@ -13,6 +13,7 @@ export function createGenerateResponses(deps: LlmDeps) {
   return async function generateResponses(input: ResponsesInput): Promise<ResponsesResult> {
     const n = input.skeleton.queries.length;
     const { value, usage, failedAttempts } = await completeJson(deps, {
+      stage: 'responses',
       settings: input.llm,
       messages: responsesMessages(input.plan, input.skeleton, input.prompt),
       schemaName: RESPONSES_SCHEMA_NAME,

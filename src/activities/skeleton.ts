@@ -12,6 +12,7 @@ import { completeJson, type LlmDeps } from './llm-call';
 export function createGenerateSkeleton(deps: LlmDeps) {
   return async function generateSkeleton(input: SkeletonInput): Promise<SkeletonResult> {
     const { value, usage, failedAttempts } = await completeJson(deps, {
+      stage: 'skeleton',
       settings: input.llm,
       messages: skeletonMessages(input.plan, input.numTurns, input.prompt),
       schemaName: SKELETON_SCHEMA_NAME,

@@ -5,6 +5,7 @@ import {
   type StoreDialoguesResult,
   type StoreFailuresInput,
   type StoreFailuresResult,
+  type StoreResult,
 } from '../shared/schemas';
 import type { TopicLeaf } from '../method/expansion';
 import { dialogueMetrics } from '../method/metrics';
@@ -12,6 +13,7 @@ import { describeIssues } from '../method/replies';
 import type { StoredDialogueRecord } from '../export/records';
 import type { StoreRegistry } from '../storage/jsonl-store';
 import { STORAGE_FAILURE_TYPES, toStorageFailure } from './errors';
+import type { PackageMetrics } from './metrics';
 
 export { STORAGE_FAILURE_TYPES };
 
@@ -39,7 +41,7 @@ function runOf(ids: string[]): string | undefined {
  * so a retried or repeated activity never duplicates a line. Every directory lies below the registry's
  * output root; one that does not, or is not ours, fails non-retryably as `Storage.ForbiddenDirectory`.
  */
-export function createStorageActivities(storage: StoreRegistry) {
+export function createStorageActivities(storage: StoreRegistry, metrics?: PackageMetrics) {
   const open = async (outDir: string, ids: string[]) => {
     try {
       return await storage.get(outDir, runOf(ids));
@@ -71,6 +73,12 @@ export function createStorageActivities(storage: StoreRegistry) {
         (error: unknown) => {
           throw toStorageFailure(error);
         },
+      );
+      metrics?.stored(
+        'dialogues',
+        runOf(valid.map((r) => r.id)) ?? '',
+        writtenByIntent(valid, results),
+        bytesOf(results),
       );
       const written = results.filter((r) => r.status === 'written').length;
       const duplicates = results.length - written;
@@ -104,6 +112,12 @@ export function createStorageActivities(storage: StoreRegistry) {
           throw toStorageFailure(error);
         },
       );
+      metrics?.stored(
+        'failures',
+        runOf(input.failures.map((f) => f.id)) ?? '',
+        writtenByIntent(input.failures, results),
+        bytesOf(results),
+      );
       const duplicateIds = input.failures
         .filter((_, i) => results[i]!.status === 'duplicate')
         .map((f) => f.id);
@@ -111,3 +125,18 @@ export function createStorageActivities(storage: StoreRegistry) {
     },
   };
 }
+
+/** Records newly written, by intent id (from `<runId>.<intent>.<index>`: a bounded label, unlike the id). */
+function writtenByIntent(
+  records: readonly { id: string }[],
+  results: readonly StoreResult[],
+): Map<string, number> {
+  const counts = new Map<string, number>();
+  records.forEach((r, i) => {
+    const intent = r.id.split('.').at(-2) ?? '';
+    if (results[i]?.status === 'written') counts.set(intent, (counts.get(intent) ?? 0) + 1);
+  });
+  return counts;
+}
+
+const bytesOf = (results: readonly StoreResult[]) => results.reduce((sum, r) => sum + (r.bytes ?? 0), 0);

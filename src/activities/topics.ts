@@ -27,6 +27,7 @@ export interface ExpandTopicResult {
 export function createExpandTopic(deps: LlmDeps) {
   return async function expandTopic(input: ExpandTopicInput): Promise<ExpandTopicResult> {
     const { value, usage, failedAttempts } = await completeJson(deps, {
+      stage: 'topics',
       settings: input.llm,
       messages: expansionMessages(input),
       schemaName: TOPICS_SCHEMA_NAME,

@@ -68,6 +68,20 @@ import {
   progressIntervalMs,
 } from './progress';
 import { installStderrRuntime } from './logging';
+import { metricsExport } from './metrics-address';
+import { parseFairShare } from './fair-share';
+import { checkTracingEnv, tracingRequested } from '../shared/otel-env';
+import {
+  runProgressSchema,
+  runStatusSchema,
+  runSummarySchema,
+  STATUS_SCHEMA_VERSION,
+  type RunStatusDocument,
+} from '../shared/status';
+
+const METRICS_PORT_FLAG = '--metrics-port <port>';
+const METRICS_PORT_HELP =
+  'serve Prometheus metrics on this port, at /metrics (env CONSISTENT_CHAT_METRICS_PORT; host CONSISTENT_CHAT_METRICS_HOST, default 127.0.0.1)';
 import { serveUi } from './ui';
 import { Resources } from './resources';
 import { createWorkers } from './workers';
@@ -330,6 +344,12 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
     prompts: method.prompts,
   } as typeof flags;
 
+  const metrics = metricsExport(str('metricsPort'), process.env);
+  const fairShare = parseFairShare({
+    priority: number('--priority', str('priority')),
+    fairnessKey: str('fairnessKey'),
+    fairnessWeight: number('--fairness-weight', str('fairnessWeight'), false),
+  });
   const view = createProgressView();
   const controller = new AbortController();
   const stoppedBy = stopOnSignals(controller);
@@ -346,6 +366,8 @@ async function runGenerate(opts: Record<string, string | boolean | undefined>): 
       },
       llm: { baseURL: str('baseUrl'), localModel: str('localModel'), judgeBaseURL: str('judgeBaseUrl') },
       localWorker: opts.worker !== false,
+      metrics,
+      fairShare,
       keepRecordedMethod: opts.keepRecordedMethod === true,
       signal: controller.signal,
       onStarted: ({ runId, resumed, attached, address, uiUrl }) => {
@@ -440,6 +462,8 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
     );
   const storageQueue = str('storageTaskQueue') ?? sharedStorageTaskQueue(taskQueue);
   const deployment = deploymentFromFlags(opts);
+  const metrics = metricsExport(str('metricsPort'), process.env);
+  checkTracingEnv(process.env);
   const openai = storageOnly ? undefined : createOpenAiClient({ baseURL: str('baseUrl') });
   const judge = storageOnly ? undefined : createJudgeClient({ baseURL: str('judgeBaseUrl') });
   // What this command acquires is released in reverse order however it ends (src/client/resources.ts).
@@ -465,14 +489,28 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
     await (await connectClient(target)).close();
     const controller = new AbortController();
     const stoppedBy = stopOnSignals(controller);
-    await installStderrRuntime();
+    await installStderrRuntime(process.env, metrics);
+    // Released after the workers (registered before them): their last spans are exported.
+    const tracing = tracingRequested(process.env)
+      ? (await import('../tracing.js')).installTracing()
+      : undefined;
+    if (tracing) resources.defer(() => tracing.shutdown());
     const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
     const connection = await connectWorker(target);
     resources.defer(() => connection.close());
     // If the generation worker cannot be created, the storage worker already created is run down.
     const workers: Worker[] = await createWorkers([
       ...(storage
-        ? [createStorageWorker({ connection, namespace, taskQueue: storageQueue, storage, encryption: keys })]
+        ? [
+            createStorageWorker({
+              connection,
+              namespace,
+              taskQueue: storageQueue,
+              storage,
+              encryption: keys,
+              tracing,
+            }),
+          ]
         : []),
       ...(storageOnly
         ? []
@@ -489,6 +527,7 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
               maxCachedWorkflows,
               encryption: keys,
               deployment,
+              tracing,
             }),
           ]),
     ]);
@@ -677,6 +716,38 @@ async function failureReason(client: Client, runId: string): Promise<string> {
   }
 }
 
+/** `status --json`: what the text view shows, as the documented schema (src/shared/status.ts). */
+async function statusDocument(
+  client: Client,
+  runId: string,
+  status: RunStatusDocument['status'],
+  out: string | undefined,
+): Promise<RunStatusDocument> {
+  const doc: RunStatusDocument = { schemaVersion: STATUS_SCHEMA_VERSION, runId, status };
+  if (status === 'COMPLETED')
+    doc.summary = runSummarySchema.parse(await client.workflow.getHandle(runId).result());
+  else if (status !== 'RUNNING') doc.reason = await failureReason(client, runId);
+  else {
+    // Runs started before the version existed answer without it; the shape is the same.
+    doc.progress = runProgressSchema.parse({
+      ...(await readProgress(client, runId)),
+      schemaVersion: STATUS_SCHEMA_VERSION,
+    });
+    doc.estimatedCostUsd = progressCost(doc.progress);
+    const running = doc.progress.intents.filter((i) => i.status === 'running');
+    doc.storageIssues = await readStorageIssues(
+      client,
+      running.map((i) => intentWorkflowId(runId, i.intent)),
+    );
+  }
+  if (out)
+    doc.files = {
+      dialogues: (await countLines(join(resolve(out), OUTPUT_FILES.dialogues))) ?? 0,
+      failures: (await countLines(join(resolve(out), OUTPUT_FILES.failures))) ?? 0,
+    };
+  return runStatusSchema.parse(doc);
+}
+
 async function countLines(file: string): Promise<number | undefined> {
   try {
     const text = await readFile(file, 'utf8');
@@ -786,7 +857,14 @@ export function buildProgram(): Command {
         '--judge-base-url <url>',
         "the judge's OpenAI-compatible endpoint, key in CONSISTENT_CHAT_JUDGE_API_KEY (default CONSISTENT_CHAT_JUDGE_BASE_URL, else --base-url)",
       )
-      .option('--no-worker', 'run no LLM worker in this process (workers run elsewhere)'),
+      .option('--no-worker', 'run no LLM worker in this process (workers run elsewhere)')
+      .option('--priority <n>', 'task priority among runs on the task queue, 1 (first) to 5 (default 3)')
+      .option(
+        '--fairness-key <key>',
+        'runs with one key share one fair share of the workers (default the run id)',
+      )
+      .option('--fairness-weight <w>', "the fairness key's share relative to others' (default 1)")
+      .option(METRICS_PORT_FLAG, METRICS_PORT_HELP),
     'generate',
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runGenerate(opts);
@@ -804,6 +882,7 @@ export function buildProgram(): Command {
         "the judge's endpoint, key in CONSISTENT_CHAT_JUDGE_API_KEY (default CONSISTENT_CHAT_JUDGE_BASE_URL, else --base-url)",
       )
       .option('--max-concurrent-calls <n>', 'LLM activities this worker runs at once (default 500)')
+      .option(METRICS_PORT_FLAG, METRICS_PORT_HELP)
       .option(
         '--max-cached-workflows <n>',
         `workflows kept in memory between tasks (default ${DEFAULT_MAX_CACHED_WORKFLOWS})`,
@@ -843,10 +922,21 @@ export function buildProgram(): Command {
         'print per-intent progress, tokens and failures (exit 3 if the run failed or was cancelled); starts no server',
       )
       .argument('<run-id>')
-      .option('--out <dir>', OUT_OF_EMBEDDED_RUN),
-  ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
+      .option('--out <dir>', OUT_OF_EMBEDDED_RUN)
+      .option(
+        '--json',
+        `print one JSON document, schema version ${STATUS_SCHEMA_VERSION} (README "Machine-readable state")`,
+      ),
+  ).action(async (runId: string, opts: TemporalFlags & { out?: string; json?: boolean }) => {
     const client = await checkedClientFor(runId, opts);
     const description = await describeRun(client, runId);
+    if (opts.json) {
+      const doc = await statusDocument(client, runId, description.status.name, opts.out);
+      process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+      if (doc.summary && doc.summary.failed > 0) process.exitCode = EXIT_CODES.failures;
+      else if (doc.reason !== undefined) process.exitCode = EXIT_CODES.runFailed;
+      return;
+    }
     process.stdout.write(`run ${runId}: ${description.status.name}\n`);
     if (description.status.name === 'COMPLETED') {
       const summary = (await client.workflow.getHandle(runId).result()) as RunSummary;

@@ -6,7 +6,13 @@
  * Credentials stay in this process: nothing here is written to `run.json`, a workflow input or a log.
  */
 import { readFileSync } from 'node:fs';
-import { Client, Connection, type ConnectionOptions, type TLSConfig } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  type ClientInterceptors,
+  type ConnectionOptions,
+  type TLSConfig,
+} from '@temporalio/client';
 import { loadClientConfigProfile, toClientOptions } from '@temporalio/envconfig';
 import type { NativeConnection, NativeConnectionOptions } from '@temporalio/worker';
 import {
@@ -198,8 +204,19 @@ export function createClient(
   connection: Connection,
   namespace: string,
   keys: EncryptionKeys | undefined,
+  interceptors?: ClientInterceptors,
 ): Client {
-  return new Client({ connection, namespace, dataConverter: encryptionDataConverter(keys) });
+  return new Client({ connection, namespace, dataConverter: encryptionDataConverter(keys), interceptors });
+}
+
+/**
+ * A tracing process's client: starting the run is the root span of its trace. Only the start: the
+ * progress view's queries (one a second) would each be a trace of their own.
+ */
+export async function tracingClientInterceptors(): Promise<ClientInterceptors> {
+  const { OpenTelemetryWorkflowClientInterceptor } = await import('@temporalio/interceptors-opentelemetry');
+  const traced = new OpenTelemetryWorkflowClientInterceptor();
+  return { workflow: [{ start: (input, next) => traced.start(input, next) }] };
 }
 
 /** The payload encryption keys from `--encryption-key-file` or CONSISTENT_CHAT_ENCRYPTION_KEY, as a `ConfigError`. */

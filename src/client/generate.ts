@@ -50,13 +50,16 @@ import {
   connectClient,
   connectWorker,
   createClient,
+  tracingClientInterceptors,
   embeddedConnection,
   resolveConnection,
   resolveEncryptionKeys,
   type ConnectionFlags,
 } from './connection';
 import { startDevServer, type DevServer } from './dev-server';
-import { installRoutedRuntime, LOG_FILE, routedRuntimeLogger } from './logging';
+import { checkTracingEnv, tracingRequested } from '../shared/otel-env';
+import { runPriority, type FairShare } from './fair-share';
+import { installRoutedRuntime, LOG_FILE, routedRuntimeLogger, type MetricsExport } from './logging';
 import { checkOutDir } from './out-dir';
 import { loadReplyChecks, saveReplyChecks } from './reply-checks';
 import {
@@ -110,6 +113,13 @@ export interface GenerateOptions {
   llm?: { baseURL?: string; localModel?: string; judgeBaseURL?: string };
   /** Run a generation worker in this process. @default true */
   localWorker?: boolean;
+  /**
+   * Serve the worker runtime's Prometheus metrics (the SDK's and the package's) at this address.
+   * Ignored when the process installed its own `Runtime` before. @default none
+   */
+  metrics?: MetricsExport;
+  /** The run's priority and fairness key among runs on one task queue (set when it starts). @default fairness key = run id */
+  fairShare?: FairShare;
   /** Called about once a second with the live progress. */
   onProgress?: (progress: RunProgress) => void;
   /** Called once the run is started or found, before waiting for it. `attached`: another process owns it. */
@@ -575,6 +585,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   // Everything that can be checked is checked before anything is written or started: a failed check
   // leaves no directory and no run.json behind, so the corrected command is accepted.
   checkTemporalSettings({ address, namespace, taskQueue });
+  checkTracingEnv(env);
   const dir = await checkOutDir(options.run.outDir);
   let openai: OpenAI | undefined;
   const localModel = localModelChoice(options, env, localWorker);
@@ -638,6 +649,9 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       const stopRouting = routedRuntimeLogger(env).route({ file: join(dir, LOG_FILE) });
       resources.defer(stopRouting);
     }
+    // Released after the workers (registered before them): their last spans are exported.
+    const tracing = tracingRequested(env) ? (await import('../tracing.js')).installTracing(env) : undefined;
+    if (tracing) resources.defer(() => tracing.shutdown());
     // The process that holds the directory's lock owns the run; a second one only attaches to it.
     const owner = await storage.get(dir, input.runId).then(
       () => true,
@@ -712,7 +726,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     const serverTarget = server || !address ? embeddedConnection(serverAddress, namespace) : target;
     const connection = await connectClient(serverTarget);
     resources.defer(() => connection.close());
-    const client = createClient(connection, namespace, keys);
+    const client = createClient(connection, namespace, keys, tracing && (await tracingClientInterceptors()));
     await checkRunDecodes(client, input.runId, keys);
 
     if (!owner) {
@@ -721,7 +735,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       return await followRun(client, client.workflow.getHandle(input.runId), input.runId, options, []);
     }
     const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
-    await installRoutedRuntime(env);
+    await installRoutedRuntime(env, options.metrics);
     const workerConnection = await connectWorker(serverTarget);
     resources.defer(() => workerConnection.close());
     // Counted from what earlier processes of this run saved, and saved again as calls are checked,
@@ -747,6 +761,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         taskQueue: input.storageTaskQueue!,
         storage,
         encryption: keys,
+        tracing,
       }),
       ...(openai
         ? [
@@ -761,6 +776,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
               // One thread loads the bundle once: a shorter start, and the workflow code of one run
               // needs a fraction of a core even at hundreds of calls a second.
               workflowThreads: 1,
+              tracing,
             }),
           ]
         : []),
@@ -783,6 +799,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        priority: runPriority(options.fairShare, input.runId),
         staticSummary: `${input.intents.length} intents × ${input.numDialogsPerIntent} dialogues, ${input.model}`,
         // The memo says, in the UI and to `temporal workflow describe`, which package and method made the run.
         memo: {

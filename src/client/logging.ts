@@ -6,6 +6,8 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { formatWithOptions } from 'node:util';
 import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
+import type { Runtime, RuntimeOptions } from '@temporalio/worker';
+import { ConfigError } from '../shared/errors';
 
 export const LOG_FILE = 'consistent-chat.log';
 
@@ -101,6 +103,33 @@ let routing: RoutingLogger | undefined;
 /** Native (Rust core) lines are forwarded to the same logger; the SDK's default prints them to stderr. */
 const FORWARD_NATIVE_LOGS = { logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } } } as const;
 
+/** A Prometheus exporter for the runtime: `bindAddress` (`HOST:PORT`), `field` the input it came from. */
+export interface MetricsExport {
+  bindAddress: string;
+  field: string;
+}
+
+/** The runtime's telemetry: native log forwarding, plus the Prometheus exporter when asked for. */
+function telemetry(metrics: MetricsExport | undefined) {
+  return metrics
+    ? { ...FORWARD_NATIVE_LOGS, metrics: { prometheus: { bindAddress: metrics.bindAddress } } }
+    : FORWARD_NATIVE_LOGS;
+}
+
+/** Installs the runtime; an exporter that cannot bind is the input's fault (a port in use), named as such. */
+function install(options: RuntimeOptions, metrics: MetricsExport | undefined, runtime: typeof Runtime): void {
+  try {
+    runtime.install(options);
+  } catch (error) {
+    if (metrics && /prometheus/i.test((error as Error).message))
+      throw new ConfigError(
+        metrics.field,
+        `cannot serve metrics on ${metrics.bindAddress}: ${(error as Error).message}`,
+      );
+    throw error;
+  }
+}
+
 /**
  * The process's routing logger; the SDK sends its lines there once `installRoutedRuntime` ran. Apart
  * from the install, so the CLI can route its run log before it loads the SDK's worker.
@@ -118,23 +147,33 @@ export function routedRuntimeLogger(env: NodeJS.ProcessEnv = process.env): Routi
  * user's own `Runtime.install` wins). Signals stay with the caller: the CLI stops its workers itself.
  * Must run before the first worker connection, which would install the SDK's default runtime.
  */
-export async function installRoutedRuntime(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function installRoutedRuntime(
+  env: NodeJS.ProcessEnv = process.env,
+  metrics?: MetricsExport,
+): Promise<void> {
   const { Runtime } = await import('@temporalio/worker');
   if (Runtime._instance !== undefined) return;
-  Runtime.install({
-    logger: routedRuntimeLogger(env),
-    telemetryOptions: FORWARD_NATIVE_LOGS,
-    shutdownSignals: [],
-  });
+  install(
+    { logger: routedRuntimeLogger(env), telemetryOptions: telemetry(metrics), shutdownSignals: [] },
+    metrics,
+    Runtime,
+  );
 }
 
 /** For `consistent-chat worker`, a service that logs to stderr: warnings and up unless LOG_LEVEL says otherwise. */
-export async function installStderrRuntime(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function installStderrRuntime(
+  env: NodeJS.ProcessEnv = process.env,
+  metrics?: MetricsExport,
+): Promise<void> {
   const { DefaultLogger, Runtime } = await import('@temporalio/worker');
   if (Runtime._instance !== undefined) return;
-  Runtime.install({
-    logger: new QuietStderrLogger(new DefaultLogger(logLevelFromEnv(env, 'WARN'))),
-    telemetryOptions: FORWARD_NATIVE_LOGS,
-    shutdownSignals: [], // the CLI's own handler stops the worker (and exits 143 / 130)
-  });
+  install(
+    {
+      logger: new QuietStderrLogger(new DefaultLogger(logLevelFromEnv(env, 'WARN'))),
+      telemetryOptions: telemetry(metrics),
+      shutdownSignals: [], // the CLI's own handler stops the worker (and exits 143 / 130)
+    },
+    metrics,
+    Runtime,
+  );
 }

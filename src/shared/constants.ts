@@ -73,3 +73,6 @@ export const DEFAULT_MAX_CACHED_WORKFLOWS = 100;
 export const HEARTBEAT_THROTTLE_MS = 5_000;
 /** How long a stopping worker lets LLM calls in flight finish. @default 30 seconds */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
+
+/** The version of the run's `progress` query shape and of `status --json` (src/shared/status.ts). */
+export const STATUS_SCHEMA_VERSION = 1 as const;

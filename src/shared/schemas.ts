@@ -24,6 +24,7 @@ import {
   MIN_TURNS_PER_DIALOG,
   RESPONSE_FORMAT_MODES,
 } from './constants';
+import type { STATUS_SCHEMA_VERSION } from './constants';
 import { pricesSchema, type Price } from './pricing';
 
 /** Intent ids are the built-in ones or those of the run's own taxonomy: checked against it below. */
@@ -406,6 +407,8 @@ export interface StoreFailuresInput {
 /** What a storage call did: `written` the first time, `duplicate` when a retry finds it already there. */
 export interface StoreResult {
   status: 'written' | 'duplicate';
+  /** Bytes appended to the file (written records only). */
+  bytes?: number;
 }
 
 export interface StoreFailuresResult {
@@ -474,6 +477,8 @@ export const intentReportSchema = z.object({
 });
 
 export interface RunProgress {
+  /** The shape's version (src/shared/status.ts); absent from runs started before it existed. */
+  schemaVersion?: typeof STATUS_SCHEMA_VERSION;
   runId: string;
   outDir: string;
   model: string;

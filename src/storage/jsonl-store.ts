@@ -353,7 +353,7 @@ class JsonlFile {
         if (this.fsync) await this.handle.datasync();
         this.size += buffer.length;
         this.flushCount++;
-        for (const p of batch) p.resolve({ status: 'written' });
+        for (const p of batch) p.resolve({ status: 'written', bytes: p.line.length });
         if (Date.now() - this.lastCheckpoint >= CHECKPOINT_INTERVAL_MS) void this.checkpoint();
       } catch (error) {
         // No half batch stays behind: cut the file back to where the batch began.

@@ -26,7 +26,7 @@ import type { IntentId } from '../method/intents';
 import { expansionMaxTokens, type TopicLeaf } from '../method/expansion';
 import { BUILTIN_TAXONOMY, sliceTaxonomy } from '../method/taxonomy';
 import { mergeJudgeTallies } from '../method/judge';
-import { MAX_CONCURRENCY } from '../shared/constants';
+import { MAX_CONCURRENCY, STATUS_SCHEMA_VERSION } from '../shared/constants';
 import { costOf, formatCost, paidTokens, priceFor, runCostUsd, type Price } from '../shared/pricing';
 import {
   intentReportSignal,
@@ -261,6 +261,7 @@ class RunState {
 function handleProgress(run: RunState): void {
   const { config } = run;
   setHandler(runProgressQuery, () => ({
+    schemaVersion: STATUS_SCHEMA_VERSION,
     runId: config.runId,
     outDir: config.outDir,
     model: config.model,

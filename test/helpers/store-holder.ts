@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     const [command, arg] = line.split(' ');
     if (command === 'append') {
       await store.appendDialogue(testRecord(arg!)).then(
-        (result) => say(result),
+        (result) => say({ status: result.status }),
         (error: Error) => say({ error: error.name, message: error.message }),
       );
     } else if (command === 'close') {

@@ -5,6 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Resource } from '@opentelemetry/resources';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { makeWorkflowExporter } from '@temporalio/interceptors-opentelemetry';
 import { Worker } from '@temporalio/worker';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import { workflowBundle } from '../../src/worker';
@@ -44,6 +47,31 @@ test('replay: every recorded run and intent history replays without nondetermini
 
   const results = Worker.runReplayHistories(
     { workflowBundle: await workflowBundle(), replayName: 'consistent-chat-replay' },
+    histories.map(({ recorded }) => ({
+      workflowId: recorded.workflowId,
+      history: historyFromJson(recorded.history),
+    })),
+  );
+  const failures: string[] = [];
+  let replayed = 0;
+  for await (const result of results) {
+    const { name } = histories[replayed++]!;
+    if (result.error) failures.push(`${name}: ${result.error.name}: ${result.error.message}`);
+  }
+  assert.equal(replayed, histories.length, 'every history replayed');
+  assert.deepEqual(failures, []);
+});
+
+test('replay: every recorded history replays in the bundle of a tracing worker (OpenTelemetry workflow interceptors)', async () => {
+  quietRuntime();
+  const histories = await loadHistories();
+  const spans = new InMemorySpanExporter();
+  const results = Worker.runReplayHistories(
+    {
+      workflowBundle: await workflowBundle(false, true),
+      replayName: 'consistent-chat-replay-traced',
+      sinks: { exporter: makeWorkflowExporter(new SimpleSpanProcessor(spans), new Resource({})) },
+    },
     histories.map(({ recorded }) => ({
       workflowId: recorded.workflowId,
       history: historyFromJson(recorded.history),

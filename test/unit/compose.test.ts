@@ -24,7 +24,7 @@ interface Service {
   entrypoint?: string[];
   environment?: Record<string, string | null>;
   depends_on?: Record<string, { condition: string }>;
-  volumes?: { type: string; source: string; target: string }[];
+  volumes?: { type: string; source: string; target: string; read_only?: boolean }[];
   healthcheck?: { test: string[] };
   deploy?: { replicas?: number };
   stop_grace_period?: string;
@@ -141,7 +141,7 @@ test('docker-compose: the UI matches the embedded Temporal CLI, on port 8080 wit
 
 test('docker-compose: every long-running service has a health check', async () => {
   const s = await services();
-  for (const name of ['postgresql', 'temporal', 'temporal-ui', 'worker', 'storage'])
+  for (const name of ['postgresql', 'temporal', 'temporal-ui', 'worker', 'storage', 'prometheus', 'grafana'])
     assert.ok(s[name]!.healthcheck?.test.length, `${name} has a healthcheck`);
   for (const name of ['worker', 'storage']) {
     assert.deepEqual(s[name]!.healthcheck!.test, ['CMD', 'node', 'bin/consistent-chat.js', 'health'], name);
@@ -190,4 +190,40 @@ test('docker-compose: every ${VAR} interpolation is well formed', async () => {
   }
   // A `$` that opens no `${...}` and is not an escaped `$$` would be read as an interpolation.
   assert.doesNotMatch(raw.replace(/\$\$/g, ''), /\$(?!\{)/);
+});
+
+test("docker-compose: Prometheus scrapes the workers' metrics and Grafana provisions the dashboard", async () => {
+  const s = await services();
+  for (const name of ['worker', 'storage']) {
+    const env = s[name]!.environment!;
+    assert.equal(env.CONSISTENT_CHAT_METRICS_PORT, '9464', name);
+    // Reachable by the prometheus service; not published on the host (no `ports`).
+    assert.equal(env.CONSISTENT_CHAT_METRICS_HOST, '0.0.0.0', name);
+    assert.equal(s[name]!.ports, undefined, name);
+  }
+  const mounts = (name: string) =>
+    Object.fromEntries(s[name]!.volumes!.filter((v) => v.type === 'bind').map((v) => [v.target, v]));
+  const prometheus = mounts('prometheus')['/etc/prometheus/prometheus.yml'];
+  assert.equal(prometheus?.source, join(ROOT, 'observability', 'prometheus.yml'));
+  assert.ok(prometheus.read_only);
+  assert.match(s.prometheus!.image!, /^prom\/prometheus:v\d/);
+  const grafana = mounts('grafana');
+  assert.equal(
+    grafana['/etc/grafana/provisioning']?.source,
+    join(ROOT, 'observability', 'grafana', 'provisioning'),
+  );
+  assert.equal(
+    grafana['/etc/grafana/dashboards']?.source,
+    join(ROOT, 'observability', 'grafana', 'dashboards'),
+  );
+  assert.match(s.grafana!.image!, /^grafana\/grafana:\d/);
+  assert.equal(s.grafana!.depends_on!.prometheus!.condition, 'service_healthy');
+  // The dashboard provider reads the directory the dashboards are mounted at.
+  const provider = await readFile(
+    join(ROOT, 'observability', 'grafana', 'provisioning', 'dashboards', 'consistent-chat.yml'),
+    'utf8',
+  );
+  assert.match(provider, /path: \/etc\/grafana\/dashboards\n/);
+  for (const file of [prometheus.source, grafana['/etc/grafana/dashboards'].source])
+    assert.ok(existsSync(file), file);
 });
