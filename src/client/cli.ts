@@ -12,21 +12,10 @@ import {
   WorkflowNotFoundError,
 } from '@temporalio/client';
 import { type Worker } from '@temporalio/worker';
-import { Command, CommanderError, Option } from 'commander';
-import { INTENT_IDS, resolveIntent, type IntentId } from '../method/intents';
+import { Command, CommanderError } from 'commander';
+import { resolveIntent, type IntentId } from '../method/intents';
 import type { Taxonomy } from '../method/taxonomy';
-import {
-  DEFAULT_CONCURRENCY,
-  DEFAULT_DIALOGS_PER_INTENT,
-  DEFAULT_TASK_QUEUE,
-  DEFAULT_TEMPERATURE,
-  DEFAULT_TEMPORAL_NAMESPACE,
-  DEFAULT_TURNS_PER_DIALOG,
-  MAX_CONCURRENCY,
-  MAX_DIALOGS_PER_INTENT,
-  OUTPUT_FILES,
-  RESPONSE_FORMAT_MODES,
-} from '../shared/constants';
+import { DEFAULT_TASK_QUEUE, DEFAULT_TEMPORAL_NAMESPACE, OUTPUT_FILES } from '../shared/constants';
 import { pauseUpdate, resumeUpdate } from '../shared/messages';
 import { formatControlState } from './control';
 import { redact } from '../shared/redact';
@@ -68,6 +57,7 @@ import { installStderrRuntime } from './logging';
 import { serveUi } from './ui';
 import { Resources } from './resources';
 import { createWorkers } from './workers';
+import { addRunFlags, flagOf, flagText, overFile, parseNumber, runFlagValues } from './run-flags';
 import { packageVersion } from './version';
 import { formatStorageIssue, readStorageIssues } from './storage-health';
 import { intentWorkflowId } from '../workflows/run';
@@ -126,18 +116,7 @@ function stopOnSignals(
 }
 
 function number(flag: string, raw: string | undefined, integer = true): number | undefined {
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  // Decimal only: Number() also reads "0x10", "0b1" and " 12 ", which nobody means as a count.
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw))
-    throw new ConfigError(
-      flag,
-      `must be ${integer ? 'a whole number' : 'a decimal number'}, got ${JSON.stringify(raw)}`,
-    );
-  if (!Number.isFinite(value)) throw new ConfigError(flag, `must be a number, got "${raw}"`);
-  if (integer && !Number.isInteger(value))
-    throw new ConfigError(flag, `must be a whole number, got "${raw}"`);
-  return value;
+  return raw === undefined ? undefined : parseNumber(flag, raw, integer);
 }
 
 /**
@@ -231,43 +210,31 @@ const temporalOptions = (cmd: Command, address: keyof typeof ADDRESS_HELP = 'run
       'payload encryption keys, [KEYID:]BASE64 per line (default CONSISTENT_CHAT_ENCRYPTION_KEY)',
     );
 
-async function runGenerate(opts: Record<string, string | boolean | undefined>): Promise<number> {
+type Opts = Record<string, string | boolean | undefined>;
+
+/** `generate`'s run settings: the config file, then the table's flags over it, field by field. */
+async function runSettings(opts: Opts): Promise<Partial<RunInput> & { outDir: string }> {
   const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
   const fromFile = str('config')
     ? await readConfigFile(str('config')!, { customTaxonomy: str('taxonomy') !== undefined })
     : {};
   const method = await methodOptions(str, fromFile);
-  const flags: Partial<RunInput> & { outDir: string } = {
-    outDir: str('out')!,
-    runId: str('runId'),
-    model: str('model'),
-    numDialogsPerIntent: number('--dialogs-per-intent', str('dialogsPerIntent')),
-    numTurnsPerDialog: number('--turns', str('turns')),
-    temperature: number('--temperature', str('temperature'), false),
-    concurrency: number('--concurrency', str('concurrency')),
-    intents: intents(str('intents'), method.taxonomy),
-    seed: str('seed'),
-    attributes: str('attributes')
-      ? await loadAttributes(str('attributes'), process.cwd(), '--attributes')
-      : undefined,
-    responseFormat: str('responseFormat') as RunInput['responseFormat'],
-    rateLimit:
-      str('rpm') || str('tpm')
-        ? { requestsPerMinute: number('--rpm', str('rpm')), tokensPerMinute: number('--tpm', str('tpm')) }
-        : undefined,
-    maxAttempts: undefined,
-  } as Partial<RunInput> & { outDir: string };
-  const attempts = number('--max-attempts', str('maxAttempts'));
-  if (attempts !== undefined) flags.retry = { ...fromFile.retry, maximumAttempts: attempts };
-  delete (flags as Record<string, unknown>).maxAttempts;
+  const flags = runFlagValues(opts);
+  const intentNames = flagText(opts, 'intents');
+  if (intentNames !== undefined) flags.intents = intents(intentNames, method.taxonomy);
+  const attributes = flagText(opts, 'attributes');
+  if (attributes) flags.attributes = await loadAttributes(attributes, process.cwd(), flagOf('attributes'));
   // Flags win over the file; fields neither sets stay unset so an earlier run in --out can supply them.
-  const run = {
-    ...fromFile,
-    ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
+  return {
+    ...overFile(fromFile, flags),
     taxonomy: method.taxonomy,
     prompts: method.prompts,
-  } as typeof flags;
+  } as Partial<RunInput> & { outDir: string };
+}
 
+async function runGenerate(opts: Opts): Promise<number> {
+  const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
+  const run = await runSettings(opts);
   const view = createProgressView();
   const controller = new AbortController();
   const stoppedBy = stopOnSignals(controller);
@@ -635,56 +602,19 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   temporalOptions(
-    program
-      .command('generate')
+    addRunFlags(program.command('generate'))
       .description(
         'generate a dataset (resumes the run already in --out); without --temporal-address it starts an embedded Temporal server in DIR/.temporal',
       )
-      .requiredOption('--out <dir>', 'output directory of the run (required): dialogs.jsonl, run.json, logs')
-      .option(
-        '--dialogs-per-intent <n>',
-        `dialogues per intent, 1-${MAX_DIALOGS_PER_INTENT} (default ${DEFAULT_DIALOGS_PER_INTENT})`,
-      )
-      .option('--turns <n>', `user queries per dialogue, 1-20 (default ${DEFAULT_TURNS_PER_DIALOG})`)
-      .option('--temperature <t>', `sampling temperature, 0-2 (default ${DEFAULT_TEMPERATURE})`)
-      .option('--model <name>', 'model name (default OPENAI_MODEL)')
       .option('--base-url <url>', 'OpenAI-compatible endpoint (default OPENAI_BASE_URL)')
       .option(
         '--local-model <file.gguf>',
         'serve this GGUF model locally with llama.cpp (the default model when no endpoint is configured)',
       )
-      .option(
-        '--concurrency <n>',
-        `LLM calls in flight for the run, 1-${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})`,
-      )
-      .option('--intents <names>', `comma-separated intents (default all): ${INTENT_IDS.join(', ')}`)
-      .option('--seed <seed>', 'plan seed (default the run id)')
-      .option(
-        '--attributes <file>',
-        'user attributes the plan combines with topics: builtin (default), none, or a YAML/JSON file of axes',
-      )
-      .option('--run-id <id>', 'run id (default: the run in --out, else a new one)')
       .option('--config <file>', 'YAML or JSON file of run settings (workflow input names); flags win')
-      .option(
-        '--taxonomy <file>',
-        'YAML or JSON taxonomy: intents, info flows as steps, topics (default the built-in one)',
-      )
-      .option(
-        '--prompts <dir>',
-        'directory of prompt templates: skeleton.txt, responses.txt [, *.system.txt]',
-      )
       .option(
         '--keep-recorded-method',
         "resume even if --taxonomy/--prompts differ from the run's; it keeps the recorded ones",
-      )
-      .option('--rpm <n>', 'requests per minute limit (per worker process)')
-      .option('--tpm <n>', 'tokens per minute limit (per worker process)')
-      .option(
-        '--max-attempts <n>',
-        'attempts per LLM call before a dialogue is recorded as failed (default 6)',
-      )
-      .addOption(
-        new Option('--response-format <mode>', 'structured output mode').choices(RESPONSE_FORMAT_MODES),
       )
       .option('--no-worker', 'run no LLM worker in this process (workers run elsewhere)'),
     'generate',

@@ -77,6 +77,7 @@ import { methodHash, sameContent, writeMethodCopies, METHOD_COPIES } from './met
 import { packageVersion } from './version';
 import { Resources } from './resources';
 import { createWorkers } from './workers';
+import { flagOf } from './run-flags';
 
 /** How often a followed run's storage activities are checked for failures that keep repeating. */
 const STORAGE_CHECK_INTERVAL_MS = 5_000;
@@ -170,30 +171,10 @@ export interface RunMethodRecord {
   methodHash?: string;
 }
 
-/** Maps run input paths to the CLI flags that set them, for one-line errors. */
-export const FIELD_FLAGS: Record<string, string> = {
-  runId: '--run-id',
-  outDir: '--out',
-  model: '--model',
-  intents: '--intents',
-  numDialogsPerIntent: '--dialogs-per-intent',
-  numTurnsPerDialog: '--turns',
-  temperature: '--temperature',
-  seed: '--seed',
-  concurrency: '--concurrency',
-  responseFormat: '--response-format',
-  taxonomy: '--taxonomy',
-  prompts: '--prompts',
-  attributes: '--attributes',
-  'rateLimit.requestsPerMinute': '--rpm',
-  'rateLimit.tokensPerMinute': '--tpm',
-};
-
 export function zodToConfigError(error: z.ZodError): ConfigError {
   const issue = error.issues[0];
   const path = issue?.path.join('.') ?? '';
-  const field = FIELD_FLAGS[path] ?? FIELD_FLAGS[String(issue?.path[0] ?? '')] ?? (path || 'input');
-  return new ConfigError(field, issue?.message ?? 'invalid');
+  return new ConfigError(path ? flagOf(path) : 'input', issue?.message ?? 'invalid');
 }
 
 export function newRunId(now = new Date()): string {
@@ -252,7 +233,7 @@ export async function resolveRunInput(
         JSON.stringify(given[field]) !== JSON.stringify(previous.input[field])
       ) {
         throw new ConfigError(
-          FIELD_FLAGS[field] ?? field,
+          flagOf(field),
           `${JSON.stringify(given[field])} differs from the run ${previous.runId} already in ${dir} (${JSON.stringify(previous.input[field])}); use another --out or the same value`,
         );
       }
@@ -314,7 +295,7 @@ function checkRecordedMethod(
   for (const part of ['taxonomy', 'prompts'] as const) {
     if (given[part] === undefined || sameContent(given[part], recorded[part])) continue;
     const message = `differs from the ${part} run ${previous.runId} in ${dir} started with (${previous.methodHash ?? 'built-in'}); a run finishes with what it started with: give the same ${part}, use another --out, or pass --keep-recorded-method to resume with the recorded one`;
-    if (!options.keepRecordedMethod) throw new ConfigError(FIELD_FLAGS[part] ?? part, message);
+    if (!options.keepRecordedMethod) throw new ConfigError(flagOf(part), message);
     options.onWarning?.(
       `--${part} ignored: run ${previous.runId} keeps the ${part} it recorded (${previous.methodHash ?? 'built-in'})`,
     );
