@@ -11,7 +11,9 @@ import {
   WorkflowFailedError,
   WorkflowNotFoundError,
 } from '@temporalio/client';
-import { type Worker } from '@temporalio/worker';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import type OpenAI from 'openai';
+import type { EncryptionKeys } from '../shared/encryption/codec';
 import { Command, CommanderError } from 'commander';
 import { resolveIntent, type IntentId } from '../method/intents';
 import type { Taxonomy } from '../method/taxonomy';
@@ -36,8 +38,15 @@ import {
   resolveConnection,
   resolveEncryptionKeys,
   type ConnectionFlags,
+  type TemporalConnectionConfig,
 } from './connection';
-import { checkRunDecodes, generate, readProgress, type GenerateResult } from './generate';
+import {
+  checkRunDecodes,
+  generate,
+  readProgress,
+  type GenerateOptions,
+  type GenerateResult,
+} from './generate';
 import { checkVersionPart, DEFAULT_DEPLOYMENT_NAME, makeCurrentIfNone } from '../deployment';
 import { HEALTH_MAX_AGE_MS, isHealthy, keepHealthFile } from '../health';
 import { readConfigFile } from './config-file';
@@ -212,9 +221,15 @@ const temporalOptions = (cmd: Command, address: keyof typeof ADDRESS_HELP = 'run
 
 type Opts = Record<string, string | boolean | undefined>;
 
+/** A string option's value; unset (or a boolean flag) is undefined. */
+function text(opts: Opts, key: string): string | undefined {
+  const value = opts[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
 /** `generate`'s run settings: the config file, then the table's flags over it, field by field. */
 async function runSettings(opts: Opts): Promise<Partial<RunInput> & { outDir: string }> {
-  const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
+  const str = (key: string) => text(opts, key);
   const fromFile = str('config')
     ? await readConfigFile(str('config')!, { customTaxonomy: str('taxonomy') !== undefined })
     : {};
@@ -232,70 +247,80 @@ async function runSettings(opts: Opts): Promise<Partial<RunInput> & { outDir: st
   } as Partial<RunInput> & { outDir: string };
 }
 
+/** What `generate` is asked for besides the run settings: where it runs, its endpoint, its callbacks. */
+function generateOptions(opts: Opts, run: GenerateOptions['run'], signal: AbortSignal): GenerateOptions {
+  const str = (key: string) => text(opts, key);
+  return {
+    run,
+    temporal: {
+      ...connectionFlags(opts),
+      taskQueue: str('taskQueue'),
+      encryptionKeyFile: str('encryptionKeyFile'),
+    },
+    llm: { baseURL: str('baseUrl'), localModel: str('localModel') },
+    localWorker: opts.worker !== false,
+    keepRecordedMethod: opts.keepRecordedMethod === true,
+    signal,
+    onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+    onNotice: (message) => process.stderr.write(`${message}\n`),
+    progressIntervalMs: progressIntervalMs(),
+  };
+}
+
 async function runGenerate(opts: Opts): Promise<number> {
-  const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
   const run = await runSettings(opts);
   const view = createProgressView();
   const controller = new AbortController();
   const stoppedBy = stopOnSignals(controller);
-  let summary: RunSummary;
-  let replyChecks: GenerateResult['replyChecks'];
   let attachedOnly = false;
+  let result: GenerateResult;
   try {
-    const result = await generate({
-      run,
-      temporal: {
-        ...connectionFlags(opts),
-        taskQueue: str('taskQueue'),
-        encryptionKeyFile: str('encryptionKeyFile'),
-      },
-      llm: { baseURL: str('baseUrl'), localModel: str('localModel') },
-      localWorker: opts.worker !== false,
-      keepRecordedMethod: opts.keepRecordedMethod === true,
-      signal: controller.signal,
+    result = await generate({
+      ...generateOptions(opts, run, controller.signal),
       onStarted: ({ runId, resumed, attached, address, uiUrl }) => {
         attachedOnly = attached;
         const verb = attached ? 'attached to' : resumed ? 'resuming' : 'started';
         process.stderr.write(`${verb} run ${runId} on Temporal ${address}${uiUrl ? `, UI ${uiUrl}` : ''}\n`);
       },
-      onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
-      onNotice: (message) => process.stderr.write(`${message}\n`),
       onProgress: (p) => view.update(p),
-      progressIntervalMs: progressIntervalMs(),
     });
-    view.stop();
-    summary = result.summary;
-    // For `report` after the server is gone (an attached generate writes nothing: the owner does); a
-    // run stored on another machine has no directory here.
-    if (!attachedOnly)
-      await writeSummaryFile(resolve(run.outDir), summary, run.prices).catch((error: Error) =>
-        process.stderr.write(`warning: summary.json not written: ${error.message}\n`),
-      );
-    replyChecks = result.replyChecks;
-    if (result.alreadyFinished) process.stderr.write(`run ${summary.runId} had already finished\n`);
   } catch (error) {
     view.stop();
     if (controller.signal.aborted && !(error instanceof ConfigError)) {
       process.stderr.write('stopped: the run is saved; run the same command again to resume it\n');
       return stoppedBy() ?? EXIT_CODES.interrupted;
     }
-    if (error instanceof RunClosedError) {
-      const how = error.status.toLowerCase().replace('_', ' ');
-      process.stderr.write(
-        `run ${error.runId} was ${how} earlier and cannot be resumed; what it wrote stays in ${error.outDir}.\n` +
-          `To generate again, start a new run in another directory: the same command with another --out (it draws a new run id; --run-id picks one).\n`,
-      );
-      return EXIT_CODES.runFailed;
-    }
-    if (error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure) {
-      process.stderr.write(`the run was cancelled; what was written in ${resolve(run.outDir)} stays valid\n`);
-      return EXIT_CODES.runFailed;
-    }
-    throw error;
+    return generateFailureCode(error, run.outDir);
   }
+  view.stop();
+  const { summary, replyChecks } = result;
+  // For `report` after the server is gone (an attached generate writes nothing: the owner does); a
+  // run stored on another machine has no directory here.
+  if (!attachedOnly)
+    await writeSummaryFile(resolve(run.outDir), summary, run.prices).catch((error: Error) =>
+      process.stderr.write(`warning: summary.json not written: ${error.message}\n`),
+    );
+  if (result.alreadyFinished) process.stderr.write(`run ${summary.runId} had already finished\n`);
   process.stdout.write(`${formatSummary(summary)}\n`);
   if (replyChecks) process.stdout.write(`${formatReplyChecks(replyChecks)}\n`);
   return stoppedBy() ?? (summary.failed > 0 ? EXIT_CODES.failures : EXIT_CODES.ok);
+}
+
+/** A closed or cancelled run is said with what to do next; anything else is thrown on. */
+function generateFailureCode(error: unknown, outDir: string): number {
+  if (error instanceof RunClosedError) {
+    const how = error.status.toLowerCase().replace('_', ' ');
+    process.stderr.write(
+      `run ${error.runId} was ${how} earlier and cannot be resumed; what it wrote stays in ${error.outDir}.\n` +
+        `To generate again, start a new run in another directory: the same command with another --out (it draws a new run id; --run-id picks one).\n`,
+    );
+    return EXIT_CODES.runFailed;
+  }
+  if (error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure) {
+    process.stderr.write(`the run was cancelled; what was written in ${resolve(outDir)} stays valid\n`);
+    return EXIT_CODES.runFailed;
+  }
+  throw error;
 }
 
 /** The worker's deployment version from flags and environment; undefined with --no-versioning. */
@@ -316,17 +341,30 @@ function deploymentFromFlags(
   return { deploymentName, buildId };
 }
 
-async function runWorker(opts: Record<string, string | boolean | undefined>): Promise<number> {
-  const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
+/** The `worker` command's settings, each checked before anything is started. */
+interface WorkerSettings {
+  target: TemporalConnectionConfig;
+  keys: EncryptionKeys | undefined;
+  namespace: string;
+  taskQueue: string;
+  storageQueue: string;
+  storageOnly: boolean;
+  /** Set when the worker serves storage: every such process is confined to an output root. */
+  outRoot?: string;
+  maxConcurrent?: number;
+  maxCachedWorkflows?: number;
+  deployment?: { deploymentName: string; buildId?: string };
+}
+
+function workerSettings(opts: Opts): WorkerSettings {
+  const str = (key: string) => text(opts, key);
   const target = resolveConnection(connectionFlags(opts));
   const keys = resolveEncryptionKeys(str('encryptionKeyFile'));
-  const address = target.address;
-  if (!address)
+  if (!target.address)
     throw new ConfigError(
       '--temporal-address',
       'a worker needs a Temporal server: pass --temporal-address, set TEMPORAL_ADDRESS or use a temporal.toml profile',
     );
-  const namespace = target.namespace;
   const taskQueue = str('taskQueue') ?? process.env.CONSISTENT_CHAT_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
   const maxConcurrent = number('--max-concurrent-calls', str('maxConcurrentCalls'));
   const maxCachedWorkflows = number('--max-cached-workflows', str('maxCachedWorkflows'));
@@ -336,123 +374,154 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   const serveStorage = opts.storage !== false;
   if (storageOnly && !serveStorage)
     throw new ConfigError('--storage-only', 'cannot be combined with --no-storage');
-  // Every process that serves storage is confined to an output root: workflow input names the directory.
-  const outRootFlag = str('outRoot') ?? process.env.CONSISTENT_CHAT_OUT_ROOT;
-  if (serveStorage && !outRootFlag)
+  const outRoot = str('outRoot') ?? process.env.CONSISTENT_CHAT_OUT_ROOT;
+  if (serveStorage && !outRoot)
     throw new ConfigError(
       '--out-root',
       'a worker that serves storage needs an output root: pass --out-root DIR (or set CONSISTENT_CHAT_OUT_ROOT), or run it with --no-storage',
     );
-  const storageQueue = str('storageTaskQueue') ?? sharedStorageTaskQueue(taskQueue);
-  const deployment = deploymentFromFlags(opts);
-  const openai = storageOnly ? undefined : createOpenAiClient({ baseURL: str('baseUrl') });
+  return {
+    ...{
+      target,
+      keys,
+      namespace: target.namespace,
+      taskQueue,
+      storageOnly,
+      maxConcurrent,
+      maxCachedWorkflows,
+    },
+    storageQueue: str('storageTaskQueue') ?? sharedStorageTaskQueue(taskQueue),
+    outRoot: serveStorage ? outRoot : undefined,
+    deployment: deploymentFromFlags(opts),
+  };
+}
+
+/** The store of a worker that serves storage, confined to its output root. */
+async function workerStorage(s: WorkerSettings, resources: Resources): Promise<StoreRegistry | undefined> {
+  if (s.outRoot === undefined) return undefined;
+  let storage: StoreRegistry;
+  try {
+    storage = new StoreRegistry({ root: await resolveOutputRoot(s.outRoot) });
+  } catch (error) {
+    throw new ConfigError(
+      '--out-root',
+      `${s.outRoot}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
+  }
+  resources.defer(() => storage.closeAll());
+  return storage;
+}
+
+/** The storage worker and the generation worker a `worker` process serves; both or neither exist. */
+async function createProcessWorkers(
+  s: WorkerSettings,
+  connection: NativeConnection,
+  storage: StoreRegistry | undefined,
+  openai: OpenAI | undefined,
+): Promise<Worker[]> {
+  const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
+  const common = { connection, namespace: s.namespace, encryption: s.keys };
+  return createWorkers([
+    ...(storage ? [createStorageWorker({ ...common, taskQueue: s.storageQueue, storage })] : []),
+    ...(openai
+      ? [
+          createGenerationWorker({
+            ...common,
+            taskQueue: s.taskQueue,
+            openai,
+            // Also on the workflow's own queue: runs started before the shared storage queue store there.
+            storage,
+            maxConcurrentLlmCalls: s.maxConcurrent,
+            maxCachedWorkflows: s.maxCachedWorkflows,
+            deployment: s.deployment,
+          }),
+        ]
+      : []),
+  ]);
+}
+
+async function runWorker(opts: Opts): Promise<number> {
+  const s = workerSettings(opts);
+  const openai = s.storageOnly ? undefined : createOpenAiClient({ baseURL: text(opts, 'baseUrl') });
   // What this command acquires is released in reverse order however it ends (src/client/resources.ts).
   const resources = new Resources();
   try {
-    let storage: StoreRegistry | undefined;
-    if (serveStorage) {
-      try {
-        storage = new StoreRegistry({ root: await resolveOutputRoot(outRootFlag!) });
-      } catch (error) {
-        throw new ConfigError(
-          '--out-root',
-          `${outRootFlag}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-        );
-      }
-      const store = storage;
-      resources.defer(() => store.closeAll());
-    }
+    const storage = await workerStorage(s, resources);
     if (openai) {
       const { warning } = await preflightEndpoint(openai, undefined);
       if (warning) process.stderr.write(`warning: ${warning}\n`);
     }
-    await (await connectClient(target)).close();
+    await (await connectClient(s.target)).close();
     const controller = new AbortController();
     const stoppedBy = stopOnSignals(controller);
     await installStderrRuntime();
-    const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
-    const connection = await connectWorker(target);
+    const connection = await connectWorker(s.target);
     resources.defer(() => connection.close());
-    // If the generation worker cannot be created, the storage worker already created is run down.
-    const workers: Worker[] = await createWorkers([
-      ...(storage
-        ? [createStorageWorker({ connection, namespace, taskQueue: storageQueue, storage, encryption: keys })]
-        : []),
-      ...(storageOnly
-        ? []
-        : [
-            createGenerationWorker({
-              connection,
-              namespace,
-              taskQueue,
-              openai: openai!,
-              // Also on the workflow's own queue: runs started before the shared storage queue store there.
-              storage,
-              maxConcurrentLlmCalls: maxConcurrent,
-              maxCachedWorkflows,
-              encryption: keys,
-              deployment,
-            }),
-          ]),
-    ]);
-    const version = workers.find((w) => w.options.taskQueue === taskQueue)?.options.workerDeploymentOptions
+    const workers = await createProcessWorkers(s, connection, storage, openai);
+    const version = workers.find((w) => w.options.taskQueue === s.taskQueue)?.options.workerDeploymentOptions
       ?.version;
     process.stderr.write(
-      `worker on ${describeConnection(target)}${keys ? ', payloads encrypted' : ''}, task queue ${storageOnly ? storageQueue : taskQueue}${storage && !storageOnly ? ` (storage on ${storageQueue})` : ''}${storage ? `, output root ${storage.root}` : ''}${version ? `, deployment ${version.deploymentName} build ${version.buildId}` : ''}; SIGTERM drains calls in flight\n`,
+      `worker on ${describeConnection(s.target)}${s.keys ? ', payloads encrypted' : ''}, task queue ${s.storageOnly ? s.storageQueue : s.taskQueue}${storage && !s.storageOnly ? ` (storage on ${s.storageQueue})` : ''}${storage ? `, output root ${storage.root}` : ''}${version ? `, deployment ${version.deploymentName} build ${version.buildId}` : ''}; SIGTERM drains calls in flight\n`,
     );
     if (controller.signal.aborted) {
       // Created and never run: each still holds a native worker on the connection.
       await Promise.allSettled(workers.map((w) => w.runUntil(Promise.resolve())));
       return stoppedBy() ?? EXIT_CODES.terminated;
     }
-    const worker = {
-      shutdown: () => {
-        for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-      },
-      run: async () => {
-        const running = workers.map((w) => w.run());
-        const settled = Promise.allSettled(running);
-        try {
-          await Promise.race(running);
-        } finally {
-          // One worker stopping (SIGTERM reaches all of them) stops the others too.
-          worker.shutdown();
-          await settled;
-        }
-        for (const r of await settled) if (r.status === 'rejected') throw r.reason;
-      },
-    };
-    controller.signal.addEventListener('abort', () => worker.shutdown(), { once: true });
-    // The first version of a deployment becomes current by itself; later ones wait for the operator.
-    const stopped = new AbortController();
-    const current = version
-      ? makeCurrentIfNone({ connection, namespace, version, signal: stopped.signal }).then(
-          (outcome) =>
-            outcome === 'not-current' &&
-            process.stderr.write(
-              `build ${version.buildId} is not the current version of ${version.deploymentName}: it serves runs already on it; ` +
-                `to move runs to it: temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}\n`,
-            ),
-          (error: unknown) =>
-            stopped.signal.aborted || process.stderr.write(`warning: ${(error as Error).message}\n`),
-        )
-      : undefined;
-    resources.defer(async () => {
-      stopped.abort();
-      await current;
-    });
-    const healthFile = str('healthFile') ?? process.env.CONSISTENT_CHAT_HEALTH_FILE;
+    if (version) keepDeploymentCurrent(connection, s.namespace, version, resources);
+    const healthFile = text(opts, 'healthFile') ?? process.env.CONSISTENT_CHAT_HEALTH_FILE;
     if (healthFile)
       resources.defer(
         keepHealthFile(resolve(healthFile), {
           getState: () => (workers.every((w) => w.getState() === 'RUNNING') ? 'RUNNING' : 'STOPPING'),
         }),
       );
-    await worker.run();
+    await runTogether(workers, controller.signal);
     return stoppedBy() ?? EXIT_CODES.ok;
   } finally {
     await resources.releaseAll();
   }
+}
+
+/** Runs the workers until one stops (SIGTERM reaches all of them), then stops the others too. */
+async function runTogether(workers: Worker[], signal: AbortSignal): Promise<void> {
+  const shutdown = () => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  signal.addEventListener('abort', shutdown, { once: true });
+  const running = workers.map((w) => w.run());
+  const settled = Promise.allSettled(running);
+  try {
+    await Promise.race(running);
+  } finally {
+    shutdown();
+    await settled;
+  }
+  for (const r of await settled) if (r.status === 'rejected') throw r.reason;
+}
+
+/** The first version of a deployment becomes current by itself; later ones wait for the operator. */
+function keepDeploymentCurrent(
+  connection: NativeConnection,
+  namespace: string,
+  version: { deploymentName: string; buildId: string },
+  resources: Resources,
+): void {
+  const stopped = new AbortController();
+  const current = makeCurrentIfNone({ connection, namespace, version, signal: stopped.signal }).then(
+    (outcome) =>
+      outcome === 'not-current' &&
+      process.stderr.write(
+        `build ${version.buildId} is not the current version of ${version.deploymentName}: it serves runs already on it; ` +
+          `to move runs to it: temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}\n`,
+      ),
+    (error: unknown) =>
+      stopped.signal.aborted || process.stderr.write(`warning: ${(error as Error).message}\n`),
+  );
+  resources.defer(async () => {
+    stopped.abort();
+    await current;
+  });
 }
 
 /** Finds the Temporal server of a run: a flag, the environment, or the embedded server of `--out DIR`. */
@@ -589,18 +658,8 @@ async function countLines(file: string): Promise<number | undefined> {
   }
 }
 
-export function buildProgram(): Command {
-  const program = new Command()
-    .name('consistent-chat')
-    .description('Generate ConsistentChat multi-turn dialogue datasets as durable Temporal workflows')
-    .version(packageVersion(), '-V, --version')
-    .addHelpText(
-      'after',
-      '\nExit codes: 0 all written, 1 some dialogues failed, 2 bad input, 3 run failed or cancelled,\n130 interrupted (SIGINT), 143 terminated (SIGTERM).',
-    )
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-
+/** `generate`: its run flags come from the table in run-flags.ts. */
+function addGenerateCommand(program: Command): void {
   temporalOptions(
     addRunFlags(program.command('generate'))
       .description(
@@ -621,7 +680,10 @@ export function buildProgram(): Command {
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runGenerate(opts);
   });
+}
 
+/** `worker`: serves a cluster's runs; starts no server. */
+function addWorkerCommand(program: Command): void {
   temporalOptions(
     program
       .command('worker')
@@ -661,7 +723,10 @@ export function buildProgram(): Command {
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runWorker(opts);
   });
+}
 
+/** `status`, `pause`, `resume`, `cancel`: talk to a run's server, start none. */
+function addRunCommands(program: Command): void {
   temporalOptions(
     program
       .command('status')
@@ -670,40 +735,7 @@ export function buildProgram(): Command {
       )
       .argument('<run-id>')
       .option('--out <dir>', OUT_OF_EMBEDDED_RUN),
-  ).action(async (runId: string, opts: TemporalFlags & { out?: string }) => {
-    const client = await checkedClientFor(runId, opts);
-    const description = await describeRun(client, runId);
-    process.stdout.write(`run ${runId}: ${description.status.name}\n`);
-    if (description.status.name === 'COMPLETED') {
-      const summary = (await client.workflow.getHandle(runId).result()) as RunSummary;
-      process.stdout.write(`${formatSummary(summary)}\n`);
-      if (summary.failed > 0) process.exitCode = EXIT_CODES.failures;
-    } else if (description.status.name !== 'RUNNING') {
-      process.stdout.write(`why: ${await failureReason(client, runId)}\n`);
-      process.exitCode = EXIT_CODES.runFailed;
-    } else if (description.status.name === 'RUNNING') {
-      const p = await readProgress(client, runId);
-      process.stdout.write(`  ${formatCost(progressCost(p))} so far\n`);
-      for (const i of p.intents) {
-        process.stdout.write(
-          `  ${i.intent.padEnd(22)} ${i.written}/${i.planned} written, ${i.failed} failed, ${i.inFlight} in flight, tokens ${i.tokens.prompt}+${i.tokens.completion}${i.paused ? ', paused' : ''}\n`,
-        );
-      }
-      // Storage retries without end by design; say so when it is not getting through.
-      const running = p.intents.filter((i) => i.status === 'running');
-      const issues = await readStorageIssues(
-        client,
-        running.map((i) => intentWorkflowId(runId, i.intent)),
-      );
-      for (const issue of issues) process.stdout.write(`  ${formatStorageIssue(issue)}\n`);
-    }
-    if (opts.out) {
-      const written = await countLines(join(resolve(opts.out), OUTPUT_FILES.dialogues));
-      const failed = await countLines(join(resolve(opts.out), OUTPUT_FILES.failures));
-      process.stdout.write(`files: ${written ?? 0} dialogues, ${failed ?? 0} failures\n`);
-    }
-  });
-
+  ).action((runId: string, opts: TemporalFlags & { out?: string }) => printStatus(runId, opts));
   for (const [name, update, description] of [
     ['pause', pauseUpdate, 'stop starting LLM calls (calls in flight finish); starts no server'],
     ['resume', resumeUpdate, 'start LLM calls again; starts no server'],
@@ -733,7 +765,10 @@ export function buildProgram(): Command {
     await client.workflow.getHandle(runId).cancel();
     process.stdout.write(`cancel requested for ${runId}\n`);
   });
-  addDataCommands(program);
+}
+
+/** `codec-server`, `ui` and `health`. */
+function addServiceCommands(program: Command): void {
   program
     .command('codec-server')
     .description('serve the Temporal codec protocol so the Temporal UI shows encrypted payloads decoded')
@@ -790,6 +825,60 @@ export function buildProgram(): Command {
       );
       process.exitCode = healthy ? EXIT_CODES.ok : EXIT_CODES.failures;
     });
+}
+
+/** Prints a run's state: its summary, why it closed, or its live progress, and its files with `--out`. */
+async function printStatus(runId: string, opts: TemporalFlags & { out?: string }): Promise<void> {
+  const client = await checkedClientFor(runId, opts);
+  const description = await describeRun(client, runId);
+  process.stdout.write(`run ${runId}: ${description.status.name}\n`);
+  if (description.status.name === 'COMPLETED') {
+    const summary = (await client.workflow.getHandle(runId).result()) as RunSummary;
+    process.stdout.write(`${formatSummary(summary)}\n`);
+    if (summary.failed > 0) process.exitCode = EXIT_CODES.failures;
+  } else if (description.status.name !== 'RUNNING') {
+    process.stdout.write(`why: ${await failureReason(client, runId)}\n`);
+    process.exitCode = EXIT_CODES.runFailed;
+  } else if (description.status.name === 'RUNNING') {
+    const p = await readProgress(client, runId);
+    process.stdout.write(`  ${formatCost(progressCost(p))} so far\n`);
+    for (const i of p.intents) {
+      process.stdout.write(
+        `  ${i.intent.padEnd(22)} ${i.written}/${i.planned} written, ${i.failed} failed, ${i.inFlight} in flight, tokens ${i.tokens.prompt}+${i.tokens.completion}${i.paused ? ', paused' : ''}\n`,
+      );
+    }
+    // Storage retries without end by design; say so when it is not getting through.
+    const running = p.intents.filter((i) => i.status === 'running');
+    const issues = await readStorageIssues(
+      client,
+      running.map((i) => intentWorkflowId(runId, i.intent)),
+    );
+    for (const issue of issues) process.stdout.write(`  ${formatStorageIssue(issue)}\n`);
+  }
+  if (opts.out) {
+    const written = await countLines(join(resolve(opts.out), OUTPUT_FILES.dialogues));
+    const failed = await countLines(join(resolve(opts.out), OUTPUT_FILES.failures));
+    process.stdout.write(`files: ${written ?? 0} dialogues, ${failed ?? 0} failures\n`);
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('consistent-chat')
+    .description('Generate ConsistentChat multi-turn dialogue datasets as durable Temporal workflows')
+    .version(packageVersion(), '-V, --version')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 all written, 1 some dialogues failed, 2 bad input, 3 run failed or cancelled,\n130 interrupted (SIGINT), 143 terminated (SIGTERM).',
+    )
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  addGenerateCommand(program);
+  addWorkerCommand(program);
+  addRunCommands(program);
+  addDataCommands(program);
+  addServiceCommands(program);
   return program;
 }
 
