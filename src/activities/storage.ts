@@ -1,6 +1,8 @@
 import { Context } from '@temporalio/activity';
 import {
   dialogueRecordSchema,
+  type CheckOutputDirectoryInput,
+  type CheckOutputDirectoryResult,
   type StoreDialoguesInput,
   type StoreDialoguesResult,
   type StoreFailuresInput,
@@ -38,6 +40,18 @@ export function createStorageActivities(storage: StoreRegistry) {
     }
   };
   return {
+    /**
+     * Opens (creating) the run's directory as a store would, before the run pays for any LLM call: a
+     * directory this worker refuses fails at once as `Storage.ForbiddenDirectory`, naming it and the root.
+     */
+    async checkOutputDirectory(input: CheckOutputDirectoryInput): Promise<CheckOutputDirectoryResult> {
+      try {
+        await storage.get(input.outDir, input.runId);
+      } catch (error) {
+        throw toStorageFailure(error, storage.root);
+      }
+      return { root: storage.root };
+    },
     /**
      * Appends a batch of finished dialogues, each with its `metrics` computed here (pure and cheap, so
      * a retry writes the same line, and the workflow's payloads and history do not grow); a malformed

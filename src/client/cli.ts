@@ -849,10 +849,10 @@ async function printStatus(runId: string, opts: TemporalFlags & { out?: string }
     }
     // Storage retries without end by design; say so when it is not getting through.
     const running = p.intents.filter((i) => i.status === 'running');
-    const issues = await readStorageIssues(
-      client,
-      running.map((i) => intentWorkflowId(runId, i.intent)),
-    );
+    const issues = await readStorageIssues(client, [
+      runId,
+      ...running.map((i) => intentWorkflowId(runId, i.intent)),
+    ]);
     for (const issue of issues) process.stdout.write(`  ${formatStorageIssue(issue)}\n`);
   }
   if (opts.out) {

@@ -460,10 +460,10 @@ async function followRun(
         if (options.onWarning && Date.now() - storageCheckedAt >= STORAGE_CHECK_INTERVAL_MS) {
           storageCheckedAt = Date.now();
           const running = progress.intents.filter((i) => i.status === 'running');
-          const issues = await readStorageIssues(
-            client,
-            running.map((i) => intentWorkflowId(runId, i.intent)),
-          );
+          const issues = await readStorageIssues(client, [
+            runId,
+            ...running.map((i) => intentWorkflowId(runId, i.intent)),
+          ]);
           for (const issue of issues) {
             const key = `${issue.workflowId} ${issue.activity} ${issue.noWorker} ${issue.lastFailure}`;
             if (!storageWarnings.has(key)) options.onWarning(formatStorageIssue(issue));

@@ -285,6 +285,17 @@ export interface FailureRecord {
   failed_at: string;
 }
 
+/** The storage activity a run calls first: is its directory one the storage worker writes to? */
+export interface CheckOutputDirectoryInput {
+  outDir: string;
+  runId: string;
+}
+
+export interface CheckOutputDirectoryResult {
+  /** The storage worker's output root. */
+  root: string;
+}
+
 export interface StoreDialoguesInput {
   outDir: string;
   records: DialogueRecord[];

@@ -68,4 +68,9 @@ export const PATCHES = {
    * creates, and these were 11 of the 39 per dialogue. Since 6d6235f.
    */
   leanDialogueLoop: 'lean-dialogue-loop',
+  /**
+   * The run asks the storage queue to open its output directory before starting any intent, so a
+   * refused directory fails it before the first LLM call (src/workflows/storage-check.ts).
+   */
+  storageCheckFirst: 'storage-check-first',
 } as const;

@@ -45,6 +45,7 @@ import {
 import { splitConcurrency } from './budget';
 import { consistentChatIntent } from './intent';
 import { PATCHES } from './patches';
+import { checkOutputDirectory } from './storage-check';
 
 /** `2h 05m`, `14m`, `40s`. */
 function formatDuration(ms: number): string {
@@ -276,6 +277,8 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     },
   );
   markPaused();
+  // A directory the storage worker refuses fails the run before any LLM call is paid for.
+  if (patched(PATCHES.storageCheckFirst)) await checkOutputDirectory(config);
 
   const children = await Promise.all(
     config.intents.map(async (intent) => {

@@ -47,6 +47,9 @@ export function fakeActivities(
       await hooks.beforeResponses?.(input, log.responsesCalls.length);
       return { responses: input.skeleton.queries.map((q) => `answer to ${q}`), usage };
     },
+    checkOutputDirectory() {
+      return Promise.resolve({ root: '/' });
+    },
     storeDialogues(input) {
       log.storeCalls++;
       let written = 0;

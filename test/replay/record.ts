@@ -169,6 +169,12 @@ const SCENARIOS: Record<string, Scenario> = {
       await client.workflow.getHandle(runId).signal(resumeSignal);
     },
   },
+  // Recorded after the run began asking the storage queue for its directory before any intent
+  // (patch storage-check-first).
+  'storage-check': {
+    run: { intents: ['transaction'], numDialogsPerIntent: 2, numTurnsPerDialog: 1, concurrency: 2 },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 20 } }),
+  },
   failures: {
     run: {
       intents: ['problem_solving'],

@@ -37,6 +37,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     'store-group',
     'worker-gate',
     'late-child-pause',
+    'storage-check',
   ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
 
