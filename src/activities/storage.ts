@@ -3,6 +3,7 @@ import {
   dialogueRecordSchema,
   type CheckOutputDirectoryInput,
   type CheckOutputDirectoryResult,
+  type SettleRetryInput,
   type StoreDialoguesInput,
   type StoreDialoguesResult,
   type StoreFailuresInput,
@@ -51,6 +52,15 @@ export function createStorageActivities(storage: StoreRegistry) {
         throw toStorageFailure(error, storage.root);
       }
       return { root: storage.root };
+    },
+    /** Rewrites failures.jsonl after a retry: see `JsonlStore.replaceFailures`. */
+    async settleRetry(input: SettleRetryInput): Promise<{ failures: number }> {
+      const store = await open(input.outDir, input.retried);
+      try {
+        return { failures: await store.replaceFailures(new Set(input.retried), input.failedAgain) };
+      } catch (error) {
+        throw toStorageFailure(error);
+      }
     },
     /**
      * Appends a batch of finished dialogues, each with its `metrics` computed here (pure and cheap, so

@@ -260,6 +260,7 @@ function generateOptions(opts: Opts, run: GenerateOptions['run'], signal: AbortS
     llm: { baseURL: str('baseUrl'), localModel: str('localModel') },
     localWorker: opts.worker !== false,
     keepRecordedMethod: opts.keepRecordedMethod === true,
+    retryFailed: opts.retryFailed === true,
     signal,
     onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
     onNotice: (message) => process.stderr.write(`${message}\n`),
@@ -279,7 +280,13 @@ async function runGenerate(opts: Opts): Promise<number> {
       ...generateOptions(opts, run, controller.signal),
       onStarted: ({ runId, resumed, attached, address, uiUrl }) => {
         attachedOnly = attached;
-        const verb = attached ? 'attached to' : resumed ? 'resuming' : 'started';
+        const verb = opts.retryFailed
+          ? 'retrying the failures of'
+          : attached
+            ? 'attached to'
+            : resumed
+              ? 'resuming'
+              : 'started';
         process.stderr.write(`${verb} run ${runId} on Temporal ${address}${uiUrl ? `, UI ${uiUrl}` : ''}\n`);
       },
       onProgress: (p) => view.update(p),
@@ -300,7 +307,11 @@ async function runGenerate(opts: Opts): Promise<number> {
     await writeSummaryFile(resolve(run.outDir), summary, run.prices).catch((error: Error) =>
       process.stderr.write(`warning: summary.json not written: ${error.message}\n`),
     );
-  if (result.alreadyFinished) process.stderr.write(`run ${summary.runId} had already finished\n`);
+  if (result.retried !== undefined)
+    process.stderr.write(
+      `retried ${result.retried} failed dialogue${result.retried === 1 ? '' : 's'} once each; ${summary.failed} in failures.jsonl now\n`,
+    );
+  else if (result.alreadyFinished) process.stderr.write(`run ${summary.runId} had already finished\n`);
   process.stdout.write(`${formatSummary(summary)}\n`);
   if (replyChecks) process.stdout.write(`${formatReplyChecks(replyChecks)}\n`);
   return stoppedBy() ?? (summary.failed > 0 ? EXIT_CODES.failures : EXIT_CODES.ok);
@@ -674,6 +685,10 @@ function addGenerateCommand(program: Command): void {
       .option(
         '--keep-recorded-method',
         "resume even if --taxonomy/--prompts differ from the run's; it keeps the recorded ones",
+      )
+      .option(
+        '--retry-failed',
+        "retry the finished run's failed dialogues (failures.jsonl) once each; failures.jsonl keeps what fails again",
       )
       .option('--no-worker', 'run no LLM worker in this process (workers run elsewhere)'),
     'generate',

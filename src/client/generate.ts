@@ -4,7 +4,7 @@
  * output directory), runs the workers this process owns, starts or re-attaches to the run, reports
  * progress, and returns the summary.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -78,6 +78,7 @@ import { methodHash, sameContent, writeMethodCopies, METHOD_COPIES } from './met
 import { packageVersion } from './version';
 import { Resources } from './resources';
 import { createWorkers } from './workers';
+import { SUMMARY_FILE } from '../report/stats';
 import { flagOf } from './run-flags';
 
 /** How often a followed run's storage activities are checked for failures that keep repeating. */
@@ -131,6 +132,12 @@ export interface GenerateOptions {
    * still finishes with the recorded ones. @default false (such a resume is refused)
    */
   keepRecordedMethod?: boolean;
+  /**
+   * Retry the dialogues of the finished run in `outDir` that failed (failures.jsonl), once each, instead
+   * of running it: they are booked into its summary, and failures.jsonl keeps what failed again.
+   * @default false
+   */
+  retryFailed?: boolean;
   /** Stops waiting (the run itself goes on and can be resumed). */
   signal?: AbortSignal;
   /** @default 1000 */
@@ -148,6 +155,8 @@ export interface GenerateResult {
   summary: RunSummary;
   /** True when the run had already finished before this call. */
   alreadyFinished: boolean;
+  /** With `retryFailed`: how many failed dialogues were retried. */
+  retried?: number;
   /**
    * Replies the run's `generate` workers checked, this process's and those of earlier processes on the
    * same directory, and rejected by kind (each rejection was a new call). Not set with `--no-worker`.
@@ -552,6 +561,8 @@ interface Prepared {
   resumed: boolean;
   record: RunMethodRecord;
   startupLog: (phase: string) => void;
+  /** With `retryFailed`: the failed dialogues' ids and the content of failures.jsonl they come from. */
+  retry?: { ids: string[]; content: string };
 }
 
 /** What `acquire` holds for the run: released by the caller's `Resources`. */
@@ -590,6 +601,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
         [],
       );
     }
+    if (prep.retry) return await retryFailures(client, prep, acquired, options, state);
     if (!prep.resumed) await saveRunFile(prep.dir, prep.config, prep.record);
     const { handle, alreadyFinished } = await startOrFind(client, prep, state);
     prep.startupLog('run started');
@@ -643,6 +655,7 @@ async function prepare(options: GenerateOptions): Promise<Prepared> {
     ...{ env, target, keys, namespace, taskQueue, address, dir, localModel, openai },
     ...{ config, input, resumed, record, startupLog: startupLogger(options, env) },
   };
+  if (options.retryFailed) prep.retry = await failedToRetry(dir, resumed);
   await checkReachable(prep, options);
   prep.startupLog('checks done');
   return prep;
@@ -914,6 +927,101 @@ async function startOrFind(
   if (status.name !== 'COMPLETED' && status.name !== 'RUNNING')
     throw new RunClosedError(input.runId, status.name, dir);
   return { handle, alreadyFinished: true };
+}
+
+/** The failed dialogues `--retry-failed` retries: those failures.jsonl of the run in `dir` records. */
+async function failedToRetry(dir: string, resumed: boolean): Promise<{ ids: string[]; content: string }> {
+  if (!resumed) throw new ConfigError('--retry-failed', `no run in ${dir}: nothing to retry`);
+  const file = join(dir, OUTPUT_FILES.failures);
+  const content = await readFile(file, 'utf8').catch(() => '');
+  const ids = content
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line, n) => {
+      const id = (JSON.parse(line) as { id?: unknown }).id;
+      if (typeof id !== 'string')
+        throw new ConfigError('--retry-failed', `${file} line ${n + 1} has no "id"`);
+      return id;
+    });
+  if (ids.length === 0)
+    throw new ConfigError('--retry-failed', `${file} records no failed dialogue: nothing to retry`);
+  return { ids: [...new Set(ids)], content };
+}
+
+/**
+ * Starts the retry of the run's failed dialogues, or attaches to it: its workflow id is named after
+ * failures.jsonl's content, which only the retry's last step changes, so the same command after a
+ * crash resumes the same retry instead of starting another.
+ */
+async function retryFailures(
+  client: Client,
+  prep: Prepared,
+  acquired: Acquired,
+  options: GenerateOptions,
+  state: StartState,
+): Promise<GenerateResult> {
+  const { runId } = prep.input;
+  const run = client.workflow.getHandle(runId);
+  const { status } = await run.describe().catch((error: unknown) => {
+    if (error instanceof WorkflowNotFoundError)
+      throw new ConfigError('--retry-failed', `run ${runId} is not on this Temporal server`);
+    throw error;
+  });
+  if (status.name !== 'COMPLETED')
+    throw new ConfigError(
+      '--retry-failed',
+      `run ${runId} is ${status.name.toLowerCase()}: retry its failures once it has completed`,
+    );
+  const { ids, content } = prep.retry!;
+  const base = await summaryBeforeRetry(prep.dir, runId, () => run.result() as Promise<RunSummary>);
+  const workflowId = `${runId}.retry-${createHash('sha256').update(content).digest('hex').slice(0, 12)}`;
+  let alreadyFinished = false;
+  const handle = await client.workflow
+    .start(WORKFLOW_TYPES.retry, {
+      workflowId,
+      taskQueue: prep.taskQueue,
+      args: [{ config: prep.input, ids, base }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      staticSummary: `retry ${ids.length} failed dialogues of ${runId}`,
+    })
+    .catch((error: unknown) => {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      alreadyFinished = true;
+      return client.workflow.getHandle(workflowId);
+    });
+  state.begun = true;
+  options.onStarted?.({ runId, resumed: true, attached: false, address: acquired.serverAddress });
+  const result = await followRun(
+    client,
+    handle,
+    runId,
+    { ...options, onProgress: undefined },
+    acquired.running,
+  );
+  return { ...result, alreadyFinished, retried: ids.length, replyChecks: acquired.replyChecks };
+}
+
+/** The run's books before this retry: summary.json when an earlier retry updated it, else its result. */
+async function summaryBeforeRetry(
+  dir: string,
+  runId: string,
+  result: () => Promise<RunSummary>,
+): Promise<RunSummary> {
+  try {
+    const file = JSON.parse(await readFile(join(dir, SUMMARY_FILE), 'utf8')) as RunSummary;
+    if (file.runId === runId) {
+      const { outDir, model, requested, written, failed, tokens, llmCalls, intents } = file;
+      const { duplicates, failedAttempts, stageTokens, estimatedCostUsd } = file;
+      return {
+        ...{ runId, outDir, model, requested, written, failed, tokens, llmCalls, intents },
+        ...{ duplicates, failedAttempts, stageTokens, estimatedCostUsd },
+      };
+    }
+  } catch {
+    // none yet, or unreadable: the run's own result is the truth
+  }
+  return result();
 }
 
 /** Whether this process serves the run's model itself, and which file: see `GenerateOptions.llm`. */

@@ -23,6 +23,8 @@ export const DEFAULT_TEMPORAL_NAMESPACE = 'default';
 export const WORKFLOW_TYPES = {
   run: 'consistentChatRun',
   intent: 'consistentChatIntent',
+  /** `generate --retry-failed`: a finished run's failed dialogues, once each. */
+  retry: 'consistentChatRetry',
 } as const;
 
 export const RESPONSE_FORMAT_MODES = ['auto', 'json_schema', 'json_object', 'text'] as const;

@@ -296,6 +296,15 @@ export interface CheckOutputDirectoryResult {
   root: string;
 }
 
+/** The last step of a retry: failures.jsonl keeps only what failed again. */
+export interface SettleRetryInput {
+  outDir: string;
+  /** Ids of the dialogues the retry ran, each once. */
+  retried: string[];
+  /** The failure records of those that failed again. */
+  failedAgain: FailureRecord[];
+}
+
 export interface StoreDialoguesInput {
   outDir: string;
   records: DialogueRecord[];

@@ -47,6 +47,11 @@ export function fakeActivities(
       await hooks.beforeResponses?.(input, log.responsesCalls.length);
       return { responses: input.skeleton.queries.map((q) => `answer to ${q}`), usage };
     },
+    settleRetry(input) {
+      const retried = new Set(input.retried);
+      log.failures = [...log.failures.filter((f) => !retried.has(f.id)), ...input.failedAgain];
+      return Promise.resolve({ failures: log.failures.length });
+    },
     checkOutputDirectory() {
       return Promise.resolve({ root: '/' });
     },
