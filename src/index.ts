@@ -56,8 +56,8 @@ export {
 export { redact } from './shared/redact';
 export * from './method';
 export * from './shared/constants';
-export * from './shared/schemas';
-export * from './shared/messages';
+export * from './run/schemas';
+export * from './run/messages';
 export * from './shared/pricing';
 export { exportDataset, type ExportOptions, type ExportResult } from './export/export';
 export { EXPORT_FORMATS, type ExportFormat } from './export/formats';

@@ -8,7 +8,7 @@ import {
   type StoreDialoguesResult,
   type StoreFailuresInput,
   type StoreFailuresResult,
-} from '../shared/schemas';
+} from '../run/schemas';
 import { dialogueMetrics } from '../method/metrics';
 import { describeIssues } from '../method/replies';
 import type { StoredDialogueRecord } from '../export/records';

@@ -12,7 +12,7 @@ import {
   DEFAULT_TEMPERATURE,
   DEFAULT_TURNS_PER_DIALOG,
 } from '../shared/constants';
-import type { RunProgress, RunSummary } from '../shared/schemas';
+import type { RunProgress, RunSummary } from '../run/schemas';
 import { ConfigError } from '../shared/errors';
 import { resolve } from 'node:path';
 import { writeSummaryFile } from '../report/stats';

@@ -18,10 +18,10 @@ import { Command, CommanderError } from 'commander';
 import { resolveIntent, type IntentId } from '../method/intents';
 import type { Taxonomy } from '../method/taxonomy';
 import { DEFAULT_TASK_QUEUE, DEFAULT_TEMPORAL_NAMESPACE, OUTPUT_FILES } from '../shared/constants';
-import { pauseUpdate, resumeUpdate } from '../shared/messages';
+import { pauseUpdate, resumeUpdate } from '../run/messages';
 import { formatControlState } from './control';
 import { redact } from '../shared/redact';
-import type { RunInput, RunSummary } from '../shared/schemas';
+import type { RunInput, RunSummary } from '../run/schemas';
 import { sharedStorageTaskQueue } from '../shared/storage-queue';
 import { resolveOutputRoot } from '../storage/confine';
 import { StoreRegistry } from '../storage/jsonl-store';
@@ -280,14 +280,11 @@ async function runGenerate(opts: Opts): Promise<number> {
       ...generateOptions(opts, run, controller.signal),
       onStarted: ({ runId, resumed, attached, address, uiUrl }) => {
         attachedOnly = attached;
-        const verb = opts.retryFailed
-          ? 'retrying the failures of'
-          : attached
-            ? 'attached to'
-            : resumed
-              ? 'resuming'
-              : 'started';
-        process.stderr.write(`${verb} run ${runId} on Temporal ${address}${uiUrl ? `, UI ${uiUrl}` : ''}\n`);
+        // With --retry-failed, `runId` is the retry's workflow id: the same one when a crashed retry resumes.
+        const what = opts.retryFailed
+          ? `retrying failed dialogues in ${runId}`
+          : `${attached ? 'attached to' : resumed ? 'resuming' : 'started'} run ${runId}`;
+        process.stderr.write(`${what} on Temporal ${address}${uiUrl ? `, UI ${uiUrl}` : ''}\n`);
       },
       onProgress: (p) => view.update(p),
     });

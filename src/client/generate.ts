@@ -29,7 +29,7 @@ import {
   OUTPUT_FILES,
   WORKFLOW_TYPES,
 } from '../shared/constants';
-import { intentProgressQuery, runProgressQuery } from '../shared/messages';
+import { intentProgressQuery, runProgressQuery } from '../run/messages';
 import {
   runInputSchema,
   type IntentProgress,
@@ -37,7 +37,7 @@ import {
   type RunInput,
   type RunProgress,
   type RunSummary,
-} from '../shared/schemas';
+} from '../run/schemas';
 import { runStorageTaskQueue } from '../shared/storage-queue';
 import { EncryptionCodec, ENCRYPTION_KEY_ENV, type EncryptionKeys } from '../shared/encryption/codec';
 import { StoreRegistry } from '../storage/jsonl-store';
@@ -991,7 +991,7 @@ async function retryFailures(
       return client.workflow.getHandle(workflowId);
     });
   state.begun = true;
-  options.onStarted?.({ runId, resumed: true, attached: false, address: acquired.serverAddress });
+  options.onStarted?.({ runId: workflowId, resumed: true, attached: false, address: acquired.serverAddress });
   const result = await followRun(
     client,
     handle,

@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { OUTPUT_FILES } from '../shared/constants';
 import { alive } from '../shared/process';
-import type { DialogueRecord, FailureRecord, StoreResult } from '../shared/schemas';
+import type { DialogueRecord, FailureRecord, StoreResult } from '../run/schemas';
 import {
   ForbiddenDirectoryError,
   openConfinedDirectory,

@@ -4,7 +4,7 @@
  */
 import type { IntentId } from '../method/intents';
 import { costOf, paidTokens, priceFor, type Prices } from '../shared/pricing';
-import type { FailedAttempts, IntentProgress, RunSummary } from '../shared/schemas';
+import type { FailedAttempts, IntentProgress, RunSummary } from '../run/schemas';
 
 /** The intent and plan index a dialogue id of run `runId` names (`<runId>.<intent>.<index>`). */
 export function parseDialogueId(

@@ -8,7 +8,7 @@
 import { ApplicationFailure, condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { IntentId } from '../method/intents';
-import type { FailureRecord, RunConfig, RunSummary } from '../shared/schemas';
+import type { FailureRecord, RunConfig, RunSummary } from '../run/schemas';
 import { storageTaskQueueFor } from '../shared/storage-queue';
 import { type Books, openBooks, planNext, progressOf, SystemicWatch } from './intent/books';
 import { type DialogueContext, runDialogue } from './intent/dialogue';

@@ -31,7 +31,7 @@ import {
   setConcurrencySignal,
   setConcurrencyUpdate,
   setRunConcurrencySignal,
-} from '../shared/messages';
+} from '../run/messages';
 import {
   concurrencySchema,
   intentReportSchema,
@@ -41,7 +41,7 @@ import {
   type RunControlState,
   type RunInput,
   type RunSummary,
-} from '../shared/schemas';
+} from '../run/schemas';
 import { splitConcurrency } from './budget';
 import { consistentChatIntent } from './intent';
 import { PATCHES } from './patches';

@@ -6,7 +6,7 @@
 import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { createStorageActivities } from '../activities/storage';
 import { STORAGE_FAILURE_TYPES } from '../shared/failure-types';
-import type { RunConfig } from '../shared/schemas';
+import type { RunConfig } from '../run/schemas';
 import { storageTaskQueueFor } from '../shared/storage-queue';
 import { storageActivityOptions } from './intent/options';
 

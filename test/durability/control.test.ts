@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import type { RunInput } from '../../src/shared/schemas';
+import type { RunInput } from '../../src/run/schemas';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { runCli, spawnCli, generateArgs } from '../helpers/cli';
 import { readDialogues, readFailures } from '../helpers/output';

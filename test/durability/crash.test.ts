@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import type { RunInput, RunSummary } from '../../src/shared/schemas';
+import type { RunInput, RunSummary } from '../../src/run/schemas';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { spawnCli, generateArgs } from '../helpers/cli';
 import { assertDataset, readDialogues } from '../helpers/output';

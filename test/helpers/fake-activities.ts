@@ -3,7 +3,7 @@
  * that counts what it is asked, and hooks to inject failures per call.
  */
 import type { Activities } from '../../src/activities';
-import type { DialogueRecord, FailureRecord, ResponsesInput, SkeletonInput } from '../../src/shared/schemas';
+import type { DialogueRecord, FailureRecord, ResponsesInput, SkeletonInput } from '../../src/run/schemas';
 
 export interface FakeActivityLog {
   skeletonCalls: SkeletonInput[];

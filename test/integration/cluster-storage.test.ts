@@ -14,7 +14,7 @@ import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@te
 import { findTemporalCli } from '../../src/client/dev-server';
 import { INTENT_IDS } from '../../src/method/intents';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import type { RunInput } from '../../src/shared/schemas';
+import type { RunInput } from '../../src/run/schemas';
 import { JsonlStore } from '../../src/storage/jsonl-store';
 import { intentWorkflowId } from '../../src/workflows/run';
 import { runCli, spawnCli } from '../helpers/cli';

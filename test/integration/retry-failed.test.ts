@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli, generateArgs } from '../helpers/cli';
+import { runCli, spawnCli, generateArgs } from '../helpers/cli';
+import { waitFor } from '../helpers/wait';
 import { readDialogues, readFailures } from '../helpers/output';
 import { tempDir } from '../helpers/temporal';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
@@ -83,5 +84,48 @@ describe('retry failed', () => {
     const nothing = await runCli([...args, '--retry-failed'], env());
     assert.equal(nothing.code, 2, nothing.stderr);
     assert.match(nothing.stderr, /^error: --retry-failed: .*nothing to retry\n$/);
+  });
+
+  test('retry failed: a retry killed mid-way resumes as the same retry, and each dialogue ends written once', async () => {
+    const out = await tempDir('cc-retry-crash-');
+    const args = generateArgs(
+      out,
+      { dialogs: 3, turns: 1, intents: 'educational', concurrency: 3 },
+      '--max-attempts',
+      '2',
+    );
+    llm.configure({ alwaysFail: 'serverError', faults: {}, hold: false });
+    const first = await runCli(args, env());
+    assert.equal(first.code, 1, first.stderr);
+    const failedIds = (await readFailures(out)).map((f) => f.id).sort();
+    assert.equal(failedIds.length, 3);
+
+    // The retry's calls are held at the endpoint; the process is killed while they wait.
+    llm.configure({ alwaysFail: undefined, hold: true });
+    llm.resetStats();
+    const killed = spawnCli([...args, '--retry-failed'], env());
+    let stderr = '';
+    killed.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await waitFor(() => llm.stats().inFlight > 0, 120_000, 'a retried call in flight');
+    killed.child.kill('SIGKILL');
+    await killed.done;
+    const retryId = /retrying failed dialogues in (\S+)/.exec(stderr)?.[1];
+    assert.ok(retryId, stderr);
+    assert.deepEqual(
+      (await readFailures(out)).map((f) => f.id).sort(),
+      failedIds,
+      'failures.jsonl untouched mid-retry',
+    );
+
+    llm.configure({ hold: false });
+    const resumed = await runCli([...args, '--retry-failed'], env());
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(
+      resumed.stderr,
+      new RegExp(`retrying failed dialogues in ${retryId.replace(/\./g, '\\.')} `),
+    );
+    assert.match(resumed.stderr, /retried 3 failed dialogues once each; 0 in failures.jsonl now/);
+    assert.deepEqual((await readDialogues(out)).map((r) => r.id).sort(), failedIds);
+    assert.deepEqual(await readFailures(out), []);
   });
 });

@@ -19,7 +19,7 @@ import {
   resumeUpdate,
   setConcurrencySignal,
   setConcurrencyUpdate,
-} from '../../src/shared/messages';
+} from '../../src/run/messages';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { devServer, tempDir, type TestDevServer } from '../helpers/temporal';
 import { HISTORIES_DIR, historyToJson, type RecordedHistory } from './histories';

@@ -1,7 +1,7 @@
 /** The books of `generate --retry-failed`: which dialogue an id names, and the run's numbers after a retry. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { IntentProgress, RunSummary } from '../../src/shared/schemas';
+import type { IntentProgress, RunSummary } from '../../src/run/schemas';
 import { addRetry, parseDialogueId, summaryOf } from '../../src/workflows/retry-books';
 
 const progress = (over: Partial<IntentProgress>): IntentProgress => ({

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildProgram } from '../../src/client/cli';
 import { flagHelp, flagOf, RUN_FLAGS, runFlagValues } from '../../src/client/run-flags';
-import { runInputSchema } from '../../src/shared/schemas';
+import { runInputSchema } from '../../src/run/schemas';
 
 const base = { outDir: '/tmp/x', model: 'm', runId: 'r1' };
 

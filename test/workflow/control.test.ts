@@ -14,8 +14,8 @@ import {
   resumeUpdate,
   setConcurrencySignal,
   setConcurrencyUpdate,
-} from '../../src/shared/messages';
-import type { RunInput, RunSummary } from '../../src/shared/schemas';
+} from '../../src/run/messages';
+import type { RunInput, RunSummary } from '../../src/run/schemas';
 import type { fakeActivities } from '../helpers/fake-activities';
 import { unique, useTemporal } from '../helpers/temporal';
 import { callGate, pendingActivities, sleep, waitFor } from '../helpers/wait';

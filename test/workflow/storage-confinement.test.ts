@@ -12,7 +12,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createStorageActivities } from '../../src/activities/storage';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import type { RunInput } from '../../src/shared/schemas';
+import type { RunInput } from '../../src/run/schemas';
 import { sharedStorageTaskQueue } from '../../src/shared/storage-queue';
 import { resolveOutputRoot } from '../../src/storage/confine';
 import { StoreRegistry } from '../../src/storage/jsonl-store';

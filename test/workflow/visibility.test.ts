@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import { intentProgressQuery, pauseUpdate, resumeUpdate, runProgressQuery } from '../../src/shared/messages';
-import type { RunInput, RunProgress, RunSummary } from '../../src/shared/schemas';
+import { intentProgressQuery, pauseUpdate, resumeUpdate, runProgressQuery } from '../../src/run/messages';
+import type { RunInput, RunProgress, RunSummary } from '../../src/run/schemas';
 import { MAX_PROGRESS_REPORTS, MIN_REPORT_INTERVAL_MS } from '../../src/workflows/intent';
 import { unique, useTemporal } from '../helpers/temporal';
 import { callGate, waitFor } from '../helpers/wait';

@@ -12,7 +12,7 @@ import {
   attemptUsageSchema,
   type FailureRecord,
   type RunConfig,
-} from '../../shared/schemas';
+} from '../../run/schemas';
 import { type Books, countFailedAttempts, failureRecord, type LlmStage, type SystemicWatch } from './books';
 import type { Dialogue, Stage } from './stages';
 

@@ -5,7 +5,7 @@
 import { type ActivityOptions, patched, workflowInfo } from '@temporalio/workflow';
 import { defaultMaxTokens, promptContext } from '../../method/prompts';
 import { storageTaskQueueFor } from '../../shared/storage-queue';
-import type { DialoguePlan, LlmCallSettings, RunConfig } from '../../shared/schemas';
+import type { DialoguePlan, LlmCallSettings, RunConfig } from '../../run/schemas';
 import { PATCHES } from '../patches';
 import { type LlmStage, SYSTEMIC_FAILURES } from './books';
 

@@ -16,7 +16,7 @@ import type {
   RunConfig,
   Skeleton,
   Usage,
-} from '../../shared/schemas';
+} from '../../run/schemas';
 import { type Books, countCall, countFailedAttempts, type LlmStage } from './books';
 import { llmActivityOptions, llmCallSettings, llmSummary, promptOf } from './options';
 import type { StoreOutcome } from './storage';

@@ -1,9 +1,10 @@
 /**
- * zod schemas at the package's boundaries: the workflow input (also what the CLI and the client API
- * build), activity payloads and output records. Types are inferred from them.
+ * The run's contract, above the method and below what runs it (workflows, activities, client): zod
+ * schemas of the workflow input (also what the CLI and the client API build), activity payloads and
+ * progress. Types are inferred from them. `src/shared/` sits below it and imports nothing above.
  */
 import { z } from 'zod';
-import { INTENT_IDS, type InfoFlowId, type IntentId } from '../method/intents';
+import { INTENT_IDS, type IntentId } from '../method/intents';
 import type { PromptContext } from '../method/prompts';
 import { runAttributesSchema } from '../method/attributes';
 import { methodIdSchema, taxonomySchema } from '../method/taxonomy';
@@ -21,8 +22,12 @@ import {
   MAX_TURNS_PER_DIALOG,
   MIN_TURNS_PER_DIALOG,
   RESPONSE_FORMAT_MODES,
-} from './constants';
-import { pricesSchema, type Price } from './pricing';
+} from '../shared/constants';
+import { pricesSchema, type Price } from '../shared/pricing';
+import type { DialoguePlan, DialogueRecord, Skeleton } from '../method/types';
+
+export { dialogueRecordSchema, turnSchema } from '../method/types';
+export type { DialoguePlan, DialogueRecord, Skeleton } from '../method/types';
 
 /** Intent ids are the built-in ones or those of the run's own taxonomy: checked against it below. */
 export const intentIdSchema = methodIdSchema;
@@ -170,18 +175,6 @@ export type RunConfig = z.output<typeof runInputObjectSchema>;
 export const usageSchema = z.object({ promptTokens: z.number(), completionTokens: z.number() });
 export type Usage = z.infer<typeof usageSchema>;
 
-/** One planned dialogue: what the plan decides before any LLM call. */
-export interface DialoguePlan {
-  /** Unique across runs: `<runId>.<intent>.<index>`. */
-  id: string;
-  index: number;
-  intent: IntentId;
-  infoFlow: InfoFlowId;
-  topic: string;
-  /** One value per attribute axis, by axis name; absent in runs without attributes. */
-  attributes?: Record<string, string>;
-}
-
 /** The part of the run's settings an LLM activity needs. */
 export interface LlmCallSettings {
   runId: string;
@@ -197,12 +190,6 @@ export interface LlmCallSettings {
    * Absent in activities scheduled before the gate existed: those are bounded by their workflow alone.
    */
   runConcurrency?: number;
-}
-
-export interface Skeleton {
-  /** Short core-topic label written by the LLM: the record's `category`. */
-  category: string;
-  queries: string[];
 }
 
 export interface SkeletonInput {
@@ -241,34 +228,6 @@ export interface ResponsesResult {
   /** Earlier attempts of this activity that failed (paid too). */
   failedAttempts?: AttemptUsage;
 }
-
-export const turnSchema = z
-  .object({ role: z.enum(['user', 'assistant']), value: z.string().min(1) })
-  .strict();
-
-/** One line of `dialogs.jsonl`. `category` and `conversation` are exactly the seed's output format. */
-export const dialogueRecordSchema = z
-  .object({
-    id: z.string().min(1),
-    category: z.string().min(1),
-    conversation: z
-      .array(turnSchema)
-      .min(2)
-      .refine(
-        (c) => c.length % 2 === 0 && c.every((t, i) => t.role === (i % 2 === 0 ? 'user' : 'assistant')),
-        {
-          message: 'must alternate user and assistant, starting with user and ending with assistant',
-        },
-      ),
-    intent: z.string().min(1),
-    info_flow: z.string().min(1),
-    topic: z.string().min(1),
-    /** The user attributes the dialogue was planned with, by axis name (runs with attributes only). */
-    attributes: z.record(z.string().max(40), z.string().max(200)).optional(),
-    model: z.string().min(1),
-  })
-  .strict();
-export type DialogueRecord = z.infer<typeof dialogueRecordSchema>;
 
 /** One line of `failures.jsonl`: a planned dialogue that did not succeed within the attempt limit. */
 export interface FailureRecord {
