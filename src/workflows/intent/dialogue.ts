@@ -7,12 +7,7 @@ import {
   log,
   TimeoutFailure,
 } from '@temporalio/workflow';
-import {
-  type AttemptUsage,
-  attemptUsageSchema,
-  type FailureRecord,
-  type RunConfig,
-} from '../../run/schemas';
+import { type AttemptUsage, attemptUsageSchema, type FailureRecord, type RunConfig } from '../../run/schemas';
 import { type Books, countFailedAttempts, failureRecord, type LlmStage, type SystemicWatch } from './books';
 import type { Dialogue, Stage } from './stages';
 
