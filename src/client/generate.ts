@@ -454,31 +454,46 @@ async function followRun(
       : new Promise<never>(() => undefined);
   workerFailure.catch(() => undefined);
 
+  const poll = pollProgress(client, runId, options);
+  try {
+    const summary = await Promise.race([result, aborted, workerFailure]);
+    return { summary, alreadyFinished: false };
+  } finally {
+    stopWaiting.abort();
+    await poll.stop();
+  }
+}
+
+/**
+ * Reads the run's progress every `progressIntervalMs` for `onProgress`, and says storage that keeps
+ * failing once per distinct failure, until `stop` (which ends the pause between two reads at once).
+ */
+function pollProgress(client: Client, runId: string, options: GenerateOptions): { stop(): Promise<void> } {
   let done = false;
-  // The pause between two progress reads ends early when the run does: its result need not wait for it.
   let wake = () => {};
   const storageWarnings = new Set<string>();
   let storageCheckedAt = 0;
   const ages = new ReportAges();
-  const poll = (async () => {
+  const warnStorage = async (progress: RunProgress, warn: (message: string) => void) => {
+    storageCheckedAt = Date.now();
+    const running = progress.intents.filter((i) => i.status === 'running');
+    const issues = await readStorageIssues(client, [
+      runId,
+      ...running.map((i) => intentWorkflowId(runId, i.intent)),
+    ]);
+    for (const issue of issues) {
+      const key = `${issue.workflowId} ${issue.activity} ${issue.noWorker} ${issue.lastFailure}`;
+      if (!storageWarnings.has(key)) warn(formatStorageIssue(issue));
+      storageWarnings.add(key);
+    }
+  };
+  const loop = (async () => {
     while (!done && options.onProgress) {
       try {
         const progress = await readProgress(client, runId, ages);
         options.onProgress(progress);
-        // Storage that keeps failing is said once per distinct failure, not retried in silence.
-        if (options.onWarning && Date.now() - storageCheckedAt >= STORAGE_CHECK_INTERVAL_MS) {
-          storageCheckedAt = Date.now();
-          const running = progress.intents.filter((i) => i.status === 'running');
-          const issues = await readStorageIssues(client, [
-            runId,
-            ...running.map((i) => intentWorkflowId(runId, i.intent)),
-          ]);
-          for (const issue of issues) {
-            const key = `${issue.workflowId} ${issue.activity} ${issue.noWorker} ${issue.lastFailure}`;
-            if (!storageWarnings.has(key)) options.onWarning(formatStorageIssue(issue));
-            storageWarnings.add(key);
-          }
-        }
+        if (options.onWarning && Date.now() - storageCheckedAt >= STORAGE_CHECK_INTERVAL_MS)
+          await warnStorage(progress, options.onWarning);
       } catch {
         // the run may be completing; the next tick or the result will say
       }
@@ -492,15 +507,13 @@ async function followRun(
       });
     }
   })();
-  try {
-    const summary = await Promise.race([result, aborted, workerFailure]);
-    return { summary, alreadyFinished: false };
-  } finally {
-    done = true;
-    stopWaiting.abort();
-    wake();
-    await poll;
-  }
+  return {
+    stop: () => {
+      done = true;
+      wake();
+      return loop;
+    },
+  };
 }
 
 /** Checks the Temporal settings' shape, so a typo is one line instead of a retried connection. */
