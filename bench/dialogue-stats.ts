@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { wordCount } from '../src/method/replies';
-import type { DialogueRecord } from '../src/shared/schemas';
+import type { DialogueRecord } from '../src/run/schemas';
 
 async function main(dir: string): Promise<void> {
   const text = await readFile(join(dir, 'dialogs.jsonl'), 'utf8');

@@ -7,7 +7,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { startDevServer } from '../src/client/dev-server';
 import { WORKFLOW_TYPES } from '../src/shared/constants';
-import type { RunInput } from '../src/shared/schemas';
+import type { RunInput } from '../src/run/schemas';
 import { spawnCli } from '../test/helpers/cli';
 import { tempDir } from '../test/helpers/temporal';
 import { startLlmServer } from '../test/llm-server/server';

@@ -26,7 +26,7 @@ import {
   type CalibrationDialogue,
   type CalibrationResult,
 } from '../src/method/calibration';
-import { JUDGE_FLAGS, type JudgeFlag } from '../src/shared/schemas';
+import { JUDGE_FLAGS, type JudgeFlag } from '../src/run/schemas';
 
 const transcript = (d: CalibrationDialogue) =>
   d.queries.map((q, i) => `User: ${q}\nAssistant: ${d.responses[i]}`).join('\n\n');

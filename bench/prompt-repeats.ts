@@ -10,7 +10,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generate } from '../src/client/generate';
-import type { RunSummary } from '../src/shared/schemas';
+import type { RunSummary } from '../src/run/schemas';
 import { startLlmServer, type LlmServer, type ReceivedRequest } from '../test/llm-server/server';
 import { devServer, tempDir } from '../test/helpers/temporal';
 

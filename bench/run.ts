@@ -34,7 +34,7 @@ import {
   type IntentId,
 } from '../src/method';
 import { WORKFLOW_TYPES } from '../src/shared/constants';
-import type { RunInput, RunSummary, Skeleton } from '../src/shared/schemas';
+import type { RunInput, RunSummary, Skeleton } from '../src/run/schemas';
 import type { LlmServerOptions, LlmServerStats } from '../test/llm-server/server';
 import { callBreakdown, timeline } from './breakdown';
 import { temporalFloor } from './round-trip';

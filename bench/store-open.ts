@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { JsonlStore } from '../src/storage/jsonl-store';
-import type { DialogueRecord } from '../src/shared/schemas';
+import type { DialogueRecord } from '../src/run/schemas';
 
 const { values: args } = parseArgs({
   options: {

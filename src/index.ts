@@ -56,8 +56,8 @@ export {
 export { redact } from './shared/redact';
 export * from './method';
 export * from './shared/constants';
-export * from './shared/schemas';
-export * from './shared/messages';
+export * from './run/schemas';
+export * from './run/messages';
 export * from './shared/pricing';
 export {
   intentProgressSchema,
@@ -66,7 +66,7 @@ export {
   runSummarySchema,
   type RunProgressDocument,
   type RunStatusDocument,
-} from './shared/status';
+} from './run/status';
 export { METRIC_NAMES, PackageMetrics } from './activities/metrics';
 export { processMetrics } from './worker';
 export { exportDataset, type ExportOptions, type ExportResult } from './export/export';

@@ -9,7 +9,7 @@
  */
 import OpenAI from 'openai';
 import { createParser } from 'eventsource-parser';
-import type { Usage } from '../shared/schemas';
+import type { Usage } from '../run/schemas';
 
 export interface StreamedReply {
   content: string;

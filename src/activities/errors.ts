@@ -6,6 +6,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import OpenAI from 'openai';
 import { redactError } from '../shared/redact';
+import { STORAGE_FAILURE_TYPES } from '../shared/failure-types';
 import { ForbiddenDirectoryError, LockLostError } from '../storage/jsonl-store';
 
 export const LLM_FAILURE_TYPES = {
@@ -133,17 +134,18 @@ export function toLlmFailure(error: unknown): ApplicationFailure {
   return fail(LLM_FAILURE_TYPES.unavailable, false, `LLM call failed: ${cause.message}`);
 }
 
-export const STORAGE_FAILURE_TYPES = {
-  invalidRecord: 'Storage.InvalidRecord',
-  forbiddenDir: 'Storage.ForbiddenDirectory',
-  /** Another worker took the directory's lock over: retried, the write goes to the worker that holds it. */
-  lockLost: 'Storage.LockLost',
-} as const;
+export { STORAGE_FAILURE_TYPES };
 
-/** Maps errors of the store to Temporal failures; others pass unchanged (retried as they are). */
-export function toStorageFailure(error: unknown): unknown {
-  if (error instanceof ForbiddenDirectoryError)
-    return ApplicationFailure.nonRetryable(error.message, STORAGE_FAILURE_TYPES.forbiddenDir);
+/**
+ * Maps errors of the store to Temporal failures; others pass unchanged (retried as they are). With
+ * `root`, a refused directory's message names the worker's output root too.
+ */
+export function toStorageFailure(error: unknown, root?: string): unknown {
+  if (error instanceof ForbiddenDirectoryError) {
+    const withRoot =
+      root && !error.message.includes(root) ? `${error.message} (output root ${root})` : error.message;
+    return ApplicationFailure.nonRetryable(withRoot, STORAGE_FAILURE_TYPES.forbiddenDir);
+  }
   if (error instanceof LockLostError)
     return ApplicationFailure.retryable(error.message, STORAGE_FAILURE_TYPES.lockLost);
   return error;

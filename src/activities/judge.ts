@@ -5,7 +5,7 @@ import {
   judgeReplySchema,
   toJudgeVerdict,
 } from '../method';
-import type { JudgeInput, JudgeResult } from '../shared/schemas';
+import type { JudgeInput, JudgeResult } from '../run/schemas';
 import { completeJson, type LlmDeps } from './llm-call';
 
 /**

@@ -12,7 +12,7 @@ import type {
 import type { z } from 'zod';
 import { describeIssues, extractJson, type ReplyProblem } from '../method/replies';
 import { ApplicationFailure } from '@temporalio/common';
-import { attemptUsageSchema, type AttemptUsage, type LlmCallSettings, type Usage } from '../shared/schemas';
+import { attemptUsageSchema, type AttemptUsage, type LlmCallSettings, type Usage } from '../run/schemas';
 import { LLM_FAILURE_TYPES, invalidOutput, retryAfterMs, toLlmFailure } from './errors';
 import type { RateController } from './rate-control';
 import type { GateSlot, RunGates } from './run-gate';

@@ -7,7 +7,7 @@
 import { noopMetricMeter, type MetricMeter, type MetricTags } from '@temporalio/common';
 import { priceFor } from '../shared/pricing';
 import { LLM_FAILURE_TYPES } from './errors';
-import type { Usage } from '../shared/schemas';
+import type { Usage } from '../run/schemas';
 
 /** Every metric name the package exports (the README's "Metrics" table and the dashboard use them). */
 export const METRIC_NAMES = {

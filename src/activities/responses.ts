@@ -5,7 +5,7 @@ import {
   responsesMessages,
   responsesReplySchema,
 } from '../method';
-import type { ResponsesInput, ResponsesResult } from '../shared/schemas';
+import type { ResponsesInput, ResponsesResult } from '../run/schemas';
 import { completeJson, type LlmDeps } from './llm-call';
 
 /** Stage 2: one assistant response per query, written while seeing the whole skeleton. */

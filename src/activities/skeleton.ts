@@ -5,7 +5,7 @@ import {
   skeletonMessages,
   skeletonReplySchema,
 } from '../method';
-import type { SkeletonInput, SkeletonResult } from '../shared/schemas';
+import type { SkeletonInput, SkeletonResult } from '../run/schemas';
 import { completeJson, type LlmDeps } from './llm-call';
 
 /** Stage 1: the user side of one dialogue, exactly `numTurns` queries plus its category label. */

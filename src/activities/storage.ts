@@ -1,12 +1,15 @@
 import { Context } from '@temporalio/activity';
 import {
   dialogueRecordSchema,
+  type CheckOutputDirectoryInput,
+  type CheckOutputDirectoryResult,
+  type SettleRetryInput,
   type StoreDialoguesInput,
   type StoreDialoguesResult,
   type StoreFailuresInput,
   type StoreFailuresResult,
   type StoreResult,
-} from '../shared/schemas';
+} from '../run/schemas';
 import type { TopicLeaf } from '../method/expansion';
 import { dialogueMetrics } from '../method/metrics';
 import { describeIssues } from '../method/replies';
@@ -50,6 +53,27 @@ export function createStorageActivities(storage: StoreRegistry, metrics?: Packag
     }
   };
   return {
+    /**
+     * Opens (creating) the run's directory as a store would, before the run pays for any LLM call: a
+     * directory this worker refuses fails at once as `Storage.ForbiddenDirectory`, naming it and the root.
+     */
+    async checkOutputDirectory(input: CheckOutputDirectoryInput): Promise<CheckOutputDirectoryResult> {
+      try {
+        await storage.get(input.outDir, input.runId);
+      } catch (error) {
+        throw toStorageFailure(error, storage.root);
+      }
+      return { root: storage.root };
+    },
+    /** Rewrites failures.jsonl after a retry: see `JsonlStore.replaceFailures`. */
+    async settleRetry(input: SettleRetryInput): Promise<{ failures: number }> {
+      const store = await open(input.outDir, input.retried);
+      try {
+        return { failures: await store.replaceFailures(new Set(input.retried), input.failedAgain) };
+      } catch (error) {
+        throw toStorageFailure(error);
+      }
+    },
     /**
      * Appends a batch of finished dialogues, each with its `metrics` computed here (pure and cheap, so
      * a retry writes the same line, and the workflow's payloads and history do not grow); a malformed

@@ -7,7 +7,7 @@ import {
   topicsJsonSchema,
   topicsReplySchema,
 } from '../method/expansion';
-import type { AttemptUsage, LlmCallSettings, Usage } from '../shared/schemas';
+import type { AttemptUsage, LlmCallSettings, Usage } from '../run/schemas';
 import { completeJson, type LlmDeps } from './llm-call';
 
 export interface ExpandTopicInput extends ExpansionRequest {

@@ -12,11 +12,12 @@ import {
   DEFAULT_TEMPERATURE,
   DEFAULT_TURNS_PER_DIALOG,
 } from '../shared/constants';
-import type { RunProgress, RunSummary } from '../shared/schemas';
+import type { RunProgress, RunSummary } from '../run/schemas';
 import { ConfigError } from '../shared/errors';
 import { resolve } from 'node:path';
 import { writeSummaryFile } from '../report/stats';
-import { FIELD_FLAGS, generate, type TemporalOptions } from './generate';
+import { RUN_FLAGS } from './run-flags';
+import { generate, type TemporalOptions } from './generate';
 import { loadMethodOptions } from './method-files';
 
 export interface LlmServing {
@@ -129,7 +130,7 @@ export class ConsistentChatGenerator {
 
 /** The option (path) of this API that each CLI flag of `generate`'s checks stands for. */
 const API_FIELDS: Record<string, string> = {
-  ...Object.fromEntries(Object.entries(FIELD_FLAGS).map(([field, flag]) => [flag, field])),
+  ...Object.fromEntries(RUN_FLAGS.map((row): [string, string] => [row.flag.split(' ')[0]!, row.field])),
   '--out': 'storage',
   '--model': 'llmServing.model',
   '--base-url': 'llmServing.baseURL',

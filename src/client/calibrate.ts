@@ -22,7 +22,7 @@ import {
   toJudgeVerdict,
 } from '../method/judge';
 import { extractJson } from '../method/replies';
-import type { JudgeFlag } from '../shared/schemas';
+import type { JudgeFlag } from '../run/schemas';
 
 /** How a protocol asks for a verdict: messages, reply schema, and the score and flags it yields. */
 export interface JudgeProtocol<T = unknown> {

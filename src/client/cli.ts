@@ -11,30 +11,35 @@ import {
   WorkflowFailedError,
   WorkflowNotFoundError,
 } from '@temporalio/client';
-import { type Worker } from '@temporalio/worker';
-import { Command, CommanderError, Option } from 'commander';
-import { INTENT_IDS, resolveIntent, type IntentId } from '../method/intents';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import type OpenAI from 'openai';
+import type { Tracing } from '../tracing';
+import type { EncryptionKeys } from '../shared/encryption/codec';
+import { Command, CommanderError } from 'commander';
+import { resolveIntent, type IntentId } from '../method/intents';
 import type { Taxonomy } from '../method/taxonomy';
-import {
-  DEFAULT_CONCURRENCY,
-  DEFAULT_DIALOGS_PER_INTENT,
-  DEFAULT_TASK_QUEUE,
-  DEFAULT_TEMPERATURE,
-  DEFAULT_TEMPORAL_NAMESPACE,
-  DEFAULT_TURNS_PER_DIALOG,
-  MAX_CONCURRENCY,
-  MAX_DIALOGS_PER_INTENT,
-  OUTPUT_FILES,
-  RESPONSE_FORMAT_MODES,
-} from '../shared/constants';
-import { pauseUpdate, resumeUpdate } from '../shared/messages';
+import { DEFAULT_TASK_QUEUE, DEFAULT_TEMPORAL_NAMESPACE, OUTPUT_FILES } from '../shared/constants';
+import { pauseUpdate, resumeUpdate } from '../run/messages';
 import { formatControlState } from './control';
 import { redact } from '../shared/redact';
-import type { RunInput, RunSummary } from '../shared/schemas';
+import type { RunInput, RunSummary } from '../run/schemas';
 import { sharedStorageTaskQueue } from '../shared/storage-queue';
 import { resolveOutputRoot } from '../storage/confine';
 import { StoreRegistry } from '../storage/jsonl-store';
 import { createJudgeClient, createOpenAiClient } from '../activities/openai-client';
+import { addCalibrateCommand } from './calibrate-command';
+import { addPlanCommand } from './plan-command';
+import { loadPersonas, loadTopics } from './seed-files';
+import { metricsExport } from './metrics-address';
+import { parseFairShare } from './fair-share';
+import { checkTracingEnv, tracingRequested } from '../shared/otel-env';
+import {
+  runProgressSchema,
+  runStatusSchema,
+  runSummarySchema,
+  STATUS_SCHEMA_VERSION,
+  type RunStatusDocument,
+} from '../run/status';
 import { DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_SHUTDOWN_GRACE_MS } from '../shared/constants';
 import { ConfigError, RunClosedError } from '../shared/errors';
 import { MIN_CODEC_TOKEN_LENGTH, startCodecServer } from './codec-server';
@@ -47,16 +52,20 @@ import {
   resolveConnection,
   resolveEncryptionKeys,
   type ConnectionFlags,
+  type TemporalConnectionConfig,
 } from './connection';
-import { checkRunDecodes, generate, readProgress, type GenerateResult } from './generate';
+import {
+  checkRunDecodes,
+  generate,
+  readProgress,
+  type GenerateOptions,
+  type GenerateResult,
+} from './generate';
 import { checkVersionPart, DEFAULT_DEPLOYMENT_NAME, makeCurrentIfNone } from '../deployment';
 import { HEALTH_MAX_AGE_MS, isHealthy, keepHealthFile } from '../health';
 import { readConfigFile } from './config-file';
 import { addDataCommands } from './data-commands';
-import { addCalibrateCommand } from './calibrate-command';
-import { addPlanCommand } from './plan-command';
 import { writeSummaryFile } from '../report/stats';
-import { loadPersonas, loadTopics } from './seed-files';
 import { loadAttributes, loadMethodOptions } from './method-files';
 import { preflightEndpoint } from './preflight';
 import { formatCost } from '../shared/pricing';
@@ -68,26 +77,39 @@ import {
   progressIntervalMs,
 } from './progress';
 import { installStderrRuntime } from './logging';
-import { metricsExport } from './metrics-address';
-import { parseFairShare } from './fair-share';
-import { checkTracingEnv, tracingRequested } from '../shared/otel-env';
-import {
-  runProgressSchema,
-  runStatusSchema,
-  runSummarySchema,
-  STATUS_SCHEMA_VERSION,
-  type RunStatusDocument,
-} from '../shared/status';
+import { serveUi } from './ui';
+import { Resources } from './resources';
+import { createWorkers } from './workers';
+import { addRunFlags, flagOf, flagText, overFile, parseNumber, runFlagValues } from './run-flags';
+import { packageVersion } from './version';
+import { formatStorageIssue, readStorageIssues } from './storage-health';
+import { intentWorkflowId } from '../workflows/run';
 
 const METRICS_PORT_FLAG = '--metrics-port <port>';
 const METRICS_PORT_HELP =
   'serve Prometheus metrics on this port, at /metrics (env CONSISTENT_CHAT_METRICS_PORT; host CONSISTENT_CHAT_METRICS_HOST, default 127.0.0.1)';
-import { serveUi } from './ui';
-import { Resources } from './resources';
-import { createWorkers } from './workers';
-import { packageVersion } from './version';
-import { formatStorageIssue, readStorageIssues } from './storage-health';
-import { intentWorkflowId } from '../workflows/run';
+
+/**
+ * Sampling presets: `paper` is the ConsistentChat authors' setting (queries at temperature 0.8 with
+ * 800 max tokens, responses at 0.7 with 1,200). The per-stage flags win over a preset.
+ */
+export const SAMPLING_PRESETS = {
+  paper: {
+    temperatures: { skeleton: 0.8, responses: 0.7 },
+    maxTokens: { skeleton: 800, responses: 1_200 },
+  },
+} as const;
+
+/** The preset's per-stage sampling under the flags' (`temperatures`, `maxTokens`). */
+function withPreset(name: string | undefined, flags: Record<string, unknown>): Record<string, unknown> {
+  if (name === undefined) return flags;
+  if (!Object.hasOwn(SAMPLING_PRESETS, name))
+    throw new ConfigError(
+      '--preset',
+      `unknown preset "${name}"; known: ${Object.keys(SAMPLING_PRESETS).join(', ')}`,
+    );
+  return overFile({ ...SAMPLING_PRESETS[name as keyof typeof SAMPLING_PRESETS] }, flags);
+}
 
 /** Documented in the README: each means one thing, so scripts can tell them apart. */
 export const EXIT_CODES = {
@@ -143,18 +165,7 @@ function stopOnSignals(
 }
 
 function number(flag: string, raw: string | undefined, integer = true): number | undefined {
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  // Decimal only: Number() also reads "0x10", "0b1" and " 12 ", which nobody means as a count.
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw))
-    throw new ConfigError(
-      flag,
-      `must be ${integer ? 'a whole number' : 'a decimal number'}, got ${JSON.stringify(raw)}`,
-    );
-  if (!Number.isFinite(value)) throw new ConfigError(flag, `must be a number, got "${raw}"`);
-  if (integer && !Number.isInteger(value))
-    throw new ConfigError(flag, `must be a whole number, got "${raw}"`);
-  return value;
+  return raw === undefined ? undefined : parseNumber(flag, raw, integer);
 }
 
 /**
@@ -248,171 +259,133 @@ const temporalOptions = (cmd: Command, address: keyof typeof ADDRESS_HELP = 'run
       'payload encryption keys, [KEYID:]BASE64 per line (default CONSISTENT_CHAT_ENCRYPTION_KEY)',
     );
 
-/**
- * Sampling presets: `paper` is the ConsistentChat authors' setting (queries at temperature 0.8 with
- * 800 max tokens, responses at 0.7 with 1,200).
- */
-export const SAMPLING_PRESETS = {
-  paper: {
-    temperatures: { skeleton: 0.8, responses: 0.7 },
-    maxTokens: { skeleton: 800, responses: 1_200 },
-  },
-} as const;
+type Opts = Record<string, string | boolean | undefined>;
 
-/** `--preset` and the per-stage flags over it: temperatures and completion token limits by stage. */
-function samplingFlags(
-  str: (key: string) => string | undefined,
-): Pick<RunInput, 'temperatures' | 'maxTokens'> {
-  const name = str('preset');
-  if (name !== undefined && !Object.hasOwn(SAMPLING_PRESETS, name))
-    throw new ConfigError(
-      '--preset',
-      `unknown preset "${name}"; known: ${Object.keys(SAMPLING_PRESETS).join(', ')}`,
-    );
-  const preset = name ? SAMPLING_PRESETS[name as keyof typeof SAMPLING_PRESETS] : undefined;
-  const defined = <T extends object>(o: T) =>
-    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-  const temperatures = {
-    ...preset?.temperatures,
-    ...defined({
-      skeleton: number('--skeleton-temperature', str('skeletonTemperature'), false),
-      responses: number('--responses-temperature', str('responsesTemperature'), false),
-    }),
-  };
-  const maxTokens = {
-    ...preset?.maxTokens,
-    ...defined({
-      skeleton: number('--skeleton-max-tokens', str('skeletonMaxTokens')),
-      responses: number('--responses-max-tokens', str('responsesMaxTokens')),
-    }),
-  };
-  return {
-    ...(Object.keys(temperatures).length > 0 && { temperatures }),
-    ...(Object.keys(maxTokens).length > 0 && { maxTokens }),
-  };
+/** A string option's value; unset (or a boolean flag) is undefined. */
+function text(opts: Opts, key: string): string | undefined {
+  const value = opts[key];
+  return typeof value === 'string' ? value : undefined;
 }
 
-/** `--judge`, `--judge-model`, `--judge-sample`: either of the last two implies the first. */
-function judgeFlags(str: (key: string) => string | undefined, judge: boolean): RunInput['judge'] {
-  const model = str('judgeModel');
-  const sample = number('--judge-sample', str('judgeSample'), false);
-  if (!judge && model === undefined && sample === undefined) return undefined;
-  return { model, sample };
-}
-
-async function runGenerate(opts: Record<string, string | boolean | undefined>): Promise<number> {
-  const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
+/** `generate`'s run settings: the config file, then the table's flags over it, field by field. */
+async function runSettings(opts: Opts): Promise<Partial<RunInput> & { outDir: string }> {
+  const str = (key: string) => text(opts, key);
   const fromFile = str('config')
     ? await readConfigFile(str('config')!, { customTaxonomy: str('taxonomy') !== undefined })
     : {};
   const method = await methodOptions(str, fromFile);
-  const flags: Partial<RunInput> & { outDir: string } = {
-    outDir: str('out')!,
-    runId: str('runId'),
-    model: str('model'),
-    numDialogsPerIntent: number('--dialogs-per-intent', str('dialogsPerIntent')),
-    numTurnsPerDialog: number('--turns', str('turns')),
-    temperature: number('--temperature', str('temperature'), false),
-    concurrency: number('--concurrency', str('concurrency')),
-    intents: intents(str('intents'), method.taxonomy),
-    seed: str('seed'),
-    attributes: str('attributes')
-      ? await loadAttributes(str('attributes'), process.cwd(), '--attributes')
-      : undefined,
-    responseFormat: str('responseFormat') as RunInput['responseFormat'],
-    judge: judgeFlags(str, opts.judge === true),
-    ...samplingFlags(str),
-    expand: opts.expand === false ? false : undefined,
-    rateLimit:
-      str('rpm') || str('tpm')
-        ? { requestsPerMinute: number('--rpm', str('rpm')), tokensPerMinute: number('--tpm', str('tpm')) }
-        : undefined,
-    maxAttempts: undefined,
-  } as Partial<RunInput> & { outDir: string };
-  const attempts = number('--max-attempts', str('maxAttempts'));
-  if (attempts !== undefined) flags.retry = { ...fromFile.retry, maximumAttempts: attempts };
-  delete (flags as Record<string, unknown>).maxAttempts;
+  const flags = withPreset(str('preset'), runFlagValues(opts));
+  // --judge-model and --judge-sample imply --judge.
+  if (opts.judge === true) flags.judge ??= {};
+  if (opts.expand === false) flags.expand = false;
+  const intentNames = flagText(opts, 'intents');
+  if (intentNames !== undefined) flags.intents = intents(intentNames, method.taxonomy);
+  const attributes = flagText(opts, 'attributes');
+  if (attributes) flags.attributes = await loadAttributes(attributes, process.cwd(), flagOf('attributes'));
   // Seed data (issue 22): the user's own topic list (all intents plan over it) and personas (one more axis).
   if (str('topics')) method.taxonomy = await loadTopics(str('topics')!, method.taxonomy, process.cwd());
   if (str('personas'))
-    flags.attributes = await loadPersonas(str('personas')!, flags.attributes, process.cwd());
+    flags.attributes = await loadPersonas(
+      str('personas')!,
+      flags.attributes as RunInput['attributes'],
+      process.cwd(),
+    );
   // Flags win over the file; fields neither sets stay unset so an earlier run in --out can supply them.
-  const run = {
-    ...fromFile,
-    ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)),
+  return {
+    ...overFile(fromFile, flags),
     taxonomy: method.taxonomy,
     prompts: method.prompts,
-  } as typeof flags;
+  } as Partial<RunInput> & { outDir: string };
+}
 
-  const metrics = metricsExport(str('metricsPort'), process.env);
-  const fairShare = parseFairShare({
-    priority: number('--priority', str('priority')),
-    fairnessKey: str('fairnessKey'),
-    fairnessWeight: number('--fairness-weight', str('fairnessWeight'), false),
-  });
+/** What `generate` is asked for besides the run settings: where it runs, its endpoint, its callbacks. */
+function generateOptions(opts: Opts, run: GenerateOptions['run'], signal: AbortSignal): GenerateOptions {
+  const str = (key: string) => text(opts, key);
+  return {
+    run,
+    temporal: {
+      ...connectionFlags(opts),
+      taskQueue: str('taskQueue'),
+      encryptionKeyFile: str('encryptionKeyFile'),
+    },
+    llm: { baseURL: str('baseUrl'), localModel: str('localModel'), judgeBaseURL: str('judgeBaseUrl') },
+    localWorker: opts.worker !== false,
+    metrics: metricsExport(str('metricsPort'), process.env),
+    fairShare: parseFairShare({
+      priority: number('--priority', str('priority')),
+      fairnessKey: str('fairnessKey'),
+      fairnessWeight: number('--fairness-weight', str('fairnessWeight'), false),
+    }),
+    keepRecordedMethod: opts.keepRecordedMethod === true,
+    retryFailed: opts.retryFailed === true,
+    signal,
+    onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+    onNotice: (message) => process.stderr.write(`${message}\n`),
+    progressIntervalMs: progressIntervalMs(),
+  };
+}
+
+async function runGenerate(opts: Opts): Promise<number> {
+  const run = await runSettings(opts);
   const view = createProgressView();
   const controller = new AbortController();
   const stoppedBy = stopOnSignals(controller);
-  let summary: RunSummary;
-  let replyChecks: GenerateResult['replyChecks'];
   let attachedOnly = false;
+  let result: GenerateResult;
   try {
-    const result = await generate({
-      run,
-      temporal: {
-        ...connectionFlags(opts),
-        taskQueue: str('taskQueue'),
-        encryptionKeyFile: str('encryptionKeyFile'),
-      },
-      llm: { baseURL: str('baseUrl'), localModel: str('localModel'), judgeBaseURL: str('judgeBaseUrl') },
-      localWorker: opts.worker !== false,
-      metrics,
-      fairShare,
-      keepRecordedMethod: opts.keepRecordedMethod === true,
-      signal: controller.signal,
+    result = await generate({
+      ...generateOptions(opts, run, controller.signal),
       onStarted: ({ runId, resumed, attached, address, uiUrl }) => {
         attachedOnly = attached;
-        const verb = attached ? 'attached to' : resumed ? 'resuming' : 'started';
-        process.stderr.write(`${verb} run ${runId} on Temporal ${address}${uiUrl ? `, UI ${uiUrl}` : ''}\n`);
+        // With --retry-failed, `runId` is the retry's workflow id: the same one when a crashed retry resumes.
+        const what = opts.retryFailed
+          ? `retrying failed dialogues in ${runId}`
+          : `${attached ? 'attached to' : resumed ? 'resuming' : 'started'} run ${runId}`;
+        process.stderr.write(`${what} on Temporal ${address}${uiUrl ? `, UI ${uiUrl}` : ''}\n`);
       },
-      onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
-      onNotice: (message) => process.stderr.write(`${message}\n`),
       onProgress: (p) => view.update(p),
-      progressIntervalMs: progressIntervalMs(),
     });
-    view.stop();
-    summary = result.summary;
-    // For `report` after the server is gone (an attached generate writes nothing: the owner does); a
-    // run stored on another machine has no directory here.
-    if (!attachedOnly)
-      await writeSummaryFile(resolve(run.outDir), summary, run.prices).catch((error: Error) =>
-        process.stderr.write(`warning: summary.json not written: ${error.message}\n`),
-      );
-    replyChecks = result.replyChecks;
-    if (result.alreadyFinished) process.stderr.write(`run ${summary.runId} had already finished\n`);
   } catch (error) {
     view.stop();
     if (controller.signal.aborted && !(error instanceof ConfigError)) {
       process.stderr.write('stopped: the run is saved; run the same command again to resume it\n');
       return stoppedBy() ?? EXIT_CODES.interrupted;
     }
-    if (error instanceof RunClosedError) {
-      const how = error.status.toLowerCase().replace('_', ' ');
-      process.stderr.write(
-        `run ${error.runId} was ${how} earlier and cannot be resumed; what it wrote stays in ${error.outDir}.\n` +
-          `To generate again, start a new run in another directory: the same command with another --out (it draws a new run id; --run-id picks one).\n`,
-      );
-      return EXIT_CODES.runFailed;
-    }
-    if (error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure) {
-      process.stderr.write(`the run was cancelled; what was written in ${resolve(run.outDir)} stays valid\n`);
-      return EXIT_CODES.runFailed;
-    }
-    throw error;
+    return generateFailureCode(error, run.outDir);
   }
+  view.stop();
+  const { summary, replyChecks } = result;
+  // For `report` after the server is gone (an attached generate writes nothing: the owner does); a
+  // run stored on another machine has no directory here.
+  if (!attachedOnly)
+    await writeSummaryFile(resolve(run.outDir), summary, run.prices).catch((error: Error) =>
+      process.stderr.write(`warning: summary.json not written: ${error.message}\n`),
+    );
+  if (result.retried !== undefined)
+    process.stderr.write(
+      `retried ${result.retried} failed dialogue${result.retried === 1 ? '' : 's'} once each; ${summary.failed} in failures.jsonl now\n`,
+    );
+  else if (result.alreadyFinished) process.stderr.write(`run ${summary.runId} had already finished\n`);
   process.stdout.write(`${formatSummary(summary)}\n`);
   if (replyChecks) process.stdout.write(`${formatReplyChecks(replyChecks)}\n`);
   return stoppedBy() ?? (summary.failed > 0 ? EXIT_CODES.failures : EXIT_CODES.ok);
+}
+
+/** A closed or cancelled run is said with what to do next; anything else is thrown on. */
+function generateFailureCode(error: unknown, outDir: string): number {
+  if (error instanceof RunClosedError) {
+    const how = error.status.toLowerCase().replace('_', ' ');
+    process.stderr.write(
+      `run ${error.runId} was ${how} earlier and cannot be resumed; what it wrote stays in ${error.outDir}.\n` +
+        `To generate again, start a new run in another directory: the same command with another --out (it draws a new run id; --run-id picks one).\n`,
+    );
+    return EXIT_CODES.runFailed;
+  }
+  if (error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure) {
+    process.stderr.write(`the run was cancelled; what was written in ${resolve(outDir)} stays valid\n`);
+    return EXIT_CODES.runFailed;
+  }
+  throw error;
 }
 
 /** The worker's deployment version from flags and environment; undefined with --no-versioning. */
@@ -433,17 +406,30 @@ function deploymentFromFlags(
   return { deploymentName, buildId };
 }
 
-async function runWorker(opts: Record<string, string | boolean | undefined>): Promise<number> {
-  const str = (key: string) => (typeof opts[key] === 'string' ? opts[key] : undefined);
+/** The `worker` command's settings, each checked before anything is started. */
+interface WorkerSettings {
+  target: TemporalConnectionConfig;
+  keys: EncryptionKeys | undefined;
+  namespace: string;
+  taskQueue: string;
+  storageQueue: string;
+  storageOnly: boolean;
+  /** Set when the worker serves storage: every such process is confined to an output root. */
+  outRoot?: string;
+  maxConcurrent?: number;
+  maxCachedWorkflows?: number;
+  deployment?: { deploymentName: string; buildId?: string };
+}
+
+function workerSettings(opts: Opts): WorkerSettings {
+  const str = (key: string) => text(opts, key);
   const target = resolveConnection(connectionFlags(opts));
   const keys = resolveEncryptionKeys(str('encryptionKeyFile'));
-  const address = target.address;
-  if (!address)
+  if (!target.address)
     throw new ConfigError(
       '--temporal-address',
       'a worker needs a Temporal server: pass --temporal-address, set TEMPORAL_ADDRESS or use a temporal.toml profile',
     );
-  const namespace = target.namespace;
   const taskQueue = str('taskQueue') ?? process.env.CONSISTENT_CHAT_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
   const maxConcurrent = number('--max-concurrent-calls', str('maxConcurrentCalls'));
   const maxCachedWorkflows = number('--max-cached-workflows', str('maxCachedWorkflows'));
@@ -453,40 +439,90 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
   const serveStorage = opts.storage !== false;
   if (storageOnly && !serveStorage)
     throw new ConfigError('--storage-only', 'cannot be combined with --no-storage');
-  // Every process that serves storage is confined to an output root: workflow input names the directory.
-  const outRootFlag = str('outRoot') ?? process.env.CONSISTENT_CHAT_OUT_ROOT;
-  if (serveStorage && !outRootFlag)
+  const outRoot = str('outRoot') ?? process.env.CONSISTENT_CHAT_OUT_ROOT;
+  if (serveStorage && !outRoot)
     throw new ConfigError(
       '--out-root',
       'a worker that serves storage needs an output root: pass --out-root DIR (or set CONSISTENT_CHAT_OUT_ROOT), or run it with --no-storage',
     );
-  const storageQueue = str('storageTaskQueue') ?? sharedStorageTaskQueue(taskQueue);
-  const deployment = deploymentFromFlags(opts);
-  const metrics = metricsExport(str('metricsPort'), process.env);
+  return {
+    ...{
+      target,
+      keys,
+      namespace: target.namespace,
+      taskQueue,
+      storageOnly,
+      maxConcurrent,
+      maxCachedWorkflows,
+    },
+    storageQueue: str('storageTaskQueue') ?? sharedStorageTaskQueue(taskQueue),
+    outRoot: serveStorage ? outRoot : undefined,
+    deployment: deploymentFromFlags(opts),
+  };
+}
+
+/** The store of a worker that serves storage, confined to its output root. */
+async function workerStorage(s: WorkerSettings, resources: Resources): Promise<StoreRegistry | undefined> {
+  if (s.outRoot === undefined) return undefined;
+  let storage: StoreRegistry;
+  try {
+    storage = new StoreRegistry({ root: await resolveOutputRoot(s.outRoot) });
+  } catch (error) {
+    throw new ConfigError(
+      '--out-root',
+      `${s.outRoot}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
+  }
+  resources.defer(() => storage.closeAll());
+  return storage;
+}
+
+/** The storage worker and the generation worker a `worker` process serves; both or neither exist. */
+async function createProcessWorkers(
+  s: WorkerSettings,
+  connection: NativeConnection,
+  storage: StoreRegistry | undefined,
+  clients: { openai?: OpenAI; judge?: OpenAI },
+  tracing: Tracing | undefined,
+): Promise<Worker[]> {
+  const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
+  const { openai, judge } = clients;
+  const common = { connection, namespace: s.namespace, encryption: s.keys, tracing };
+  return createWorkers([
+    ...(storage ? [createStorageWorker({ ...common, taskQueue: s.storageQueue, storage })] : []),
+    ...(openai
+      ? [
+          createGenerationWorker({
+            ...common,
+            taskQueue: s.taskQueue,
+            openai,
+            ...(judge && { judge }),
+            // Also on the workflow's own queue: runs started before the shared storage queue store there.
+            storage,
+            maxConcurrentLlmCalls: s.maxConcurrent,
+            maxCachedWorkflows: s.maxCachedWorkflows,
+            deployment: s.deployment,
+          }),
+        ]
+      : []),
+  ]);
+}
+
+async function runWorker(opts: Opts): Promise<number> {
+  const s = workerSettings(opts);
+  const metrics = metricsExport(text(opts, 'metricsPort'), process.env);
   checkTracingEnv(process.env);
-  const openai = storageOnly ? undefined : createOpenAiClient({ baseURL: str('baseUrl') });
-  const judge = storageOnly ? undefined : createJudgeClient({ baseURL: str('judgeBaseUrl') });
+  const openai = s.storageOnly ? undefined : createOpenAiClient({ baseURL: text(opts, 'baseUrl') });
+  const judge = s.storageOnly ? undefined : createJudgeClient({ baseURL: text(opts, 'judgeBaseUrl') });
   // What this command acquires is released in reverse order however it ends (src/client/resources.ts).
   const resources = new Resources();
   try {
-    let storage: StoreRegistry | undefined;
-    if (serveStorage) {
-      try {
-        storage = new StoreRegistry({ root: await resolveOutputRoot(outRootFlag!) });
-      } catch (error) {
-        throw new ConfigError(
-          '--out-root',
-          `${outRootFlag}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-        );
-      }
-      const store = storage;
-      resources.defer(() => store.closeAll());
-    }
+    const storage = await workerStorage(s, resources);
     if (openai) {
       const { warning } = await preflightEndpoint(openai, undefined);
       if (warning) process.stderr.write(`warning: ${warning}\n`);
     }
-    await (await connectClient(target)).close();
+    await (await connectClient(s.target)).close();
     const controller = new AbortController();
     const stoppedBy = stopOnSignals(controller);
     await installStderrRuntime(process.env, metrics);
@@ -495,100 +531,73 @@ async function runWorker(opts: Record<string, string | boolean | undefined>): Pr
       ? (await import('../tracing.js')).installTracing()
       : undefined;
     if (tracing) resources.defer(() => tracing.shutdown());
-    const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
-    const connection = await connectWorker(target);
+    const connection = await connectWorker(s.target);
     resources.defer(() => connection.close());
-    // If the generation worker cannot be created, the storage worker already created is run down.
-    const workers: Worker[] = await createWorkers([
-      ...(storage
-        ? [
-            createStorageWorker({
-              connection,
-              namespace,
-              taskQueue: storageQueue,
-              storage,
-              encryption: keys,
-              tracing,
-            }),
-          ]
-        : []),
-      ...(storageOnly
-        ? []
-        : [
-            createGenerationWorker({
-              connection,
-              namespace,
-              taskQueue,
-              openai: openai!,
-              ...(judge && { judge }),
-              // Also on the workflow's own queue: runs started before the shared storage queue store there.
-              storage,
-              maxConcurrentLlmCalls: maxConcurrent,
-              maxCachedWorkflows,
-              encryption: keys,
-              deployment,
-              tracing,
-            }),
-          ]),
-    ]);
-    const version = workers.find((w) => w.options.taskQueue === taskQueue)?.options.workerDeploymentOptions
+    const workers = await createProcessWorkers(s, connection, storage, { openai, judge }, tracing);
+    const version = workers.find((w) => w.options.taskQueue === s.taskQueue)?.options.workerDeploymentOptions
       ?.version;
     process.stderr.write(
-      `worker on ${describeConnection(target)}${keys ? ', payloads encrypted' : ''}, task queue ${storageOnly ? storageQueue : taskQueue}${storage && !storageOnly ? ` (storage on ${storageQueue})` : ''}${storage ? `, output root ${storage.root}` : ''}${version ? `, deployment ${version.deploymentName} build ${version.buildId}` : ''}; SIGTERM drains calls in flight\n`,
+      `worker on ${describeConnection(s.target)}${s.keys ? ', payloads encrypted' : ''}, task queue ${s.storageOnly ? s.storageQueue : s.taskQueue}${storage && !s.storageOnly ? ` (storage on ${s.storageQueue})` : ''}${storage ? `, output root ${storage.root}` : ''}${version ? `, deployment ${version.deploymentName} build ${version.buildId}` : ''}; SIGTERM drains calls in flight\n`,
     );
     if (controller.signal.aborted) {
       // Created and never run: each still holds a native worker on the connection.
       await Promise.allSettled(workers.map((w) => w.runUntil(Promise.resolve())));
       return stoppedBy() ?? EXIT_CODES.terminated;
     }
-    const worker = {
-      shutdown: () => {
-        for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-      },
-      run: async () => {
-        const running = workers.map((w) => w.run());
-        const settled = Promise.allSettled(running);
-        try {
-          await Promise.race(running);
-        } finally {
-          // One worker stopping (SIGTERM reaches all of them) stops the others too.
-          worker.shutdown();
-          await settled;
-        }
-        for (const r of await settled) if (r.status === 'rejected') throw r.reason;
-      },
-    };
-    controller.signal.addEventListener('abort', () => worker.shutdown(), { once: true });
-    // The first version of a deployment becomes current by itself; later ones wait for the operator.
-    const stopped = new AbortController();
-    const current = version
-      ? makeCurrentIfNone({ connection, namespace, version, signal: stopped.signal }).then(
-          (outcome) =>
-            outcome === 'not-current' &&
-            process.stderr.write(
-              `build ${version.buildId} is not the current version of ${version.deploymentName}: it serves runs already on it; ` +
-                `to move runs to it: temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}\n`,
-            ),
-          (error: unknown) =>
-            stopped.signal.aborted || process.stderr.write(`warning: ${(error as Error).message}\n`),
-        )
-      : undefined;
-    resources.defer(async () => {
-      stopped.abort();
-      await current;
-    });
-    const healthFile = str('healthFile') ?? process.env.CONSISTENT_CHAT_HEALTH_FILE;
+    if (version) keepDeploymentCurrent(connection, s.namespace, version, resources);
+    const healthFile = text(opts, 'healthFile') ?? process.env.CONSISTENT_CHAT_HEALTH_FILE;
     if (healthFile)
       resources.defer(
         keepHealthFile(resolve(healthFile), {
           getState: () => (workers.every((w) => w.getState() === 'RUNNING') ? 'RUNNING' : 'STOPPING'),
         }),
       );
-    await worker.run();
+    await runTogether(workers, controller.signal);
     return stoppedBy() ?? EXIT_CODES.ok;
   } finally {
     await resources.releaseAll();
   }
+}
+
+/** Runs the workers until one stops (SIGTERM reaches all of them), then stops the others too. */
+async function runTogether(workers: Worker[], signal: AbortSignal): Promise<void> {
+  const shutdown = () => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  signal.addEventListener('abort', shutdown, { once: true });
+  const running = workers.map((w) => w.run());
+  const settled = Promise.allSettled(running);
+  try {
+    await Promise.race(running);
+  } finally {
+    shutdown();
+    await settled;
+  }
+  for (const r of await settled) if (r.status === 'rejected') throw r.reason;
+}
+
+/** The first version of a deployment becomes current by itself; later ones wait for the operator. */
+function keepDeploymentCurrent(
+  connection: NativeConnection,
+  namespace: string,
+  version: { deploymentName: string; buildId: string },
+  resources: Resources,
+): void {
+  const stopped = new AbortController();
+  const current = makeCurrentIfNone({ connection, namespace, version, signal: stopped.signal }).then(
+    (outcome) =>
+      outcome === 'not-current' &&
+      process.stderr.write(
+        `build ${version.buildId} is not the current version of ${version.deploymentName}: it serves runs already on it; ` +
+          `to move runs to it: temporal worker deployment set-current-version --deployment-name ${version.deploymentName} --build-id ${version.buildId}\n`,
+      ),
+    (error: unknown) =>
+      stopped.signal.aborted || process.stderr.write(`warning: ${(error as Error).message}\n`),
+  );
+  resources.defer(async () => {
+    stopped.abort();
+    await current;
+  });
 }
 
 /** Finds the Temporal server of a run: a flag, the environment, or the embedded server of `--out DIR`. */
@@ -716,38 +725,6 @@ async function failureReason(client: Client, runId: string): Promise<string> {
   }
 }
 
-/** `status --json`: what the text view shows, as the documented schema (src/shared/status.ts). */
-async function statusDocument(
-  client: Client,
-  runId: string,
-  status: RunStatusDocument['status'],
-  out: string | undefined,
-): Promise<RunStatusDocument> {
-  const doc: RunStatusDocument = { schemaVersion: STATUS_SCHEMA_VERSION, runId, status };
-  if (status === 'COMPLETED')
-    doc.summary = runSummarySchema.parse(await client.workflow.getHandle(runId).result());
-  else if (status !== 'RUNNING') doc.reason = await failureReason(client, runId);
-  else {
-    // Runs started before the version existed answer without it; the shape is the same.
-    doc.progress = runProgressSchema.parse({
-      ...(await readProgress(client, runId)),
-      schemaVersion: STATUS_SCHEMA_VERSION,
-    });
-    doc.estimatedCostUsd = progressCost(doc.progress);
-    const running = doc.progress.intents.filter((i) => i.status === 'running');
-    doc.storageIssues = await readStorageIssues(
-      client,
-      running.map((i) => intentWorkflowId(runId, i.intent)),
-    );
-  }
-  if (out)
-    doc.files = {
-      dialogues: (await countLines(join(resolve(out), OUTPUT_FILES.dialogues))) ?? 0,
-      failures: (await countLines(join(resolve(out), OUTPUT_FILES.failures))) ?? 0,
-    };
-  return runStatusSchema.parse(doc);
-}
-
 async function countLines(file: string): Promise<number | undefined> {
   try {
     const text = await readFile(file, 'utf8');
@@ -757,46 +734,26 @@ async function countLines(file: string): Promise<number | undefined> {
   }
 }
 
-export function buildProgram(): Command {
-  const program = new Command()
-    .name('consistent-chat')
-    .description('Generate ConsistentChat multi-turn dialogue datasets as durable Temporal workflows')
-    .version(packageVersion(), '-V, --version')
-    .addHelpText(
-      'after',
-      '\nExit codes: 0 all written, 1 some dialogues failed, 2 bad input, 3 run failed or cancelled,\n130 interrupted (SIGINT), 143 terminated (SIGTERM).',
-    )
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-
+/** `generate`: its run flags come from the table in run-flags.ts. */
+function addGenerateCommand(program: Command): void {
   temporalOptions(
-    program
-      .command('generate')
+    addRunFlags(program.command('generate'))
       .description(
         'generate a dataset (resumes the run already in --out); without --temporal-address it starts an embedded Temporal server in DIR/.temporal',
       )
-      .requiredOption('--out <dir>', 'output directory of the run (required): dialogs.jsonl, run.json, logs')
-      .option(
-        '--dialogs-per-intent <n>',
-        `dialogues per intent, 1-${MAX_DIALOGS_PER_INTENT} (default ${DEFAULT_DIALOGS_PER_INTENT})`,
-      )
-      .option('--turns <n>', `user queries per dialogue, 1-20 (default ${DEFAULT_TURNS_PER_DIALOG})`)
-      .option('--temperature <t>', `sampling temperature, 0-2 (default ${DEFAULT_TEMPERATURE})`)
-      .option('--model <name>', 'model name (default OPENAI_MODEL)')
       .option('--base-url <url>', 'OpenAI-compatible endpoint (default OPENAI_BASE_URL)')
       .option(
         '--local-model <file.gguf>',
         'serve this GGUF model locally with llama.cpp (the default model when no endpoint is configured)',
       )
+      .option('--config <file>', 'YAML or JSON file of run settings (workflow input names); flags win')
       .option(
-        '--concurrency <n>',
-        `LLM calls in flight for the run, 1-${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})`,
+        '--keep-recorded-method',
+        "resume even if --taxonomy/--prompts differ from the run's; it keeps the recorded ones",
       )
-      .option('--intents <names>', `comma-separated intents (default all): ${INTENT_IDS.join(', ')}`)
-      .option('--seed <seed>', 'plan seed (default the run id)')
       .option(
-        '--attributes <file>',
-        'user attributes the plan combines with topics: builtin (default), none, or a YAML/JSON file of axes',
+        '--retry-failed',
+        "retry the finished run's failed dialogues (failures.jsonl) once each; failures.jsonl keeps what fails again",
       )
       .option(
         '--topics <file>',
@@ -810,49 +767,11 @@ export function buildProgram(): Command {
         '--no-expand',
         'plan over the seed topics only: no LLM topic expansion (new runs with the built-in topics expand when they need more)',
       )
-      .option('--run-id <id>', 'run id (default: the run in --out, else a new one)')
-      .option('--config <file>', 'YAML or JSON file of run settings (workflow input names); flags win')
-      .option(
-        '--taxonomy <file>',
-        'YAML or JSON taxonomy: intents, info flows as steps, topics (default the built-in one)',
-      )
-      .option(
-        '--prompts <dir>',
-        'directory of prompt templates: skeleton.txt, responses.txt [, *.system.txt]',
-      )
-      .option(
-        '--keep-recorded-method',
-        "resume even if --taxonomy/--prompts differ from the run's; it keeps the recorded ones",
-      )
       .option(
         '--preset <name>',
-        'sampling preset: paper (skeleton temperature 0.8, 800 max tokens; responses 0.7, 1,200); the flags below win',
-      )
-      .option(
-        '--skeleton-temperature <t>',
-        'temperature of the user-side skeleton calls, 0-2 (default --temperature)',
-      )
-      .option('--responses-temperature <t>', 'temperature of the response calls, 0-2 (default --temperature)')
-      .option(
-        '--skeleton-max-tokens <n>',
-        'completion token limit of skeleton calls (default 200 + 100 per turn)',
-      )
-      .option(
-        '--responses-max-tokens <n>',
-        'completion token limit of response calls (default 400 + 320 per turn)',
-      )
-      .option('--rpm <n>', 'requests per minute limit (per worker process)')
-      .option('--tpm <n>', 'tokens per minute limit (per worker process)')
-      .option(
-        '--max-attempts <n>',
-        'attempts per LLM call before a dialogue is recorded as failed (default 6)',
-      )
-      .addOption(
-        new Option('--response-format <mode>', 'structured output mode').choices(RESPONSE_FORMAT_MODES),
+        'sampling preset: paper (skeleton temperature 0.8, 800 max tokens; responses 0.7, 1,200); the per-stage flags win',
       )
       .option('--judge', "score each dialogue's consistency with a judge (stage 3; default the run's model)")
-      .option('--judge-model <name>', "the judge's model (implies --judge; default --model)")
-      .option('--judge-sample <fraction>', 'judge a seeded sample, 0-1 (implies --judge; default 1: all)')
       .option(
         '--judge-base-url <url>',
         "the judge's OpenAI-compatible endpoint, key in CONSISTENT_CHAT_JUDGE_API_KEY (default CONSISTENT_CHAT_JUDGE_BASE_URL, else --base-url)",
@@ -869,7 +788,10 @@ export function buildProgram(): Command {
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runGenerate(opts);
   });
+}
 
+/** `worker`: serves a cluster's runs; starts no server. */
+function addWorkerCommand(program: Command): void {
   temporalOptions(
     program
       .command('worker')
@@ -881,8 +803,8 @@ export function buildProgram(): Command {
         '--judge-base-url <url>',
         "the judge's endpoint, key in CONSISTENT_CHAT_JUDGE_API_KEY (default CONSISTENT_CHAT_JUDGE_BASE_URL, else --base-url)",
       )
-      .option('--max-concurrent-calls <n>', 'LLM activities this worker runs at once (default 500)')
       .option(METRICS_PORT_FLAG, METRICS_PORT_HELP)
+      .option('--max-concurrent-calls <n>', 'LLM activities this worker runs at once (default 500)')
       .option(
         '--max-cached-workflows <n>',
         `workflows kept in memory between tasks (default ${DEFAULT_MAX_CACHED_WORKFLOWS})`,
@@ -914,7 +836,10 @@ export function buildProgram(): Command {
   ).action(async (opts: Record<string, string | boolean | undefined>) => {
     process.exitCode = await runWorker(opts);
   });
+}
 
+/** `status`, `pause`, `resume`, `cancel`: talk to a run's server, start none. */
+function addRunCommands(program: Command): void {
   temporalOptions(
     program
       .command('status')
@@ -927,47 +852,9 @@ export function buildProgram(): Command {
         '--json',
         `print one JSON document, schema version ${STATUS_SCHEMA_VERSION} (README "Machine-readable state")`,
       ),
-  ).action(async (runId: string, opts: TemporalFlags & { out?: string; json?: boolean }) => {
-    const client = await checkedClientFor(runId, opts);
-    const description = await describeRun(client, runId);
-    if (opts.json) {
-      const doc = await statusDocument(client, runId, description.status.name, opts.out);
-      process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-      if (doc.summary && doc.summary.failed > 0) process.exitCode = EXIT_CODES.failures;
-      else if (doc.reason !== undefined) process.exitCode = EXIT_CODES.runFailed;
-      return;
-    }
-    process.stdout.write(`run ${runId}: ${description.status.name}\n`);
-    if (description.status.name === 'COMPLETED') {
-      const summary = (await client.workflow.getHandle(runId).result()) as RunSummary;
-      process.stdout.write(`${formatSummary(summary)}\n`);
-      if (summary.failed > 0) process.exitCode = EXIT_CODES.failures;
-    } else if (description.status.name !== 'RUNNING') {
-      process.stdout.write(`why: ${await failureReason(client, runId)}\n`);
-      process.exitCode = EXIT_CODES.runFailed;
-    } else if (description.status.name === 'RUNNING') {
-      const p = await readProgress(client, runId);
-      process.stdout.write(`  ${formatCost(progressCost(p))} so far\n`);
-      for (const i of p.intents) {
-        process.stdout.write(
-          `  ${i.intent.padEnd(22)} ${i.written}/${i.planned} written, ${i.failed} failed, ${i.inFlight} in flight, tokens ${i.tokens.prompt}+${i.tokens.completion}${i.paused ? ', paused' : ''}\n`,
-        );
-      }
-      // Storage retries without end by design; say so when it is not getting through.
-      const running = p.intents.filter((i) => i.status === 'running');
-      const issues = await readStorageIssues(
-        client,
-        running.map((i) => intentWorkflowId(runId, i.intent)),
-      );
-      for (const issue of issues) process.stdout.write(`  ${formatStorageIssue(issue)}\n`);
-    }
-    if (opts.out) {
-      const written = await countLines(join(resolve(opts.out), OUTPUT_FILES.dialogues));
-      const failed = await countLines(join(resolve(opts.out), OUTPUT_FILES.failures));
-      process.stdout.write(`files: ${written ?? 0} dialogues, ${failed ?? 0} failures\n`);
-    }
-  });
-
+  ).action((runId: string, opts: TemporalFlags & { out?: string; json?: boolean }) =>
+    opts.json ? printStatusJson(runId, opts) : printStatus(runId, opts),
+  );
   for (const [name, update, description] of [
     ['pause', pauseUpdate, 'stop starting LLM calls (calls in flight finish); starts no server'],
     ['resume', resumeUpdate, 'start LLM calls again; starts no server'],
@@ -997,9 +884,10 @@ export function buildProgram(): Command {
     await client.workflow.getHandle(runId).cancel();
     process.stdout.write(`cancel requested for ${runId}\n`);
   });
-  addDataCommands(program);
-  addCalibrateCommand(program);
-  addPlanCommand(program);
+}
+
+/** `codec-server`, `ui` and `health`. */
+function addServiceCommands(program: Command): void {
   program
     .command('codec-server')
     .description('serve the Temporal codec protocol so the Temporal UI shows encrypted payloads decoded')
@@ -1056,6 +944,93 @@ export function buildProgram(): Command {
       );
       process.exitCode = healthy ? EXIT_CODES.ok : EXIT_CODES.failures;
     });
+}
+
+/** `status --json`: what the text view shows, as the documented schema (src/run/status.ts). */
+async function printStatusJson(runId: string, opts: TemporalFlags & { out?: string }): Promise<void> {
+  const client = await checkedClientFor(runId, opts);
+  const status = (await describeRun(client, runId)).status.name;
+  const doc: RunStatusDocument = { schemaVersion: STATUS_SCHEMA_VERSION, runId, status };
+  if (status === 'COMPLETED')
+    doc.summary = runSummarySchema.parse(await client.workflow.getHandle(runId).result());
+  else if (status !== 'RUNNING') doc.reason = await failureReason(client, runId);
+  else {
+    // Runs started before the version existed answer without it; the shape is the same.
+    doc.progress = runProgressSchema.parse({
+      ...(await readProgress(client, runId)),
+      schemaVersion: STATUS_SCHEMA_VERSION,
+    });
+    doc.estimatedCostUsd = progressCost(doc.progress);
+    const running = doc.progress.intents.filter((i) => i.status === 'running');
+    doc.storageIssues = await readStorageIssues(client, [
+      runId,
+      ...running.map((i) => intentWorkflowId(runId, i.intent)),
+    ]);
+  }
+  if (opts.out)
+    doc.files = {
+      dialogues: (await countLines(join(resolve(opts.out), OUTPUT_FILES.dialogues))) ?? 0,
+      failures: (await countLines(join(resolve(opts.out), OUTPUT_FILES.failures))) ?? 0,
+    };
+  process.stdout.write(`${JSON.stringify(runStatusSchema.parse(doc), null, 2)}\n`);
+  if (doc.summary && doc.summary.failed > 0) process.exitCode = EXIT_CODES.failures;
+  else if (doc.reason !== undefined) process.exitCode = EXIT_CODES.runFailed;
+}
+
+/** Prints a run's state: its summary, why it closed, or its live progress, and its files with `--out`. */
+async function printStatus(runId: string, opts: TemporalFlags & { out?: string }): Promise<void> {
+  const client = await checkedClientFor(runId, opts);
+  const description = await describeRun(client, runId);
+  process.stdout.write(`run ${runId}: ${description.status.name}\n`);
+  if (description.status.name === 'COMPLETED') {
+    const summary = (await client.workflow.getHandle(runId).result()) as RunSummary;
+    process.stdout.write(`${formatSummary(summary)}\n`);
+    if (summary.failed > 0) process.exitCode = EXIT_CODES.failures;
+  } else if (description.status.name !== 'RUNNING') {
+    process.stdout.write(`why: ${await failureReason(client, runId)}\n`);
+    process.exitCode = EXIT_CODES.runFailed;
+  } else if (description.status.name === 'RUNNING') {
+    const p = await readProgress(client, runId);
+    process.stdout.write(`  ${formatCost(progressCost(p))} so far\n`);
+    for (const i of p.intents) {
+      process.stdout.write(
+        `  ${i.intent.padEnd(22)} ${i.written}/${i.planned} written, ${i.failed} failed, ${i.inFlight} in flight, tokens ${i.tokens.prompt}+${i.tokens.completion}${i.paused ? ', paused' : ''}\n`,
+      );
+    }
+    // Storage retries without end by design; say so when it is not getting through.
+    const running = p.intents.filter((i) => i.status === 'running');
+    const issues = await readStorageIssues(client, [
+      runId,
+      ...running.map((i) => intentWorkflowId(runId, i.intent)),
+    ]);
+    for (const issue of issues) process.stdout.write(`  ${formatStorageIssue(issue)}\n`);
+  }
+  if (opts.out) {
+    const written = await countLines(join(resolve(opts.out), OUTPUT_FILES.dialogues));
+    const failed = await countLines(join(resolve(opts.out), OUTPUT_FILES.failures));
+    process.stdout.write(`files: ${written ?? 0} dialogues, ${failed ?? 0} failures\n`);
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name('consistent-chat')
+    .description('Generate ConsistentChat multi-turn dialogue datasets as durable Temporal workflows')
+    .version(packageVersion(), '-V, --version')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 all written, 1 some dialogues failed, 2 bad input, 3 run failed or cancelled,\n130 interrupted (SIGINT), 143 terminated (SIGTERM).',
+    )
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  addGenerateCommand(program);
+  addWorkerCommand(program);
+  addRunCommands(program);
+  addDataCommands(program);
+  addCalibrateCommand(program);
+  addPlanCommand(program);
+  addServiceCommands(program);
   return program;
 }
 

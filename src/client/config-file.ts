@@ -6,7 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { parse } from 'yaml';
 import type { z } from 'zod';
 import { INTENT_IDS, resolveIntent } from '../method/intents';
-import { runInputObjectSchema, type RunInput } from '../shared/schemas';
+import { runInputObjectSchema, type RunInput } from '../run/schemas';
 import { ConfigError } from '../shared/errors';
 
 /** Option files are a few hundred bytes; anything past this is a mistake. */

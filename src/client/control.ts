@@ -1,5 +1,5 @@
 /** What a live run acknowledged after a control update, in one line. */
-import type { RunControlState } from '../shared/schemas';
+import type { RunControlState } from '../run/schemas';
 
 /** `paused, concurrency 16 over 2 running intents (transaction 8, educational 8)` */
 export function formatControlState(state: RunControlState): string {

@@ -4,7 +4,7 @@
  * output directory), runs the workers this process owns, starts or re-attaches to the run, reports
  * progress, and returns the summary.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -19,6 +19,7 @@ import {
 import type { Logger } from '@temporalio/common';
 import type { Worker } from '@temporalio/worker';
 import type OpenAI from 'openai';
+import type { Tracing } from '../tracing';
 import type { z } from 'zod';
 import { intentWorkflowId } from '../workflows/run';
 import { MIN_REPORT_INTERVAL_MS } from '../workflows/intent';
@@ -29,7 +30,7 @@ import {
   OUTPUT_FILES,
   WORKFLOW_TYPES,
 } from '../shared/constants';
-import { intentProgressQuery, runProgressQuery } from '../shared/messages';
+import { intentProgressQuery, runProgressQuery } from '../run/messages';
 import {
   runInputSchema,
   type IntentProgress,
@@ -37,7 +38,7 @@ import {
   type RunInput,
   type RunProgress,
   type RunSummary,
-} from '../shared/schemas';
+} from '../run/schemas';
 import { runStorageTaskQueue } from '../shared/storage-queue';
 import { EncryptionCodec, ENCRYPTION_KEY_ENV, type EncryptionKeys } from '../shared/encryption/codec';
 import { StoreRegistry } from '../storage/jsonl-store';
@@ -55,6 +56,7 @@ import {
   resolveConnection,
   resolveEncryptionKeys,
   type ConnectionFlags,
+  type TemporalConnectionConfig,
 } from './connection';
 import { startDevServer, type DevServer } from './dev-server';
 import { checkTracingEnv, tracingRequested } from '../shared/otel-env';
@@ -80,6 +82,8 @@ import { methodHash, sameContent, writeMethodCopies, METHOD_COPIES } from './met
 import { packageVersion } from './version';
 import { Resources } from './resources';
 import { createWorkers } from './workers';
+import { SUMMARY_FILE } from '../report/stats';
+import { flagOf } from './run-flags';
 
 /** How often a followed run's storage activities are checked for failures that keep repeating. */
 const STORAGE_CHECK_INTERVAL_MS = 5_000;
@@ -111,8 +115,6 @@ export interface GenerateOptions {
    * an embedded llama.cpp server serves the model for the run.
    */
   llm?: { baseURL?: string; localModel?: string; judgeBaseURL?: string };
-  /** Run a generation worker in this process. @default true */
-  localWorker?: boolean;
   /**
    * Serve the worker runtime's Prometheus metrics (the SDK's and the package's) at this address.
    * Ignored when the process installed its own `Runtime` before. @default none
@@ -120,6 +122,8 @@ export interface GenerateOptions {
   metrics?: MetricsExport;
   /** The run's priority and fairness key among runs on one task queue (set when it starts). @default fairness key = run id */
   fairShare?: FairShare;
+  /** Run a generation worker in this process. @default true */
+  localWorker?: boolean;
   /** Called about once a second with the live progress. */
   onProgress?: (progress: RunProgress) => void;
   /** Called once the run is started or found, before waiting for it. `attached`: another process owns it. */
@@ -139,6 +143,12 @@ export interface GenerateOptions {
    * still finishes with the recorded ones. @default false (such a resume is refused)
    */
   keepRecordedMethod?: boolean;
+  /**
+   * Retry the dialogues of the finished run in `outDir` that failed (failures.jsonl), once each, instead
+   * of running it: they are booked into its summary, and failures.jsonl keeps what failed again.
+   * @default false
+   */
+  retryFailed?: boolean;
   /** Stops waiting (the run itself goes on and can be resumed). */
   signal?: AbortSignal;
   /** @default 1000 */
@@ -156,6 +166,8 @@ export interface GenerateResult {
   summary: RunSummary;
   /** True when the run had already finished before this call. */
   alreadyFinished: boolean;
+  /** With `retryFailed`: how many failed dialogues were retried. */
+  retried?: number;
   /**
    * Replies the run's `generate` workers checked, this process's and those of earlier processes on the
    * same directory, and rejected by kind (each rejection was a new call). Not set with `--no-worker`.
@@ -180,37 +192,10 @@ export interface RunMethodRecord {
   methodHash?: string;
 }
 
-/** Maps run input paths to the CLI flags that set them, for one-line errors. */
-export const FIELD_FLAGS: Record<string, string> = {
-  runId: '--run-id',
-  outDir: '--out',
-  model: '--model',
-  intents: '--intents',
-  numDialogsPerIntent: '--dialogs-per-intent',
-  numTurnsPerDialog: '--turns',
-  temperature: '--temperature',
-  seed: '--seed',
-  concurrency: '--concurrency',
-  responseFormat: '--response-format',
-  taxonomy: '--taxonomy',
-  prompts: '--prompts',
-  attributes: '--attributes',
-  'rateLimit.requestsPerMinute': '--rpm',
-  'rateLimit.tokensPerMinute': '--tpm',
-  'temperatures.skeleton': '--skeleton-temperature',
-  'temperatures.responses': '--responses-temperature',
-  'maxTokens.skeleton': '--skeleton-max-tokens',
-  'maxTokens.responses': '--responses-max-tokens',
-  judge: '--judge',
-  'judge.model': '--judge-model',
-  'judge.sample': '--judge-sample',
-};
-
 export function zodToConfigError(error: z.ZodError): ConfigError {
   const issue = error.issues[0];
   const path = issue?.path.join('.') ?? '';
-  const field = FIELD_FLAGS[path] ?? FIELD_FLAGS[String(issue?.path[0] ?? '')] ?? (path || 'input');
-  return new ConfigError(field, issue?.message ?? 'invalid');
+  return new ConfigError(path ? flagOf(path) : 'input', issue?.message ?? 'invalid');
 }
 
 export function newRunId(now = new Date()): string {
@@ -270,7 +255,7 @@ export async function resolveRunInput(
         JSON.stringify(given[field]) !== JSON.stringify(previous.input[field])
       ) {
         throw new ConfigError(
-          FIELD_FLAGS[field] ?? field,
+          flagOf(field),
           `${JSON.stringify(given[field])} differs from the run ${previous.runId} already in ${dir} (${JSON.stringify(previous.input[field])}); use another --out or the same value`,
         );
       }
@@ -334,7 +319,7 @@ function checkRecordedMethod(
   for (const part of ['taxonomy', 'prompts'] as const) {
     if (given[part] === undefined || sameContent(given[part], recorded[part])) continue;
     const message = `differs from the ${part} run ${previous.runId} in ${dir} started with (${previous.methodHash ?? 'built-in'}); a run finishes with what it started with: give the same ${part}, use another --out, or pass --keep-recorded-method to resume with the recorded one`;
-    if (!options.keepRecordedMethod) throw new ConfigError(FIELD_FLAGS[part] ?? part, message);
+    if (!options.keepRecordedMethod) throw new ConfigError(flagOf(part), message);
     options.onWarning?.(
       `--${part} ignored: run ${previous.runId} keeps the ${part} it recorded (${previous.methodHash ?? 'built-in'})`,
     );
@@ -483,31 +468,46 @@ async function followRun(
       : new Promise<never>(() => undefined);
   workerFailure.catch(() => undefined);
 
+  const poll = pollProgress(client, runId, options);
+  try {
+    const summary = await Promise.race([result, aborted, workerFailure]);
+    return { summary, alreadyFinished: false };
+  } finally {
+    stopWaiting.abort();
+    await poll.stop();
+  }
+}
+
+/**
+ * Reads the run's progress every `progressIntervalMs` for `onProgress`, and says storage that keeps
+ * failing once per distinct failure, until `stop` (which ends the pause between two reads at once).
+ */
+function pollProgress(client: Client, runId: string, options: GenerateOptions): { stop(): Promise<void> } {
   let done = false;
-  // The pause between two progress reads ends early when the run does: its result need not wait for it.
   let wake = () => {};
   const storageWarnings = new Set<string>();
   let storageCheckedAt = 0;
   const ages = new ReportAges();
-  const poll = (async () => {
+  const warnStorage = async (progress: RunProgress, warn: (message: string) => void) => {
+    storageCheckedAt = Date.now();
+    const running = progress.intents.filter((i) => i.status === 'running');
+    const issues = await readStorageIssues(client, [
+      runId,
+      ...running.map((i) => intentWorkflowId(runId, i.intent)),
+    ]);
+    for (const issue of issues) {
+      const key = `${issue.workflowId} ${issue.activity} ${issue.noWorker} ${issue.lastFailure}`;
+      if (!storageWarnings.has(key)) warn(formatStorageIssue(issue));
+      storageWarnings.add(key);
+    }
+  };
+  const loop = (async () => {
     while (!done && options.onProgress) {
       try {
         const progress = await readProgress(client, runId, ages);
         options.onProgress(progress);
-        // Storage that keeps failing is said once per distinct failure, not retried in silence.
-        if (options.onWarning && Date.now() - storageCheckedAt >= STORAGE_CHECK_INTERVAL_MS) {
-          storageCheckedAt = Date.now();
-          const running = progress.intents.filter((i) => i.status === 'running');
-          const issues = await readStorageIssues(
-            client,
-            running.map((i) => intentWorkflowId(runId, i.intent)),
-          );
-          for (const issue of issues) {
-            const key = `${issue.workflowId} ${issue.activity} ${issue.noWorker} ${issue.lastFailure}`;
-            if (!storageWarnings.has(key)) options.onWarning(formatStorageIssue(issue));
-            storageWarnings.add(key);
-          }
-        }
+        if (options.onWarning && Date.now() - storageCheckedAt >= STORAGE_CHECK_INTERVAL_MS)
+          await warnStorage(progress, options.onWarning);
       } catch {
         // the run may be completing; the next tick or the result will say
       }
@@ -521,15 +521,13 @@ async function followRun(
       });
     }
   })();
-  try {
-    const summary = await Promise.race([result, aborted, workerFailure]);
-    return { summary, alreadyFinished: false };
-  } finally {
-    done = true;
-    stopWaiting.abort();
-    wake();
-    await poll;
-  }
+  return {
+    stop: () => {
+      done = true;
+      wake();
+      return loop;
+    },
+  };
 }
 
 /** Checks the Temporal settings' shape, so a typo is one line instead of a retried connection. */
@@ -572,23 +570,106 @@ async function checkRunIdFree(client: Client, runId: string, dir: string): Promi
     );
 }
 
+/** What `prepare` settled before anything is written or started. */
+interface Prepared {
+  env: NodeJS.ProcessEnv;
+  target: TemporalConnectionConfig;
+  keys: EncryptionKeys | undefined;
+  namespace: string;
+  taskQueue: string;
+  /** The server the caller named; none means the embedded one. */
+  address?: string;
+  dir: string;
+  localModel?: { path: string; isDefault: boolean };
+  openai?: OpenAI;
+  /** The judge's own endpoint, when the worker's environment names one. */
+  judgeOpenai?: OpenAI;
+  /** The run's priority and fairness key, set when it starts. */
+  fairShare?: FairShare;
+  config: RunConfig;
+  /** `config` with the run's storage queue: what the workflow is started with. */
+  input: RunConfig;
+  resumed: boolean;
+  record: RunMethodRecord;
+  startupLog: (phase: string) => void;
+  /** With `retryFailed`: the failed dialogues' ids and the content of failures.jsonl they come from. */
+  retry?: { ids: string[]; content: string };
+}
+
+/** What `acquire` holds for the run: released by the caller's `Resources`. */
+interface Acquired {
+  client: Client;
+  /** False when another process holds the directory: this one only follows its run. */
+  owner: boolean;
+  serverAddress: string;
+  uiUrl?: string;
+  running: Promise<void>[];
+  replyChecks?: ReplyCheckCounts;
+}
+
+/** Whether the run began: an exit before it removes the directory this call created. */
+interface StartState {
+  created?: string;
+  begun: boolean;
+}
+
+/** prepare → acquire → start or attach → follow; whatever was acquired is released however it ends. */
 export async function generate(options: GenerateOptions): Promise<GenerateResult> {
+  const prep = await prepare(options);
+  const resources = new Resources();
+  const state: StartState = { begun: false };
+  try {
+    const acquired = await acquire(prep, options, resources, state);
+    const { client, serverAddress } = acquired;
+    if (!acquired.owner) {
+      state.begun = true;
+      options.onStarted?.({ runId: prep.input.runId, resumed: true, attached: true, address: serverAddress });
+      return await followRun(
+        client,
+        client.workflow.getHandle(prep.input.runId),
+        prep.input.runId,
+        options,
+        [],
+      );
+    }
+    if (prep.retry) return await retryFailures(client, prep, acquired, options, state);
+    if (!prep.resumed) await saveRunFile(prep.dir, prep.config, prep.record);
+    const { handle, alreadyFinished } = await startOrFind(client, prep, state);
+    prep.startupLog('run started');
+    options.onStarted?.({
+      runId: prep.input.runId,
+      resumed: prep.resumed || alreadyFinished,
+      attached: false,
+      address: serverAddress,
+      uiUrl: acquired.uiUrl,
+    });
+    const result = await followRun(client, handle, prep.input.runId, options, acquired.running);
+    return { ...result, alreadyFinished, replyChecks: acquired.replyChecks };
+  } finally {
+    // A failed release (a server already gone) must not hide how the run ended.
+    await resources.releaseAll().catch(() => undefined);
+    if (state.created && !state.begun)
+      await rm(state.created, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Everything that can be checked is checked before anything is written or started: a failed check
+ * leaves no directory and no run.json behind, so the corrected command is accepted.
+ */
+async function prepare(options: GenerateOptions): Promise<Prepared> {
   const env = options.env ?? process.env;
   const target = resolveConnection(options.temporal, env);
-  const keys = resolveEncryptionKeys(options.temporal?.encryptionKeyFile, env);
   const namespace = target.namespace ?? DEFAULT_TEMPORAL_NAMESPACE;
   const taskQueue = options.temporal?.taskQueue ?? env.CONSISTENT_CHAT_TASK_QUEUE ?? DEFAULT_TASK_QUEUE;
   const address = target.address;
   const localWorker = options.localWorker ?? true;
-  const aborted = () => options.signal?.throwIfAborted();
-
-  // Everything that can be checked is checked before anything is written or started: a failed check
-  // leaves no directory and no run.json behind, so the corrected command is accepted.
+  const keys = resolveEncryptionKeys(options.temporal?.encryptionKeyFile, env);
   checkTemporalSettings({ address, namespace, taskQueue });
   checkTracingEnv(env);
   const dir = await checkOutDir(options.run.outDir);
-  let openai: OpenAI | undefined;
   const localModel = localModelChoice(options, env, localWorker);
+  let openai: OpenAI | undefined;
   if (localModel) await checkModelFile(localModel.path, localModel.isDefault);
   else if (localWorker || !address) openai = createOpenAiClient({ baseURL: options.llm?.baseURL }, env);
   const judgeOpenai =
@@ -604,239 +685,397 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
     { keepRecordedMethod: options.keepRecordedMethod, onWarning: options.onWarning },
   );
   const input: RunConfig = { ...config, storageTaskQueue: runStorageTaskQueue(taskQueue, config.runId) };
-  if (openai) {
-    const { warning } = await preflightEndpoint(openai, input.model, undefined, options.signal);
+  const prep: Prepared = {
+    ...{ env, target, keys, namespace, taskQueue, address, dir, localModel, openai, judgeOpenai },
+    fairShare: options.fairShare,
+    ...{ config, input, resumed, record, startupLog: startupLogger(options, env) },
+  };
+  if (options.retryFailed) prep.retry = await failedToRetry(dir, resumed);
+  await checkReachable(prep, options);
+  prep.startupLog('checks done');
+  return prep;
+}
+
+/** The endpoint answers for the model, and a named server does not hold this run id for another directory. */
+async function checkReachable(prep: Prepared, options: GenerateOptions): Promise<void> {
+  if (prep.openai) {
+    const { warning } = await preflightEndpoint(prep.openai, prep.input.model, undefined, options.signal);
     if (warning) options.onWarning?.(warning);
   }
-  aborted();
-  if (address) {
+  options.signal?.throwIfAborted();
+  if (prep.address) {
     // The cluster's own settings (TLS, API key, profile): the same connection the run will use.
-    const connection = await connectClient(target);
+    const connection = await connectClient(prep.target);
     try {
-      await checkRunIdFree(createClient(connection, namespace, keys), input.runId, dir);
+      await checkRunIdFree(createClient(connection, prep.namespace, prep.keys), prep.input.runId, prep.dir);
     } finally {
       await connection.close();
     }
   }
-  aborted();
+  options.signal?.throwIfAborted();
+}
 
-  // Where start-up time goes, in the run's log: ms since this process started.
-  const startupLog = (phase: string): void => {
+/** Where start-up time goes, in the run's log: ms since this process started. */
+function startupLogger(options: GenerateOptions, env: NodeJS.ProcessEnv): (phase: string) => void {
+  return (phase) => {
     (options.logger ?? routedRuntimeLogger(env)).info(`start-up: ${phase}`, {
       ms: Math.round(performance.now()),
     });
   };
-  startupLog('checks done');
-  const resources = new Resources();
+}
+
+/**
+ * The process runtime of the run: the directory and its store, the local model, the Temporal server,
+ * the client and the workers, each registered in `resources` as it is acquired.
+ */
+async function acquire(
+  prep: Prepared,
+  options: GenerateOptions,
+  resources: Resources,
+  state: StartState,
+): Promise<Acquired> {
   // This process's storage is confined to its own --out, whatever a workflow's outDir says; it may
   // adopt the files of that directory written before the store's marker existed (only on a resume).
-  const storage = new StoreRegistry({ root: dir, adopt: resumed ? dir : undefined });
-  let created: string | undefined;
-  let workflowStarted = false;
+  const storage = new StoreRegistry({ root: prep.dir, adopt: prep.resumed ? prep.dir : undefined });
+  const owner = await claimDirectory(prep, options, resources, storage, state);
+  options.signal?.throwIfAborted();
+  const openai = owner && prep.localModel ? await serveLocalModel(prep, options, resources) : prep.openai;
+  const server = await ensureServer(prep, owner, resources);
+  options.signal?.throwIfAborted();
+  // Released after the workers (registered before them): their last spans are exported.
+  const tracing = tracingRequested(prep.env)
+    ? (await import('../tracing.js')).installTracing(prep.env)
+    : undefined;
+  if (tracing) resources.defer(() => tracing.shutdown());
+  const connection = await connectClient(server.target);
+  resources.defer(() => connection.close());
+  const client = createClient(
+    connection,
+    prep.namespace,
+    prep.keys,
+    tracing && (await tracingClientInterceptors()),
+  );
+  await checkRunDecodes(client, prep.input.runId, prep.keys);
+  const base = { client, owner, serverAddress: server.address, uiUrl: server.uiUrl, running: [] };
+  if (!owner) return base;
+  const workers = await startWorkers(prep, server.target, storage, openai, resources, {
+    metrics: options.metrics,
+    tracing,
+  });
+  options.signal?.throwIfAborted();
+  return { ...base, ...workers };
+}
+
+/**
+ * Creates the directory, routes the SDK's log lines, and takes the directory's lock: the process that
+ * holds it owns the run; a second one only attaches to it. Returns whether this process owns the run.
+ */
+async function claimDirectory(
+  prep: Prepared,
+  options: GenerateOptions,
+  resources: Resources,
+  storage: StoreRegistry,
+  state: StartState,
+): Promise<boolean> {
   try {
-    try {
-      created = await makeDirs(dir);
-    } catch (error) {
-      throw new ConfigError(
-        '--out',
-        `cannot create ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-      );
-    }
-    if (options.logger) {
-      const stopRouting = routedRuntimeLogger(env).route({ logger: options.logger });
-      resources.defer(stopRouting);
-    } else {
-      const stopRouting = routedRuntimeLogger(env).route({ file: join(dir, LOG_FILE) });
-      resources.defer(stopRouting);
-    }
-    // Released after the workers (registered before them): their last spans are exported.
-    const tracing = tracingRequested(env) ? (await import('../tracing.js')).installTracing(env) : undefined;
-    if (tracing) resources.defer(() => tracing.shutdown());
-    // The process that holds the directory's lock owns the run; a second one only attaches to it.
-    const owner = await storage.get(dir, input.runId).then(
-      () => true,
-      (error: Error) => {
-        if (/in use by process/.test(error.message)) return false;
-        throw new ConfigError('--out', error.message);
-      },
+    state.created = await makeDirs(prep.dir);
+  } catch (error) {
+    throw new ConfigError(
+      '--out',
+      `cannot create ${prep.dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
     );
-    resources.defer(() => storage.closeAll());
-    aborted();
-    if (owner && localModel) {
-      const slots = Math.min(config.concurrency, defaultLocalSlots());
-      const served = await startLocalModel({
-        modelPath: localModel.isDefault ? undefined : localModel.path,
-        slots,
-        contextPerSlot: contextPerSlot(config.numTurnsPerDialog, {
-          ...defaultMaxTokens(config.numTurnsPerDialog),
-          ...config.maxTokens,
-        }),
-        logFile: join(dir, '.local-model.log'),
-        env,
-      });
-      resources.defer(() => served.stop());
-      openai = createOpenAiClient({ baseURL: served.baseURL, apiKey: 'local' }, env);
-      options.onNotice?.(
-        `no LLM endpoint configured: serving ${served.displayName} locally with llama.cpp (${slots} slots, ${served.threads} threads); for real data set --base-url or OPENAI_BASE_URL and OPENAI_API_KEY`,
-      );
-      if (config.concurrency > slots)
-        options.onWarning?.(
-          `--concurrency ${config.concurrency} is above the local model's ${slots} slots: the other calls wait in its queue`,
-        );
-    }
-    if (owner && localModel && openai) {
-      const { warning } = await preflightEndpoint(openai, input.model);
-      if (warning) options.onWarning?.(warning);
-    }
-
-    let server: DevServer | undefined;
-    let serverAddress = address;
-    if (!serverAddress && !owner) serverAddress = await embeddedServerAddress(dir);
-    if (!serverAddress) {
-      const stateDir = join(dir, '.temporal');
-      await makeDirs(stateDir);
-      // With encryption on, the embedded UI decodes through a codec endpoint this process serves.
-      const codec = keys ? await startCodecServer({ keys }) : undefined;
-      if (codec) resources.defer(() => codec.close());
-      let spawned = (): void => undefined;
-      const booting = new Promise<void>((resolve) => (spawned = resolve));
-      const starting = startDevServer({
-        dbFile: join(stateDir, 'temporal.db'),
-        stateFile: join(stateDir, 'server.json'),
-        logFile: join(stateDir, 'server.log'),
-        // The token rides in the endpoint's path: the dev UI sends no header of ours.
-        uiCodecEndpoint: codec?.endpoint,
-        env,
-        onSpawned: () => spawned(),
-      });
-      const settled = starting.then(
-        () => undefined,
-        () => undefined,
-      );
-      // The SDK's worker takes a few hundred ms of CPU to load: load it while the server boots.
-      await Promise.race([booting, settled]);
-      if (owner) await import('../worker.js');
-      server = await starting;
-      resources.defer(() => server!.stop());
-      codec?.allowOrigin(server.uiUrl);
-      serverAddress = server.address;
-      startupLog('embedded server ready');
-    }
-    aborted();
-    const serverTarget = server || !address ? embeddedConnection(serverAddress, namespace) : target;
-    const connection = await connectClient(serverTarget);
-    resources.defer(() => connection.close());
-    const client = createClient(connection, namespace, keys, tracing && (await tracingClientInterceptors()));
-    await checkRunDecodes(client, input.runId, keys);
-
-    if (!owner) {
-      workflowStarted = true;
-      options.onStarted?.({ runId: input.runId, resumed: true, attached: true, address: serverAddress });
-      return await followRun(client, client.workflow.getHandle(input.runId), input.runId, options, []);
-    }
-    const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
-    await installRoutedRuntime(env, options.metrics);
-    const workerConnection = await connectWorker(serverTarget);
-    resources.defer(() => workerConnection.close());
-    // Counted from what earlier processes of this run saved, and saved again as calls are checked,
-    // so the summary's count covers the run's calls, not only this process's.
-    const replyChecks: ReplyCheckCounts = resumed
-      ? await loadReplyChecks(dir, input.runId)
-      : { checked: 0, rejected: {} };
-    if (openai) {
-      const save = () => saveReplyChecks(dir, input.runId, replyChecks);
-      const saving = setInterval(() => void save().catch(() => undefined), REPLY_CHECKS_SAVE_MS);
-      saving.unref();
-      // Registered before the workers' shutdown, so it runs after their calls in flight have drained.
-      resources.defer(async () => {
-        clearInterval(saving);
-        await save();
-      });
-    }
-    // Created side by side: each waits on the server, and the run starts sooner.
-    const workers: Worker[] = await createWorkers([
-      createStorageWorker({
-        connection: workerConnection,
-        namespace,
-        taskQueue: input.storageTaskQueue!,
-        storage,
-        encryption: keys,
-        tracing,
-      }),
-      ...(openai
-        ? [
-            createGenerationWorker({
-              connection: workerConnection,
-              namespace,
-              taskQueue,
-              openai,
-              ...(judgeOpenai && { judge: judgeOpenai }),
-              encryption: keys,
-              replyChecks,
-              // One thread loads the bundle once: a shorter start, and the workflow code of one run
-              // needs a fraction of a core even at hundreds of calls a second.
-              workflowThreads: 1,
-              tracing,
-            }),
-          ]
-        : []),
-    ]);
-    const running = workers.map((w) => w.run());
-    startupLog('workers ready');
-    resources.defer(async () => {
-      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-      await Promise.allSettled(running);
-    });
-    aborted();
-    if (!resumed) await saveRunFile(dir, config, record);
-
-    let handle: WorkflowHandle;
-    let alreadyFinished = false;
-    try {
-      handle = await client.workflow.start(WORKFLOW_TYPES.run, {
-        workflowId: input.runId,
-        taskQueue,
-        args: [input],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        priority: runPriority(options.fairShare, input.runId),
-        staticSummary: `${input.intents.length} intents × ${input.numDialogsPerIntent} dialogues, ${input.model}`,
-        // The memo says, in the UI and to `temporal workflow describe`, which package and method made the run.
-        memo: {
-          outDir: dir,
-          host: hostname(),
-          ...Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)),
-        },
-      });
-    } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-      handle = client.workflow.getHandle(input.runId);
-      alreadyFinished = true;
-      // Said before anything else: "resuming" and the closed run's last counts would mislead.
-      const { status } = await handle.describe();
-      if (status.name !== 'COMPLETED' && status.name !== 'RUNNING') {
-        workflowStarted = true;
-        throw new RunClosedError(input.runId, status.name, dir);
-      }
-    }
-    workflowStarted = true;
-    startupLog('run started');
-    options.onStarted?.({
-      runId: input.runId,
-      resumed: resumed || alreadyFinished,
-      attached: false,
-      address: serverAddress,
-      uiUrl: server?.uiUrl,
-    });
-    const result = await followRun(client, handle, input.runId, options, running);
-    return { ...result, alreadyFinished, replyChecks: openai ? replyChecks : undefined };
-  } finally {
-    // A failed release (a server already gone) must not hide how the run ended.
-    await resources.releaseAll().catch(() => undefined);
-    // An exit before the run began leaves no directory behind that this call created.
-    if (created && !workflowStarted)
-      await rm(created, { recursive: true, force: true }).catch(() => undefined);
   }
+  const route = options.logger ? { logger: options.logger } : { file: join(prep.dir, LOG_FILE) };
+  resources.defer(routedRuntimeLogger(prep.env).route(route));
+  const owner = await storage.get(prep.dir, prep.input.runId).then(
+    () => true,
+    (error: Error) => {
+      if (/in use by process/.test(error.message)) return false;
+      throw new ConfigError('--out', error.message);
+    },
+  );
+  resources.defer(() => storage.closeAll());
+  return owner;
+}
+
+/** Starts the embedded llama.cpp server for the run and returns a client of it. */
+async function serveLocalModel(
+  prep: Prepared,
+  options: GenerateOptions,
+  resources: Resources,
+): Promise<OpenAI> {
+  const { config, localModel, env } = prep;
+  const slots = Math.min(config.concurrency, defaultLocalSlots());
+  const served = await startLocalModel({
+    modelPath: localModel!.isDefault ? undefined : localModel!.path,
+    slots,
+    contextPerSlot: contextPerSlot(config.numTurnsPerDialog, {
+      ...defaultMaxTokens(config.numTurnsPerDialog),
+      ...config.maxTokens,
+    }),
+    logFile: join(prep.dir, '.local-model.log'),
+    env,
+  });
+  resources.defer(() => served.stop());
+  const openai = createOpenAiClient({ baseURL: served.baseURL, apiKey: 'local' }, env);
+  options.onNotice?.(
+    `no LLM endpoint configured: serving ${served.displayName} locally with llama.cpp (${slots} slots, ${served.threads} threads); for real data set --base-url or OPENAI_BASE_URL and OPENAI_API_KEY`,
+  );
+  if (config.concurrency > slots)
+    options.onWarning?.(
+      `--concurrency ${config.concurrency} is above the local model's ${slots} slots: the other calls wait in its queue`,
+    );
+  const { warning } = await preflightEndpoint(openai, prep.input.model);
+  if (warning) options.onWarning?.(warning);
+  return openai;
+}
+
+/** The Temporal server of the run: the one named, the owner's embedded one, or one started here. */
+async function ensureServer(
+  prep: Prepared,
+  owner: boolean,
+  resources: Resources,
+): Promise<{ address: string; target: TemporalConnectionConfig; uiUrl?: string }> {
+  if (prep.address) return { address: prep.address, target: prep.target };
+  if (!owner) {
+    const address = await embeddedServerAddress(prep.dir);
+    return { address, target: embeddedConnection(address, prep.namespace) };
+  }
+  const server = await startEmbeddedServer(prep, resources);
+  prep.startupLog('embedded server ready');
+  return {
+    address: server.address,
+    target: embeddedConnection(server.address, prep.namespace),
+    uiUrl: server.uiUrl,
+  };
+}
+
+/** Starts the dev server persisted in `DIR/.temporal`, with a codec endpoint for the UI when encrypted. */
+async function startEmbeddedServer(prep: Prepared, resources: Resources): Promise<DevServer> {
+  const stateDir = join(prep.dir, '.temporal');
+  await makeDirs(stateDir);
+  // With encryption on, the embedded UI decodes through a codec endpoint this process serves.
+  const codec = prep.keys ? await startCodecServer({ keys: prep.keys }) : undefined;
+  if (codec) resources.defer(() => codec.close());
+  let spawned = (): void => undefined;
+  const booting = new Promise<void>((resolve) => (spawned = resolve));
+  const starting = startDevServer({
+    dbFile: join(stateDir, 'temporal.db'),
+    stateFile: join(stateDir, 'server.json'),
+    logFile: join(stateDir, 'server.log'),
+    // The token rides in the endpoint's path: the dev UI sends no header of ours.
+    uiCodecEndpoint: codec?.endpoint,
+    env: prep.env,
+    onSpawned: () => spawned(),
+  });
+  const settled = starting.then(
+    () => undefined,
+    () => undefined,
+  );
+  // The SDK's worker takes a few hundred ms of CPU to load: load it while the server boots.
+  await Promise.race([booting, settled]);
+  await import('../worker.js');
+  const server = await starting;
+  resources.defer(() => server.stop());
+  codec?.allowOrigin(server.uiUrl);
+  return server;
+}
+
+/** The run's storage worker and, with an endpoint, its generation worker, running. */
+async function startWorkers(
+  prep: Prepared,
+  target: TemporalConnectionConfig,
+  storage: StoreRegistry,
+  openai: OpenAI | undefined,
+  resources: Resources,
+  telemetry: {
+    metrics?: MetricsExport;
+    tracing?: Tracing;
+  },
+): Promise<{ running: Promise<void>[]; replyChecks?: ReplyCheckCounts }> {
+  const { createGenerationWorker, createStorageWorker } = await import('../worker.js');
+  await installRoutedRuntime(prep.env, telemetry.metrics);
+  const connection = await connectWorker(target);
+  resources.defer(() => connection.close());
+  const replyChecks = openai ? await keepReplyChecks(prep, resources) : undefined;
+  const common = { connection, namespace: prep.namespace, encryption: prep.keys, tracing: telemetry.tracing };
+  // Created side by side: each waits on the server, and the run starts sooner.
+  const workers: Worker[] = await createWorkers([
+    createStorageWorker({ ...common, taskQueue: prep.input.storageTaskQueue!, storage }),
+    ...(openai
+      ? [
+          createGenerationWorker({
+            ...common,
+            taskQueue: prep.taskQueue,
+            openai,
+            ...(prep.judgeOpenai && { judge: prep.judgeOpenai }),
+            replyChecks,
+            // One thread loads the bundle once: a shorter start, and the workflow code of one run
+            // needs a fraction of a core even at hundreds of calls a second.
+            workflowThreads: 1,
+          }),
+        ]
+      : []),
+  ]);
+  const running = workers.map((w) => w.run());
+  prep.startupLog('workers ready');
+  resources.defer(async () => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    await Promise.allSettled(running);
+  });
+  return { running, replyChecks };
+}
+
+/**
+ * The reply-check counts, from what earlier processes of this run saved, saved again as calls are
+ * checked, so the summary's count covers the run's calls, not only this process's.
+ */
+async function keepReplyChecks(prep: Prepared, resources: Resources): Promise<ReplyCheckCounts> {
+  const { dir, input, resumed } = prep;
+  const replyChecks: ReplyCheckCounts = resumed
+    ? await loadReplyChecks(dir, input.runId)
+    : { checked: 0, rejected: {} };
+  const save = () => saveReplyChecks(dir, input.runId, replyChecks);
+  const saving = setInterval(() => void save().catch(() => undefined), REPLY_CHECKS_SAVE_MS);
+  saving.unref();
+  // Registered before the workers' shutdown, so it runs after their calls in flight have drained.
+  resources.defer(async () => {
+    clearInterval(saving);
+    await save();
+  });
+  return replyChecks;
+}
+
+/** Starts the run, or finds it already there; a closed run is refused before anything else is said. */
+async function startOrFind(
+  client: Client,
+  prep: Prepared,
+  state: StartState,
+): Promise<{ handle: WorkflowHandle; alreadyFinished: boolean }> {
+  const { input, dir, record, taskQueue, fairShare } = prep;
+  try {
+    const handle = await client.workflow.start(WORKFLOW_TYPES.run, {
+      workflowId: input.runId,
+      taskQueue,
+      args: [input],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      priority: runPriority(fairShare, input.runId),
+      staticSummary: `${input.intents.length} intents × ${input.numDialogsPerIntent} dialogues, ${input.model}`,
+      // The memo says, in the UI and to `temporal workflow describe`, which package and method made the run.
+      memo: {
+        outDir: dir,
+        host: hostname(),
+        ...Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)),
+      },
+    });
+    state.begun = true;
+    return { handle, alreadyFinished: false };
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+  }
+  state.begun = true;
+  const handle = client.workflow.getHandle(input.runId);
+  // Said before anything else: "resuming" and the closed run's last counts would mislead.
+  const { status } = await handle.describe();
+  if (status.name !== 'COMPLETED' && status.name !== 'RUNNING')
+    throw new RunClosedError(input.runId, status.name, dir);
+  return { handle, alreadyFinished: true };
+}
+
+/** The failed dialogues `--retry-failed` retries: those failures.jsonl of the run in `dir` records. */
+async function failedToRetry(dir: string, resumed: boolean): Promise<{ ids: string[]; content: string }> {
+  if (!resumed) throw new ConfigError('--retry-failed', `no run in ${dir}: nothing to retry`);
+  const file = join(dir, OUTPUT_FILES.failures);
+  const content = await readFile(file, 'utf8').catch(() => '');
+  const ids = content
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line, n) => {
+      const id = (JSON.parse(line) as { id?: unknown }).id;
+      if (typeof id !== 'string')
+        throw new ConfigError('--retry-failed', `${file} line ${n + 1} has no "id"`);
+      return id;
+    });
+  if (ids.length === 0)
+    throw new ConfigError('--retry-failed', `${file} records no failed dialogue: nothing to retry`);
+  return { ids: [...new Set(ids)], content };
+}
+
+/**
+ * Starts the retry of the run's failed dialogues, or attaches to it: its workflow id is named after
+ * failures.jsonl's content, which only the retry's last step changes, so the same command after a
+ * crash resumes the same retry instead of starting another.
+ */
+async function retryFailures(
+  client: Client,
+  prep: Prepared,
+  acquired: Acquired,
+  options: GenerateOptions,
+  state: StartState,
+): Promise<GenerateResult> {
+  const { runId } = prep.input;
+  const run = client.workflow.getHandle(runId);
+  const { status } = await run.describe().catch((error: unknown) => {
+    if (error instanceof WorkflowNotFoundError)
+      throw new ConfigError('--retry-failed', `run ${runId} is not on this Temporal server`);
+    throw error;
+  });
+  if (status.name !== 'COMPLETED')
+    throw new ConfigError(
+      '--retry-failed',
+      `run ${runId} is ${status.name.toLowerCase()}: retry its failures once it has completed`,
+    );
+  const { ids, content } = prep.retry!;
+  const base = await summaryBeforeRetry(prep.dir, runId, () => run.result() as Promise<RunSummary>);
+  const workflowId = `${runId}.retry-${createHash('sha256').update(content).digest('hex').slice(0, 12)}`;
+  let alreadyFinished = false;
+  const handle = await client.workflow
+    .start(WORKFLOW_TYPES.retry, {
+      workflowId,
+      taskQueue: prep.taskQueue,
+      args: [{ config: prep.input, ids, base }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      staticSummary: `retry ${ids.length} failed dialogues of ${runId}`,
+    })
+    .catch((error: unknown) => {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      alreadyFinished = true;
+      return client.workflow.getHandle(workflowId);
+    });
+  state.begun = true;
+  options.onStarted?.({ runId: workflowId, resumed: true, attached: false, address: acquired.serverAddress });
+  const result = await followRun(
+    client,
+    handle,
+    runId,
+    { ...options, onProgress: undefined },
+    acquired.running,
+  );
+  return { ...result, alreadyFinished, retried: ids.length, replyChecks: acquired.replyChecks };
+}
+
+/** The run's books before this retry: summary.json when an earlier retry updated it, else its result. */
+async function summaryBeforeRetry(
+  dir: string,
+  runId: string,
+  result: () => Promise<RunSummary>,
+): Promise<RunSummary> {
+  try {
+    const file = JSON.parse(await readFile(join(dir, SUMMARY_FILE), 'utf8')) as RunSummary;
+    if (file.runId === runId) {
+      const { outDir, model, requested, written, failed, tokens, llmCalls, intents } = file;
+      const { duplicates, failedAttempts, stageTokens, estimatedCostUsd } = file;
+      return {
+        ...{ runId, outDir, model, requested, written, failed, tokens, llmCalls, intents },
+        ...{ duplicates, failedAttempts, stageTokens, estimatedCostUsd },
+      };
+    }
+  } catch {
+    // none yet, or unreadable: the run's own result is the truth
+  }
+  return result();
 }
 
 /** Whether this process serves the run's model itself, and which file: see `GenerateOptions.llm`. */

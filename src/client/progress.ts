@@ -2,7 +2,7 @@
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { costOf, formatCost, paidTokens } from '../shared/pricing';
 import { meanJudgeScore, mergeJudgeTallies } from '../method/judge';
-import type { RunProgress, RunSummary } from '../shared/schemas';
+import type { RunProgress, RunSummary } from '../run/schemas';
 
 const formatTokens = (n: number) =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n);

@@ -12,7 +12,8 @@ const TASK_QUEUE_TYPE_ACTIVITY = 2;
 const PENDING_ACTIVITY_STATE_SCHEDULED = 1;
 type PendingActivity = NonNullable<WorkflowExecutionDescription['raw']['pendingActivities']>[number];
 
-const STORAGE_ACTIVITIES = new Set(['storeDialogues', 'storeFailures']);
+// A run's first step asks storage for its directory: stuck there, no intent has started yet.
+const STORAGE_ACTIVITIES = new Set(['checkOutputDirectory', 'storeDialogues', 'storeFailures']);
 /** A storage activity waiting this long for a worker (one never started) is reported. @default 60 s */
 export const STORAGE_STUCK_AFTER_MS = 60_000;
 

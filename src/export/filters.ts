@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { METRIC_FIELDS, METRIC_NAMES, type DialogueMetrics, type MetricName } from '../method/metrics';
 import { ConfigError } from '../shared/errors';
-import type { JudgeVerdict } from '../shared/schemas';
+import type { JudgeVerdict } from '../run/schemas';
 
 /**
  * The judge's fields a filter can name. Unlike a metric, a missing verdict (a dialogue not judged, or

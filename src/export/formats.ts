@@ -6,7 +6,7 @@
  *   `system` when one is given (the column LLaMA-Factory's ShareGPT loader reads);
  * - `hf`: one Parquet row, `messages` as in `openai` plus the metadata columns.
  */
-import type { DialogueRecord } from '../shared/schemas';
+import type { DialogueRecord } from '../run/schemas';
 
 export const EXPORT_FORMATS = ['openai', 'sharegpt', 'hf'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];

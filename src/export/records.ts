@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { OUTPUT_FILES } from '../shared/constants';
-import { dialogueRecordSchema } from '../shared/schemas';
+import { dialogueRecordSchema } from '../run/schemas';
 import { ConfigError } from '../shared/errors';
 
 async function* jsonLines(file: string, label: string): AsyncGenerator<{ value: unknown; line: number }> {
@@ -45,7 +45,7 @@ export async function checkRunDir(dir: string): Promise<void> {
  * A line of dialogs.jsonl: the record the workflow built, plus the `metrics` the storage activity adds
  * (src/method/metrics.ts). Any object is accepted there and checked by `metricsOf`, which recomputes
  * what is missing or of another version, so records from before metrics existed read as before.
- * Kept out of src/shared/schemas.ts: that module is in the workflow bundle, whose hash is the build id.
+ * Kept out of src/run/schemas.ts: that module is in the workflow bundle, whose hash is the build id.
  */
 export const storedDialogueRecordSchema = dialogueRecordSchema.extend({
   metrics: z.looseObject({ version: z.number() }).optional(),

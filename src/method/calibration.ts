@@ -6,7 +6,7 @@
  * AUC of the scores (0.5 is chance) and the mean score gap.
  */
 import type { InfoFlowId, IntentId } from './intents';
-import type { JudgeFlag } from '../shared/schemas';
+import type { JudgeFlag } from './types';
 
 export interface CalibrationDialogue {
   id: string;

@@ -1,4 +1,4 @@
-import type { DialoguePlan, DialogueRecord, JudgeVerdict, Skeleton } from '../shared/schemas';
+import type { DialoguePlan, DialogueRecord, JudgeVerdict, Skeleton } from './types';
 import { BUILTIN_TAXONOMY, taxonomyFlow, taxonomyIntent, topicPath, type Taxonomy } from './taxonomy';
 
 /** Interleaves the skeleton's queries with the responses into the seed's output record. */

@@ -13,7 +13,7 @@ import {
   type JudgeTally,
   type JudgeVerdict,
   type Skeleton,
-} from '../shared/schemas';
+} from './types';
 import { seededRandom } from './plan';
 import { cleanText } from './replies';
 import { BUILTIN_TAXONOMY, taxonomyFlow, taxonomyIntent, type InfoFlow, type Taxonomy } from './taxonomy';

@@ -9,7 +9,7 @@
  * checks and `bench/dialogue-stats.ts` count, so every word figure of the package agrees.
  */
 import { z } from 'zod';
-import type { DialogueRecord } from '../shared/schemas';
+import type { DialogueRecord } from './types';
 import { textWords } from './replies';
 
 /**

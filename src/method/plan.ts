@@ -11,7 +11,7 @@
  * The PRNG is written here rather than taken from a library on purpose: the plan is part of a run's
  * reproducibility contract, so its algorithm must never change under a dependency upgrade.
  */
-import type { DialoguePlan } from '../shared/schemas';
+import type { DialoguePlan } from './types';
 import { attributeSpaceSize, decodeAttributes, type AttributeAxes } from './attributes';
 import type { IntentId } from './intents';
 import { BUILTIN_TAXONOMY, taxonomyIntent, type Taxonomy } from './taxonomy';

@@ -6,7 +6,7 @@
  * parser depends on it; it is also sent as a JSON schema where the endpoint takes one.
  */
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import type { DialoguePlan, Skeleton } from '../shared/schemas';
+import type { DialoguePlan, Skeleton } from './types';
 import { BUILTIN_TAXONOMY, taxonomyFlow, taxonomyIntent, type InfoFlow, type Taxonomy } from './taxonomy';
 import { describeAttributes } from './attributes';
 import {

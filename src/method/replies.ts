@@ -4,7 +4,7 @@
  * Every reply is validated: exact counts and non-empty strings; a failure becomes a new attempt.
  */
 import { z } from 'zod';
-import type { Skeleton } from '../shared/schemas';
+import type { Skeleton } from './types';
 
 export const SKELETON_SCHEMA_NAME = 'dialogue_skeleton';
 export const RESPONSES_SCHEMA_NAME = 'dialogue_responses';

@@ -4,7 +4,7 @@
  * lowest-scored dialogues with their reasons. One pass, bounded memory (only the lowest are kept).
  */
 import { emptyJudgeTally, meanJudgeScore, tallyVerdict } from '../method/judge';
-import type { DialogueRecord, JudgeTally } from '../shared/schemas';
+import type { DialogueRecord, JudgeTally } from '../run/schemas';
 
 /** Lowest-scored dialogues the report lists. */
 export const LOWEST_LISTED = 10;

@@ -7,7 +7,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { costOf, priceFor, type Prices } from '../shared/pricing';
-import type { RunSummary } from '../shared/schemas';
+import type { RunSummary } from '../run/schemas';
 import { BUILTIN_TAXONOMY, taxonomySchema } from '../method/taxonomy';
 import { MetricsAccumulator, metricsOf, PAPER_BANDS, type MetricsSummary } from '../method/metrics';
 import { wordCount } from '../method/replies';

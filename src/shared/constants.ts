@@ -23,6 +23,8 @@ export const DEFAULT_TEMPORAL_NAMESPACE = 'default';
 export const WORKFLOW_TYPES = {
   run: 'consistentChatRun',
   intent: 'consistentChatIntent',
+  /** `generate --retry-failed`: a finished run's failed dialogues, once each. */
+  retry: 'consistentChatRetry',
 } as const;
 
 export const RESPONSE_FORMAT_MODES = ['auto', 'json_schema', 'json_object', 'text'] as const;
@@ -74,5 +76,5 @@ export const HEARTBEAT_THROTTLE_MS = 5_000;
 /** How long a stopping worker lets LLM calls in flight finish. @default 30 seconds */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
 
-/** The version of the run's `progress` query shape and of `status --json` (src/shared/status.ts). */
+/** The version of the run's `progress` query shape and of `status --json` (src/run/status.ts). */
 export const STATUS_SCHEMA_VERSION = 1 as const;

@@ -9,12 +9,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { access, link, lstat, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { access, link, lstat, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { OUTPUT_FILES } from '../shared/constants';
 import { alive } from '../shared/process';
-import type { DialogueRecord, FailureRecord, StoreResult } from '../shared/schemas';
+import type { DialogueRecord, FailureRecord, StoreResult } from '../run/schemas';
 import {
   ForbiddenDirectoryError,
   openConfinedDirectory,
@@ -107,7 +107,7 @@ class JsonlFile {
     private readonly name: string,
     private readonly handle: FileHandle,
     private size: number,
-    private readonly fsync: boolean,
+    readonly fsync: boolean,
   ) {}
 
   /** Opens `name` inside `dir`, through the directory's descriptor and never through a symlink. */
@@ -368,6 +368,11 @@ class JsonlFile {
     return this.queue.length > 0 || this.flushing !== undefined;
   }
 
+  /** Resolves once every queued write is on disk. */
+  async drained(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
   async close(): Promise<void> {
     try {
       while (this.flushing) await this.flushing;
@@ -418,7 +423,7 @@ export class JsonlStore {
     private readonly directory: ConfinedDirectory,
     private readonly lock: DirectoryLock,
     private readonly dialogues: JsonlFile,
-    private readonly failures: JsonlFile,
+    private failures: JsonlFile,
     repairedBytes: number,
     /** The run the directory's marker names. */
     readonly runId: string | undefined,
@@ -539,6 +544,39 @@ export class JsonlStore {
 
   has(id: string): boolean {
     return this.dialogues.has(id);
+  }
+
+  /**
+   * A retry's outcome (`generate --retry-failed`): failures.jsonl without the records of `retried`,
+   * then `failedAgain`. Written beside the file and renamed over it, so a crash leaves the old file or
+   * the new one, and the same call again gives the same file. Returns the failures left.
+   */
+  async replaceFailures(retried: ReadonlySet<string>, failedAgain: FailureRecord[]): Promise<number> {
+    if (this.closed) throw new Error(`the store of ${this.dir} is closed`);
+    await this.failures.drained();
+    await this.lock.check();
+    const name = OUTPUT_FILES.failures;
+    const kept = (await readFile(this.directory.child(name), 'utf8'))
+      .split('\n')
+      .filter((line) => line.length > 0 && !retried.has((JSON.parse(line) as { id: string }).id));
+    const added = failedAgain.map((f) => JSON.stringify({ ...f }));
+    const temp = `${name}.${randomBytes(6).toString('hex')}.tmp`;
+    const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+    const out = await open(this.directory.child(temp), flags, 0o644);
+    try {
+      await out.writeFile([...kept, ...added].map((line) => `${line}\n`).join(''));
+      await out.datasync();
+    } finally {
+      await out.close();
+    }
+    await rename(this.directory.child(temp), this.directory.child(name));
+    // The open file is the old one now: index the new one and append to it from here on.
+    const previous = this.failures;
+    const { file } = await JsonlFile.open(this.directory, name, previous.fsync);
+    file.fence = () => this.lock.check();
+    this.failures = file;
+    await previous.close();
+    return kept.length + added.length;
   }
 
   stats(): { dialogues: number; failures: number } {

@@ -1,3 +1,4 @@
 /** Workflow definitions: deterministic orchestration only. The worker bundles this file. */
 export { consistentChatRun } from './run';
 export { consistentChatIntent } from './intent';
+export { consistentChatRetry } from './retry';

@@ -74,4 +74,9 @@ export const PATCHES = {
    * input never reach the check. Since issue 22's topics stage.
    */
   topicExpansion: 'topic-expansion',
+  /**
+   * The run asks the storage queue to open its output directory before starting any intent, so a
+   * refused directory fails it before the first LLM call (src/workflows/storage-check.ts).
+   */
+  storageCheckFirst: 'storage-check-first',
 } as const;

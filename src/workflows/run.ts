@@ -38,7 +38,7 @@ import {
   setConcurrencySignal,
   setConcurrencyUpdate,
   setRunConcurrencySignal,
-} from '../shared/messages';
+} from '../run/messages';
 import {
   concurrencySchema,
   intentReportSchema,
@@ -49,12 +49,13 @@ import {
   type RunControlState,
   type RunInput,
   type RunSummary,
-} from '../shared/schemas';
+} from '../run/schemas';
 import { splitConcurrency } from './budget';
 import { consistentChatIntent } from './intent';
 import { llmCallSettings } from './intent/options';
 import { PATCHES } from './patches';
 import { expandedTaxonomy, expandTopics, openTopicBooks, type TopicBooks } from './topics';
+import { checkOutputDirectory } from './storage-check';
 
 /** `2h 05m`, `14m`, `40s`. */
 function formatDuration(ms: number): string {
@@ -83,6 +84,8 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
   handleProgress(run);
   handleControl(run);
   run.markPaused();
+  // A directory the storage worker refuses fails the run before any LLM call is paid for.
+  if (patched(PATCHES.storageCheckFirst)) await checkOutputDirectory(config);
 
   const children = await startIntents(run);
   run.childrenStarted = true;

@@ -24,7 +24,7 @@ import {
 import type { IntentId } from '../method/intents';
 import { seededPermutation } from '../method/plan';
 import { BUILTIN_TAXONOMY, sliceTaxonomy, taxonomyIntent, type Taxonomy } from '../method/taxonomy';
-import { attemptUsageSchema, type LlmCallSettings, type RunConfig, type Usage } from '../shared/schemas';
+import { attemptUsageSchema, type LlmCallSettings, type RunConfig, type Usage } from '../run/schemas';
 import { llmActivityOptions, storageActivityOptions, storageQueueOf } from './intent/options';
 
 /** The `topics` stage's calls and tokens, kept apart from the dialogues' stages. */

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import type { RunInput } from '../../src/shared/schemas';
+import type { RunInput } from '../../src/run/schemas';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
-import { runCli, spawnCli } from '../helpers/cli';
+import { runCli, spawnCli, generateArgs } from '../helpers/cli';
 import { readDialogues, readFailures } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
 import { loadScaled, pendingActivities, sleep, waitFor } from '../helpers/wait';
@@ -42,21 +42,12 @@ async function lines(file: string): Promise<number> {
 describe('control', () => {
   test('control: status, pause, resume and a second generate that attaches instead of duplicating work', async () => {
     const out = await tempDir('cc-control-');
-    const args = [
-      'generate',
-      '--out',
-      out,
-      '--model',
-      'test-model',
-      '--dialogs-per-intent',
-      '8',
-      '--turns',
-      '2',
-      '--intents',
-      'transaction,educational',
-      '--concurrency',
-      '2',
-    ];
+    const args = generateArgs(out, {
+      dialogs: 8,
+      turns: 2,
+      intents: 'transaction,educational',
+      concurrency: 2,
+    });
     const first = spawnCli(args, env());
     try {
       await waitFor(async () => (await lines(join(out, 'dialogs.jsonl'))) >= 1, 180_000, 'a first dialogue');
@@ -122,19 +113,7 @@ describe('control', () => {
   test('control: cancel aborts LLM calls in flight and leaves valid output; the same command again says the run cannot be resumed and what to do', async () => {
     const out = await tempDir('cc-cancel-');
     llm.configure({ latency: { meanMs: 600, tokensPerSecond: 20 } });
-    const args = [
-      'generate',
-      '--out',
-      out,
-      '--model',
-      'test-model',
-      '--dialogs-per-intent',
-      '20',
-      '--turns',
-      '4',
-      '--concurrency',
-      '9',
-    ];
+    const args = generateArgs(out, { dialogs: 20, turns: 4, concurrency: 9 });
     const run = { ...spawnCli(args, env()), args };
     try {
       await waitFor(async () => (await lines(join(out, 'dialogs.jsonl'))) >= 2, 180_000, 'two dialogues');

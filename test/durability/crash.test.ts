@@ -10,9 +10,9 @@ import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import type { RunInput, RunSummary } from '../../src/shared/schemas';
+import type { RunInput, RunSummary } from '../../src/run/schemas';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
-import { spawnCli } from '../helpers/cli';
+import { spawnCli, generateArgs } from '../helpers/cli';
 import { assertDataset, readDialogues } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
 import { startDevServer } from '../../src/client/dev-server';
@@ -256,20 +256,7 @@ describe('durability of the embedded mode', () => {
   test('durability: killing `consistent-chat generate --judge` and running the same command again resumes the run; no dialogue is judged twice', async () => {
     const outDir = await tempDir('cc-kill-cli-');
     const total = 9 * 4;
-    const args = [
-      'generate',
-      '--out',
-      outDir,
-      '--model',
-      'test-model',
-      '--dialogs-per-intent',
-      '4',
-      '--turns',
-      '2',
-      '--concurrency',
-      '6',
-      '--judge',
-    ];
+    const args = generateArgs(outDir, { dialogs: 4, turns: 2, concurrency: 6 }).concat('--judge');
     const env = { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: '' };
     llm.resetStats();
     const first = spawnCli(args, env);

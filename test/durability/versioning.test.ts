@@ -15,7 +15,7 @@ import { decodeVersioningBehavior } from '@temporalio/common';
 import { findTemporalCli } from '../../src/client/dev-server';
 import { intentWorkflowId } from '../../src/workflows/run';
 import type { IntentId } from '../../src/method/intents';
-import type { RunSummary } from '../../src/shared/schemas';
+import type { RunSummary } from '../../src/run/schemas';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { spawnCli, type CliResult } from '../helpers/cli';
 import { assertDataset, readDialogues, readFailures } from '../helpers/output';

@@ -39,3 +39,28 @@ export function spawnCli(
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return spawnCli(args, env).done;
 }
+
+/** The `generate` settings tests vary; each becomes its flag. */
+export interface GenerateSettings {
+  /** @default 'test-model' */
+  model?: string;
+  dialogs?: number;
+  turns?: number;
+  intents?: string;
+  concurrency?: number;
+  runId?: string;
+}
+
+/** `generate --out OUT --model test-model …` with the settings given, then `extra` as it is. */
+export function generateArgs(out: string, settings: GenerateSettings = {}, ...extra: string[]): string[] {
+  const flags: [string, string | number | undefined][] = [
+    ['--model', settings.model ?? 'test-model'],
+    ['--run-id', settings.runId],
+    ['--dialogs-per-intent', settings.dialogs],
+    ['--turns', settings.turns],
+    ['--concurrency', settings.concurrency],
+    ['--intents', settings.intents],
+  ];
+  const given = flags.flatMap(([flag, value]) => (value === undefined ? [] : [flag, String(value)]));
+  return ['generate', '--out', out, ...given, ...extra];
+}

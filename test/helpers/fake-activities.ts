@@ -9,7 +9,7 @@ import type {
   JudgeInput,
   ResponsesInput,
   SkeletonInput,
-} from '../../src/shared/schemas';
+} from '../../src/run/schemas';
 import type { TopicLeaf } from '../../src/method/expansion';
 
 export interface FakeActivityLog {
@@ -74,6 +74,14 @@ export function fakeActivities(
         },
         usage,
       };
+    },
+    settleRetry(input) {
+      const retried = new Set(input.retried);
+      log.failures = [...log.failures.filter((f) => !retried.has(f.id)), ...input.failedAgain];
+      return Promise.resolve({ failures: log.failures.length });
+    },
+    checkOutputDirectory() {
+      return Promise.resolve({ root: '/' });
     },
     storeDialogues(input) {
       log.storeCalls++;

@@ -6,7 +6,7 @@ import type { IntentId } from '../../src/method/intents';
 import { BUILTIN_TAXONOMY, taxonomyIntent, type Taxonomy } from '../../src/method/taxonomy';
 import { storedDialogueRecordSchema } from '../../src/export/records';
 import { dialogueMetrics } from '../../src/method/metrics';
-import type { DialogueRecord, FailureRecord } from '../../src/shared/schemas';
+import type { DialogueRecord, FailureRecord } from '../../src/run/schemas';
 
 export async function readJsonl<T>(file: string): Promise<T[]> {
   let text: string;

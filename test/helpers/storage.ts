@@ -1,7 +1,7 @@
 /** Storage fixtures: a record to store, and directory snapshots that prove a test touched nothing. */
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DialogueRecord } from '../../src/shared/schemas';
+import type { DialogueRecord } from '../../src/run/schemas';
 
 /** A small record the schema accepts; stores key on `id`, and `value` lets a test vary the text. */
 export const testRecord = (id: string, value = 'hello'): DialogueRecord => ({

@@ -8,7 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { INFO_FLOWS, INTENTS, INTENT_IDS, TOPICS } from '../../src/method';
-import type { DialogueRecord, FailureRecord } from '../../src/shared/schemas';
+import type { DialogueRecord, FailureRecord } from '../../src/run/schemas';
 
 const WORDS = (
   'time person year way day thing man world life hand part child eye woman place work week case point ' +

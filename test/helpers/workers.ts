@@ -2,8 +2,9 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { sharedStorageTaskQueue } from '../../src/shared/storage-queue';
 import { workflowBundle } from '../../src/worker';
-import type { fakeActivities } from './fake-activities';
+import { fakeActivities } from './fake-activities';
 import { unique } from './temporal';
+import { sleep, type callGate } from './wait';
 
 /**
  * A worker on `taskQueue` plus one serving the same (fake) activities on the shared storage queue, where
@@ -61,4 +62,29 @@ export async function withTestWorker<T>(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * `withTestWorker` with fake activities whose LLM calls pass `gate` (none: they run at once) and then
+ * wait `delayMs`. Held calls are let go however `fn` ends, or the worker could not shut down.
+ */
+export async function withGatedWorker<T>(
+  options: {
+    connection: NativeConnection;
+    prefix: string;
+    gate?: ReturnType<typeof callGate>;
+    delayMs?: number;
+    deadlineMs?: number;
+  },
+  fn: (taskQueue: string, log: ReturnType<typeof fakeActivities>['log']) => Promise<T>,
+): Promise<T> {
+  const { gate, delayMs } = options;
+  const pass = async () => {
+    await gate?.pass();
+    if (delayMs) await sleep(delayMs);
+  };
+  const { activities, log } = fakeActivities({ beforeSkeleton: pass, beforeResponses: pass });
+  return withTestWorker({ ...options, activities }, (taskQueue) =>
+    fn(taskQueue, log).finally(() => gate?.release()),
+  );
 }

@@ -6,20 +6,12 @@ import { test } from 'node:test';
 import { ConsistentChatGenerator } from '../../src/client/api';
 import { startLlmServer } from '../llm-server/server';
 import { tempDir } from '../helpers/temporal';
+import { withEnv } from '../helpers/env';
 
 test('api: generator.run writes summary.json beside the records, as generate does', async (t) => {
   const llm = await startLlmServer({ latency: { meanMs: 5 } });
   t.after(() => llm.close());
-  for (const [name, value] of [
-    ['OPENAI_API_KEY', 'sk-api-test'],
-    ['OPENAI_BASE_URL', llm.url],
-    ['TEMPORAL_ADDRESS', undefined],
-  ] as const) {
-    const before = process.env[name];
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-    t.after(() => (before === undefined ? delete process.env[name] : (process.env[name] = before)));
-  }
+  withEnv(t, { OPENAI_API_KEY: 'sk-api-test', OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: undefined });
   const out = join(await tempDir('cc-api-'), 'run');
   const generator = new ConsistentChatGenerator({
     llmServing: { model: 'test-model' },

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { generate, type GenerateOptions } from '../../src/client/generate';
 import { costOf, paidTokens } from '../../src/shared/pricing';
-import type { RunSummary } from '../../src/shared/schemas';
+import type { RunSummary } from '../../src/run/schemas';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { readDialogues, readFailures } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';

@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
-import { runCli } from '../helpers/cli';
+import { runCli, generateArgs } from '../helpers/cli';
 import { assertDataset, readDialogues } from '../helpers/output';
 import { tempDir } from '../helpers/temporal';
 
@@ -68,19 +68,7 @@ describe('cli', () => {
 
   test('cli: generate with the embedded server writes the dataset, and a second run reports it finished', async () => {
     const out = await tempDir('cc-cli-');
-    const args = [
-      'generate',
-      '--out',
-      out,
-      '--model',
-      'test-model',
-      '--dialogs-per-intent',
-      '2',
-      '--turns',
-      '2',
-      '--intents',
-      'transaction,Educational Interaction',
-    ];
+    const args = generateArgs(out, { dialogs: 2, turns: 2, intents: 'transaction,Educational Interaction' });
     const first = await runCli(args, endpointEnv());
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /4\/4 dialogues written, 0 failed/);

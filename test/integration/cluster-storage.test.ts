@@ -10,11 +10,11 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
+import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { findTemporalCli } from '../../src/client/dev-server';
 import { INTENT_IDS } from '../../src/method/intents';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import type { RunInput } from '../../src/shared/schemas';
+import type { RunInput } from '../../src/run/schemas';
 import { JsonlStore } from '../../src/storage/jsonl-store';
 import { intentWorkflowId } from '../../src/workflows/run';
 import { runCli, spawnCli } from '../helpers/cli';
@@ -163,6 +163,7 @@ describe('cluster storage', () => {
       numTurnsPerDialog: 1,
       ...extra,
     });
+    llm.resetStats();
     const lockedRun = unique('locked');
     const nobodyRun = unique('nobody');
     const nobodyQueue = unique('no-storage-worker');
@@ -186,13 +187,15 @@ describe('cluster storage', () => {
           60_000,
           `status of ${runId} matching ${pattern}`,
         );
+      // The run's first step opens its directory: stuck there, it starts no intent and pays for no call.
       const lockedStatus = await status(
         lockedRun,
-        /storage stuck: .*storeDialogues attempt \d+.*in use by process/,
+        /storage stuck: .*checkOutputDirectory attempt \d+.*in use by process/,
       );
       assert.match(lockedStatus, new RegExp(`in use by process ${process.pid}`));
       const nobodyStatus = await status(nobodyRun, /storage stuck: .*no worker serves its task queue/);
       assert.match(nobodyStatus, new RegExp(nobodyQueue));
+      assert.equal(llm.stats().stages.skeleton, 0, 'no LLM call while storage cannot get through');
     } finally {
       for (const id of [lockedRun, nobodyRun]) await client.workflow.getHandle(id).terminate('test done');
       for (const id of [lockedRun, nobodyRun])
@@ -201,5 +204,38 @@ describe('cluster storage', () => {
           .terminate('test done')
           .catch(() => undefined);
     }
+  });
+
+  test('cluster storage: a run whose directory is outside the root fails at once, naming it and the root, before any LLM call', async () => {
+    llm.resetStats();
+    const runId = unique('outside');
+    const outDir = join(await tempDir('cc-cluster-outside-'), 'run');
+    const handle = await client.workflow.start(WORKFLOW_TYPES.run, {
+      workflowId: runId,
+      taskQueue,
+      args: [
+        {
+          runId,
+          outDir,
+          model: 'test-model',
+          intents: ['transaction'],
+          numDialogsPerIntent: 2,
+          numTurnsPerDialog: 1,
+        },
+      ],
+    });
+    const error = await handle.result().then(
+      () => assert.fail('the run should fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof WorkflowFailedError, String(error));
+    const cause = error.cause;
+    assert.ok(cause instanceof ApplicationFailure, String(cause));
+    assert.equal(cause.type, 'Storage.ForbiddenDirectory');
+    assert.ok(cause.message.includes(outDir) && cause.message.includes(root), cause.message);
+    assert.equal(llm.stats().stages.skeleton + llm.stats().stages.responses, 0, 'no LLM call was paid for');
+    const status = await runCli(['status', runId, '--temporal-address', temporal.address]);
+    assert.equal(status.code, 3, status.stderr);
+    assert.match(status.stdout, /why: .*outside the worker's output root/);
   });
 });

@@ -13,7 +13,7 @@ import { tempDir } from '../helpers/temporal';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { exportDataset } from '../../src/export/export';
 import { wordCount } from '../../src/method/replies';
-import type { DialogueRecord } from '../../src/shared/schemas';
+import type { DialogueRecord } from '../../src/run/schemas';
 
 let llm: LlmServer;
 let runDir: string;

@@ -15,11 +15,11 @@ import { createClient } from '../../src/client/connection';
 import { startDevServer } from '../../src/client/dev-server';
 import { connectTemporal } from '../../src/client/generate';
 import { parseEncryptionKeys } from '../../src/shared/encryption/codec';
-import { pauseSignal, resumeSignal } from '../../src/shared/messages';
-import type { RunSummary } from '../../src/shared/schemas';
+import { pauseSignal, resumeSignal } from '../../src/run/messages';
+import type { RunSummary } from '../../src/run/schemas';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { launchChromium } from '../helpers/browser';
-import { runCli, spawnCli } from '../helpers/cli';
+import { runCli, spawnCli, generateArgs } from '../helpers/cli';
 import { readDialogues, readFailures } from '../helpers/output';
 import { tempDir, unique } from '../helpers/temporal';
 
@@ -114,23 +114,13 @@ describe('encryption', () => {
   test('encryption: history and database hold no generated text; the key reads it back, a wrong key fails clearly, the UI decodes it', async (t) => {
     const out = await tempDir('cc-enc-');
     const runId = unique('enc');
-    const args = [
-      'generate',
-      '--out',
-      out,
-      '--model',
-      'test-model',
-      '--run-id',
-      runId,
-      '--dialogs-per-intent',
-      '3',
-      '--turns',
-      '2',
-      '--concurrency',
-      '2',
-      '--intents',
-      'transaction,educational',
-    ];
+    const args = generateArgs(out, {
+      runId: runId,
+      dialogs: 3,
+      turns: 2,
+      concurrency: 2,
+      intents: 'transaction,educational',
+    });
     const running = spawnCli(args, env());
     let stderr = '';
     running.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
-import { runCli, spawnCli, type CliResult } from '../helpers/cli';
+import { runCli, spawnCli, type CliResult, generateArgs } from '../helpers/cli';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
+import { alive } from '../../src/shared/process';
 
 let slow: LlmServer;
 let silent: Server;
@@ -31,15 +32,6 @@ after(async () => {
   await slow?.close();
   await temporal?.dispose();
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function until(condition: () => boolean, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -75,20 +67,11 @@ describe('exit codes', () => {
 
   test('exit codes: a second SIGTERM while calls drain exits 143 at once, and the embedded server goes with it', async () => {
     const out = await tempDir('cc-term-twice-');
-    const run = spawnCli(
-      [
-        'generate',
-        '--out',
-        out,
-        '--model',
-        'test-model',
-        '--dialogs-per-intent',
-        '1',
-        '--intents',
-        'transaction',
-      ],
-      { OPENAI_API_KEY: 'sk-x', OPENAI_BASE_URL: slow.url, TEMPORAL_ADDRESS: '' },
-    );
+    const run = spawnCli(generateArgs(out, { dialogs: 1, intents: 'transaction' }), {
+      OPENAI_API_KEY: 'sk-x',
+      OPENAI_BASE_URL: slow.url,
+      TEMPORAL_ADDRESS: '',
+    });
     let stderr = '';
     run.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     await until(() => slow.stats().inFlight > 0);

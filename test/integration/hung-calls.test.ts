@@ -17,7 +17,7 @@ import { StallDetector, type StallDetectorSettings } from '../../src/activities/
 import type { LlmDeps } from '../../src/activities/llm-call';
 import { LLM_FAILURE_TYPES } from '../../src/activities/errors';
 import { planDialogue, skeletonMessages } from '../../src/method';
-import type { AttemptUsage, SkeletonInput, SkeletonResult } from '../../src/shared/schemas';
+import type { AttemptUsage, SkeletonInput, SkeletonResult } from '../../src/run/schemas';
 import { startLlmServer, type LlmServer, type LlmServerOptions } from '../llm-server/server';
 import { waitFor } from '../helpers/wait';
 

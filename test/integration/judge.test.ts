@@ -14,7 +14,7 @@ import { tempDir } from '../helpers/temporal';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { CALIBRATION_SET, scoreAuc } from '../../src/method/calibration';
 import { inJudgeSample } from '../../src/method/judge';
-import type { DialogueRecord, RunSummary } from '../../src/shared/schemas';
+import type { DialogueRecord, RunSummary } from '../../src/run/schemas';
 
 const servers: LlmServer[] = [];
 const server = async (options: Parameters<typeof startLlmServer>[0]) => {

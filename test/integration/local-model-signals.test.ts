@@ -10,15 +10,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { waitFor } from '../helpers/wait';
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { alive } from '../../src/shared/process';
 
 const HOLDER = resolve(__dirname, '..', 'helpers', 'local-model-holder.ts');
 

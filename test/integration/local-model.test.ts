@@ -11,6 +11,7 @@ import { DEFAULT_LOCAL_MODEL, defaultModelPath, localModelName } from '../../src
 import { INTENTS } from '../../src/method/intents';
 import { assertDataset, readDialogues, readFailures } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
+import { alive } from '../../src/shared/process';
 
 let temporal: TestDevServer;
 before(async () => {
@@ -19,15 +20,6 @@ before(async () => {
 after(async () => {
   await temporal?.dispose();
 });
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 // Idle CI machine: about 30 s. A loaded one runs a 1.5B model at a fraction of that speed.
 test(

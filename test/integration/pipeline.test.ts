@@ -11,7 +11,7 @@ import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { assertDataset, readDialogues, readFailures } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
-import { setConcurrencyUpdate } from '../../src/shared/messages';
+import { setConcurrencyUpdate } from '../../src/run/messages';
 
 const API_KEY = 'sk-test-secret-key-0123456789';
 let temporal: TestDevServer;

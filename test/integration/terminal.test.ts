@@ -13,6 +13,7 @@ import { buildProgram } from '../../src/client/cli';
 import { runCli, spawnCli } from '../helpers/cli';
 import { assertDataset, readDialogues } from '../helpers/output';
 import { tempDir } from '../helpers/temporal';
+import { alive } from '../../src/shared/process';
 
 let llm: LlmServer;
 before(async () => {
@@ -24,15 +25,6 @@ after(async () => {
 
 const env = () => ({ OPENAI_API_KEY: 'sk-terminal', OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: '' });
 const SDK_NOISE = /\[(WARN|INFO)\]|Network error|retried|Worker state changed/;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('terminal', () => {
   test('terminal: SIGINT to the process group drains the worker before the server stops, without SDK noise, and the run resumes with the reply checks of both processes counted', async () => {

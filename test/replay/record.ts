@@ -19,7 +19,7 @@ import {
   resumeUpdate,
   setConcurrencySignal,
   setConcurrencyUpdate,
-} from '../../src/shared/messages';
+} from '../../src/run/messages';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { CUSTOM_TAXONOMY } from '../helpers/taxonomy';
 import { devServer, tempDir, type TestDevServer } from '../helpers/temporal';
@@ -183,6 +183,12 @@ const SCENARIOS: Record<string, Scenario> = {
     },
     llm: (llm) =>
       llm.configure({ faults: { serverError: 0.15 }, alwaysFail: undefined, latency: { meanMs: 20 } }),
+  },
+  // Recorded after the run began asking the storage queue for its directory before any intent
+  // (patch storage-check-first).
+  'storage-check': {
+    run: { intents: ['transaction'], numDialogsPerIntent: 2, numTurnsPerDialog: 1, concurrency: 2 },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 20 } }),
   },
   failures: {
     run: {

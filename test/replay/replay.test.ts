@@ -42,6 +42,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     'late-child-pause',
     'judge',
     'topic-expansion',
+    'storage-check',
   ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
 

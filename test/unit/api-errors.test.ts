@@ -5,19 +5,15 @@ import { test } from 'node:test';
 import { ConsistentChatGenerator } from '../../src/client/api';
 import { ConfigError } from '../../src/shared/errors';
 import { tempDir } from '../helpers/temporal';
+import { withEnv } from '../helpers/env';
 
 test('api errors: a bad option is named as the API spells it, before anything starts', async (t) => {
   // An endpoint that is never reached: the input is refused first.
-  for (const [name, value] of [
-    ['OPENAI_API_KEY', 'sk-api-errors'],
-    ['OPENAI_BASE_URL', 'http://127.0.0.1:9/v1'],
-    ['TEMPORAL_ADDRESS', undefined],
-  ] as const) {
-    const before = process.env[name];
-    if (value === undefined) delete process.env[name];
-    else process.env[name] = value;
-    t.after(() => (before === undefined ? delete process.env[name] : (process.env[name] = before)));
-  }
+  withEnv(t, {
+    OPENAI_API_KEY: 'sk-api-errors',
+    OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
+    TEMPORAL_ADDRESS: undefined,
+  });
   const root = await tempDir('cc-api-errors-');
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ numDialogsPerIntent: 0 }, /^numDialogsPerIntent: /],

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { RunConfig } from '../../src/shared/schemas';
+import type { RunConfig } from '../../src/run/schemas';
 import {
   abortedFailures,
   countCall,

@@ -7,7 +7,7 @@ import { exportDataset } from '../../src/export/export';
 import { parseMetricFilter } from '../../src/export/filters';
 import { dialogueMetrics } from '../../src/method/metrics';
 import { ConfigError } from '../../src/shared/errors';
-import type { DialogueRecord } from '../../src/shared/schemas';
+import type { DialogueRecord } from '../../src/run/schemas';
 import { runCliInProcess } from '../helpers/cli-in-process';
 import { readJsonl } from '../helpers/output';
 import { syntheticRecord, writeSyntheticRun } from '../helpers/synthetic-run';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { DialogueRecord } from '../../src/shared/schemas';
+import type { DialogueRecord } from '../../src/run/schemas';
 import { JsonlStore, StoreRegistry } from '../../src/storage/jsonl-store';
 import { readJsonl } from '../helpers/output';
 import { testRecord as record } from '../helpers/storage';

@@ -17,7 +17,7 @@ import {
 } from '../../src/method/judge';
 import { dialogueMetrics } from '../../src/method/metrics';
 import { runCostUsd } from '../../src/shared/pricing';
-import { dialogueRecordSchema, judgeVerdictSchema, runInputSchema } from '../../src/shared/schemas';
+import { dialogueRecordSchema, judgeVerdictSchema, runInputSchema } from '../../src/run/schemas';
 
 const reply = (scores: number[], score: number, flags: string[][] = []) => ({
   facts: ['turn 1: allergic to peanuts'],

@@ -18,7 +18,7 @@ import {
   skeletonReplySchema,
   toDialogueRecord,
 } from '../../src/method';
-import { dialogueRecordSchema } from '../../src/shared/schemas';
+import { dialogueRecordSchema } from '../../src/run/schemas';
 
 const plans = (seed: string, intent: (typeof INTENT_IDS)[number], n: number) =>
   Array.from({ length: n }, (_, index) => planDialogue({ runId: 'r', seed, intent, index }));

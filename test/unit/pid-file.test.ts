@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isRecordedServer, processStartTime, startDevServer } from '../../src/client/dev-server';
 import { quietRuntime, tempDir } from '../helpers/temporal';
+import { alive } from '../../src/shared/process';
 
 const children: ChildProcess[] = [];
 after(() => {
@@ -20,15 +21,6 @@ async function bystander(...args: string[]): Promise<ChildProcess> {
   await new Promise<void>((resolve) => child.once('spawn', () => resolve()));
   return child;
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('pid file', () => {
   test('pid file: a recorded pid counts as the server only with its command line, database and start time', async () => {

@@ -9,7 +9,7 @@ import {
 import { toDialogueRecord } from '../../src/method/dialogue';
 import { planDialogue, seededIndexPermutation } from '../../src/method/plan';
 import { skeletonMessages } from '../../src/method/prompts';
-import { runInputSchema } from '../../src/shared/schemas';
+import { runInputSchema } from '../../src/run/schemas';
 
 test('plan: the index permutation is a bijection of 0..n-1 for any size', () => {
   for (const n of [1, 2, 3, 7, 64, 1_000, 3_840, 100_003]) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { costOf, DEFAULT_PRICES, formatCost, paidTokens, priceFor } from '../../src/shared/pricing';
-import { runInputSchema } from '../../src/shared/schemas';
+import { runInputSchema } from '../../src/run/schemas';
 
 test('pricing: a dated model name takes the price of its family, the longest match first', () => {
   assert.deepEqual(priceFor('gpt-4o-mini-2024-07-18'), DEFAULT_PRICES['gpt-4o-mini']);

@@ -5,7 +5,7 @@ import type { Client } from '@temporalio/client';
 import { readProgress, ReportAges } from '../../src/client/generate';
 import { createProgressView, formatStats, progressStats } from '../../src/client/progress';
 import { MIN_REPORT_INTERVAL_MS } from '../../src/workflows/intent';
-import type { IntentProgress, RunProgress } from '../../src/shared/schemas';
+import type { IntentProgress, RunProgress } from '../../src/run/schemas';
 
 const intent = (over: Partial<IntentProgress>): IntentProgress => ({
   intent: 'transaction',

@@ -6,7 +6,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createStorageActivities } from '../../src/activities/storage';
 import { readDialogueRecords } from '../../src/export/records';
 import { dialogueMetrics, metricsOf } from '../../src/method/metrics';
-import type { StoreDialoguesResult } from '../../src/shared/schemas';
+import type { StoreDialoguesResult } from '../../src/run/schemas';
 import { StoreRegistry } from '../../src/storage/jsonl-store';
 import { testRecord as record } from '../helpers/storage';
 import { tempDir } from '../helpers/temporal';

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createStorageActivities } from '../../src/activities/storage';
-import type { StoreDialoguesInput } from '../../src/shared/schemas';
+import type { StoreDialoguesInput } from '../../src/run/schemas';
 import { ForbiddenDirectoryError, isWithin, resolveOutputRoot } from '../../src/storage/confine';
 import { IdIndex } from '../../src/storage/id-index';
 import { JsonlStore, MARKER_FILE, StoreRegistry } from '../../src/storage/jsonl-store';

@@ -34,7 +34,7 @@ import {
   type PromptTemplates,
   type Taxonomy,
 } from '../../src/method';
-import { runInputSchema } from '../../src/shared/schemas';
+import { runInputSchema } from '../../src/run/schemas';
 import { ConfigError } from '../../src/worker';
 import { CUSTOM_TAXONOMY as CUSTOM } from '../helpers/taxonomy';
 import { tempDir } from '../helpers/temporal';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import type { RunInput, RunSummary } from '../../src/shared/schemas';
+import type { RunInput, RunSummary } from '../../src/run/schemas';
 import { MAX_PROGRESS_REPORTS } from '../../src/workflows/intent';
 import { fakeActivities } from '../helpers/fake-activities';
 import { withTestWorker } from '../helpers/workers';

@@ -14,12 +14,12 @@ import {
   resumeUpdate,
   setConcurrencySignal,
   setConcurrencyUpdate,
-} from '../../src/shared/messages';
-import type { RunInput, RunSummary } from '../../src/shared/schemas';
-import { fakeActivities } from '../helpers/fake-activities';
+} from '../../src/run/messages';
+import type { RunInput, RunSummary } from '../../src/run/schemas';
+import type { fakeActivities } from '../helpers/fake-activities';
 import { unique, useTemporal } from '../helpers/temporal';
 import { callGate, pendingActivities, sleep, waitFor } from '../helpers/wait';
-import { withTestWorker } from '../helpers/workers';
+import { withGatedWorker } from '../helpers/workers';
 
 const temporal = useTemporal();
 
@@ -37,21 +37,15 @@ function input(runId: string, overrides: Partial<RunInput> = {}): RunInput {
 }
 
 /** Runs `fn` with a worker whose LLM activities take `delayMs`; fails if the run does not end in time. */
-async function withWorker<T>(
+function withWorker<T>(
   delayMs: number,
   fn: (taskQueue: string, log: ReturnType<typeof fakeActivities>['log']) => Promise<T>,
   gate?: ReturnType<typeof callGate>,
 ): Promise<T> {
-  const pass = async () => {
-    await gate?.pass();
-    await sleep(delayMs);
-  };
-  const { activities, log } = fakeActivities({ beforeSkeleton: pass, beforeResponses: pass });
   // A run without storageTaskQueue stores on the shared storage queue: the test worker serves both.
-  // Held calls are let go however `fn` ends, or the worker could not shut down.
-  return withTestWorker(
-    { connection: temporal.connection, activities, prefix: 'control', deadlineMs: 60_000 },
-    (taskQueue) => fn(taskQueue, log).finally(() => gate?.release()),
+  return withGatedWorker(
+    { connection: temporal.connection, prefix: 'control', gate, delayMs, deadlineMs: 60_000 },
+    fn,
   );
 }
 

@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createStorageActivities } from '../../src/activities/storage';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import type { RunInput } from '../../src/shared/schemas';
+import type { RunInput } from '../../src/run/schemas';
 import { sharedStorageTaskQueue } from '../../src/shared/storage-queue';
 import { resolveOutputRoot } from '../../src/storage/confine';
 import { StoreRegistry } from '../../src/storage/jsonl-store';
@@ -42,8 +42,9 @@ after(async () => {
 async function runWith(
   outDir: string,
   hooks: Parameters<typeof fakeActivities>[0] = {},
-): Promise<{ error: unknown; runId: string }> {
-  const { activities } = fakeActivities(hooks);
+): Promise<{ error: unknown; runId: string; llmCalls: () => number }> {
+  const { activities, log } = fakeActivities(hooks);
+  const llmCalls = () => log.skeletonCalls.length + log.responsesCalls.length;
   const registry = new StoreRegistry({ root });
   const taskQueue = unique('confine');
   const runId = unique('confine');
@@ -74,12 +75,38 @@ async function runWith(
         env.client.workflow.execute(WORKFLOW_TYPES.run, { workflowId: runId, taskQueue, args: [input] }),
       ),
     );
-    return { error: undefined, runId };
+    return { error: undefined, runId, llmCalls };
   } catch (error) {
-    return { error, runId };
+    return { error, runId, llmCalls };
   } finally {
     await registry.closeAll();
   }
+}
+
+/**
+ * The run failed before any LLM call, as `Storage.ForbiddenDirectory` naming the directory and the
+ * root: its first step asks the storage queue, once (issue 27 item 4).
+ */
+async function assertRefusedFirst(
+  run: { error: unknown; runId: string; llmCalls: () => number },
+  outDir: string,
+): Promise<void> {
+  assert.ok(run.error instanceof WorkflowFailedError, `the run failed: ${String(run.error)}`);
+  const cause = run.error.cause;
+  assert.ok(cause instanceof ApplicationFailure, `cause: ${String(cause)}`);
+  assert.equal(cause.type, 'Storage.ForbiddenDirectory');
+  assert.equal(cause.nonRetryable, true);
+  assert.ok(cause.message.includes(root), `names the root: ${cause.message}`);
+  const named = cause.message.includes(outDir) || cause.message.includes(resolve(outDir));
+  assert.ok(named, `names the directory: ${cause.message}`);
+  assert.equal(run.llmCalls(), 0, 'no LLM call was made');
+  const { events } = await env.client.workflow.getHandle(run.runId).fetchHistory();
+  assert.ok(!events?.some((e) => e.startChildWorkflowExecutionInitiatedEventAttributes), 'no intent started');
+  const attempts = (events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
+  assert.deepEqual(
+    attempts.map((e) => e.activityTaskStartedEventAttributes!.attempt),
+    [1],
+  );
 }
 
 /** The intent failed because a storage activity failed once, non-retryably, as `Storage.ForbiddenDirectory`. */
@@ -105,7 +132,7 @@ async function assertForbidden(run: { error: unknown; runId: string }): Promise<
 }
 
 describe('storage confinement', () => {
-  test('storage confinement: hostile outDirs fail non-retryably and touch nothing outside the root', async () => {
+  test('storage confinement: hostile outDirs fail the run before any LLM call, naming the directory and the root, and touch nothing outside it', async () => {
     await symlink(decoy, join(root, 'escape'));
     const foreign = join(root, 'foreign');
     await mkdir(foreign);
@@ -119,7 +146,7 @@ describe('storage confinement', () => {
       join(root, 'escape', 'run'),
       foreign,
     ]) {
-      await assertForbidden(await runWith(outDir));
+      await assertRefusedFirst(await runWith(outDir), outDir);
     }
     assert.deepEqual(await snapshotTree(decoy), before.decoy, 'the decoy outside the root is untouched');
     assert.deepEqual(

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { MAX_QUERY_CHARS, MAX_RESPONSE_CHARS } from '../../src/method/replies';
 import { MAX_TURNS_PER_DIALOG, WORKFLOW_TYPES } from '../../src/shared/constants';
 import type { Activities } from '../../src/activities';
-import type { RunInput, RunSummary } from '../../src/shared/schemas';
+import type { RunInput, RunSummary } from '../../src/run/schemas';
 import { STORE_BATCH_BYTES } from '../../src/workflows/budget';
 import { fakeActivities } from '../helpers/fake-activities';
 import { unique, useTemporal } from '../helpers/temporal';

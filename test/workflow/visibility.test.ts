@@ -7,13 +7,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import { intentProgressQuery, pauseUpdate, resumeUpdate, runProgressQuery } from '../../src/shared/messages';
-import type { RunInput, RunProgress, RunSummary } from '../../src/shared/schemas';
+import { intentProgressQuery, pauseUpdate, resumeUpdate, runProgressQuery } from '../../src/run/messages';
+import type { RunInput, RunProgress, RunSummary } from '../../src/run/schemas';
 import { MAX_PROGRESS_REPORTS, MIN_REPORT_INTERVAL_MS } from '../../src/workflows/intent';
-import { fakeActivities } from '../helpers/fake-activities';
 import { unique, useTemporal } from '../helpers/temporal';
 import { callGate, waitFor } from '../helpers/wait';
-import { withTestWorker } from '../helpers/workers';
+import { withGatedWorker } from '../helpers/workers';
 
 const temporal = useTemporal();
 
@@ -31,16 +30,13 @@ function input(runId: string, overrides: Partial<RunInput> = {}): RunInput {
 }
 
 /** Runs `fn` with a worker whose LLM activities pass `gate` first (none: they run at once). */
-async function withWorker<T>(
+function withWorker<T>(
   gate: ReturnType<typeof callGate> | undefined,
   fn: (taskQueue: string) => Promise<T>,
 ): Promise<T> {
-  const pass = gate?.pass ?? (() => Promise.resolve());
-  const { activities } = fakeActivities({ beforeSkeleton: pass, beforeResponses: pass });
   // A run without storageTaskQueue stores on the shared storage queue: the test worker serves both.
-  // Held calls are let go however `fn` ends, or the worker could not shut down.
-  return withTestWorker({ connection: temporal.connection, activities, prefix: 'vis' }, (taskQueue) =>
-    fn(taskQueue).finally(() => gate?.release()),
+  return withGatedWorker({ connection: temporal.connection, prefix: 'vis', gate }, (taskQueue) =>
+    fn(taskQueue),
   );
 }
 

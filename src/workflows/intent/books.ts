@@ -18,7 +18,7 @@ import type {
   RunConfig,
   StageTokens,
   Usage,
-} from '../../shared/schemas';
+} from '../../run/schemas';
 
 /** A stage that calls the LLM: the books count its tokens and failed attempts apart. */
 export type LlmStage = keyof StageTokens & keyof FailedAttempts;

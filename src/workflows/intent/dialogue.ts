@@ -1,6 +1,6 @@
 /** Drives one dialogue through its stages (stages.ts), and records why it failed if it did. */
 import { ActivityFailure, condition, isCancellation, log } from '@temporalio/workflow';
-import type { FailureRecord, RunConfig } from '../../shared/schemas';
+import type { FailureRecord, RunConfig } from '../../run/schemas';
 import { type Books, countFailedAttempts, failureRecord, type LlmStage, type SystemicWatch } from './books';
 import { failureOf, paidByFailure } from './failures';
 import type { Dialogue, Stage } from './stages';

@@ -1,6 +1,6 @@
 /** What a failed LLM activity tells the books: its failure type and reason, and the attempts it paid. */
 import { type ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
-import { type AttemptUsage, attemptUsageSchema } from '../../shared/schemas';
+import { type AttemptUsage, attemptUsageSchema } from '../../run/schemas';
 
 /** The failure's type (`Llm.RateLimit`, …) and message, from the activity's cause. */
 export function failureOf(error: ActivityFailure): { type: string; reason: string } {

@@ -5,7 +5,7 @@
 import { type ActivityOptions, patched, workflowInfo } from '@temporalio/workflow';
 import { defaultMaxTokens, promptContext } from '../../method/prompts';
 import { storageTaskQueueFor } from '../../shared/storage-queue';
-import type { DialoguePlan, JudgeSettings, LlmCallSettings, RunConfig } from '../../shared/schemas';
+import type { DialoguePlan, JudgeSettings, LlmCallSettings, RunConfig } from '../../run/schemas';
 import { defaultJudgeMaxTokens } from '../../method/judge';
 import { PATCHES } from '../patches';
 import { type LlmStage, SYSTEMIC_FAILURES } from './books';

@@ -3,8 +3,8 @@
  * `progress` query learns the intents' numbers from them.
  */
 import { getExternalWorkflowHandle, patched, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
-import type { IntentProgress } from '../../shared/schemas';
-import { intentReportSignal } from '../../shared/messages';
+import type { IntentProgress } from '../../run/schemas';
+import { intentReportSignal } from '../../run/messages';
 import { PATCHES } from '../patches';
 import { type Books, finishedDialogues } from './books';
 

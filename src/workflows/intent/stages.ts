@@ -26,7 +26,7 @@ import type {
   RunConfig,
   Skeleton,
   Usage,
-} from '../../shared/schemas';
+} from '../../run/schemas';
 import {
   type Books,
   countCall,

@@ -4,7 +4,7 @@
  */
 import { condition, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import type { DialogueRecord, FailureRecord, RunConfig } from '../../shared/schemas';
+import type { DialogueRecord, FailureRecord, RunConfig } from '../../run/schemas';
 import { STORE_BATCH_BYTES, STORE_GROUP_MS, storeBatchLength, utf8Bytes } from '../budget';
 import { PATCHES } from '../patches';
 import { storageActivityOptions, storageQueueOf, storageSummary } from './options';

@@ -21,8 +21,8 @@ import {
   resumeSignal,
   setConcurrencySignal,
   setRunConcurrencySignal,
-} from '../../shared/messages';
-import type { DialoguePlan, IntentProgress, RunConfig } from '../../shared/schemas';
+} from '../../run/messages';
+import type { DialoguePlan, IntentProgress, RunConfig } from '../../run/schemas';
 import { hasRoomForAnother, MAX_WINDOW_PER_WORKFLOW, scheduleAhead } from '../budget';
 import { PATCHES } from '../patches';
 import {

@@ -4,10 +4,10 @@
  * added (optional) within a version; a removal or a change of meaning raises `schemaVersion`.
  */
 import { z } from 'zod';
-import { priceSchema } from './pricing';
+import { priceSchema } from '../shared/pricing';
 import type { IntentProgress, RunProgress, RunSummary } from './schemas';
 
-import { STATUS_SCHEMA_VERSION } from './constants';
+import { STATUS_SCHEMA_VERSION } from '../shared/constants';
 
 export { STATUS_SCHEMA_VERSION };
 

@@ -1,9 +1,10 @@
 /**
- * zod schemas at the package's boundaries: the workflow input (also what the CLI and the client API
- * build), activity payloads and output records. Types are inferred from them.
+ * The run's contract, above the method and below what runs it (workflows, activities, client): zod
+ * schemas of the workflow input (also what the CLI and the client API build), activity payloads and
+ * progress. Types are inferred from them. `src/shared/` sits below it and imports nothing above.
  */
 import { z } from 'zod';
-import { INTENT_IDS, type InfoFlowId, type IntentId } from '../method/intents';
+import { INTENT_IDS, type IntentId } from '../method/intents';
 import type { PromptContext } from '../method/prompts';
 import type { JudgeContext } from '../method/judge';
 import { runAttributesSchema } from '../method/attributes';
@@ -23,9 +24,20 @@ import {
   MAX_TURNS_PER_DIALOG,
   MIN_TURNS_PER_DIALOG,
   RESPONSE_FORMAT_MODES,
-} from './constants';
-import type { STATUS_SCHEMA_VERSION } from './constants';
-import { pricesSchema, type Price } from './pricing';
+} from '../shared/constants';
+import type { STATUS_SCHEMA_VERSION } from '../shared/constants';
+import { pricesSchema, type Price } from '../shared/pricing';
+import type { DialoguePlan, DialogueRecord, JudgeTally, JudgeVerdict, Skeleton } from '../method/types';
+
+export { dialogueRecordSchema, JUDGE_FLAGS, judgeVerdictSchema, turnSchema } from '../method/types';
+export type {
+  DialoguePlan,
+  DialogueRecord,
+  JudgeFlag,
+  JudgeTally,
+  JudgeVerdict,
+  Skeleton,
+} from '../method/types';
 
 /** Intent ids are the built-in ones or those of the run's own taxonomy: checked against it below. */
 export const intentIdSchema = methodIdSchema;
@@ -206,18 +218,6 @@ export type RunConfig = z.output<typeof runInputObjectSchema>;
 export const usageSchema = z.object({ promptTokens: z.number(), completionTokens: z.number() });
 export type Usage = z.infer<typeof usageSchema>;
 
-/** One planned dialogue: what the plan decides before any LLM call. */
-export interface DialoguePlan {
-  /** Unique across runs: `<runId>.<intent>.<index>`. */
-  id: string;
-  index: number;
-  intent: IntentId;
-  infoFlow: InfoFlowId;
-  topic: string;
-  /** One value per attribute axis, by axis name; absent in runs without attributes. */
-  attributes?: Record<string, string>;
-}
-
 /** The part of the run's settings an LLM activity needs. */
 export interface LlmCallSettings {
   runId: string;
@@ -233,12 +233,6 @@ export interface LlmCallSettings {
    * Absent in activities scheduled before the gate existed: those are bounded by their workflow alone.
    */
   runConcurrency?: number;
-}
-
-export interface Skeleton {
-  /** Short core-topic label written by the LLM: the record's `category`. */
-  category: string;
-  queries: string[];
 }
 
 export interface SkeletonInput {
@@ -293,80 +287,6 @@ export interface ResponsesResult {
   failedAttempts?: AttemptUsage;
 }
 
-export const turnSchema = z
-  .object({ role: z.enum(['user', 'assistant']), value: z.string().min(1) })
-  .strict();
-
-/** The judge's named failures (src/method/judge.ts explains each to the judge). */
-export const JUDGE_FLAGS = [
-  'contradiction',
-  'forgotten_constraint',
-  'off_question',
-  'persona_drift',
-  'skeleton_not_followed',
-] as const;
-export type JudgeFlag = (typeof JUDGE_FLAGS)[number];
-
-const judgeScore = z.number().int().min(1).max(10);
-
-/**
- * What the judge made of a dialogue: a 1–10 consistency score per assistant turn and for the whole,
- * the named failures it found, and one sentence why. `error` instead of scores when the judge's
- * calls failed: the dialogue is kept (it was paid for) and can be judged again later.
- */
-export const judgeVerdictSchema = z
-  .object({
-    model: z.string().min(1).max(200),
-    score: judgeScore.optional(),
-    turn_scores: z.array(judgeScore).optional(),
-    flags: z.array(z.enum(JUDGE_FLAGS)).optional(),
-    reason: z.string().max(2_000).optional(),
-    error: z.string().max(2_000).optional(),
-  })
-  .strict()
-  .refine((v) => (v.score === undefined) !== (v.error === undefined), {
-    message: 'must hold either a score or an error',
-  });
-export type JudgeVerdict = z.infer<typeof judgeVerdictSchema>;
-
-/** The judge's counts over some dialogues: verdicts by score, flags by name, judge calls that failed. */
-export interface JudgeTally {
-  judged: number;
-  /** Dialogues kept unjudged because the judge's calls failed. */
-  failed: number;
-  /** `scores[s - 1]`: dialogues scored `s`. */
-  scores: number[];
-  flags: Partial<Record<JudgeFlag, number>>;
-}
-
-/** One line of `dialogs.jsonl`. `category` and `conversation` are exactly the seed's output format. */
-export const dialogueRecordSchema = z
-  .object({
-    id: z.string().min(1),
-    category: z.string().min(1),
-    conversation: z
-      .array(turnSchema)
-      .min(2)
-      .refine(
-        (c) => c.length % 2 === 0 && c.every((t, i) => t.role === (i % 2 === 0 ? 'user' : 'assistant')),
-        {
-          message: 'must alternate user and assistant, starting with user and ending with assistant',
-        },
-      ),
-    intent: z.string().min(1),
-    info_flow: z.string().min(1),
-    topic: z.string().min(1),
-    /** The leaf topic's path from its seed topic, in runs with topic expansion (issue 22). */
-    topic_path: z.array(z.string().min(1)).min(1).optional(),
-    /** The user attributes the dialogue was planned with, by axis name (runs with attributes only). */
-    attributes: z.record(z.string().max(40), z.string().max(200)).optional(),
-    model: z.string().min(1),
-    /** The judge's verdict (runs with `judge` only; a sample of them with `judge.sample`). */
-    judge: judgeVerdictSchema.optional(),
-  })
-  .strict();
-export type DialogueRecord = z.infer<typeof dialogueRecordSchema>;
-
 /** One line of `failures.jsonl`: a planned dialogue that did not succeed within the attempt limit. */
 export interface FailureRecord {
   id: string;
@@ -380,6 +300,26 @@ export interface FailureRecord {
   reason: string;
   attempts?: number;
   failed_at: string;
+}
+
+/** The storage activity a run calls first: is its directory one the storage worker writes to? */
+export interface CheckOutputDirectoryInput {
+  outDir: string;
+  runId: string;
+}
+
+export interface CheckOutputDirectoryResult {
+  /** The storage worker's output root. */
+  root: string;
+}
+
+/** The last step of a retry: failures.jsonl keeps only what failed again. */
+export interface SettleRetryInput {
+  outDir: string;
+  /** Ids of the dialogues the retry ran, each once. */
+  retried: string[];
+  /** The failure records of those that failed again. */
+  failedAgain: FailureRecord[];
 }
 
 export interface StoreDialoguesInput {
@@ -477,7 +417,7 @@ export const intentReportSchema = z.object({
 });
 
 export interface RunProgress {
-  /** The shape's version (src/shared/status.ts); absent from runs started before it existed. */
+  /** The shape's version (src/run/status.ts); absent from runs started before it existed. */
   schemaVersion?: typeof STATUS_SCHEMA_VERSION;
   runId: string;
   outDir: string;

@@ -1,0 +1,288 @@
+/**
+ * The one table of `generate`'s run flags: each row says which run input field a flag sets, how its
+ * text is read, and the default and limits its help shows. The commander options, the parsing, the
+ * flag an error names and the help text all come from it, so a new run setting is one row.
+ */
+import { Option, type Command } from 'commander';
+import { INTENT_IDS } from '../method/intents';
+import {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_DIALOGS_PER_INTENT,
+  DEFAULT_LLM_RETRY,
+  DEFAULT_TEMPERATURE,
+  DEFAULT_TURNS_PER_DIALOG,
+  MAX_CONCURRENCY,
+  MAX_DIALOGS_PER_INTENT,
+  MAX_TEMPERATURE,
+  MAX_TURNS_PER_DIALOG,
+  MIN_TURNS_PER_DIALOG,
+  RESPONSE_FORMAT_MODES,
+} from '../shared/constants';
+import { ConfigError } from '../shared/errors';
+
+/** How a flag's text becomes a value; `method` flags are read by the caller (files, the taxonomy). */
+export const FLAG_KINDS = ['text', 'whole', 'decimal', 'choice', 'method'] as const;
+
+export interface RunFlag {
+  /** The run input path the flag sets (`rateLimit.requestsPerMinute`). */
+  field: string;
+  /** The flag as typed, with its argument: `--turns <n>`. */
+  flag: string;
+  kind: (typeof FLAG_KINDS)[number];
+  /** What the value is, for the help text; limits and default are added from the row. */
+  help: string;
+  limits?: readonly [number, number];
+  default?: string | number;
+  choices?: readonly string[];
+  required?: boolean;
+}
+
+export const RUN_FLAGS: readonly RunFlag[] = [
+  {
+    field: 'outDir',
+    flag: '--out <dir>',
+    kind: 'text',
+    required: true,
+    help: 'output directory of the run (required): dialogs.jsonl, run.json, logs',
+  },
+  {
+    field: 'numDialogsPerIntent',
+    flag: '--dialogs-per-intent <n>',
+    kind: 'whole',
+    help: 'dialogues per intent',
+    limits: [1, MAX_DIALOGS_PER_INTENT],
+    default: DEFAULT_DIALOGS_PER_INTENT,
+  },
+  {
+    field: 'numTurnsPerDialog',
+    flag: '--turns <n>',
+    kind: 'whole',
+    help: 'user queries per dialogue',
+    limits: [MIN_TURNS_PER_DIALOG, MAX_TURNS_PER_DIALOG],
+    default: DEFAULT_TURNS_PER_DIALOG,
+  },
+  {
+    field: 'temperature',
+    flag: '--temperature <t>',
+    kind: 'decimal',
+    help: 'sampling temperature',
+    limits: [0, MAX_TEMPERATURE],
+    default: DEFAULT_TEMPERATURE,
+  },
+  { field: 'model', flag: '--model <name>', kind: 'text', help: 'model name', default: 'OPENAI_MODEL' },
+  {
+    field: 'concurrency',
+    flag: '--concurrency <n>',
+    kind: 'whole',
+    help: 'LLM calls in flight for the run',
+    limits: [1, MAX_CONCURRENCY],
+    default: DEFAULT_CONCURRENCY,
+  },
+  {
+    field: 'intents',
+    flag: '--intents <names>',
+    kind: 'method',
+    help: `comma-separated intents of the taxonomy (built-in: ${INTENT_IDS.join(', ')})`,
+    default: 'all',
+  },
+  { field: 'seed', flag: '--seed <seed>', kind: 'text', help: 'plan seed', default: 'the run id' },
+  {
+    field: 'attributes',
+    flag: '--attributes <file>',
+    kind: 'method',
+    help: 'user attributes the plan combines with topics: builtin, none, or a YAML/JSON file of axes',
+    default: 'builtin',
+  },
+  {
+    field: 'runId',
+    flag: '--run-id <id>',
+    kind: 'text',
+    help: 'run id',
+    default: 'the run in --out, else a new one',
+  },
+  {
+    field: 'taxonomy',
+    flag: '--taxonomy <file>',
+    kind: 'method',
+    help: 'YAML or JSON taxonomy: intents, info flows as steps, topics',
+    default: 'the built-in one',
+  },
+  {
+    field: 'prompts',
+    flag: '--prompts <dir>',
+    kind: 'method',
+    help: 'directory of prompt templates: skeleton.txt, responses.txt [, *.system.txt]',
+    default: 'the built-in ones',
+  },
+  {
+    field: 'rateLimit.requestsPerMinute',
+    flag: '--rpm <n>',
+    kind: 'whole',
+    help: 'requests per minute limit (per worker process)',
+  },
+  {
+    field: 'rateLimit.tokensPerMinute',
+    flag: '--tpm <n>',
+    kind: 'whole',
+    help: 'tokens per minute limit (per worker process)',
+  },
+  {
+    field: 'retry.maximumAttempts',
+    flag: '--max-attempts <n>',
+    kind: 'whole',
+    help: 'attempts per LLM call before a dialogue is recorded as failed',
+    limits: [1, 100],
+    default: DEFAULT_LLM_RETRY.maximumAttempts,
+  },
+  {
+    field: 'temperatures.skeleton',
+    flag: '--skeleton-temperature <t>',
+    kind: 'decimal',
+    help: 'temperature of the user-side skeleton calls',
+    limits: [0, MAX_TEMPERATURE],
+    default: '--temperature',
+  },
+  {
+    field: 'temperatures.responses',
+    flag: '--responses-temperature <t>',
+    kind: 'decimal',
+    help: 'temperature of the response calls',
+    limits: [0, MAX_TEMPERATURE],
+    default: '--temperature',
+  },
+  {
+    field: 'maxTokens.skeleton',
+    flag: '--skeleton-max-tokens <n>',
+    kind: 'whole',
+    help: 'completion token limit of skeleton calls',
+    default: '200 + 100 per turn',
+  },
+  {
+    field: 'maxTokens.responses',
+    flag: '--responses-max-tokens <n>',
+    kind: 'whole',
+    help: 'completion token limit of response calls',
+    default: '400 + 320 per turn',
+  },
+  {
+    field: 'judge.model',
+    flag: '--judge-model <name>',
+    kind: 'text',
+    help: "the judge's model (implies --judge)",
+    default: '--model',
+  },
+  {
+    field: 'judge.sample',
+    flag: '--judge-sample <fraction>',
+    kind: 'decimal',
+    help: 'judge a seeded sample of the dialogues, above 0 and at most 1 (implies --judge)',
+    default: '1: all',
+  },
+  {
+    field: 'responseFormat',
+    flag: '--response-format <mode>',
+    kind: 'choice',
+    help: 'structured output mode',
+    choices: RESPONSE_FORMAT_MODES,
+    default: 'auto',
+  },
+];
+
+/** The help line of a row: what it is, its limits and its default, from the row itself. */
+export function flagHelp(row: RunFlag): string {
+  const limits = row.limits ? `, ${row.limits[0]}-${row.limits[1]}` : '';
+  return `${row.help}${limits}${row.default !== undefined ? ` (default ${row.default})` : ''}`;
+}
+
+/** Adds the table's options to a command. */
+export function addRunFlags(cmd: Command): Command {
+  for (const row of RUN_FLAGS) {
+    const option = new Option(row.flag, flagHelp(row));
+    if (row.choices) option.choices(row.choices);
+    if (row.required) option.makeOptionMandatory();
+    cmd.addOption(option);
+  }
+  return cmd;
+}
+
+/** The flag that sets a run input path (or its parent), for errors; the path itself when none does. */
+export function flagOf(path: string): string {
+  const row =
+    RUN_FLAGS.find((r) => r.field === path) ?? RUN_FLAGS.find((r) => r.field === path.split('.')[0]);
+  return row ? longName(row) : path;
+}
+
+function longName(row: RunFlag): string {
+  return row.flag.split(' ')[0]!;
+}
+
+/** A flag's text as a number, decimal only: Number() also reads "0x10", "0b1" and " 12 ". */
+export function parseNumber(flag: string, raw: string, integer: boolean): number {
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw))
+    throw new ConfigError(
+      flag,
+      `must be ${integer ? 'a whole number' : 'a decimal number'}, got ${JSON.stringify(raw)}`,
+    );
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new ConfigError(flag, `must be a number, got "${raw}"`);
+  if (integer && !Number.isInteger(value))
+    throw new ConfigError(flag, `must be a whole number, got "${raw}"`);
+  return value;
+}
+
+/**
+ * The run input the table's non-method flags give, nested by path (`rateLimit.requestsPerMinute`);
+ * flags not given are absent. `method` rows are left to the caller: they read files.
+ */
+export function runFlagValues(opts: Record<string, unknown>): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const row of RUN_FLAGS) {
+    const raw = opts[attributeName(row)];
+    if (typeof raw !== 'string' || row.kind === 'method') continue;
+    const value =
+      row.kind === 'whole' || row.kind === 'decimal'
+        ? parseNumber(longName(row), raw, row.kind === 'whole')
+        : raw;
+    setPath(values, row.field, value);
+  }
+  return values;
+}
+
+/** The key commander stores a row's value under. */
+export function attributeName(row: RunFlag): string {
+  return new Option(row.flag).attributeName();
+}
+
+/** The raw text of a row's flag, by run input field. */
+export function flagText(opts: Record<string, unknown>, field: string): string | undefined {
+  const row = RUN_FLAGS.find((r) => r.field === field);
+  const raw = row ? opts[attributeName(row)] : undefined;
+  return typeof raw === 'string' ? raw : undefined;
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const [head, ...rest] = path.split('.');
+  if (rest.length === 0) {
+    target[head!] = value;
+    return;
+  }
+  const inner = (target[head!] ??= {}) as Record<string, unknown>;
+  setPath(inner, rest.join('.'), value);
+}
+
+/** Flags over a config file's values, field by field inside nested settings (`retry`, `rateLimit`). */
+export function overFile(
+  fromFile: Record<string, unknown>,
+  fromFlags: Record<string, unknown>,
+): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...fromFile };
+  for (const [key, value] of Object.entries(fromFlags)) {
+    const base = merged[key];
+    merged[key] = isPlain(value) && isPlain(base) ? { ...base, ...value } : value;
+  }
+  return merged;
+}
+
+function isPlain(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,131 @@
+/**
+ * `generate --retry-failed` (issue 27 item 10) against the fault-injecting test server: it retries
+ * exactly the dialogues failures.jsonl records, once each, books them in the summary, and leaves
+ * failures.jsonl holding only what failed again.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runCli, spawnCli, generateArgs } from '../helpers/cli';
+import { waitFor } from '../helpers/wait';
+import { readDialogues, readFailures } from '../helpers/output';
+import { tempDir } from '../helpers/temporal';
+import { startLlmServer, type LlmServer } from '../llm-server/server';
+
+let llm: LlmServer;
+before(async () => {
+  llm = await startLlmServer({ latency: { meanMs: 5 }, seed: 27 });
+});
+after(async () => {
+  await llm?.close();
+});
+
+const env = () => ({ OPENAI_API_KEY: 'sk-retry', OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: '' });
+const summaryOf = async (out: string) =>
+  JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as {
+    written: number;
+    failed: number;
+    llmCalls: number;
+  };
+
+describe('retry failed', () => {
+  test('retry failed: only the recorded failures are retried, once each, booked, and failures.jsonl keeps what failed again', async () => {
+    const out = await tempDir('cc-retry-');
+    const args = generateArgs(
+      out,
+      { dialogs: 4, turns: 1, intents: 'transaction', concurrency: 2 },
+      '--max-attempts',
+      '1',
+    );
+    // First run: every chat call fails, so all four dialogues are recorded as failed.
+    llm.configure({ alwaysFail: 'serverError', faults: {} });
+    const first = await runCli(args, env());
+    assert.equal(first.code, 1, first.stderr);
+    const failedIds = (await readFailures(out)).map((f) => f.id).sort();
+    assert.equal(failedIds.length, 4);
+
+    // First retry: half the calls fail; each failed dialogue gets exactly one skeleton call.
+    llm.configure({ alwaysFail: undefined, faults: { serverError: 0.5 } });
+    llm.resetStats();
+    const retry = await runCli([...args, '--retry-failed'], env());
+    assert.ok(retry.code === 0 || retry.code === 1, retry.stderr);
+    assert.match(retry.stderr, /retried 4 failed dialogues once each/);
+    assert.equal(llm.stats().stages.skeleton, 4, 'one skeleton call per recorded failure');
+    const written = (await readDialogues(out)).map((r) => r.id);
+    const failedAgain = (await readFailures(out)).map((f) => f.id);
+    assert.deepEqual(
+      [...written, ...failedAgain].sort(),
+      failedIds,
+      'each failure ends written or failed again, once',
+    );
+    assert.equal(new Set(failedAgain).size, failedAgain.length);
+    assert.equal(retry.code, failedAgain.length > 0 ? 1 : 0);
+    const booked = await summaryOf(out);
+    assert.equal(booked.written, written.length);
+    assert.equal(booked.failed, failedAgain.length);
+
+    // Second retry, no faults: what failed again is written, and nothing else is called.
+    llm.configure({ faults: {} });
+    llm.resetStats();
+    const second = await runCli([...args, '--retry-failed'], env());
+    if (failedAgain.length > 0) {
+      assert.equal(second.code, 0, second.stderr);
+      assert.equal(llm.stats().stages.skeleton, failedAgain.length);
+    } else {
+      assert.equal(second.code, 2, second.stderr);
+      assert.match(second.stderr, /--retry-failed: .*nothing to retry/);
+    }
+    const all = (await readDialogues(out)).map((r) => r.id).sort();
+    assert.deepEqual(all, failedIds, 'every dialogue written once');
+    assert.deepEqual(await readFailures(out), []);
+    assert.deepEqual(await summaryOf(out).then((s) => [s.written, s.failed]), [4, 0]);
+
+    const nothing = await runCli([...args, '--retry-failed'], env());
+    assert.equal(nothing.code, 2, nothing.stderr);
+    assert.match(nothing.stderr, /^error: --retry-failed: .*nothing to retry\n$/);
+  });
+
+  test('retry failed: a retry killed mid-way resumes as the same retry, and each dialogue ends written once', async () => {
+    const out = await tempDir('cc-retry-crash-');
+    const args = generateArgs(
+      out,
+      { dialogs: 3, turns: 1, intents: 'educational', concurrency: 3 },
+      '--max-attempts',
+      '2',
+    );
+    llm.configure({ alwaysFail: 'serverError', faults: {}, hold: false });
+    const first = await runCli(args, env());
+    assert.equal(first.code, 1, first.stderr);
+    const failedIds = (await readFailures(out)).map((f) => f.id).sort();
+    assert.equal(failedIds.length, 3);
+
+    // The retry's calls are held at the endpoint; the process is killed while they wait.
+    llm.configure({ alwaysFail: undefined, hold: true });
+    llm.resetStats();
+    const killed = spawnCli([...args, '--retry-failed'], env());
+    let stderr = '';
+    killed.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await waitFor(() => llm.stats().inFlight > 0, 120_000, 'a retried call in flight');
+    killed.child.kill('SIGKILL');
+    await killed.done;
+    const retryId = /retrying failed dialogues in (\S+)/.exec(stderr)?.[1];
+    assert.ok(retryId, stderr);
+    assert.deepEqual(
+      (await readFailures(out)).map((f) => f.id).sort(),
+      failedIds,
+      'failures.jsonl untouched mid-retry',
+    );
+
+    llm.configure({ hold: false });
+    const resumed = await runCli([...args, '--retry-failed'], env());
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(
+      resumed.stderr,
+      new RegExp(`retrying failed dialogues in ${retryId.replace(/\./g, '\\.')} `),
+    );
+    assert.match(resumed.stderr, /retried 3 failed dialogues once each; 0 in failures.jsonl now/);
+    assert.deepEqual((await readDialogues(out)).map((r) => r.id).sort(), failedIds);
+    assert.deepEqual(await readFailures(out), []);
+  });
+});
