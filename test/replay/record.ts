@@ -35,6 +35,8 @@ interface Scenario {
   llm?: (llm: LlmServer) => void;
   /** Acts on the run while it goes (signals). */
   during?: (client: Client, runId: string, llm: LlmServer) => Promise<void>;
+  /** After the run: sets up the LLM server and runs `generate --retry-failed` on it, recording the retry too. */
+  retryFailed?: (llm: LlmServer) => void;
 }
 
 const retry = { maximumAttempts: 3, initialIntervalMs: 50, backoffCoefficient: 1, maximumIntervalMs: 50 };
@@ -201,6 +203,20 @@ const SCENARIOS: Record<string, Scenario> = {
     llm: (llm) =>
       llm.configure({ faults: { serverError: 0.4 }, alwaysFail: undefined, latency: { meanMs: 10 } }),
   },
+  // Recorded for the consistentChatRetry workflow (generate --retry-failed): a run whose every chat call
+  // fails, then its retry with some calls failing, so the retry writes dialogues and fails some again.
+  'retry-failed': {
+    run: {
+      intents: ['transaction'],
+      numDialogsPerIntent: 4,
+      numTurnsPerDialog: 1,
+      concurrency: 2,
+      retry: { ...retry, maximumAttempts: 1 },
+    },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: 'serverError', latency: { meanMs: 10 } }),
+    retryFailed: (llm) =>
+      llm.configure({ faults: { serverError: 0.4 }, alwaysFail: undefined, latency: { meanMs: 10 } }),
+  },
   // A run that grows its topics before its intent starts (patch topic-expansion): 3 dialogues of a
   // two-topic intent at one leaf each (4 with the margin), one `topics` call.
   'topic-expansion': {
@@ -247,20 +263,30 @@ async function recordScenario(name: string, scenario: Scenario, llm: LlmServer, 
   const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
   try {
     let during: Promise<void> = Promise.resolve();
-    const { summary } = await generate({
+    const options: GenerateOptions = {
       run: { outDir, runId, model: 'test-model', retry, ...scenario.run },
       temporal: { address: temporal.address, taskQueue: `replay-${name}-${process.pid}` },
       llm: { baseURL: llm.url },
       env: { ...process.env, OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: undefined },
       onStarted: () => void (during = scenario.during?.(client, runId, llm) ?? Promise.resolve()),
-    });
+    };
+    const { summary } = await generate(options);
     await during;
     console.log(`${name}: written ${summary.written}, failed ${summary.failed}`);
+    const ids = [runId, ...summary.intents.map((i) => `${runId}.${i.intent}`)];
+    if (scenario.retryFailed) {
+      scenario.retryFailed(llm);
+      const retried = await generate({
+        ...options,
+        retryFailed: true,
+        onStarted: ({ runId: retryId }) => void ids.push(retryId),
+      });
+      console.log(`${name} retry: written ${retried.summary.written}, failed ${retried.summary.failed}`);
+    }
 
     const dir = join(HISTORIES_DIR, name);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
-    const ids = [runId, ...summary.intents.map((i) => `${runId}.${i.intent}`)];
     for (const workflowId of ids) {
       const executions = [];
       for await (const e of client.workflow.list({ query: `WorkflowId = '${workflowId}'` }))
@@ -273,7 +299,9 @@ async function recordScenario(name: string, scenario: Scenario, llm: LlmServer, 
           workflowType: execution.type,
           history: historyToJson(history),
         };
-        const file = `${workflowId === runId ? 'run' : workflowId.slice(runId.length + 1)}.${n}.json`;
+        // The retry's id is `<runId>.retry-<hash of failures.jsonl>`: its file is `retry.N.json`.
+        const part = workflowId.slice(runId.length + 1).replace(/^retry-.*/, 'retry');
+        const file = `${workflowId === runId ? 'run' : part}.${n}.json`;
         await writeFile(join(dir, file), `${JSON.stringify(recorded, null, 1)}\n`);
         console.log(`  ${file}: ${history.events?.length ?? 0} events`);
       }

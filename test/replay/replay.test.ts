@@ -22,10 +22,8 @@ test('replay: every recorded run and intent history replays without nondetermini
   quietRuntime();
   const histories = await loadHistories();
   const types = new Set(histories.map((h) => h.recorded.workflowType));
-  assert.ok(
-    types.has(WORKFLOW_TYPES.run) && types.has(WORKFLOW_TYPES.intent),
-    'both workflow types recorded',
-  );
+  for (const type of [WORKFLOW_TYPES.run, WORKFLOW_TYPES.intent, WORKFLOW_TYPES.retry])
+    assert.ok(types.has(type), `a ${type} history recorded`);
   const scenarios = new Set(histories.map((h) => h.name.split('/')[0]));
   for (const s of [
     'normal',
@@ -43,6 +41,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     'judge',
     'topic-expansion',
     'storage-check',
+    'retry-failed',
   ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
 
