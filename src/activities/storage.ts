@@ -9,6 +9,7 @@ import {
   type StoreFailuresInput,
   type StoreFailuresResult,
   type StoreResult,
+  type WriteRunFilesInput,
 } from '../run/schemas';
 import type { TopicLeaf } from '../method/expansion';
 import { dialogueMetrics } from '../method/metrics';
@@ -17,6 +18,7 @@ import type { StoredDialogueRecord } from '../export/records';
 import type { StoreRegistry } from '../storage/jsonl-store';
 import { STORAGE_FAILURE_TYPES, toStorageFailure } from './errors';
 import type { PackageMetrics } from './metrics';
+import { runFiles } from './run-files';
 
 export { STORAGE_FAILURE_TYPES };
 
@@ -65,6 +67,7 @@ export function createStorageActivities(storage: StoreRegistry, metrics?: Packag
       }
       return { root: storage.root };
     },
+    writeRunFiles: runFilesWriter(storage),
     /** Rewrites failures.jsonl after a retry: see `JsonlStore.replaceFailures`. */
     async settleRetry(input: SettleRetryInput): Promise<{ failures: number }> {
       const store = await open(input.outDir, input.retried);
@@ -147,6 +150,23 @@ export function createStorageActivities(storage: StoreRegistry, metrics?: Packag
         .map((f) => f.id);
       return { written: results.length - duplicateIds.length, duplicates: duplicateIds.length, duplicateIds };
     },
+  };
+}
+
+/** The run's last step: summary.json, and run.json and the method copies if no client wrote them. */
+function runFilesWriter(storage: StoreRegistry) {
+  return async function writeRunFiles(input: WriteRunFilesInput): Promise<{ written: string[] }> {
+    let store;
+    try {
+      store = await storage.get(input.config.outDir, input.config.runId);
+    } catch (error) {
+      throw toStorageFailure(error, storage.root);
+    }
+    try {
+      return { written: await store.writeSideFiles(runFiles(input)) };
+    } catch (error) {
+      throw toStorageFailure(error);
+    }
   };
 }
 

@@ -176,7 +176,7 @@ export interface GenerateResult {
 }
 
 /** What `run.json` in the output directory holds: the run's full input, so a rerun resumes it. */
-interface RunFile {
+export interface RunFile {
   runId: string;
   input: RunConfig;
   createdAt: string;

@@ -203,12 +203,21 @@ export async function writeMethodCopies(
   prompts: PromptTemplates,
   hash: string,
 ): Promise<void> {
-  await writeAtomically(
-    join(outDir, METHOD_COPIES.taxonomy),
-    `# The taxonomy of the run in this directory (${hash}); pass it with --taxonomy to reuse it.\n` +
-      stringify(taxonomy, { lineWidth: 0 }),
-  );
-  for (const [name, [stage, role]] of Object.entries(PROMPT_FILES)) {
-    await writeAtomically(join(outDir, METHOD_COPIES.prompts, name), `${prompts[stage][role]}\n`);
-  }
+  for (const [name, text] of methodCopies(taxonomy, prompts, hash))
+    await writeAtomically(join(outDir, name), text);
+}
+
+/** The copies' paths (relative to the run's directory) and texts. */
+export function methodCopies(taxonomy: Taxonomy, prompts: PromptTemplates, hash: string): [string, string][] {
+  return [
+    [
+      METHOD_COPIES.taxonomy,
+      `# The taxonomy of the run in this directory (${hash}); pass it with --taxonomy to reuse it.\n` +
+        stringify(taxonomy, { lineWidth: 0 }),
+    ],
+    ...Object.entries(PROMPT_FILES).map(([name, [stage, role]]): [string, string] => [
+      `${METHOD_COPIES.prompts}/${name}`,
+      `${prompts[stage][role]}\n`,
+    ]),
+  ];
 }

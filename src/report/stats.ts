@@ -105,6 +105,12 @@ function topicCounts(run: RunFileInfo | undefined): Map<string, number> {
  */
 export async function writeSummaryFile(dir: string, summary: RunSummary, prices: Prices = {}): Promise<void> {
   const path = join(dir, SUMMARY_FILE);
+  await writeFile(`${path}.tmp`, summaryFileText(summary, prices));
+  await rename(`${path}.tmp`, path);
+}
+
+/** summary.json's text: the summary with paid tokens and cost by stage. */
+export function summaryFileText(summary: RunSummary, prices: Prices = {}): string {
   const price = priceFor(summary.model, prices);
   // Paid tokens by stage: the calls that succeeded and the failed attempts, which were paid too.
   const stages = summary.stageTokens
@@ -137,8 +143,7 @@ export async function writeSummaryFile(dir: string, summary: RunSummary, prices:
       cost: { total: summary.estimatedCostUsd, currency: 'USD', ...(byStage && { byStage }) },
     }),
   };
-  await writeFile(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`);
-  await rename(`${path}.tmp`, path);
+  return `${JSON.stringify(file, null, 2)}\n`;
 }
 
 async function readSummary(dir: string): Promise<SummaryFile | undefined> {

@@ -313,6 +313,14 @@ export interface CheckOutputDirectoryResult {
   root: string;
 }
 
+/** The run's last step: the files a finished run leaves beside its records, whoever started it. */
+export interface WriteRunFilesInput {
+  config: RunConfig;
+  summary: RunSummary;
+  /** When the run started: run.json's `createdAt` when no client wrote one. */
+  startedAt: string;
+}
+
 /** The last step of a retry: failures.jsonl keeps only what failed again. */
 export interface SettleRetryInput {
   outDir: string;

@@ -9,9 +9,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { access, link, lstat, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import {
+  access,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readFile,
+  rename,
+  unlink,
+  type FileHandle,
+} from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { OUTPUT_FILES } from '../shared/constants';
 import { alive } from '../shared/process';
 import type { DialogueRecord, FailureRecord, StoreResult } from '../run/schemas';
@@ -414,6 +424,13 @@ async function repairTail(handle: FileHandle, size: number): Promise<number> {
   return size;
 }
 
+/** A file `JsonlStore.writeSideFiles` writes: its path inside the run's directory and its text. */
+export interface SideFile {
+  name: string;
+  text: string;
+  ifAbsent?: boolean;
+}
+
 export class JsonlStore {
   /** Bytes cut from torn last lines when the store was opened. */
   readonly repairedBytes: number;
@@ -577,6 +594,42 @@ export class JsonlStore {
     this.failures = file;
     await previous.close();
     return kept.length + added.length;
+  }
+
+  /**
+   * Writes files beside the records (summary.json, run.json, the method copies), each atomically and
+   * only while this store holds the directory's lock; an `ifAbsent` file already there is left as it is.
+   * Returns the names written.
+   */
+  async writeSideFiles(files: readonly SideFile[]): Promise<string[]> {
+    if (this.closed) throw new Error(`the store of ${this.dir} is closed`);
+    const written: string[] = [];
+    for (const { name, text, ifAbsent } of files) {
+      if (name.split('/').some((part) => part === '..' || part === '') || isAbsolute(name))
+        throw new Error(`${name}: not a file name inside the run's directory`);
+      const path = this.directory.child(name);
+      if (
+        ifAbsent &&
+        (await lstat(path).then(
+          () => true,
+          () => false,
+        ))
+      )
+        continue;
+      await mkdir(dirname(path), { recursive: true });
+      await this.lock.check();
+      const temp = this.directory.child(`${name}.${randomBytes(6).toString('hex')}.tmp`);
+      const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+      const out = await open(temp, flags, 0o644);
+      try {
+        await out.writeFile(text);
+      } finally {
+        await out.close();
+      }
+      await rename(temp, path);
+      written.push(name);
+    }
+    return written;
   }
 
   stats(): { dialogues: number; failures: number } {

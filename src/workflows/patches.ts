@@ -79,4 +79,10 @@ export const PATCHES = {
    * refused directory fails it before the first LLM call (src/workflows/storage-check.ts).
    */
   storageCheckFirst: 'storage-check-first',
+  /**
+   * A finished run's last step has the storage queue write summary.json, and run.json and the method
+   * copies when no client wrote them (src/workflows/run-files.ts), whoever started the run (issue 27
+   * item 9).
+   */
+  runWritesFiles: 'run-writes-files',
 } as const;

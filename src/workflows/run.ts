@@ -56,6 +56,7 @@ import { llmCallSettings } from './intent/options';
 import { PATCHES } from './patches';
 import { expandedTaxonomy, expandTopics, openTopicBooks, type TopicBooks } from './topics';
 import { checkOutputDirectory } from './storage-check';
+import { writeRunFiles } from './run-files';
 
 /** `2h 05m`, `14m`, `40s`. */
 function formatDuration(ms: number): string {
@@ -99,7 +100,7 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
       RUN_FAILURE_TYPES.intentFailed,
     );
   }
-  return withTopics(
+  const summary = withTopics(
     runSummary(
       config,
       config.intents.map((i) => run.finished.get(i)!),
@@ -107,6 +108,9 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
     run.topicBooks,
     run.price,
   );
+  // Whoever started the run, its directory gets summary.json (and run.json if no client wrote one).
+  if (patched(PATCHES.runWritesFiles)) await writeRunFiles(config, summary);
+  return summary;
 }
 
 /** The run's input, checked: a bad field fails the run at once, naming the field. */

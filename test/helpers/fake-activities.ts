@@ -9,6 +9,7 @@ import type {
   JudgeInput,
   ResponsesInput,
   SkeletonInput,
+  WriteRunFilesInput,
 } from '../../src/run/schemas';
 import type { TopicLeaf } from '../../src/method/expansion';
 
@@ -21,6 +22,8 @@ export interface FakeActivityLog {
   failures: FailureRecord[];
   /** What `storeTopics` was given, by intent. */
   topics: Map<string, TopicLeaf[]>;
+  /** The summaries the run's last step was given, one per finished run. */
+  runFiles: WriteRunFilesInput[];
 }
 
 export function fakeActivities(
@@ -38,6 +41,7 @@ export function fakeActivities(
     storeCalls: 0,
     failures: [],
     topics: new Map(),
+    runFiles: [],
   };
   const usage = { promptTokens: 100, completionTokens: 50 };
   const activities: Activities = {
@@ -82,6 +86,10 @@ export function fakeActivities(
     },
     checkOutputDirectory() {
       return Promise.resolve({ root: '/' });
+    },
+    writeRunFiles(input) {
+      log.runFiles.push(input);
+      return Promise.resolve({ written: ['summary.json'] });
     },
     storeDialogues(input) {
       log.storeCalls++;

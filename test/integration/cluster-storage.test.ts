@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
@@ -14,7 +14,8 @@ import { ApplicationFailure, Client, Connection, WorkflowFailedError } from '@te
 import { findTemporalCli } from '../../src/client/dev-server';
 import { INTENT_IDS } from '../../src/method/intents';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import type { RunInput } from '../../src/run/schemas';
+import type { RunFile } from '../../src/client/generate';
+import type { RunInput, RunSummary } from '../../src/run/schemas';
 import { JsonlStore } from '../../src/storage/jsonl-store';
 import { intentWorkflowId } from '../../src/workflows/run';
 import { runCli, spawnCli } from '../helpers/cli';
@@ -237,5 +238,46 @@ describe('cluster storage', () => {
     const status = await runCli(['status', runId, '--temporal-address', temporal.address]);
     assert.equal(status.code, 3, status.stderr);
     assert.match(status.stdout, /why: .*outside the worker's output root/);
+  });
+
+  test('cluster storage: a run started with the Temporal CLI leaves summary.json and run.json, so report shows its tokens and the card its settings', async () => {
+    const runId = unique('cli-files');
+    const outDir = join(root, runId);
+    const input = {
+      outDir,
+      model: 'test-model',
+      intents: ['transaction'],
+      numDialogsPerIntent: 2,
+      numTurnsPerDialog: 1,
+    };
+    await promisify(execFile)(findTemporalCli()!, [
+      ...['workflow', 'start', '--type', 'consistentChatRun', '--task-queue', taskQueue],
+      ...['--workflow-id', runId, '--input', JSON.stringify(input), '--address', temporal.address],
+    ]);
+    const result = (await client.workflow.getHandle(runId).result()) as RunSummary;
+    const summary = JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8')) as RunSummary;
+    assert.equal(summary.written, 2);
+    assert.deepEqual(summary.tokens, result.tokens);
+    assert.ok(summary.tokens.prompt > 0 && summary.tokens.completion > 0);
+    const runFile = JSON.parse(await readFile(join(outDir, 'run.json'), 'utf8')) as RunFile;
+    assert.equal(runFile.runId, runId);
+    assert.equal(runFile.input.numTurnsPerDialog, 1);
+    assert.match(runFile.createdAt, /^\d{4}-\d\d-\d\dT/);
+
+    const report = await runCli(['report', outDir]);
+    assert.equal(report.code, 0, report.stderr);
+    assert.ok(
+      report.stdout.includes(
+        `tokens: prompt ${result.tokens.prompt}, completion ${result.tokens.completion}`,
+      ),
+      report.stdout,
+    );
+    const hf = join(await tempDir('cc-cluster-hf-'), 'hf');
+    const exported = await runCli(['export', outDir, '--format', 'hf', '--out', hf]);
+    assert.equal(exported.code, 0, exported.stderr);
+    const card = await readFile(join(hf, 'README.md'), 'utf8');
+    assert.match(card, /## Generation settings \(run\.json\)/);
+    assert.match(card, /\| `numTurnsPerDialog` \| `1` \|/);
+    assert.match(card, new RegExp(`\\| run id \\| ${runId} \\|`));
   });
 });

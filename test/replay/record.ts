@@ -203,6 +203,12 @@ const SCENARIOS: Record<string, Scenario> = {
     llm: (llm) =>
       llm.configure({ faults: { serverError: 0.4 }, alwaysFail: undefined, latency: { meanMs: 10 } }),
   },
+  // Recorded after a finished run's last step began writing summary.json and run.json through the
+  // storage queue (patch run-writes-files).
+  'run-files': {
+    run: { intents: ['transaction'], numDialogsPerIntent: 2, numTurnsPerDialog: 1, concurrency: 2 },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 20 } }),
+  },
   // Recorded for the consistentChatRetry workflow (generate --retry-failed): a run whose every chat call
   // fails, then its retry with some calls failing, so the retry writes dialogues and fails some again.
   'retry-failed': {

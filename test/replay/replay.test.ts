@@ -42,6 +42,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     'topic-expansion',
     'storage-check',
     'retry-failed',
+    'run-files',
   ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
 

@@ -6,7 +6,10 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createStorageActivities } from '../../src/activities/storage';
 import { readDialogueRecords } from '../../src/export/records';
 import { dialogueMetrics, metricsOf } from '../../src/method/metrics';
-import type { StoreDialoguesResult } from '../../src/run/schemas';
+import { methodHash } from '../../src/client/method-files';
+import { BUILTIN_PROMPTS } from '../../src/method/prompts';
+import { BUILTIN_TAXONOMY } from '../../src/method/taxonomy';
+import { runInputSchema, type RunSummary, type StoreDialoguesResult } from '../../src/run/schemas';
 import { StoreRegistry } from '../../src/storage/jsonl-store';
 import { testRecord as record } from '../helpers/storage';
 import { tempDir } from '../helpers/temporal';
@@ -76,5 +79,57 @@ test('storage activity: stores each record with its metrics, and readers take re
   } finally {
     await storage.closeAll();
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('storage activity: writeRunFiles writes summary.json each time, run.json and the method copies only where none is', async () => {
+  const root = await tempDir('cc-store-runfiles-');
+  const dir = join(root, 'run');
+  const storage = new StoreRegistry({ fsync: false, root });
+  try {
+    const activities = createStorageActivities(storage);
+    const config = runInputSchema.parse({
+      runId: 'r3',
+      outDir: dir,
+      model: 'gpt-4o-mini',
+      taxonomy: BUILTIN_TAXONOMY,
+      prompts: BUILTIN_PROMPTS,
+    });
+    const summary = (written: number): RunSummary => ({
+      runId: 'r3',
+      outDir: dir,
+      model: 'gpt-4o-mini',
+      requested: 2,
+      written,
+      failed: 0,
+      tokens: { prompt: 100, completion: 50 },
+      llmCalls: 2,
+      estimatedCostUsd: 0.001,
+      intents: [],
+    });
+    const write = (s: RunSummary): Promise<{ written: string[] }> =>
+      new MockActivityEnvironment().run(
+        (input: Parameters<typeof activities.writeRunFiles>[0]) => activities.writeRunFiles(input),
+        { config, summary: s, startedAt: '2026-12-04T00:00:00.000Z' },
+      );
+    const first = await write(summary(1));
+    assert.deepEqual(first.written.slice(0, 3), ['summary.json', 'run.json', 'taxonomy.yaml']);
+    assert.ok(first.written.includes('prompts/skeleton.txt'));
+    const runFile = JSON.parse(await readFile(join(dir, 'run.json'), 'utf8'));
+    assert.equal(runFile.createdAt, '2026-12-04T00:00:00.000Z');
+    assert.equal(runFile.methodHash, methodHash(BUILTIN_TAXONOMY, BUILTIN_PROMPTS));
+    // A client's run.json stays as it wrote it; summary.json follows the run.
+    await writeFile(join(dir, 'run.json'), '{"runId":"r3","input":{"model":"gpt-4o-mini"}}');
+    assert.deepEqual((await write(summary(2))).written, ['summary.json']);
+    assert.equal(
+      await readFile(join(dir, 'run.json'), 'utf8'),
+      '{"runId":"r3","input":{"model":"gpt-4o-mini"}}',
+    );
+    const file = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8'));
+    assert.equal(file.written, 2);
+    assert.equal(file.cost.total, 0.001);
+  } finally {
+    await storage.closeAll();
+    await rm(root, { recursive: true, force: true });
   }
 });
