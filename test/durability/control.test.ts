@@ -146,6 +146,38 @@ describe('control', () => {
     }
   });
 
+  test('control: pause, resume, then cancel ends the run without an unhandled CancelledFailure or a failed workflow task in its log', async () => {
+    const out = await tempDir('cc-pause-cancel-');
+    const args = generateArgs(out, {
+      dialogs: 100,
+      turns: 1,
+      intents: 'transaction,educational',
+      concurrency: 4,
+    });
+    // The SDK's warnings go to DIR/consistent-chat.log (the worker runs inside generate).
+    const run = spawnCli(args, { ...env(), LOG_LEVEL: 'WARN' });
+    try {
+      const written = () => lines(join(out, 'dialogs.jsonl'));
+      await waitFor(async () => (await written()) >= 2, 180_000, 'two dialogues');
+      const { runId } = JSON.parse(await readFile(join(out, 'run.json'), 'utf8')) as { runId: string };
+      assert.equal((await runCli(['pause', runId], env())).code, 0);
+      const resume = await runCli(['resume', runId], env());
+      assert.equal(resume.code, 0, resume.stderr);
+      // Cancelled while dialogues are going again, some of them waiting in a storage batch.
+      const before = await written();
+      await waitFor(async () => (await written()) > before, 180_000, 'a dialogue after the resume');
+      const cancel = await runCli(['cancel', runId], env());
+      assert.equal(cancel.code, 0, cancel.stderr);
+      const result = await run.done;
+      assert.equal(result.code, 3, result.stderr);
+      const log = await readFile(join(out, 'consistent-chat.log'), 'utf8').catch(() => '');
+      assert.doesNotMatch(log, /Failing workflow task|Unhandled Promise rejection/, log.slice(0, 2_000));
+      assert.ok((await written()) < 200, 'the run was cancelled before it finished');
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+  });
+
   test('control: a worker stops taking work on SIGTERM and lets calls in flight finish', async () => {
     const taskQueue = unique('drain');
     const runId = unique('drain');

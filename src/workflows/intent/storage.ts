@@ -49,6 +49,18 @@ export function intentStorage(
 
   async function flush(): Promise<void> {
     storing = true;
+    try {
+      await flushQueue();
+    } catch (error) {
+      // Only a cancelled wait gets here: the records queued fail with it, so their dialogues end
+      // (an unhandled rejection would fail every workflow task of a cancelled intent).
+      for (const b of queue.splice(0)) b.fail(error);
+    } finally {
+      storing = false;
+    }
+  }
+
+  async function flushQueue(): Promise<void> {
     while (queue.length > 0) {
       // While LLM calls are still finishing, let more records join this batch (a full one goes at once).
       if (groupCommit && queue.length < STORE_BATCH && llmCallsInFlight() > 0)
@@ -83,7 +95,6 @@ export function intentStorage(
         for (const b of batch) b.fail(error);
       }
     }
-    storing = false;
   }
 
   return {
