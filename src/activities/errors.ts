@@ -8,6 +8,7 @@ import OpenAI from 'openai';
 import { redactError } from '../shared/redact';
 import { STORAGE_FAILURE_TYPES } from '../shared/failure-types';
 import { ForbiddenDirectoryError, LockLostError } from '../storage/jsonl-store';
+import { InvalidRecordError } from '../storage/judgments';
 
 export const LLM_FAILURE_TYPES = {
   rateLimit: 'Llm.RateLimit',
@@ -148,5 +149,7 @@ export function toStorageFailure(error: unknown, root?: string): unknown {
   }
   if (error instanceof LockLostError)
     return ApplicationFailure.retryable(error.message, STORAGE_FAILURE_TYPES.lockLost);
+  if (error instanceof InvalidRecordError)
+    return ApplicationFailure.nonRetryable(error.message, STORAGE_FAILURE_TYPES.invalidRecord);
   return error;
 }

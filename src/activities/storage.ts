@@ -1,4 +1,7 @@
 import { Context } from '@temporalio/activity';
+import { z } from 'zod';
+import { inJudgeSample } from '../method/judge';
+import { InvalidRecordError } from '../storage/judgments';
 import {
   dialogueRecordSchema,
   type CheckOutputDirectoryInput,
@@ -10,6 +13,7 @@ import {
   type StoreFailuresResult,
   type StoreResult,
   type WriteRunFilesInput,
+  type JudgeVerdict,
 } from '../run/schemas';
 import type { TopicLeaf } from '../method/expansion';
 import { dialogueMetrics } from '../method/metrics';
@@ -21,6 +25,60 @@ import type { PackageMetrics } from './metrics';
 import { runFiles } from './run-files';
 
 export { STORAGE_FAILURE_TYPES };
+
+export interface ReadJudgePageInput {
+  outDir: string;
+  runId: string;
+  /** A line start of dialogs.jsonl: 0/0, or the previous page's `next`. */
+  from: { line: number; byte: number };
+  maxLines: number;
+  /** The fraction judged, a seeded sample (`inJudgeSample`). */
+  sample: number;
+}
+
+export interface ReadJudgePageResult {
+  dialogues: {
+    line: number;
+    id: string;
+    /** The record's intent and info-flow names, as written. */
+    intent: string;
+    infoFlow: string;
+    queries: string[];
+    responses: string[];
+  }[];
+  /** Lines read, judged or not. */
+  scanned: number;
+  next: { line: number; byte: number };
+  done: boolean;
+}
+
+export interface StoreJudgmentsInput {
+  outDir: string;
+  runId: string;
+  judgments: { id: string; line: number; judge: JudgeVerdict }[];
+}
+
+/** What `judge DIR` reads of a record; the rest of the line is left as it is. */
+const judgeableSchema = z.object({
+  id: z.string().min(1),
+  intent: z.string(),
+  info_flow: z.string(),
+  conversation: z.array(z.object({ role: z.string(), value: z.string() })),
+  judge: z.object({ error: z.string().optional() }).passthrough().optional(),
+});
+
+function judgeableRecord(text: string, line: number): z.infer<typeof judgeableSchema> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new InvalidRecordError(`dialogs.jsonl line ${line + 1}: not JSON`);
+  }
+  const parsed = judgeableSchema.safeParse(value);
+  if (!parsed.success)
+    throw new InvalidRecordError(`dialogs.jsonl line ${line + 1}: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
 
 export interface StoreTopicsInput {
   outDir: string;
@@ -127,6 +185,55 @@ export function createStorageActivities(storage: StoreRegistry, metrics?: Packag
         throw toStorageFailure(error);
       });
       return { written: results.filter((r) => r.status === 'written').length };
+    },
+    /**
+     * A page of dialogs.jsonl for `judge DIR`: the records still to judge (no verdict, or a failed one;
+     * in the sample; none already in judgments.jsonl), with what the judge needs and their line.
+     */
+    async readJudgePage(input: ReadJudgePageInput): Promise<ReadJudgePageResult> {
+      const store = await open(input.outDir, [`${input.runId}.page.0`]);
+      try {
+        const page = await store.readDialoguesPage(input.from, input.maxLines);
+        const dialogues: ReadJudgePageResult['dialogues'] = [];
+        for (const { line, text } of page.lines) {
+          const record = judgeableRecord(text, line);
+          if (record.judge && record.judge.error === undefined) continue;
+          if (!inJudgeSample(record.id, input.sample) || (await store.hasJudgment(record.id))) continue;
+          const said = (role: string) =>
+            record.conversation.filter((t) => t.role === role).map((t) => t.value);
+          const queries = said('user');
+          dialogues.push({
+            line,
+            id: record.id,
+            intent: record.intent,
+            infoFlow: record.info_flow,
+            queries,
+            responses: said('assistant').slice(0, queries.length),
+          });
+        }
+        return { dialogues, scanned: page.lines.length, next: page.next, done: page.done };
+      } catch (error) {
+        throw toStorageFailure(error);
+      }
+    },
+    /** Appends verdicts to judgments.jsonl, in the order given; an id already there is skipped. */
+    async storeJudgments(input: StoreJudgmentsInput): Promise<{ written: number }> {
+      const store = await open(input.outDir, [`${input.runId}.judge.0`]);
+      const results = await Promise.all(
+        input.judgments.map((j) => store.appendJudgment(j.id, j.line, j.judge)),
+      ).catch((error: unknown) => {
+        throw toStorageFailure(error);
+      });
+      return { written: results.filter((r) => r.status === 'written').length };
+    },
+    /** Merges judgments.jsonl into dialogs.jsonl (an atomic replace); see `JsonlStore.applyJudgments`. */
+    async applyJudgments(input: { outDir: string; runId: string }): Promise<{ merged: number }> {
+      const store = await open(input.outDir, [`${input.runId}.judge.0`]);
+      try {
+        return { merged: await store.applyJudgments() };
+      } catch (error) {
+        throw toStorageFailure(error);
+      }
     },
     async storeFailures(input: StoreFailuresInput): Promise<StoreFailuresResult> {
       const store = await open(

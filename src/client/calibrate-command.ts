@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { createJudgeClient, createOpenAiClient } from '../activities/openai-client';
 import { ConfigError } from '../shared/errors';
-import { CALIBRATION_WARN_AUC, calibrateJudge, describeCalibration } from './calibrate';
+import { CALIBRATION_WARN_AUC, calibrateJudge, describeCalibration, rubricProtocol } from './calibrate';
+import { readPromptsDir } from './method-files';
 
 export function addCalibrateCommand(program: Command): void {
   program
@@ -15,14 +16,20 @@ export function addCalibrateCommand(program: Command): void {
       '--judge-base-url <url>',
       "the judge's endpoint, key in CONSISTENT_CHAT_JUDGE_API_KEY (default CONSISTENT_CHAT_JUDGE_BASE_URL, else OPENAI_BASE_URL)",
     )
+    .option(
+      '--prompts <dir>',
+      "a prompts directory whose judge.txt is the rubric to calibrate (as generate's)",
+    )
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { model?: string; judgeBaseUrl?: string; json?: boolean }) => {
+    .action(async (opts: { model?: string; judgeBaseUrl?: string; prompts?: string; json?: boolean }) => {
       const model = opts.model ?? process.env.OPENAI_MODEL;
       if (!model) throw new ConfigError('--model', 'no judge model given: pass --model or set OPENAI_MODEL');
+      const template = opts.prompts ? (await readPromptsDir(opts.prompts)).judge : undefined;
       const openai = createJudgeClient({ baseURL: opts.judgeBaseUrl }) ?? createOpenAiClient();
       const result = await calibrateJudge({
         openai,
         model,
+        protocol: rubricProtocol(template),
         onScored: (done, total) => {
           if (process.stderr.isTTY) process.stderr.write(`\rscored ${done}/${total}`);
         },

@@ -22,6 +22,7 @@ import {
   toJudgeVerdict,
 } from '../method/judge';
 import { extractJson } from '../method/replies';
+import type { StageTemplate } from '../method/templates';
 import type { JudgeFlag } from '../run/schemas';
 
 /** How a protocol asks for a verdict: messages, reply schema, and the score and flags it yields. */
@@ -33,12 +34,12 @@ export interface JudgeProtocol<T = unknown> {
   verdict(reply: T): { score: number; flags: JudgeFlag[] };
 }
 
-/** The package's own rubric (the judge stage's). */
-export const RUBRIC_PROTOCOL: JudgeProtocol = {
+/** The judge stage's rubric: the package's own, or a run's (`--prompts DIR/judge.txt`). */
+export const rubricProtocol = (template?: StageTemplate): JudgeProtocol => ({
   name: 'rubric',
   messages: (d) =>
     judgeMessages(
-      judgeContext({ intent: d.intent, infoFlow: d.infoFlow }),
+      judgeContext({ intent: d.intent, infoFlow: d.infoFlow }, undefined, template),
       { category: '', queries: d.queries },
       d.responses,
     ),
@@ -48,7 +49,10 @@ export const RUBRIC_PROTOCOL: JudgeProtocol = {
     const verdict = toJudgeVerdict(reply as Parameters<typeof toJudgeVerdict>[0], 'calibration');
     return { score: verdict.score!, flags: verdict.flags ?? [] };
   },
-};
+});
+
+/** The package's own rubric. */
+export const RUBRIC_PROTOCOL: JudgeProtocol = rubricProtocol();
 
 export interface CalibrateOptions {
   openai: OpenAI;

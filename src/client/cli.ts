@@ -28,6 +28,7 @@ import { resolveOutputRoot } from '../storage/confine';
 import { StoreRegistry } from '../storage/jsonl-store';
 import { createJudgeClient, createOpenAiClient } from '../activities/openai-client';
 import { addCalibrateCommand } from './calibrate-command';
+import { addJudgeRecordsCommand, formatJudgeRecords } from './judge-records';
 import { addPlanCommand } from './plan-command';
 import { loadPersonas, loadTopics } from './seed-files';
 import { metricsExport } from './metrics-address';
@@ -386,6 +387,46 @@ function generateFailureCode(error: unknown, outDir: string): number {
     return EXIT_CODES.runFailed;
   }
   throw error;
+}
+
+/** `judge DIR`: the run's stored dialogues without a verdict, through `generate`'s machinery. */
+async function runJudgeRecords(
+  dir: string,
+  opts: { judgeModel?: string; judgeSample?: string; judgeBaseUrl?: string },
+): Promise<number> {
+  const sample = number('--judge-sample', opts.judgeSample, false);
+  if (sample !== undefined && !(sample > 0 && sample <= 1))
+    throw new ConfigError('--judge-sample', `must be in (0, 1], got ${opts.judgeSample}`);
+  const judge = {
+    ...(opts.judgeModel && { model: opts.judgeModel }),
+    ...(sample !== undefined && { sample }),
+  };
+  const controller = new AbortController();
+  const stoppedBy = stopOnSignals(controller);
+  try {
+    const { judged } = await generate({
+      run: { outDir: dir, judge },
+      llm: { judgeBaseURL: opts.judgeBaseUrl },
+      judgeRecords: true,
+      signal: controller.signal,
+      onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
+      onNotice: (message) => process.stderr.write(`${message}\n`),
+      onStarted: ({ runId, address }) =>
+        process.stderr.write(`judging with ${runId} on Temporal ${address}\n`),
+    });
+    process.stdout.write(`${formatJudgeRecords(judged!)}\n`);
+    return stoppedBy() ?? (judged!.failed > 0 ? EXIT_CODES.failures : EXIT_CODES.ok);
+  } catch (error) {
+    if (controller.signal.aborted && !(error instanceof ConfigError)) {
+      process.stderr.write('stopped: run the same command again to judge the rest\n');
+      return stoppedBy() ?? EXIT_CODES.interrupted;
+    }
+    if (error instanceof WorkflowFailedError) {
+      process.stderr.write(`the judge failed: ${error.cause?.message ?? error.message}\n`);
+      return EXIT_CODES.runFailed;
+    }
+    throw error;
+  }
 }
 
 /** The worker's deployment version from flags and environment; undefined with --no-versioning. */
@@ -1029,6 +1070,7 @@ export function buildProgram(): Command {
   addRunCommands(program);
   addDataCommands(program);
   addCalibrateCommand(program);
+  addJudgeRecordsCommand(program, runJudgeRecords);
   addPlanCommand(program);
   addServiceCommands(program);
   return program;

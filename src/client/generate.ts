@@ -84,6 +84,8 @@ import { Resources } from './resources';
 import { createWorkers } from './workers';
 import { SUMMARY_FILE } from '../report/stats';
 import { flagOf } from './run-flags';
+import { judgeStoredRecords } from './judge-records';
+import type { JudgeRecordsSummary } from '../workflows/judge-records';
 
 /** How often a followed run's storage activities are checked for failures that keep repeating. */
 const STORAGE_CHECK_INTERVAL_MS = 5_000;
@@ -149,6 +151,11 @@ export interface GenerateOptions {
    * @default false
    */
   retryFailed?: boolean;
+  /**
+   * Judge the stored dialogues of the finished run in `outDir` that have no verdict (`run.judge` says
+   * with which model and sample) instead of running it: `consistent-chat judge DIR`. @default false
+   */
+  judgeRecords?: boolean;
   /** Stops waiting (the run itself goes on and can be resumed). */
   signal?: AbortSignal;
   /** @default 1000 */
@@ -168,6 +175,8 @@ export interface GenerateResult {
   alreadyFinished: boolean;
   /** With `retryFailed`: how many failed dialogues were retried. */
   retried?: number;
+  /** With `judgeRecords`: what the judge did. */
+  judged?: JudgeRecordsSummary;
   /**
    * Replies the run's `generate` workers checked, this process's and those of earlier processes on the
    * same directory, and rejected by kind (each rejection was a new call). Not set with `--no-worker`.
@@ -571,7 +580,7 @@ async function checkRunIdFree(client: Client, runId: string, dir: string): Promi
 }
 
 /** What `prepare` settled before anything is written or started. */
-interface Prepared {
+export interface Prepared {
   env: NodeJS.ProcessEnv;
   target: TemporalConnectionConfig;
   keys: EncryptionKeys | undefined;
@@ -597,7 +606,7 @@ interface Prepared {
 }
 
 /** What `acquire` holds for the run: released by the caller's `Resources`. */
-interface Acquired {
+export interface Acquired {
   client: Client;
   /** False when another process holds the directory: this one only follows its run. */
   owner: boolean;
@@ -608,7 +617,7 @@ interface Acquired {
 }
 
 /** Whether the run began: an exit before it removes the directory this call created. */
-interface StartState {
+export interface StartState {
   created?: string;
   begun: boolean;
 }
@@ -633,6 +642,7 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
       );
     }
     if (prep.retry) return await retryFailures(client, prep, acquired, options, state);
+    if (options.judgeRecords) return await judgeStoredRecords(client, prep, acquired, options, state);
     if (!prep.resumed) await saveRunFile(prep.dir, prep.config, prep.record);
     const { handle, alreadyFinished } = await startOrFind(client, prep, state);
     prep.startupLog('run started');
@@ -691,6 +701,7 @@ async function prepare(options: GenerateOptions): Promise<Prepared> {
     ...{ config, input, resumed, record, startupLog: startupLogger(options, env) },
   };
   if (options.retryFailed) prep.retry = await failedToRetry(dir, resumed);
+  if (options.judgeRecords && !resumed) throw new ConfigError('DIR', `no run in ${dir}: nothing to judge`);
   await checkReachable(prep, options);
   prep.startupLog('checks done');
   return prep;

@@ -10,20 +10,26 @@ import { parse, stringify } from 'yaml';
 import type { z } from 'zod';
 import { BUILTIN_PROMPTS } from '../method/prompts';
 import { BUILTIN_TAXONOMY, taxonomySchema, type Taxonomy } from '../method/taxonomy';
-import { promptTemplatesSchema, type PromptTemplates } from '../method/templates';
+import { promptTemplatesSchema, type PromptTemplates, type Stage } from '../method/templates';
+import { BUILTIN_JUDGE_PROMPT } from '../method/judge';
 import { ConfigError } from '../shared/errors';
 import { attributeAxesSchema, type RunAttributes } from '../method/attributes';
 
 /** Largest taxonomy file or template file read. Taxonomies are bounded far below this once parsed. */
 export const MAX_METHOD_FILE_BYTES = 2 * 1024 * 1024;
 
-/** The files of a prompts directory and the template each holds. The system files are optional. */
+/**
+ * The files of a prompts directory and the template each holds. The system files are optional, and so
+ * is the judge's rubric (`judge.txt`): without it the built-in one applies.
+ */
 export const PROMPT_FILES = {
   'skeleton.txt': ['skeleton', 'user'],
   'skeleton.system.txt': ['skeleton', 'system'],
   'responses.txt': ['responses', 'user'],
   'responses.system.txt': ['responses', 'system'],
-} as const satisfies Record<string, readonly ['skeleton' | 'responses', 'system' | 'user']>;
+  'judge.txt': ['judge', 'user'],
+  'judge.system.txt': ['judge', 'system'],
+} as const satisfies Record<string, readonly [Stage, 'system' | 'user']>;
 
 /** Names of the copies written into a run's directory. */
 export const METHOD_COPIES = { taxonomy: 'taxonomy.yaml', prompts: 'prompts' } as const;
@@ -91,10 +97,10 @@ export function checkPrompts(value: unknown, field = '--prompts', source?: strin
 }
 
 /**
- * Reads a prompts directory: `skeleton.txt` and `responses.txt` (the user messages of the two stages)
- * and optionally `skeleton.system.txt` and `responses.system.txt` (the built-in system messages are
- * used when absent). One trailing newline of a file is dropped; any other file is refused, so a
- * misspelt name does not go unnoticed.
+ * Reads a prompts directory: `skeleton.txt` and `responses.txt` (the user messages of the two stages),
+ * optionally `judge.txt` (the judge's rubric), and optionally each one's `.system.txt` (the built-in
+ * system message is used when absent). One trailing newline of a file is dropped; any other file is
+ * refused, so a misspelt name does not go unnoticed.
  */
 export async function readPromptsDir(dir: string, field = '--prompts'): Promise<PromptTemplates> {
   let names: string[];
@@ -113,17 +119,18 @@ export async function readPromptsDir(dir: string, field = '--prompts'): Promise<
         `${join(dir, name)}: unknown file; a prompts directory holds ${Object.keys(PROMPT_FILES).join(', ')}`,
       );
   }
-  const templates = {
-    skeleton: { ...BUILTIN_PROMPTS.skeleton, user: undefined as string | undefined },
-    responses: { ...BUILTIN_PROMPTS.responses, user: undefined as string | undefined },
-  };
+  const builtin = { ...BUILTIN_PROMPTS, judge: BUILTIN_JUDGE_PROMPT };
+  const templates: Partial<Record<Stage, { system: string; user?: string }>> = {};
   for (const [name, [stage, role]] of Object.entries(PROMPT_FILES)) {
     if (!names.includes(name)) {
-      if (role === 'user') throw new ConfigError(field, `${join(dir, name)}: missing`);
+      if (role === 'user' && stage !== 'judge') throw new ConfigError(field, `${join(dir, name)}: missing`);
       continue;
     }
+    templates[stage] ??= { system: builtin[stage].system };
     templates[stage][role] = (await readText(field, join(dir, name))).replace(/\r?\n$/, '');
   }
+  if (templates.judge && templates.judge.user === undefined)
+    throw new ConfigError(field, `${join(dir, 'judge.txt')}: missing (judge.system.txt needs it)`);
   return checkPrompts(templates, field, dir);
 }
 
@@ -207,17 +214,18 @@ export async function writeMethodCopies(
     await writeAtomically(join(outDir, name), text);
 }
 
-/** The copies' paths (relative to the run's directory) and texts. */
+/** The copies' paths (relative to the run's directory) and texts; a run without its own rubric has no judge.txt. */
 export function methodCopies(taxonomy: Taxonomy, prompts: PromptTemplates, hash: string): [string, string][] {
-  return [
+  const copies: [string, string][] = [
     [
       METHOD_COPIES.taxonomy,
       `# The taxonomy of the run in this directory (${hash}); pass it with --taxonomy to reuse it.\n` +
         stringify(taxonomy, { lineWidth: 0 }),
     ],
-    ...Object.entries(PROMPT_FILES).map(([name, [stage, role]]): [string, string] => [
-      `${METHOD_COPIES.prompts}/${name}`,
-      `${prompts[stage][role]}\n`,
-    ]),
   ];
+  for (const [name, [stage, role]] of Object.entries(PROMPT_FILES)) {
+    const template = prompts[stage];
+    if (template) copies.push([`${METHOD_COPIES.prompts}/${name}`, `${template[role]}\n`]);
+  }
+  return copies;
 }

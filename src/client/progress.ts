@@ -1,6 +1,6 @@
 /** Live progress in the terminal: one bar per intent on a TTY, a line every few seconds otherwise. */
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import { costOf, formatCost, paidTokens } from '../shared/pricing';
+import { formatCost, splitCostUsd } from '../shared/pricing';
 import { meanJudgeScore, mergeJudgeTallies } from '../method/judge';
 import type { RunProgress, RunSummary } from '../run/schemas';
 
@@ -161,7 +161,8 @@ export function createProgressView(stream: NodeJS.WriteStream = process.stderr):
 
 /** The estimated cost of what a live run has used so far, failed attempts included. */
 export function progressCost(progress: RunProgress): number | undefined {
-  return costOf(progress.price, paidTokens(progress.intents));
+  const judge = progress.judgeModel === undefined ? undefined : { price: progress.judgePrice };
+  return splitCostUsd(progress.intents, progress.price, judge);
 }
 
 /** `failed attempts: 3 calls (skeleton 2, responses 1), tokens 1.2k+300`, or nothing when there were none. */

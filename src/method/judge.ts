@@ -16,6 +16,7 @@ import {
 } from './types';
 import { seededRandom } from './plan';
 import { cleanText } from './replies';
+import { renderTemplate, type StageTemplate } from './templates';
 import { BUILTIN_TAXONOMY, taxonomyFlow, taxonomyIntent, type InfoFlow, type Taxonomy } from './taxonomy';
 
 export const JUDGE_SCHEMA_NAME = 'dialogue_judgment';
@@ -36,29 +37,29 @@ const JUDGE_SYSTEM = [
   'You reply with a single JSON object and nothing else.',
 ].join(' ');
 
-const judgeUser = (args: {
-  intent: string;
-  flow: string;
-  steps: string;
-  transcript: string;
-  turns: number;
-}) => `The conversation was planned as a ${args.intent}; the user should move through the information flow "${args.flow}":
-${args.steps}
+const JUDGE_USER = `The conversation was planned as a {{intent}}; the user should move through the information flow "{{info_flow}}":
+{{info_flow_steps}}
 
 The conversation:
-${args.transcript}
+{{transcript}}
 
-Number of assistant turns: ${args.turns}
+Number of assistant turns: {{num_responses}}
 
 Judge it in this order.
 1. "facts": every fact, constraint or preference the user states (who they are, budget, allergy, deadline, place, what they ruled out), each with the turn it first appears in, like "turn 2: travels with a wheelchair". An empty list if there are none.
-2. "turns": one entry per assistant reply, in order, exactly ${args.turns}:
+2. "turns": one entry per assistant reply, in order, exactly {{num_responses}}:
    - "check": one short sentence naming the facts above and the earlier answers this reply has to respect, and whether it does.
    - "flags": the failures this reply shows, from:
-${JUDGE_FLAGS.map((flag) => `     - ${flag}: ${JUDGE_FLAG_MEANINGS[flag]}`).join('\n')}
+{{judge_flags}}
    - "score": 1 to 10. 9-10: answers its query and respects every fact and earlier answer. 6-8: small lapses. 3-5: a lapse that would mislead the user. 1-2: contradicts or ignores a stated fact outright.
 3. "score": the whole conversation, 1 to 10, at most two above its lowest turn score.
 4. "reason": one sentence: the main problem, or why the conversation is consistent.`;
+
+/**
+ * The built-in rubric as a template: `--prompts DIR` with `judge.txt` (and optionally
+ * `judge.system.txt`) replaces it. The reply shape is appended by the package, as for the other stages.
+ */
+export const BUILTIN_JUDGE_PROMPT: StageTemplate = { system: JUDGE_SYSTEM, user: JUDGE_USER };
 
 /** The transcript as the judge sees it: numbered turns, each side labelled. */
 function transcript(queries: readonly string[], responses: readonly string[]): string {
@@ -71,15 +72,20 @@ function transcript(queries: readonly string[], responses: readonly string[]): s
 export interface JudgeContext {
   intent: string;
   infoFlow: InfoFlow;
+  /** The run's own rubric (`--prompts DIR/judge.txt`); the built-in one when absent. */
+  template?: StageTemplate;
 }
 
 export function judgeContext(
   plan: Pick<DialoguePlan, 'intent' | 'infoFlow'>,
   taxonomy: Taxonomy = BUILTIN_TAXONOMY,
+  template?: StageTemplate,
 ): JudgeContext {
   return {
     intent: taxonomyIntent(taxonomy, plan.intent).name,
     infoFlow: taxonomyFlow(taxonomy, plan.infoFlow),
+    // Only a run's own rubric travels in the activity input: the built-in one is the package's.
+    ...(template && { template }),
   };
 }
 
@@ -89,15 +95,18 @@ export function judgeMessages(
   responses: readonly string[],
 ): ChatCompletionMessageParam[] {
   const flow = context.infoFlow;
-  const user = judgeUser({
+  const template = context.template ?? BUILTIN_JUDGE_PROMPT;
+  const values = {
     intent: context.intent,
-    flow: flow.name,
-    steps: flow.steps.map((step, i) => `  ${i + 1}. ${step}`).join('\n'),
+    info_flow: flow.name,
+    info_flow_steps: flow.steps.map((step, i) => `  ${i + 1}. ${step}`).join('\n'),
     transcript: transcript(skeleton.queries, responses),
-    turns: responses.length,
-  });
+    num_responses: String(responses.length),
+    judge_flags: JUDGE_FLAGS.map((flag) => `     - ${flag}: ${JUDGE_FLAG_MEANINGS[flag]}`).join('\n'),
+  };
+  const user = renderTemplate(template.user, values);
   return [
-    { role: 'system', content: JUDGE_SYSTEM },
+    { role: 'system', content: renderTemplate(template.system, values) },
     {
       role: 'user',
       content: `${user}\n\nReturn only this JSON object: {"facts": [strings], "turns": [exactly ${responses.length} objects {"check": string, "flags": [strings], "score": integer}], "score": integer, "reason": string}`,

@@ -12,8 +12,8 @@ import { describeAttributes } from './attributes';
 import {
   placeholdersOf,
   renderTemplate,
+  type GenerationStage,
   type PromptTemplates,
-  type Stage,
   type StageTemplate,
 } from './templates';
 
@@ -73,7 +73,7 @@ export interface PromptContext {
 
 /** The prompt context of `plan` for `stage`, from a run's taxonomy and templates (built-in when absent). */
 export function promptContext(
-  stage: Stage,
+  stage: GenerationStage,
   plan: DialoguePlan,
   taxonomy: Taxonomy = BUILTIN_TAXONOMY,
   prompts: PromptTemplates = BUILTIN_PROMPTS,

@@ -1,5 +1,5 @@
 /**
- * Prompt templates: the two stages' messages as text with named placeholders (`{{topic}}`). The
+ * Prompt templates: the stages' messages as text with named placeholders (`{{topic}}`). The
  * built-in ones live in prompts.ts; `--prompts DIR` gives others. A template may use only the
  * placeholders its stage knows and must use the ones the method cannot do without. Bounded, because
  * templates travel in workflow and activity inputs.
@@ -22,6 +22,8 @@ export const PLACEHOLDER_DOCS = {
   num_responses: 'the number of responses to write (stage 2)',
   user_profile:
     'the user attributes planned for the dialogue, one "- axis: value" line each (empty in runs without attributes)',
+  transcript: 'the dialogue, numbered turns labelled "[User, turn N]" and "[Assistant, turn N]" (judge)',
+  judge_flags: 'the named failures the judge may flag, one "- flag: meaning" line each (judge)',
 } as const;
 export type Placeholder = keyof typeof PLACEHOLDER_DOCS;
 
@@ -38,6 +40,11 @@ const COMMON: readonly Placeholder[] = [
 export const STAGE_PLACEHOLDERS = {
   skeleton: { allowed: [...COMMON, 'num_turns'], required: ['topic', 'info_flow_steps', 'num_turns'] },
   responses: { allowed: [...COMMON, 'category', 'queries', 'num_responses'], required: ['queries'] },
+  // The judge sees a finished dialogue, maybe one read back from a record: no topic, no plan attributes.
+  judge: {
+    allowed: ['intent', 'info_flow', 'info_flow_steps', 'transcript', 'num_responses', 'judge_flags'],
+    required: ['transcript'],
+  },
 } as const satisfies Record<string, { allowed: readonly Placeholder[]; required: readonly Placeholder[] }>;
 export type Stage = keyof typeof STAGE_PLACEHOLDERS;
 
@@ -74,11 +81,21 @@ const templateText = (stage: Stage, role: 'system' | 'user') =>
 const stageSchema = (stage: Stage) =>
   z.object({ system: templateText(stage, 'system'), user: templateText(stage, 'user') }).strict();
 
+/**
+ * `judge` is optional: without it the built-in rubric (judge.ts) applies, and runs that give none keep
+ * the method hash they had before the judge's template could be given.
+ */
 export const promptTemplatesSchema = z
-  .object({ skeleton: stageSchema('skeleton'), responses: stageSchema('responses') })
+  .object({
+    skeleton: stageSchema('skeleton'),
+    responses: stageSchema('responses'),
+    judge: stageSchema('judge').optional(),
+  })
   .strict();
 export type PromptTemplates = z.infer<typeof promptTemplatesSchema>;
-export type StageTemplate = PromptTemplates[Stage];
+export type StageTemplate = PromptTemplates['skeleton'];
+/** The stages whose template every run has. */
+export type GenerationStage = Exclude<Stage, 'judge'>;
 
 /**
  * Replaces each `{{name}}` with its value in one pass, so a value that itself contains `{{…}}` (a

@@ -435,6 +435,10 @@ export interface RunProgress {
   intents: IntentProgress[];
   /** The model's price per million tokens, when known: the cost estimate follows the live counts. */
   price?: Price;
+  /** The judge's model, when it is another than `model`; its tokens are priced at `judgePrice`. */
+  judgeModel?: string;
+  /** The judge model's price per million tokens, when `judgeModel` is set and has one. */
+  judgePrice?: Price;
 }
 
 /** What a run acknowledges after `pause`, `resume` or `setConcurrency`: its state once the intents were told. */

@@ -72,6 +72,9 @@ export const runProgressSchema = z.object({
   intents: z.array(intentProgressSchema),
   /** USD per million tokens, when the model has a price. */
   price: priceSchema.optional(),
+  /** The judge's model when it is another than `model` (its tokens are priced apart), and its price. */
+  judgeModel: z.string().optional(),
+  judgePrice: priceSchema.optional(),
 });
 export type RunProgressDocument = z.infer<typeof runProgressSchema>;
 

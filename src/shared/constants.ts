@@ -25,6 +25,8 @@ export const WORKFLOW_TYPES = {
   intent: 'consistentChatIntent',
   /** `generate --retry-failed`: a finished run's failed dialogues, once each. */
   retry: 'consistentChatRetry',
+  /** `judge DIR`: a finished run's stored dialogues without a verdict, once each. */
+  judgeRecords: 'consistentChatJudgeRecords',
 } as const;
 
 export const RESPONSE_FORMAT_MODES = ['auto', 'json_schema', 'json_object', 'text'] as const;
@@ -60,6 +62,11 @@ export const OUTPUT_FILES = {
   failures: 'failures.jsonl',
   /** The leaves of a run's topic expansion, each with its path (issue 22). */
   topics: 'topics.jsonl',
+  /**
+   * `consistent-chat judge DIR`'s verdicts while it runs, `{"id", "line", "judge"}` in the order of
+   * dialogs.jsonl; merged into dialogs.jsonl and removed when it finishes.
+   */
+  judgments: 'judgments.jsonl',
   run: 'run.json',
 } as const;
 

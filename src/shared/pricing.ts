@@ -107,14 +107,30 @@ export function runCostUsd(
   models: { model: string; judgeModel?: string },
   prices?: Prices,
 ): number | undefined {
+  const ownJudge = models.judgeModel !== undefined && models.judgeModel !== models.model;
+  return splitCostUsd(
+    intents,
+    priceFor(models.model, prices),
+    ownJudge ? { price: priceFor(models.judgeModel!, prices) } : undefined,
+  );
+}
+
+/**
+ * `runCostUsd` from prices already looked up (the live progress carries them): `judge` when the judge
+ * is another model than the run's, its price undefined when that model has none.
+ */
+export function splitCostUsd(
+  intents: readonly PaidCounts[],
+  price: Price | undefined,
+  judge?: { price: Price | undefined },
+): number | undefined {
   const all = paidTokens(intents);
-  const judge = judgePaidTokens(intents);
-  if (!models.judgeModel || models.judgeModel === models.model || judge.prompt + judge.completion === 0)
-    return costOf(priceFor(models.model, prices), all);
-  const generation = costOf(priceFor(models.model, prices), {
-    prompt: all.prompt - judge.prompt,
-    completion: all.completion - judge.completion,
+  const judged = judgePaidTokens(intents);
+  if (!judge || judged.prompt + judged.completion === 0) return costOf(price, all);
+  const generation = costOf(price, {
+    prompt: all.prompt - judged.prompt,
+    completion: all.completion - judged.completion,
   });
-  const judging = costOf(priceFor(models.judgeModel, prices), judge);
+  const judging = costOf(judge.price, judged);
   return generation === undefined || judging === undefined ? undefined : generation + judging;
 }

@@ -32,6 +32,7 @@ import {
   type ConfinedDirectory,
 } from './confine';
 import { IdIndex, type IdIndexSnapshot } from './id-index';
+import { mergeJudgments, readLinesPage, type DialoguesPage } from './judgments';
 
 export { ForbiddenDirectoryError };
 
@@ -439,7 +440,7 @@ export class JsonlStore {
   private constructor(
     private readonly directory: ConfinedDirectory,
     private readonly lock: DirectoryLock,
-    private readonly dialogues: JsonlFile,
+    private dialogues: JsonlFile,
     private failures: JsonlFile,
     repairedBytes: number,
     /** The run the directory's marker names. */
@@ -632,6 +633,71 @@ export class JsonlStore {
     return written;
   }
 
+  private judgments: Promise<JsonlFile> | undefined;
+
+  /** `judge DIR`'s verdicts, `judgments.jsonl`: opened on first use, exactly once per dialogue id. */
+  private judgmentsFile(): Promise<JsonlFile> {
+    this.judgments ??= JsonlFile.open(this.directory, OUTPUT_FILES.judgments, this.fsync).then(({ file }) => {
+      file.fence = () => this.lock.check();
+      return file;
+    });
+    return this.judgments;
+  }
+
+  async hasJudgment(id: string): Promise<boolean> {
+    return (await this.judgmentsFile()).has(id);
+  }
+
+  /** A verdict for the record on `line` of dialogs.jsonl; a second one for the same id is skipped. */
+  async appendJudgment(id: string, line: number, judge: unknown): Promise<StoreResult> {
+    return this.appendTo(await this.judgmentsFile(), id, { id, line, judge });
+  }
+
+  /** Whole lines of dialogs.jsonl from `from` (a line start, e.g. a page's `next`). */
+  async readDialoguesPage(from: { line: number; byte: number }, maxLines: number): Promise<DialoguesPage> {
+    if (this.closed) throw new Error(`the store of ${this.dir} is closed`);
+    await this.dialogues.drained();
+    const handle = await open(
+      this.directory.child(OUTPUT_FILES.dialogues),
+      fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW,
+    );
+    try {
+      return await readLinesPage(handle, from, maxLines);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Merges judgments.jsonl into dialogs.jsonl (see `mergeJudgments`) and removes it and its index;
+   * without a judgments.jsonl (merged before) nothing changes. Returns the records given a verdict.
+   */
+  async applyJudgments(): Promise<number> {
+    if (this.closed) throw new Error(`the store of ${this.dir} is closed`);
+    const judgments = await this.judgmentsFile();
+    await judgments.drained();
+    await this.dialogues.drained();
+    await this.lock.check();
+    const names = { dialogues: OUTPUT_FILES.dialogues, judgments: OUTPUT_FILES.judgments };
+    // Nothing to merge (all merged before, or nothing judged): dialogs.jsonl is not copied for nothing.
+    const merged = judgments.count === 0 ? 0 : await mergeJudgments(this.directory, names);
+    if (merged > 0) {
+      // The open file is the old one now: index the new one and append to it from here on.
+      const previous = this.dialogues;
+      const { file } = await JsonlFile.open(this.directory, OUTPUT_FILES.dialogues, previous.fsync);
+      file.fence = () => this.lock.check();
+      this.dialogues = file;
+      await previous.close();
+    }
+    this.judgments = undefined;
+    await judgments.close();
+    for (const name of [OUTPUT_FILES.judgments, `.${OUTPUT_FILES.judgments}.index`])
+      await unlink(this.directory.child(name)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+    return merged;
+  }
+
   stats(): { dialogues: number; failures: number } {
     return { dialogues: this.dialogues.count, failures: this.failures.count };
   }
@@ -660,6 +726,7 @@ export class JsonlStore {
       () => this.dialogues.close(),
       () => this.failures.close(),
       async () => (this.topics ? (await this.topics).close() : undefined),
+      async () => (this.judgments ? (await this.judgments).close() : undefined),
       () => this.lock.release(),
       () => this.directory.close(),
     ])

@@ -27,7 +27,15 @@ import { expansionMaxTokens, type TopicLeaf } from '../method/expansion';
 import { BUILTIN_TAXONOMY, sliceTaxonomy } from '../method/taxonomy';
 import { mergeJudgeTallies } from '../method/judge';
 import { MAX_CONCURRENCY, STATUS_SCHEMA_VERSION } from '../shared/constants';
-import { costOf, formatCost, paidTokens, priceFor, runCostUsd, type Price } from '../shared/pricing';
+import {
+  costOf,
+  formatCost,
+  paidTokens,
+  priceFor,
+  runCostUsd,
+  splitCostUsd,
+  type Price,
+} from '../shared/pricing';
 import {
   intentReportSignal,
   pauseSignal,
@@ -152,6 +160,8 @@ class RunState {
   // Intents that have started their last dialogue get no share, so no share signal races their completion.
   private readonly skipFinishing = patched(PATCHES.finishingIntents);
   readonly price: Price | undefined;
+  /** The judge's model and price when it is another model than the run's: its tokens are priced apart. */
+  readonly judge: { model: string; price: Price | undefined } | undefined;
   private readonly startedAt = workflowInfo().runStartTime.getTime();
   /** The `topics` stage's calls, tokens and drops (runs with topic expansion). */
   readonly topicBooks = openTopicBooks();
@@ -164,6 +174,11 @@ class RunState {
     this.toldConcurrency = config.concurrency;
     this.shares = splitConcurrency(config.concurrency, config.intents);
     this.price = priceFor(config.model, config.prices);
+    const judgeModel = config.judge?.model;
+    this.judge =
+      judgeModel !== undefined && judgeModel !== config.model
+        ? { model: judgeModel, price: priceFor(judgeModel, config.prices) }
+        : undefined;
   }
 
   running(): IntentId[] {
@@ -258,7 +273,7 @@ class RunState {
     setCurrentDetails(
       [
         `${this.paused ? 'PAUSED · ' : ''}${sum((p) => p.written)}/${planned} written · ${sum((p) => p.failed)} failed`,
-        `${tokens.prompt + tokens.completion} tokens · ${formatCost(costOf(this.price, tokens))}${eta}`,
+        `${tokens.prompt + tokens.completion} tokens · ${formatCost(splitCostUsd(view, this.price, this.judge))}${eta}`,
       ].join('\n'),
     );
   }
@@ -275,6 +290,7 @@ function handleProgress(run: RunState): void {
     paused: run.paused,
     concurrency: run.concurrency,
     price: run.price,
+    ...(run.judge && { judgeModel: run.judge.model, judgePrice: run.judge.price }),
     intents: config.intents.map((i) => run.intentView(i)),
   }));
   setHandler(intentReportSignal, (report) => {

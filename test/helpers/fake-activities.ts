@@ -91,6 +91,33 @@ export function fakeActivities(
       log.runFiles.push(input);
       return Promise.resolve({ written: ['summary.json'] });
     },
+    // `judge DIR` over the stored dialogues, in the order they were stored: a line is an index.
+    readJudgePage(input) {
+      const lines = [...log.dialogues.values()];
+      const end = Math.min(lines.length, input.from.line + input.maxLines);
+      const dialogues = lines
+        .map((record, line) => ({ record, line }))
+        .slice(input.from.line, end)
+        .filter(({ record }) => !record.judge || record.judge.error !== undefined)
+        .map(({ record, line }) => ({
+          line,
+          id: record.id,
+          intent: record.intent,
+          infoFlow: record.info_flow,
+          queries: record.conversation.filter((t) => t.role === 'user').map((t) => t.value),
+          responses: record.conversation.filter((t) => t.role === 'assistant').map((t) => t.value),
+        }));
+      const next = { line: end, byte: end };
+      return Promise.resolve({ dialogues, scanned: end - input.from.line, next, done: end >= lines.length });
+    },
+    storeJudgments(input) {
+      for (const { id, judge } of input.judgments)
+        log.dialogues.set(id, { ...log.dialogues.get(id)!, judge });
+      return Promise.resolve({ written: input.judgments.length });
+    },
+    applyJudgments() {
+      return Promise.resolve({ merged: 0 });
+    },
     storeDialogues(input) {
       log.storeCalls++;
       let written = 0;

@@ -3,7 +3,7 @@
  * server answering the rubric's structured output, the export's score filters.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { launchChromium, PROBE_CHARTS, type ChartProbe } from '../helpers/browser';
@@ -13,7 +13,8 @@ import { readDialogues, readJsonl } from '../helpers/output';
 import { tempDir } from '../helpers/temporal';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { CALIBRATION_SET, scoreAuc } from '../../src/method/calibration';
-import { inJudgeSample } from '../../src/method/judge';
+import { BUILTIN_JUDGE_PROMPT, inJudgeSample } from '../../src/method/judge';
+import { BUILTIN_PROMPTS } from '../../src/method/prompts';
 import type { DialogueRecord, RunSummary } from '../../src/run/schemas';
 
 const servers: LlmServer[] = [];
@@ -227,6 +228,42 @@ test('judge: calibrate scores the calibration set on the judge endpoint and repo
   const planted = report.scores.filter((s) => s.planted).map((s) => s.score!);
   assert.equal(report.auc, scoreAuc(consistent, planted));
   assert.equal(result.stderr.includes('barely tells'), report.auc < 0.65);
+});
+
+test('judge: --prompts DIR/judge.txt replaces the rubric the judge is sent, and the run keeps a copy', async () => {
+  const llm = await server({ latency: { meanMs: 5 }, recordRequests: 50 });
+  const prompts = await tempDir('cc-judge-prompts-');
+  await writeFile(join(prompts, 'skeleton.txt'), BUILTIN_PROMPTS.skeleton.user);
+  await writeFile(join(prompts, 'responses.txt'), BUILTIN_PROMPTS.responses.user);
+  const rubric = 'MARK-J {{intent}}\n{{transcript}}\nNumber of assistant turns: {{num_responses}}';
+  await writeFile(join(prompts, 'judge.txt'), `${rubric}\n`);
+  const run = await judgedRun(llm, 1, ['--judge', '--prompts', prompts]);
+  assert.equal(run.code, 0, run.stderr);
+  const sent = llm.received().filter((r) => r.stage === 'judge');
+  assert.equal(sent.length, 2);
+  for (const r of sent) {
+    assert.equal(
+      r.messages[0]?.content,
+      BUILTIN_JUDGE_PROMPT.system,
+      'no judge.system.txt: the built-in one',
+    );
+    assert.match(
+      r.messages[1]?.content ?? '',
+      /^MARK-J (Problem Solving|Educational) Interaction\n\[User, turn 1\]/,
+    );
+  }
+  assert.ok(run.records.every((r) => r.judge?.score !== undefined));
+  assert.equal(await readFile(join(run.dir, 'prompts', 'judge.txt'), 'utf8'), `${rubric}\n`);
+  await writeFile(join(prompts, 'judge.txt'), 'no transcript {{topic}}');
+  const refused = await runCli(
+    ['generate', '--out', join(run.dir, 'y'), '--prompts', prompts, '--model', 'm'],
+    {
+      OPENAI_API_KEY: 'sk-x',
+      OPENAI_BASE_URL: llm.url,
+    },
+  );
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr.trim(), /^[^\n]*--prompts[^\n]*judge\.txt[^\n]*$/);
 });
 
 test('judge: calibrate without a model is refused in one line naming --model', async () => {

@@ -17,6 +17,7 @@ import {
 } from '../../src/method/judge';
 import { dialogueMetrics } from '../../src/method/metrics';
 import { runCostUsd } from '../../src/shared/pricing';
+import { progressCost } from '../../src/client/progress';
 import { dialogueRecordSchema, judgeVerdictSchema, runInputSchema } from '../../src/run/schemas';
 
 const reply = (scores: number[], score: number, flags: string[][] = []) => ({
@@ -205,4 +206,10 @@ test('judge cost: the judge’s tokens at its own model’s price, the rest at t
   assert.equal(runCostUsd(intents, { model: 'gen', judgeModel: 'judge' }, prices), 42);
   assert.equal(runCostUsd(intents, { model: 'gen' }, prices), 4 * 1 + 1 * 2);
   assert.equal(runCostUsd(intents, { model: 'gen', judgeModel: 'unpriced' }, prices), undefined);
+  // The live progress carries the prices it was started with and prices the judge the same way.
+  const live = { runId: 'r', outDir: '/o', model: 'gen', paused: false, concurrency: 1, price: prices.gen };
+  const view = (extra: object) => ({ ...live, ...extra, intents: intents as never });
+  assert.equal(progressCost(view({ judgeModel: 'judge', judgePrice: prices.judge })), 42);
+  assert.equal(progressCost(view({})), 4 * 1 + 1 * 2);
+  assert.equal(progressCost(view({ judgeModel: 'unpriced' })), undefined);
 });

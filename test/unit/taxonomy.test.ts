@@ -237,6 +237,21 @@ test('prompts: each bad template is refused naming its file and the placeholder'
     skeleton: { system: BUILTIN_PROMPTS.skeleton.system, user: CUSTOM_PROMPTS.skeleton.user },
     responses: { system: BUILTIN_PROMPTS.responses.system, user: CUSTOM_PROMPTS.responses.user },
   });
+  // The judge's rubric is optional; its system file alone is refused, a rubric without the transcript too.
+  await writeFile(join(dir, 'judge.system.txt'), 'You judge.\n');
+  await assert.rejects(readPromptsDir(dir), /--prompts: .*judge\.txt: missing/);
+  await writeFile(join(dir, 'judge.txt'), 'Judge {{intent}}: {{topic}}');
+  await assert.rejects(readPromptsDir(dir), /--prompts: .*judge\.txt: unknown placeholder \{\{topic\}\}/);
+  await writeFile(join(dir, 'judge.txt'), 'Judge {{intent}}');
+  await assert.rejects(
+    readPromptsDir(dir),
+    /--prompts: .*judge\.txt: must contain the placeholder \{\{transcript\}\}/,
+  );
+  await writeFile(join(dir, 'judge.txt'), 'Judge {{intent}}:\n{{transcript}}\n');
+  assert.deepEqual((await readPromptsDir(dir)).judge, {
+    system: 'You judge.',
+    user: 'Judge {{intent}}:\n{{transcript}}',
+  });
   await writeFile(join(dir, 'skeleton.system.md'), 'x');
   await assert.rejects(readPromptsDir(dir), /--prompts: .*skeleton\.system\.md: unknown file/);
 });

@@ -185,7 +185,7 @@ function judgeStage(deps: StageDeps, judge: JudgeSettings): Stage<JudgeResult | 
           {
             skeleton: needs(dialogue.skeleton, 'skeleton'),
             responses: needs(dialogue.responses, 'responses'),
-            context: judgeContext(dialogue.plan, config.taxonomy),
+            context: judgeContext(dialogue.plan, config.taxonomy, config.prompts?.judge),
             llm: judgeCallSettings(config, judge, books.runConcurrency, gated),
           },
         ])
