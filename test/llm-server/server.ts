@@ -640,6 +640,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       fault === 'streamCut' || fault === 'streamError' || fault === 'stall'
         ? Math.floor(pieces.length / 2)
         : -1;
+    const paceStart = Date.now();
     for (let i = 0; i < pieces.length; i++) {
       if (i === cutAt && fault === 'streamError') {
         res.end(`data: ${errorBody('the model server failed while generating', 'server_error', null)}\n\n`);
@@ -652,7 +653,13 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       }
       if (res.destroyed) return;
       res.write(chunk({ content: pieces[i] }, null));
-      if (pace) await sleep((config.tokensPerChunk / pace) * 1000);
+      // Paced from the stream's start, not per event: a server slowed by load (timers firing late)
+      // catches up at once, as a GPU that kept generating would, so a call's length does not hang on
+      // this process's CPU.
+      if (pace) {
+        const wait = paceStart + ((i + 1) * config.tokensPerChunk * 1000) / pace - Date.now();
+        if (wait > 0) await sleep(wait);
+      }
     }
     res.write(chunk({}, finishReason));
     if (body.stream_options?.include_usage) {
