@@ -103,14 +103,16 @@ async function readWeb(response: Response, feed: Feed): Promise<void> {
 function readNode(message: IncomingMessage, feed: Feed): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     message.setEncoding('utf8');
-    const stop = () => {
-      message.off('data', onData);
-      // Stopped early: the rest is not read, so the connection is not reused.
-      if (!message.complete) message.destroy();
-      resolve();
-    };
     const onData = (text: string) => {
-      if (feed(text)) stop();
+      if (!feed(text)) return;
+      message.off('data', onData);
+      resolve();
+      if (message.complete) return;
+      // Done before the body's end (its last bytes are usually in flight): read them so the connection
+      // goes back to the agent for the next call, unless they do not come soon.
+      message.resume();
+      const give = setTimeout(() => message.destroy(), DRAIN_MS);
+      message.once('close', () => clearTimeout(give));
     };
     message.on('data', onData);
     message.once('end', resolve);
@@ -121,3 +123,6 @@ function readNode(message: IncomingMessage, feed: Feed): Promise<void> {
     });
   });
 }
+
+/** How long the rest of a body after `[DONE]` (or a failure) may take before its connection is closed. */
+const DRAIN_MS = 2_000;

@@ -11,6 +11,7 @@ import OpenAI from 'openai';
 import { readChatStream } from '../../src/activities/chat-stream';
 import { LLM_FAILURE_TYPES, toLlmFailure } from '../../src/activities/errors';
 import { nodeBody, nodeFetch } from '../../src/activities/node-fetch';
+import { waitFor } from '../helpers/wait';
 
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
   JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] });
@@ -141,8 +142,9 @@ async function serve(
   text: string,
   every: number,
   options: { status?: number; headers?: Record<string, string>; cutAfter?: number } = {},
-): Promise<{ url: string; close(): Promise<void> }> {
+): Promise<{ url: string; connections(): number; close(): Promise<void> }> {
   const bytes = Buffer.from(text);
+  let connections = 0;
   const server = createServer((req, res) => {
     req.resume();
     res.writeHead(options.status ?? 200, { 'content-type': 'text/event-stream', ...options.headers });
@@ -154,11 +156,13 @@ async function serve(
     };
     next();
   });
+  server.on('connection', () => connections++);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/v1`,
+    connections: () => connections,
     close: async () => {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
@@ -221,6 +225,24 @@ test('chat stream: over node-fetch.ts, a non-2xx answer is the client error clas
     assert.ok(error instanceof OpenAI.RateLimitError);
     assert.match(error.message, /slow down/);
     assert.equal(error.headers?.get('retry-after'), '3');
+  } finally {
+    await server.close();
+  }
+});
+
+test('chat stream: over node-fetch.ts, a reply read to its [DONE] leaves its connection for the next call', async () => {
+  const server = await serve(REPLY, 16);
+  try {
+    const openai = overNode(server.url);
+    for (let i = 0; i < 3; i++) {
+      const response = await ask(openai);
+      const message = nodeBody(response)!;
+      const reply = await readChatStream(response, () => undefined);
+      assert.equal(reply.finishReason, 'stop');
+      // The body's last bytes may still be in flight: the socket is free once they were read.
+      await waitFor(() => message.readableEnded, 10_000, 'the rest of the body');
+    }
+    assert.equal(server.connections(), 1);
   } finally {
     await server.close();
   }
