@@ -8,6 +8,7 @@
  */
 import OpenAI from 'openai';
 import { readChatStream } from '../src/activities/chat-stream';
+import { nodeFetch } from '../src/activities/node-fetch';
 import { planDialogue } from '../src/method/plan';
 import { responsesMessages, skeletonMessages } from '../src/method/prompts';
 import { startLlmServer } from '../test/llm-server/server';
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
   for (const tokensPerChunk of [1, 8]) {
     const server = await startLlmServer({ tokensPerChunk });
     const openai = new OpenAI({ apiKey: 'unused', baseURL: server.url, maxRetries: 0 });
+    const overNode = new OpenAI({ apiKey: 'unused', baseURL: server.url, maxRetries: 0, fetch: nodeFetch });
     const request = (i: number) => ({
       model: 'test-model',
       messages: requests[i % 2]!,
@@ -46,6 +48,10 @@ async function main(): Promise<void> {
         const response = await openai.chat.completions.create(request(i)).asResponse();
         return (await readChatStream(response, () => undefined)).content.length;
       },
+      'chat-stream.ts, node:http': async (i: number) => {
+        const response = await overNode.chat.completions.create(request(i)).asResponse();
+        return (await readChatStream(response, () => undefined)).content.length;
+      },
     };
     const measure = async (read: (i: number) => Promise<number>) => {
       let started = 0;
@@ -62,7 +68,7 @@ async function main(): Promise<void> {
       const cpu = process.cpuUsage(before);
       return { ms: (cpu.user + cpu.system) / 1000 / CALLS, chars: chars / CALLS };
     };
-    const results: Record<string, number[]> = { 'openai client': [], 'chat-stream.ts': [] };
+    const results: Record<string, number[]> = Object.fromEntries(Object.keys(readers).map((k) => [k, []]));
     let chars = 0;
     // Interleaved, three rounds each after a warm-up round; medians.
     for (let round = 0; round < 4; round++) {
@@ -76,12 +82,14 @@ async function main(): Promise<void> {
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const sdk = median(results['openai client']!);
     const own = median(results['chat-stream.ts']!);
+    const node = median(results['chat-stream.ts, node:http']!);
     rows.push({
       'tokens per event': tokensPerChunk,
       'reply chars': Math.round(chars),
       'openai client ms/call': sdk.toFixed(2),
       'chat-stream.ts ms/call': own.toFixed(2),
       saved: (sdk - own).toFixed(2),
+      'chat-stream.ts over node:http ms/call': node.toFixed(2),
     });
   }
   console.table(rows);

@@ -13,7 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -59,6 +59,10 @@ const { values: args } = parseArgs({
     'worker-arg': { type: 'string', multiple: true },
     // KEY=VALUE environment of the worker process (e.g. MALLOC_ARENA_MAX=2).
     'worker-env': { type: 'string', multiple: true },
+    // --profile-cli DIR: V8 CPU profiles of the `generate` processes the scenarios spawn.
+    'profile-cli': { type: 'string' },
+    // Rounds of the streams scenario (generate, pool and reference model interleaved); medians reported.
+    rounds: { type: 'string' },
     // Print the start and end of the efficiency run's histories, event by event.
     timeline: { type: 'boolean', default: false },
     // Also run the scale scenario with Node's default heap sizing (the comparison in BENCHMARKS.md).
@@ -204,6 +208,7 @@ function spawnGenerate(
   const child = spawn(
     process.execPath,
     [
+      ...(args['profile-cli'] ? ['--cpu-prof', `--cpu-prof-dir=${args['profile-cli']}`] : []),
       'bin/consistent-chat.js',
       'generate',
       '--out',
@@ -259,6 +264,62 @@ async function cpuMs(pid: number): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/**
+ * One `generate` as a user runs it: CPU of the CLI process and of its embedded server, sampled as they
+ * run (the server exits with the CLI), and of the LLM server.
+ */
+async function measureGenerate(llm: LlmProcess, dialogsPerIntent: number, concurrency: number, turns = 6) {
+  const dir = join(tmpdir(), uid('cc-cli'));
+  try {
+    await llm.reset();
+    const llmCpuBefore = await cpuMs(llm.pid);
+    const spawnedAt = Date.now();
+    const { child, exited } = spawnGenerate(
+      dir,
+      llm.url,
+      ['--dialogs-per-intent', String(dialogsPerIntent), '--concurrency', String(concurrency)],
+      turns,
+    );
+    // The embedded server is a child of the CLI: each descendant's CPU, read while it runs.
+    const childCpu = new Map<number, number>();
+    let cliCpu = 0;
+    const sampler = setInterval(() => {
+      void (async () => {
+        for (const pid of await descendants(child.pid!))
+          childCpu.set(pid, Math.max(childCpu.get(pid) ?? 0, await cpuMs(pid)));
+        cliCpu = Math.max(cliCpu, await cpuMs(child.pid!));
+      })();
+    }, 250);
+    const { code, stderr } = await exited;
+    clearInterval(sampler);
+    if (code !== 0) throw new Error(`generate exited ${code}: ${stderr}`);
+    return {
+      cliCpu,
+      serverCpu: [...childCpu.values()].reduce((a, b) => a + b, 0),
+      llmCpu: (await cpuMs(llm.pid)) - llmCpuBefore,
+      stats: await llm.stats(),
+      seconds: (Date.now() - spawnedAt) / 1000,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Every process below `pid` (Linux /proc). */
+async function descendants(pid: number): Promise<number[]> {
+  const found: number[] = [];
+  try {
+    for (const task of await readdir(`/proc/${pid}/task`)) {
+      const text = await readFile(`/proc/${pid}/task/${task}/children`, 'utf8');
+      for (const child of text.split(' ').filter(Boolean).map(Number))
+        found.push(child, ...(await descendants(child)));
+    }
+  } catch {
+    // gone meanwhile
+  }
+  return found;
 }
 
 async function cpuSnapshot(env: Env): Promise<Record<string, number>> {
@@ -327,42 +388,15 @@ async function runTemporal(env: Env, input: Omit<RunInput, 'runId' | 'outDir' | 
   };
 }
 
-/** The same dialogues with no Temporal: an in-process pool calling the same server with the same prompts. */
-async function runBaseline(
-  env: Env,
-  intents: readonly IntentId[],
-  perIntent: number,
-  turns: number,
-  concurrency: number,
-  /** Retry a failed call (after a 429's Retry-After, else at once) up to this many attempts. */
-  attempts = 1,
-): Promise<Measured> {
-  const openai = new OpenAI({ apiKey: 'bench-key', baseURL: env.llm.url, maxRetries: 0 });
-  const jobs = intents.flatMap((intent) =>
-    Array.from({ length: perIntent }, (_, index) =>
-      planDialogue({ runId: 'baseline', seed: 'b', intent, index }),
-    ),
-  );
+type Plan = ReturnType<typeof planDialogue>;
+
+/**
+ * The two calls of a dialogue as a plain client makes them (the openai client's own stream reader, no
+ * Temporal), with `attempts` tries each (after a 429's Retry-After, else at once).
+ */
+function dialogueCalls(baseURL: string, turns: number, attempts = 1) {
+  const openai = new OpenAI({ apiKey: 'bench-key', baseURL, maxRetries: 0 });
   const maxTokens = defaultMaxTokens(turns);
-  const call = async <T>(
-    messages: OpenAI.ChatCompletionMessageParam[],
-    name: string,
-    schema: Record<string, unknown>,
-    tokens: number,
-    parse: (v: unknown) => T,
-  ): Promise<T> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await callOnce(messages, name, schema, tokens, parse);
-      } catch (error) {
-        if (attempt >= attempts) throw error;
-        if (error instanceof OpenAI.RateLimitError) {
-          const seconds = Number(error.headers?.get('retry-after') ?? 1);
-          await new Promise((r) => setTimeout(r, seconds * 1000));
-        }
-      }
-    }
-  };
   const callOnce = async <T>(
     messages: OpenAI.ChatCompletionMessageParam[],
     name: string,
@@ -388,30 +422,72 @@ async function runBaseline(
     if (finish !== 'stop') throw new Error(`finish_reason ${finish}`);
     return parse(extractJson(content));
   };
-  await env.llm.reset();
-  const cpuBefore = await cpuSnapshot(env);
-  const started = performance.now();
-  let next = 0;
-  const workers = Array.from({ length: concurrency }, async () => {
-    while (next < jobs.length) {
-      const plan = jobs[next++]!;
-      const skeleton: Skeleton = await call(
+  const call = async <T>(...a: Parameters<typeof callOnce<T>>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await callOnce(...a);
+      } catch (error) {
+        if (attempt >= attempts) throw error;
+        if (error instanceof OpenAI.RateLimitError) {
+          const seconds = Number(error.headers?.get('retry-after') ?? 1);
+          await new Promise((r) => setTimeout(r, seconds * 1000));
+        }
+      }
+    }
+  };
+  return {
+    skeleton: (plan: Plan): Promise<Skeleton> =>
+      call(
         skeletonMessages(plan, turns),
         'dialogue_skeleton',
         skeletonJsonSchema(turns),
         maxTokens.skeleton,
         (v) => skeletonReplySchema(turns).parse(v),
-      );
-      await call(
+      ),
+    responses: (plan: Plan, skeleton: Skeleton) =>
+      call(
         responsesMessages(plan, skeleton),
         'dialogue_responses',
         responsesJsonSchema(turns),
         maxTokens.responses,
         (v) => responsesReplySchema(turns).parse(v),
-      );
-    }
-  });
-  await Promise.all(workers);
+      ),
+  };
+}
+
+const planJobs = (intents: readonly IntentId[], perIntent: number) =>
+  intents.flatMap((intent) =>
+    Array.from({ length: perIntent }, (_, index) =>
+      planDialogue({ runId: 'baseline', seed: 'b', intent, index }),
+    ),
+  );
+
+/** Runs `work` on every item, `concurrency` at a time. */
+async function pool<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<unknown>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
+}
+
+/** The same dialogues with no Temporal: an in-process pool calling the same server with the same prompts. */
+async function runBaseline(
+  env: Env,
+  intents: readonly IntentId[],
+  perIntent: number,
+  turns: number,
+  concurrency: number,
+  /** Retry a failed call (after a 429's Retry-After, else at once) up to this many attempts. */
+  attempts = 1,
+): Promise<Measured> {
+  const calls = dialogueCalls(env.llm.url, turns, attempts);
+  const jobs = planJobs(intents, perIntent);
+  await env.llm.reset();
+  const cpuBefore = await cpuSnapshot(env);
+  const started = performance.now();
+  await pool(jobs, concurrency, async (plan) => calls.responses(plan, await calls.skeleton(plan)));
   const seconds = (performance.now() - started) / 1000;
   const stats = await env.llm.stats();
   return {
@@ -420,6 +496,72 @@ async function runBaseline(
     dialogues: jobs.length,
     server: serverView(stats),
     cpuMsPerCall: cpuPerCall(cpuBefore, await cpuSnapshot(env), stats.completed),
+  };
+}
+
+/**
+ * The dialogues through an in-process pool of `concurrency` (no Temporal). `phased` models the reference
+ * operator's design: a thread pool that runs every skeleton, then every response, after `importMs` of
+ * imports. CPU of this process (the pool's client) and of the LLM server.
+ */
+async function runStreamPool(
+  llm: LlmProcess,
+  jobs: readonly Plan[],
+  concurrency: number,
+  reference: { phased: boolean; importMs: number },
+) {
+  // A connection the server closed as it was reused is tried again, as a real client would.
+  const calls = dialogueCalls(llm.url, 6, 3);
+  await llm.reset();
+  const before = { bench: await cpuMs(process.pid), llm: await cpuMs(llm.pid) };
+  const started = performance.now();
+  if (reference.importMs > 0) await new Promise((r) => setTimeout(r, reference.importMs));
+  if (reference.phased) {
+    const skeletons = new Map<Plan, Skeleton>();
+    await pool(jobs, concurrency, async (plan) => skeletons.set(plan, await calls.skeleton(plan)));
+    await pool(jobs, concurrency, (plan) => calls.responses(plan, skeletons.get(plan)!));
+  } else {
+    await pool(jobs, concurrency, async (plan) => calls.responses(plan, await calls.skeleton(plan)));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    seconds,
+    stats: await llm.stats(),
+    benchCpu: (await cpuMs(process.pid)) - before.bench,
+    llmCpu: (await cpuMs(llm.pid)) - before.llm,
+  };
+}
+
+/** One round of the streams scenario: `generate`, then the pool, then the reference model. */
+async function streamsRound(
+  llm: LlmProcess,
+  jobs: readonly Plan[],
+  perIntent: number,
+  concurrency: number,
+): Promise<Record<string, number>> {
+  const gen = await measureGenerate(llm, perIntent, concurrency);
+  const poolRun = await runStreamPool(llm, jobs, concurrency, { phased: false, importMs: 0 });
+  const ref = await runStreamPool(llm, jobs, concurrency, { phased: true, importMs: 8_000 });
+  const calls = gen.stats.completed;
+  const busy = (stats: LlmServerStats) => serverView(stats).meanInFlight / concurrency;
+  return {
+    calls,
+    'generate s': gen.seconds,
+    'pool s': poolRun.seconds,
+    'reference s': ref.seconds,
+    'generate ÷ reference': gen.seconds / ref.seconds,
+    'efficiency (generate)': busy(gen.stats),
+    'efficiency (pool)': busy(poolRun.stats),
+    'LLM window ÷ pool s': (gen.stats.lastAt! - gen.stats.firstAt!) / 1000 / poolRun.seconds,
+    'completion tokens/call': gen.stats.completionTokens / calls,
+    'prompt tokens/call': gen.stats.promptTokens / calls,
+    'CPU ms/call: CLI (worker)': gen.cliCpu / calls,
+    'CPU ms/call: Temporal server': gen.serverCpu / calls,
+    'CPU ms/call: package (CLI + server)': (gen.cliCpu + gen.serverCpu) / calls,
+    'CPU ms/call: LLM server': gen.llmCpu / calls,
+    'CPU ms/call: pool client': poolRun.benchCpu / poolRun.stats.completed,
+    'CPU ms/call: reference client': ref.benchCpu / ref.stats.completed,
+    'load average (1 min)': Number((await readFile('/proc/loadavg', 'utf8')).split(' ')[0]),
   };
 }
 
@@ -539,47 +681,7 @@ const scenarios: Record<string, () => Promise<void>> = {
     const concurrency = 64;
     const perIntent = QUICK ? 16 : 200;
     const llm = await startLlmProcess({ latency: { meanMs: 1000, jitter: 0.25 } });
-    /** One `generate` as a user runs it: CPU of the CLI process and of its embedded server, sampled as they run. */
-    const measure = async (dialogsPerIntent: number) => {
-      const dir = join(tmpdir(), uid('cc-cli'));
-      try {
-        await llm.reset();
-        const spawnedAt = Date.now();
-        const { child, exited } = spawnGenerate(dir, llm.url, [
-          '--dialogs-per-intent',
-          String(dialogsPerIntent),
-          '--concurrency',
-          String(concurrency),
-        ]);
-        // The embedded server's CPU, read while it runs (it exits with the CLI).
-        let serverPid: number | undefined;
-        let serverCpu = 0;
-        const sampler = setInterval(() => {
-          void (async () => {
-            try {
-              serverPid ??= (
-                JSON.parse(await readFile(join(dir, '.temporal', 'server.json'), 'utf8')) as { pid: number }
-              ).pid;
-            } catch {
-              // not written yet, or being written
-            }
-            if (serverPid) serverCpu = Math.max(serverCpu, await cpuMs(serverPid));
-          })();
-        }, 250);
-        let cliCpu = 0;
-        const cliSampler = setInterval(
-          () => void cpuMs(child.pid!).then((ms) => (cliCpu = Math.max(cliCpu, ms))),
-          250,
-        );
-        const { code, stderr } = await exited;
-        clearInterval(sampler);
-        clearInterval(cliSampler);
-        if (code !== 0) throw new Error(`generate exited ${code}: ${stderr}`);
-        return { cliCpu, serverCpu, stats: await llm.stats(), seconds: (Date.now() - spawnedAt) / 1000 };
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-    };
+    const measure = (dialogsPerIntent: number) => measureGenerate(llm, dialogsPerIntent, concurrency);
     try {
       // A 2-dialogue-per-intent run first: what start-up and exit cost, apart from the calls.
       const small = await measure(2);
@@ -702,6 +804,57 @@ const scenarios: Record<string, () => Promise<void>> = {
     } finally {
       await llm.stop();
     }
+  },
+  /**
+   * Issue 24: replies as real servers stream them. About 440 completion tokens a call at 400 tokens/s,
+   * one token per SSE event (and eight, to compare), after a log-normal latency of mean 1 s; 6 turns;
+   * C = 64 and 256. `generate` as users run it (start-up included), the in-process pool, and a model of
+   * the reference operator's thread pool (8 s of imports, then every skeleton, then every response),
+   * interleaved in each of `--rounds` rounds; medians.
+   */
+  async streams() {
+    const rounds = Number(args.rounds ?? 1);
+    const configs = [
+      { tokensPerChunk: 1, concurrency: 64, perIntent: QUICK ? 10 : 40 },
+      { tokensPerChunk: 1, concurrency: 256, perIntent: QUICK ? 40 : 160 },
+      { tokensPerChunk: 8, concurrency: 64, perIntent: QUICK ? 10 : 40 },
+    ];
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1]!;
+    const all: unknown[] = [];
+    for (const { tokensPerChunk, concurrency, perIntent } of configs) {
+      const llm = await startLlmProcess({
+        latency: { meanMs: 1000, jitter: 0.25, tokensPerSecond: 400 },
+        tokensPerChunk,
+        // ~780 completion tokens a responses reply, ~115 a skeleton: ~445 a call, as in real runs.
+        responseWords: { min: 65, max: 115 },
+      });
+      const jobs = planJobs(INTENT_IDS, perIntent);
+      const runs: Record<string, number>[] = [];
+      try {
+        // A 1-dialogue-per-intent run first: what start-up and exit cost, apart from the calls.
+        const small = await measureGenerate(llm, 1, concurrency);
+        const startupCpu = small.cliCpu + small.serverCpu;
+        for (let r = 0; r < rounds; r++) {
+          const run = await streamsRound(llm, jobs, perIntent, concurrency);
+          const calls = run['calls']!;
+          run['CPU s: start-up and exit (9 dialogues)'] = startupCpu / 1000;
+          run['CPU ms/call: package, less start-up'] =
+            (run['CPU ms/call: package (CLI + server)']! * calls - startupCpu) /
+            (calls - small.stats.completed);
+          runs.push(run);
+        }
+      } finally {
+        await llm.stop();
+      }
+      const row: Row = {
+        scenario: `streams: ${tokensPerChunk} token(s)/event, C=${concurrency}, ${jobs.length} dialogues (median of ${runs.length})`,
+      };
+      for (const key of Object.keys(runs[0]!)) row[key] = round(median(runs.map((x) => x[key]!)), 3);
+      process.stderr.write(`  ${JSON.stringify(row)}\n`);
+      table.push(row);
+      all.push({ ...row, runs });
+    }
+    results.streams = all;
   },
   /** Temporal's own cost per activity on this machine: the floor under the orchestration overhead. */
   async 'round-trip'() {

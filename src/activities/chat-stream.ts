@@ -8,7 +8,9 @@
  * text as it arrives and calls back per event, with no promise per event.
  */
 import OpenAI from 'openai';
+import type { IncomingMessage } from 'node:http';
 import { createParser } from 'eventsource-parser';
+import { nodeBody } from './node-fetch';
 import type { Usage } from '../run/schemas';
 
 export interface StreamedReply {
@@ -72,16 +74,55 @@ export async function readChatStream(
       }
     },
   });
-  if (!response.body) return reply;
-  const decoder = new TextDecoder();
-  // Leaving the loop early (done, or a failure) cancels the body and frees the connection.
-  for await (const bytes of response.body as unknown as AsyncIterable<Uint8Array>) {
+  const feed = (text: string) => {
     onData();
-    parser.feed(decoder.decode(bytes, { stream: true }));
-    if (failure !== undefined) throw failure;
-    if (done) break;
-  }
-  parser.feed(decoder.decode());
+    parser.feed(text);
+    return failure !== undefined || done;
+  };
+  const message = nodeBody(response);
+  if (message) await readNode(message, feed);
+  else await readWeb(response, feed);
   if (failure !== undefined) throw failure;
   return reply;
 }
+
+/** Feeds each piece of the body's text to `feed` until it returns true (done, or a failure). */
+type Feed = (text: string) => boolean;
+
+async function readWeb(response: Response, feed: Feed): Promise<void> {
+  if (!response.body) return;
+  const decoder = new TextDecoder();
+  // Leaving the loop early cancels the body and frees the connection.
+  for await (const bytes of response.body as unknown as AsyncIterable<Uint8Array>) {
+    if (feed(decoder.decode(bytes, { stream: true }))) return;
+  }
+  feed(decoder.decode());
+}
+
+/** The Node stream of `nodeFetch`: a listener per chunk, no promise per chunk. */
+function readNode(message: IncomingMessage, feed: Feed): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    message.setEncoding('utf8');
+    const onData = (text: string) => {
+      if (!feed(text)) return;
+      message.off('data', onData);
+      resolve();
+      if (message.complete) return;
+      // Done before the body's end (its last bytes are usually in flight): read them so the connection
+      // goes back to the agent for the next call, unless they do not come soon.
+      message.resume();
+      const give = setTimeout(() => message.destroy(), DRAIN_MS);
+      message.once('close', () => clearTimeout(give));
+    };
+    message.on('data', onData);
+    message.once('end', resolve);
+    message.once('error', reject);
+    // Closed before its end (a cut connection): an error, as the web stream's "terminated".
+    message.once('close', () => {
+      if (!message.complete) reject(new Error('terminated: the connection closed mid-reply'));
+    });
+  });
+}
+
+/** How long the rest of a body after `[DONE]` (or a failure) may take before its connection is closed. */
+const DRAIN_MS = 2_000;

@@ -20,6 +20,7 @@ import { readChatStream, type StreamedReply } from './chat-stream';
 import { CallWatch, StallDetector, StallError } from './stall-detector';
 import { noMetrics, type LlmStage, type PackageMetrics } from './metrics';
 import { tracedHttpCall } from './http-span';
+import { HEARTBEAT_THROTTLE_MS } from '../shared/constants';
 
 export interface LlmDeps {
   openai: OpenAI;
@@ -141,8 +142,8 @@ async function completeJsonAttempt<T>(
   const estimated = Math.ceil(promptChars / 4) + maxTokens;
 
   deps.rate.configure(settings.rateLimit);
-  const heartbeat = () => ctx.heartbeat(paid);
   const started = Date.now();
+  const heartbeat = quietHeartbeat(ctx, paid, started);
   let rateLimited = 0;
   let slot: GateSlot | undefined;
   try {
@@ -168,7 +169,7 @@ async function completeJsonAttempt<T>(
               Math.ceil(promptChars / 4),
               settings.idleMs,
             ),
-            paid,
+            heartbeat,
           ),
         );
         const usage = reply.usage ?? {
@@ -226,6 +227,19 @@ async function completeJsonAttempt<T>(
   }
 }
 
+/**
+ * Heartbeats with the paid usage, from `quietMs` into the attempt on. The SDK sends an activity's first
+ * heartbeat at once and throttles the later ones to `HEARTBEAT_THROTTLE_MS`; each sent is an RPC and a
+ * history update on the server. A call of a few seconds needs none (the heartbeat timeout is far), and
+ * a cancellation still reaches a longer one within the throttle interval, as it reached the later beats.
+ */
+function quietHeartbeat(ctx: Context, paid: AttemptUsage, started: number): () => void {
+  const quietMs = Math.min(HEARTBEAT_THROTTLE_MS, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 2);
+  return () => {
+    if (Date.now() - started >= quietMs) ctx.heartbeat(paid);
+  };
+}
+
 /** The process's rate limiter; a wait is recorded with its length. */
 async function takeRate(
   deps: LlmDeps,
@@ -278,7 +292,7 @@ async function streamCompletion(
   request: ChatCompletionCreateParamsStreaming,
   ctx: Context,
   watch: CallWatch,
-  heartbeatDetails: unknown,
+  heartbeat: () => void,
 ): Promise<StreamedReply> {
   // One controller per call, fed by the activity's cancellation and the stall checks. Not
   // AbortSignal.any: Node 20 keeps such a signal alive until it aborts, and the openai client hangs a
@@ -309,7 +323,7 @@ async function streamCompletion(
   // The tick also re-reads the limits, which shrink as the detector learns during a long call.
   const heartbeats = setInterval(() => {
     if (watch.check()) confirmStall();
-    else ctx.heartbeat(heartbeatDetails);
+    else heartbeat();
   }, tick);
   armDeadline();
   try {

@@ -4,6 +4,7 @@
  */
 import OpenAI from 'openai';
 import { ConfigError } from '../shared/errors';
+import { nodeFetch } from './node-fetch';
 import { redact } from '../shared/redact';
 
 export interface LlmEndpointOptions {
@@ -42,7 +43,13 @@ export function createOpenAiClient(options: LlmEndpointOptions = {}, env = proce
     }
   }
   // Local servers (vLLM, Ollama, llama.cpp) take any key; the client insists on one.
-  return new OpenAI({ apiKey: apiKey ?? 'unused', baseURL, maxRetries: 0, timeout: 10 * 60_000 });
+  return new OpenAI({
+    apiKey: apiKey ?? 'unused',
+    baseURL,
+    maxRetries: 0,
+    timeout: 10 * 60_000,
+    fetch: nodeFetch,
+  });
 }
 
 /** The judge's endpoint: worker settings and environment only, like the generator's. */
@@ -71,5 +78,11 @@ export function createJudgeClient(options: JudgeEndpointOptions = {}, env = proc
       throw new ConfigError('--judge-base-url', `not an http(s) URL: ${redact(baseURL)}`);
     }
   }
-  return new OpenAI({ apiKey: apiKey ?? 'unused', baseURL, maxRetries: 0, timeout: 10 * 60_000 });
+  return new OpenAI({
+    apiKey: apiKey ?? 'unused',
+    baseURL,
+    maxRetries: 0,
+    timeout: 10 * 60_000,
+    fetch: nodeFetch,
+  });
 }

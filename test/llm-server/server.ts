@@ -50,6 +50,8 @@ export interface LlmServerOptions {
    */
   rateLimit?: { requestsPerMinute: number; windowMs?: number };
   tokensPerChunk: number;
+  /** Words of each response of a `responses` reply, drawn uniformly in [min, max). @default 40 to 80 */
+  responseWords: { min: number; max: number };
   seed: number;
   /** Keep the messages of the last this many chat requests, for `received()`. @default 0 */
   recordRequests: number;
@@ -116,6 +118,7 @@ const DEFAULTS: LlmServerOptions = {
   faults: {},
   retryAfterSeconds: 1,
   tokensPerChunk: 8,
+  responseWords: { min: 40, max: 80 },
   seed: 1,
   hold: false,
   recordRequests: 0,
@@ -201,8 +204,8 @@ function query(rand: () => number, i: number, shift: number): string {
   return `${pick(rand, WORDS.openers)} how do I ${pick(rand, WORDS.verbs)} ${object} ${tail}? (turn ${i + 1})`;
 }
 
-function response(rand: () => number, i: number): string {
-  const length = 40 + Math.floor(rand() * 40);
+function response(rand: () => number, i: number, size: { min: number; max: number }): string {
+  const length = size.min + Math.floor(rand() * (size.max - size.min));
   const words = Array.from({ length }, () => pick(rand, WORDS.answer));
   return `For point ${i + 1}: ${words.join(' ')}.`;
 }
@@ -382,7 +385,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
         queries: Array.from({ length: count }, (_, i) => query(r, i, shift)),
       };
     } else if (stage === 'responses') {
-      value = { responses: Array.from({ length: count }, (_, i) => response(r, i)) };
+      value = { responses: Array.from({ length: count }, (_, i) => response(r, i, config.responseWords)) };
     } else if (stage === 'judge') {
       value = judgment(r, count);
     } else if (stage === 'topics') {
@@ -637,6 +640,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       fault === 'streamCut' || fault === 'streamError' || fault === 'stall'
         ? Math.floor(pieces.length / 2)
         : -1;
+    const paceStart = Date.now();
     for (let i = 0; i < pieces.length; i++) {
       if (i === cutAt && fault === 'streamError') {
         res.end(`data: ${errorBody('the model server failed while generating', 'server_error', null)}\n\n`);
@@ -649,7 +653,13 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       }
       if (res.destroyed) return;
       res.write(chunk({ content: pieces[i] }, null));
-      if (pace) await sleep((config.tokensPerChunk / pace) * 1000);
+      // Paced from the stream's start, not per event: a server slowed by load (timers firing late)
+      // catches up at once, as a GPU that kept generating would, so a call's length does not hang on
+      // this process's CPU.
+      if (pace) {
+        const wait = paceStart + ((i + 1) * config.tokensPerChunk * 1000) / pace - Date.now();
+        if (wait > 0) await sleep(wait);
+      }
     }
     res.write(chunk({}, finishReason));
     if (body.stream_options?.include_usage) {

@@ -3,10 +3,15 @@
  * stops, and which errors it raises (they decide whether Temporal tries again; see errors.test.ts).
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import OpenAI from 'openai';
 import { readChatStream } from '../../src/activities/chat-stream';
 import { LLM_FAILURE_TYPES, toLlmFailure } from '../../src/activities/errors';
+import { nodeBody, nodeFetch } from '../../src/activities/node-fetch';
+import { waitFor } from '../helpers/wait';
 
 const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
   JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] });
@@ -127,4 +132,118 @@ test('chat stream: the first token is reported once, at the first content (a rol
     () => events.push('token'),
   );
   assert.deepEqual(events, ['token'], 'an empty reply ends its wait at the finish reason');
+});
+
+/**
+ * A local HTTP server that sends `text` in pieces of `every` bytes, each written apart (so that they
+ * arrive as separate chunks), and destroys the socket after `cutAfter` bytes when given.
+ */
+async function serve(
+  text: string,
+  every: number,
+  options: { status?: number; headers?: Record<string, string>; cutAfter?: number } = {},
+): Promise<{ url: string; connections(): number; close(): Promise<void> }> {
+  const bytes = Buffer.from(text);
+  let connections = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(options.status ?? 200, { 'content-type': 'text/event-stream', ...options.headers });
+    let at = 0;
+    const next = () => {
+      if (options.cutAfter !== undefined && at >= options.cutAfter) return void res.socket?.destroy();
+      if (at >= bytes.length) return void res.end();
+      res.write(bytes.subarray(at, (at += every)), () => setImmediate(next));
+    };
+    next();
+  });
+  server.on('connection', () => connections++);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    connections: () => connections,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+const overNode = (baseURL: string) => new OpenAI({ apiKey: 'k', baseURL, maxRetries: 0, fetch: nodeFetch });
+const ask = (openai: OpenAI) =>
+  openai.chat.completions
+    .create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true })
+    .asResponse();
+
+test('chat stream: over node-fetch.ts, content, finish reason and usage survive any cut of the bytes', async () => {
+  for (const every of [1, 3, 7, 100_000]) {
+    const server = await serve(REPLY, every);
+    try {
+      const response = await ask(overNode(server.url));
+      assert.ok(nodeBody(response), 'read from the Node stream, not the web body');
+      let onData = 0;
+      const reply = await readChatStream(response, () => onData++);
+      assert.deepEqual(reply, {
+        content: '{"category":"Café Planning ☕"}',
+        finishReason: 'stop',
+        usage: { promptTokens: 12, completionTokens: 7 },
+      });
+      assert.ok(onData >= (every === 1 ? 10 : 1), 'every arrival of bytes is reported');
+    } finally {
+      await server.close();
+    }
+  }
+});
+
+test('chat stream: over node-fetch.ts, a connection cut mid-reply is a retryable error', async () => {
+  const server = await serve(REPLY, 5, { cutAfter: REPLY.indexOf('Planning') });
+  try {
+    const error = await readChatStream(await ask(overNode(server.url)), () => undefined).then(
+      () => assert.fail('a cut connection must throw'),
+      (e: unknown) => e,
+    );
+    const failure = toLlmFailure(error);
+    assert.equal(failure.type, LLM_FAILURE_TYPES.unavailable);
+    assert.equal(failure.nonRetryable, false);
+  } finally {
+    await server.close();
+  }
+});
+
+test('chat stream: over node-fetch.ts, a non-2xx answer is the client error class with its headers', async () => {
+  const body = JSON.stringify({ error: { message: 'slow down', type: 'rate_limit_error' } });
+  const server = await serve(body, 4, {
+    status: 429,
+    headers: { 'content-type': 'application/json', 'retry-after': '3' },
+  });
+  try {
+    const error = await ask(overNode(server.url)).then(
+      () => assert.fail('a 429 must throw'),
+      (e: unknown) => e,
+    );
+    assert.ok(error instanceof OpenAI.RateLimitError);
+    assert.match(error.message, /slow down/);
+    assert.equal(error.headers?.get('retry-after'), '3');
+  } finally {
+    await server.close();
+  }
+});
+
+test('chat stream: over node-fetch.ts, a reply read to its [DONE] leaves its connection for the next call', async () => {
+  const server = await serve(REPLY, 16);
+  try {
+    const openai = overNode(server.url);
+    for (let i = 0; i < 3; i++) {
+      const response = await ask(openai);
+      const message = nodeBody(response)!;
+      const reply = await readChatStream(response, () => undefined);
+      assert.equal(reply.finishReason, 'stop');
+      // The body's last bytes may still be in flight: the socket is free once they were read.
+      await waitFor(() => message.readableEnded, 10_000, 'the rest of the body');
+    }
+    assert.equal(server.connections(), 1);
+  } finally {
+    await server.close();
+  }
 });

@@ -1,0 +1,83 @@
+/**
+ * A `fetch` for the openai client over `node:http`/`node:https`, so that a streamed reply can be read
+ * from the socket's Node stream: the global fetch (undici) hands each network chunk through a web
+ * stream (a read request and a promise per chunk), and real servers send one event, so one chunk, per
+ * token. The `Response` it returns is an ordinary one (the client reads errors and non-streamed replies
+ * through it); `nodeBody` gives its Node stream to a reader that has not touched `response.body`.
+ */
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+
+const agents = {
+  'http:': new http.Agent({ keepAlive: true }),
+  'https:': new https.Agent({ keepAlive: true }),
+};
+const nodeBodies = new WeakMap<Response, IncomingMessage>();
+
+/** The Node stream under a response of `nodeFetch`, unless its web body was read. */
+export function nodeBody(response: Response): IncomingMessage | undefined {
+  return response.bodyUsed ? undefined : nodeBodies.get(response);
+}
+
+/** Statuses whose `Response` may not have a body. */
+const NO_BODY = new Set([101, 204, 205, 304]);
+
+export async function nodeFetch(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+  const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+  const transport = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined;
+  if (!transport) throw new TypeError(`fetch: unsupported protocol ${url.protocol}`);
+  const message = await new Promise<IncomingMessage>((resolve, reject) => {
+    const request = transport.request(url, {
+      method: init.method ?? 'GET',
+      headers: Object.fromEntries(new Headers(init.headers).entries()),
+      agent: agents[url.protocol as keyof typeof agents],
+      signal: init.signal ?? undefined,
+    });
+    request.once('response', resolve);
+    request.once('error', reject);
+    request.end(requestBody(init.body));
+  });
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(message.headers)) {
+    for (const one of Array.isArray(value) ? value : [value])
+      if (one !== undefined) headers.append(name, one);
+  }
+  const status = message.statusCode ?? 0;
+  const response = new Response(NO_BODY.has(status) ? null : lazyWebBody(message), {
+    status,
+    statusText: message.statusMessage,
+    headers,
+  });
+  nodeBodies.set(response, message);
+  return response;
+}
+
+function requestBody(body: RequestInit['body']): string | Uint8Array | undefined {
+  if (body === undefined || body === null) return undefined;
+  if (typeof body === 'string' || body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  throw new TypeError('fetch: this request body type is not supported');
+}
+
+/**
+ * A web stream of the message that attaches to it at its first read only (high-water mark 0: nothing is
+ * pulled before), so that `nodeBody` readers find the message untouched.
+ */
+function lazyWebBody(message: IncomingMessage): ReadableStream<Uint8Array> {
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        reader ??= (Readable.toWeb(message) as ReadableStream<Uint8Array>).getReader();
+        const { value, done } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel(reason) {
+        message.destroy(reason instanceof Error ? reason : undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
