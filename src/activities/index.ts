@@ -8,6 +8,10 @@ import { createGenerateSkeleton } from './skeleton';
 import { createJudgeDialogue } from './judge';
 import { createExpandTopic } from './topics';
 import { createStorageActivities } from './storage';
+import { type BatchDeps, createSubmitBatch } from './batch-submit';
+import { createBatchStatus } from './batch-status';
+import { createCollectBatch } from './batch-collect';
+import { createCancelBatch } from './batch-cancel';
 
 export { toLlmFailure, LLM_FAILURE_TYPES } from './errors';
 export { RateController } from './rate-control';
@@ -35,7 +39,18 @@ export function createActivities(deps: ActivityDeps) {
   const llm = { openai: deps.openai, rate: deps.rate ?? new RateController(), gates: new RunGates() };
   return {
     ...createLlmActivities(llm, deps.judge),
+    ...createBatchActivities({ openai: deps.openai, root: deps.storage.root }),
     ...createStorageActivities(deps.storage),
+  };
+}
+
+/** Batch mode's provider calls (issue 25); their files are staged under `root`, the output root. */
+export function createBatchActivities(deps: BatchDeps) {
+  return {
+    submitBatch: createSubmitBatch(deps),
+    batchStatus: createBatchStatus(deps),
+    collectBatch: createCollectBatch(deps),
+    cancelBatch: createCancelBatch(deps),
   };
 }
 

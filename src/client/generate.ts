@@ -910,6 +910,7 @@ async function startWorkers(
             openai,
             ...(prep.judgeOpenai && { judge: prep.judgeOpenai }),
             replyChecks,
+            outputRoot: storage.root,
             // One thread loads the bundle once: a shorter start, and the workflow code of one run
             // needs a fraction of a core even at hundreds of calls a second.
             workflowThreads: 1,

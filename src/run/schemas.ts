@@ -27,6 +27,7 @@ import {
 } from '../shared/constants';
 import type { STATUS_SCHEMA_VERSION } from '../shared/constants';
 import { pricesSchema, type Price } from '../shared/pricing';
+import { batchSettingsSchema, runModeSchema } from './batch';
 import type { DialoguePlan, DialogueRecord, JudgeTally, JudgeVerdict, Skeleton } from '../method/types';
 
 export { dialogueRecordSchema, JUDGE_FLAGS, judgeVerdictSchema, turnSchema } from '../method/types';
@@ -186,6 +187,10 @@ export const runInputObjectSchema = z
     expand: runExpandSchema.optional(),
     /** USD per million tokens by model, over the built-in table (`src/shared/pricing.ts`), for the cost estimate. */
     prices: pricesSchema.optional(),
+    /** `batch`: the provider's batch API at half price (src/run/batch.ts). Absent (runs before it): real time. */
+    mode: runModeSchema.optional(),
+    /** Batch mode's limits and polling; absent: the defaults. */
+    batch: batchSettingsSchema.optional(),
   })
   .strict()
   .superRefine((input, ctx) => {

@@ -1,0 +1,138 @@
+/**
+ * Batch mode (issue 25): the run's settings for provider batch APIs, and what the batch activities and
+ * the batch intent workflow pass each other. Workflows see batch ids, indexes and counts only: the
+ * requests and replies stay in files under the run's output directory (`.batch/<intent>/`).
+ */
+import { z } from 'zod';
+import type { AttributeAxes } from '../method/attributes';
+import type { Taxonomy } from '../method/taxonomy';
+import type { PromptTemplates } from '../method/templates';
+import type { LlmCallSettings } from './schemas';
+
+/** How a run makes its LLM calls: one by one, or through the provider's batch API at half price. */
+export const RUN_MODES = ['realtime', 'batch'] as const;
+export const runModeSchema = z.enum(RUN_MODES);
+export type RunMode = z.infer<typeof runModeSchema>;
+
+export const batchSettingsSchema = z
+  .object({
+    /** Most requests in one batch input file (OpenAI: 50,000). @default 50000 */
+    requestsPerFile: z.number().int().min(1).max(50_000).default(50_000),
+    /** Most bytes in one batch input file (OpenAI: 200 MB). @default 200000000 */
+    bytesPerFile: z.number().int().min(1_000).max(200_000_000).default(200_000_000),
+    /** First wait between two looks at a batch; doubles up to `pollMaxMs`. @default 5000 */
+    pollInitialMs: z.number().int().min(10).max(3_600_000).default(5_000),
+    /** Longest wait between two looks at a batch. @default 300000 (5 minutes) */
+    pollMaxMs: z.number().int().min(10).max(3_600_000).default(300_000),
+    /** Batches a dialogue's request may go in before it is recorded as failed. @default 3 */
+    maxAttempts: z.number().int().min(1).max(20).default(3),
+  })
+  .strict()
+  .refine((b) => b.pollMaxMs >= b.pollInitialMs, {
+    message: 'must be at least pollInitialMs',
+    path: ['pollMaxMs'],
+  });
+export type BatchSettings = z.output<typeof batchSettingsSchema>;
+
+/** Index ranges `[from, to)`: a wave's indexes in history as a few numbers, not one per dialogue. */
+export type IndexRanges = [number, number][];
+
+export function toRanges(indexes: readonly number[]): IndexRanges {
+  const sorted = [...new Set(indexes)].sort((a, b) => a - b);
+  const ranges: IndexRanges = [];
+  for (const i of sorted) {
+    const last = ranges.at(-1);
+    if (last && last[1] === i) last[1] = i + 1;
+    else ranges.push([i, i + 1]);
+  }
+  return ranges;
+}
+
+export function fromRanges(ranges: IndexRanges): number[] {
+  return ranges.flatMap(([from, to]) => Array.from({ length: to - from }, (_, k) => from + k));
+}
+
+/** The stage a batch's requests are for. */
+export type BatchStage = 'skeleton' | 'responses';
+
+/** One chunk of a wave: its requests go into one or more input files within the limits. */
+export interface SubmitBatchInput {
+  outDir: string;
+  runId: string;
+  intent: string;
+  stage: BatchStage;
+  /** Names the chunk in the batches' metadata: `<stage>.a<attempt>` (exactly once per chunk). */
+  chunk: string;
+  /** Dialogue indexes of the intent whose requests go in. */
+  indexes: IndexRanges;
+  numTurns: number;
+  llm: LlmCallSettings;
+  limits: Pick<BatchSettings, 'requestsPerFile' | 'bytesPerFile'>;
+  /** Planning inputs the activity needs to rebuild each dialogue's plan and prompt. */
+  plan: BatchPlanInput;
+}
+
+/** What rebuilds a plan from its index (src/method/plan.ts) and its prompt, without the plan in history. */
+export interface BatchPlanInput {
+  seed: string;
+  taxonomy?: Taxonomy;
+  prompts?: PromptTemplates;
+  attributes?: AttributeAxes;
+}
+
+export interface SubmittedBatch {
+  id: string;
+  requests: number;
+  /** Whether an earlier attempt had created it (found by its metadata). */
+  reused: boolean;
+}
+
+export interface SubmitBatchResult {
+  batches: SubmittedBatch[];
+}
+
+export const BATCH_END_STATES = ['completed', 'failed', 'expired', 'cancelled'] as const;
+
+export interface BatchStatus {
+  id: string;
+  status: string;
+  counts: { total: number; completed: number; failed: number };
+  /** A failed batch's first error: its line and field. */
+  error?: string;
+}
+
+export interface CollectBatchInput {
+  outDir: string;
+  runId: string;
+  intent: string;
+  stage: BatchStage;
+  batchId: string;
+  numTurns: number;
+}
+
+/** A request that gave no usable reply: its dialogue goes into a later batch, or to failures.jsonl. */
+export interface BatchLineFailure {
+  index: number;
+  type: string;
+  reason: string;
+  /** No later batch can fix it (a request the endpoint refuses): recorded as failed at once. */
+  final: boolean;
+}
+
+export interface CollectBatchResult {
+  /** Indexes whose replies are usable, now staged under `.batch/<intent>/`. */
+  succeeded: IndexRanges;
+  failed: BatchLineFailure[];
+  /** Tokens of every answered line, usable or not (all are paid at the batch price). */
+  usage: { calls: number; promptTokens: number; completionTokens: number };
+}
+
+/** Stores the dialogues whose responses one batch brought (staged by `collectBatch`). */
+export interface StoreBatchDialoguesInput {
+  outDir: string;
+  runId: string;
+  intent: string;
+  batchId: string;
+  model: string;
+  plan: BatchPlanInput;
+}
