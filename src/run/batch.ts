@@ -136,3 +136,28 @@ export interface StoreBatchDialoguesInput {
   model: string;
   plan: BatchPlanInput;
 }
+
+/**
+ * A batch intent's batches as its progress shows them: the provider's `request_counts` summed over
+ * the batches still running and those ended, and the tokens paid at the batch price (also in `tokens`).
+ */
+export interface BatchProgress {
+  /** Batches submitted (a reused one counts once). */
+  batches: number;
+  /** Batches not yet ended. */
+  waiting: number;
+  requests: { total: number; completed: number; failed: number };
+  /** Lines answered, usable or not: all paid at the batch price. */
+  calls: number;
+  tokens: { prompt: number; completion: number };
+}
+
+/** What a run's summary shows of its batches: their calls and tokens, and both prices of those tokens. */
+export interface BatchSummary {
+  calls: number;
+  tokens: { prompt: number; completion: number };
+  /** USD at the batch price; absent when the model has no price. */
+  costUsd?: number;
+  /** USD the same tokens would have cost in real time. */
+  realtimeCostUsd?: number;
+}

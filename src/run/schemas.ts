@@ -27,7 +27,7 @@ import {
 } from '../shared/constants';
 import type { STATUS_SCHEMA_VERSION } from '../shared/constants';
 import { pricesSchema, type Price } from '../shared/pricing';
-import { batchSettingsSchema, runModeSchema } from './batch';
+import { batchSettingsSchema, runModeSchema, type BatchProgress, type BatchSummary } from './batch';
 import type { DialoguePlan, DialogueRecord, JudgeTally, JudgeVerdict, Skeleton } from '../method/types';
 
 export { dialogueRecordSchema, JUDGE_FLAGS, judgeVerdictSchema, turnSchema } from '../method/types';
@@ -408,6 +408,8 @@ export interface IntentProgress {
   started?: number;
   status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
   continuedAsNew: number;
+  /** Batch runs: the intent's provider batches (src/run/batch.ts). */
+  batch?: BatchProgress;
 }
 
 /** The fields of an intent's progress report that the run reads; the rest is passed on as sent. */
@@ -466,5 +468,7 @@ export interface RunSummary {
   judge?: JudgeTally;
   /** The judge's model (runs with a judge only). */
   judgeModel?: string;
+  /** Batch runs: what went through the provider's batches, at the batch price (also in the totals). */
+  batch?: BatchSummary;
   intents: IntentProgress[];
 }

@@ -2,3 +2,4 @@
 export { consistentChatRun } from './run';
 export { consistentChatIntent } from './intent';
 export { consistentChatRetry } from './retry';
+export { consistentChatBatchIntent } from './batch-intent';

@@ -27,7 +27,15 @@ import { expansionMaxTokens, type TopicLeaf } from '../method/expansion';
 import { BUILTIN_TAXONOMY, sliceTaxonomy } from '../method/taxonomy';
 import { mergeJudgeTallies } from '../method/judge';
 import { MAX_CONCURRENCY, STATUS_SCHEMA_VERSION } from '../shared/constants';
-import { costOf, formatCost, paidTokens, priceFor, runCostUsd, type Price } from '../shared/pricing';
+import {
+  batchPrice,
+  costOf,
+  formatCost,
+  paidTokens,
+  priceFor,
+  runCostUsd,
+  type Price,
+} from '../shared/pricing';
 import {
   intentReportSignal,
   pauseSignal,
@@ -52,6 +60,7 @@ import {
 } from '../run/schemas';
 import { splitConcurrency } from './budget';
 import { consistentChatIntent } from './intent';
+import { consistentChatBatchIntent } from './batch-intent';
 import { llmCallSettings } from './intent/options';
 import { PATCHES } from './patches';
 import { expandedTaxonomy, expandTopics, openTopicBooks, type TopicBooks } from './topics';
@@ -362,26 +371,30 @@ async function startIntents(run: RunState): Promise<{ intent: IntentId; handle: 
         concurrency: run.shares.get(intent) ?? 0,
         runConcurrency: run.concurrency,
       };
-      const handle = await startChild(consistentChatIntent, {
-        workflowId: intentWorkflowId(config.runId, intent),
-        args: [
-          {
-            // A child carries only its own intent's part of a run's taxonomy (none if the run has none).
-            config: {
-              ...config,
-              paused: run.paused,
-              ...(config.taxonomy && { taxonomy: sliceTaxonomy(config.taxonomy, intent) }),
-              ...(leaves && {
-                taxonomy: expandedTaxonomy(config.taxonomy ?? BUILTIN_TAXONOMY, intent, leaves),
-              }),
+      // Batch runs start a workflow type of their own: real-time intents' histories are untouched.
+      const handle = await startChild(
+        config.mode === 'batch' ? consistentChatBatchIntent : consistentChatIntent,
+        {
+          workflowId: intentWorkflowId(config.runId, intent),
+          args: [
+            {
+              // A child carries only its own intent's part of a run's taxonomy (none if the run has none).
+              config: {
+                ...config,
+                paused: run.paused,
+                ...(config.taxonomy && { taxonomy: sliceTaxonomy(config.taxonomy, intent) }),
+                ...(leaves && {
+                  taxonomy: expandedTaxonomy(config.taxonomy ?? BUILTIN_TAXONOMY, intent, leaves),
+                }),
+              },
+              intent,
+              concurrency: startedWith.concurrency,
+              ...(run.gated && { runConcurrency: startedWith.runConcurrency }),
             },
-            intent,
-            concurrency: startedWith.concurrency,
-            ...(run.gated && { runConcurrency: startedWith.runConcurrency }),
-          },
-        ],
-        staticSummary: `${intent}: ${config.numDialogsPerIntent} dialogues`,
-      });
+          ],
+          staticSummary: `${intent}: ${config.numDialogsPerIntent} dialogues`,
+        },
+      );
       // A pause or a new concurrency that came while the child was starting may not have reached it.
       const share = run.shares.get(intent) ?? 0;
       if (
@@ -508,6 +521,35 @@ function runSummary(config: RunConfig, intents: IntentProgress[]): RunSummary {
       judge: mergeJudgeTallies(intents.map((p) => p.judge)),
       judgeModel: config.judge?.model ?? config.model,
     }),
+    ...withBatchPrice(
+      config,
+      intents,
+      runCostUsd(intents, { model: config.model, judgeModel: config.judge?.model }, config.prices),
+    ),
     intents,
+  };
+}
+
+/**
+ * Batch runs: their batches' calls and tokens apart, at the batch price, and the run's estimate with
+ * those tokens at that price instead of the real-time one. Other runs' summaries keep their shape.
+ */
+function withBatchPrice(
+  config: RunConfig,
+  intents: IntentProgress[],
+  estimate: number | undefined,
+): Pick<RunSummary, 'batch' | 'estimatedCostUsd'> {
+  if (config.mode !== 'batch') return {};
+  const batches = intents.map((p) => p.batch);
+  const tokens = {
+    prompt: batches.reduce((t, b) => t + (b?.tokens.prompt ?? 0), 0),
+    completion: batches.reduce((t, b) => t + (b?.tokens.completion ?? 0), 0),
+  };
+  const price = priceFor(config.model, config.prices);
+  const realtimeCostUsd = costOf(price, tokens);
+  const costUsd = costOf(price && batchPrice(price), tokens);
+  return {
+    batch: { calls: batches.reduce((t, b) => t + (b?.calls ?? 0), 0), tokens, costUsd, realtimeCostUsd },
+    estimatedCostUsd: estimate === undefined ? undefined : estimate - (realtimeCostUsd ?? 0) + (costUsd ?? 0),
   };
 }
