@@ -1067,10 +1067,10 @@ async function summaryBeforeRetry(
     const file = JSON.parse(await readFile(join(dir, SUMMARY_FILE), 'utf8')) as RunSummary;
     if (file.runId === runId) {
       const { outDir, model, requested, written, failed, tokens, llmCalls, intents } = file;
-      const { duplicates, failedAttempts, stageTokens, estimatedCostUsd } = file;
+      const { duplicates, failedAttempts, stageTokens, estimatedCostUsd, batch } = file;
       return {
         ...{ runId, outDir, model, requested, written, failed, tokens, llmCalls, intents },
-        ...{ duplicates, failedAttempts, stageTokens, estimatedCostUsd },
+        ...{ duplicates, failedAttempts, stageTokens, estimatedCostUsd, batch },
       };
     }
   } catch {

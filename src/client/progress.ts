@@ -190,6 +190,13 @@ export function formatJudge(summary: RunSummary): string | undefined {
   ].join(' · ');
 }
 
+/** One line: what went through batches, at the batch price and at the real-time one. */
+export function formatBatch(batch: NonNullable<RunSummary['batch']>): string {
+  const realtime =
+    batch.realtimeCostUsd === undefined ? '' : ` (real time: ${formatCost(batch.realtimeCostUsd)})`;
+  return `batch: ${batch.calls} calls · tokens ${formatTokens(batch.tokens.prompt)} prompt + ${formatTokens(batch.tokens.completion)} completion · ${formatCost(batch.costUsd)} at the batch price${realtime}`;
+}
+
 export function formatSummary(summary: RunSummary): string {
   const duplicates = summary.duplicates ? `, ${summary.duplicates} already stored before` : '';
   const failedAttempts = formatFailedAttempts(summary.failedAttempts);
@@ -199,6 +206,7 @@ export function formatSummary(summary: RunSummary): string {
     `model ${summary.model} · ${summary.llmCalls} LLM calls · tokens ${formatTokens(summary.tokens.prompt)} prompt + ${formatTokens(summary.tokens.completion)} completion · ${formatCost(summary.estimatedCostUsd)}`,
     ...(failedAttempts ? [failedAttempts] : []),
     ...(judge ? [judge] : []),
+    ...(summary.batch ? [formatBatch(summary.batch)] : []),
     `output: ${summary.outDir}`,
   ];
   for (const i of summary.intents) {

@@ -19,9 +19,10 @@ import {
   RESPONSE_FORMAT_MODES,
 } from '../shared/constants';
 import { ConfigError } from '../shared/errors';
+import { BATCH_LIMITS } from '../run/batch';
 
 /** How a flag's text becomes a value; `method` flags are read by the caller (files, the taxonomy). */
-export const FLAG_KINDS = ['text', 'whole', 'decimal', 'choice', 'method'] as const;
+export const FLAG_KINDS = ['text', 'whole', 'decimal', 'choice', 'method', 'switch'] as const;
 
 export interface RunFlag {
   /** The run input path the flag sets (`rateLimit.requestsPerMinute`). */
@@ -35,6 +36,8 @@ export interface RunFlag {
   default?: string | number;
   choices?: readonly string[];
   required?: boolean;
+  /** A `switch` row (a flag without argument): the value it sets. */
+  value?: string;
 }
 
 export const RUN_FLAGS: readonly RunFlag[] = [
@@ -186,6 +189,38 @@ export const RUN_FLAGS: readonly RunFlag[] = [
     choices: RESPONSE_FORMAT_MODES,
     default: 'auto',
   },
+  {
+    field: 'mode',
+    flag: '--batch',
+    kind: 'switch',
+    value: 'batch',
+    help: "send the calls through the provider's batch API: half price, results within 24 hours",
+    default: 'real time',
+  },
+  {
+    field: 'batch.requestsPerFile',
+    flag: '--batch-requests-per-file <n>',
+    kind: 'whole',
+    help: 'most requests in one batch input file',
+    limits: [1, BATCH_LIMITS.requestsPerFile],
+    default: BATCH_LIMITS.requestsPerFile,
+  },
+  {
+    field: 'batch.bytesPerFile',
+    flag: '--batch-bytes-per-file <n>',
+    kind: 'whole',
+    help: 'most bytes in one batch input file',
+    limits: [BATCH_LIMITS.minBytesPerFile, BATCH_LIMITS.bytesPerFile],
+    default: BATCH_LIMITS.bytesPerFile,
+  },
+  {
+    field: 'batch.maxAttempts',
+    flag: '--batch-attempts <n>',
+    kind: 'whole',
+    help: "batches a dialogue's request may go in before it is recorded as failed",
+    limits: [1, BATCH_LIMITS.maxAttempts],
+    default: BATCH_LIMITS.defaultAttempts,
+  },
 ];
 
 /** The help line of a row: what it is, its limits and its default, from the row itself. */
@@ -238,6 +273,7 @@ export function runFlagValues(opts: Record<string, unknown>): Record<string, unk
   const values: Record<string, unknown> = {};
   for (const row of RUN_FLAGS) {
     const raw = opts[attributeName(row)];
+    if (row.kind === 'switch' && raw === true) setPath(values, row.field, row.value);
     if (typeof raw !== 'string' || row.kind === 'method') continue;
     const value =
       row.kind === 'whole' || row.kind === 'decimal'

@@ -14,18 +14,37 @@ export const RUN_MODES = ['realtime', 'batch'] as const;
 export const runModeSchema = z.enum(RUN_MODES);
 export type RunMode = z.infer<typeof runModeSchema>;
 
+/** OpenAI's limits per batch input file, and this package's defaults for the rest. */
+export const BATCH_LIMITS = {
+  requestsPerFile: 50_000,
+  bytesPerFile: 200_000_000,
+  minBytesPerFile: 1_000,
+  maxAttempts: 20,
+  defaultAttempts: 3,
+} as const;
+
 export const batchSettingsSchema = z
   .object({
     /** Most requests in one batch input file (OpenAI: 50,000). @default 50000 */
-    requestsPerFile: z.number().int().min(1).max(50_000).default(50_000),
+    requestsPerFile: z
+      .number()
+      .int()
+      .min(1)
+      .max(BATCH_LIMITS.requestsPerFile)
+      .default(BATCH_LIMITS.requestsPerFile),
     /** Most bytes in one batch input file (OpenAI: 200 MB). @default 200000000 */
-    bytesPerFile: z.number().int().min(1_000).max(200_000_000).default(200_000_000),
+    bytesPerFile: z
+      .number()
+      .int()
+      .min(BATCH_LIMITS.minBytesPerFile)
+      .max(BATCH_LIMITS.bytesPerFile)
+      .default(BATCH_LIMITS.bytesPerFile),
     /** First wait between two looks at a batch; doubles up to `pollMaxMs`. @default 5000 */
     pollInitialMs: z.number().int().min(10).max(3_600_000).default(5_000),
     /** Longest wait between two looks at a batch. @default 300000 (5 minutes) */
     pollMaxMs: z.number().int().min(10).max(3_600_000).default(300_000),
     /** Batches a dialogue's request may go in before it is recorded as failed. @default 3 */
-    maxAttempts: z.number().int().min(1).max(20).default(3),
+    maxAttempts: z.number().int().min(1).max(BATCH_LIMITS.maxAttempts).default(BATCH_LIMITS.defaultAttempts),
   })
   .strict()
   .refine((b) => b.pollMaxMs >= b.pollInitialMs, {

@@ -3,6 +3,8 @@
  * against the test server's Batch API (test/llm-server/batches.ts).
  */
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { generate, type GenerateOptions } from '../../src/client/generate';
@@ -10,6 +12,7 @@ import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { assertDataset, readDialogues, readFailures } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
+import { generateArgs, runCli } from '../helpers/cli';
 
 const API_KEY = 'sk-test-secret-key-batch-0123456789';
 const INTENTS = ['transaction', 'educational'] as const;
@@ -155,5 +158,23 @@ describe('batch mode', () => {
     }
     llm.configure({ batch: { hold: false } });
     await waitFor(() => llm.stats().batch.cancelled >= 2, 30_000, 'both provider batches cancelled');
+  });
+
+  test('batch cli: mode batch in the config file runs in batches and prints the batch price apart; bad batch flags exit 2', async () => {
+    reset();
+    const out = await tempDir('cc-batch-cli-');
+    const config = join(out, '..', `${unique('cfg')}.yaml`);
+    await writeFile(config, 'mode: batch\nbatch:\n  pollInitialMs: 50\n  pollMaxMs: 200\n');
+    const env = { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: temporal.address };
+    const args = generateArgs(out, { dialogs: 2, turns: 2, intents: 'transaction' }, '--config', config);
+    const result = await runCli(args, env);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /2\/2 dialogues written, 0 failed/);
+    assert.match(result.stdout, /batch: 4 calls .* at the batch price/);
+    assert.equal(llm.stats().requests, 0);
+    const bad = await runCli([...generateArgs(out, {}), '--batch', '--batch-attempts', '0'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--batch-attempts/);
+    assert.equal(bad.stderr.trim().split('\n').length, 1);
   });
 });
