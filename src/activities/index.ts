@@ -12,6 +12,13 @@ import { type BatchDeps, createSubmitBatch } from './batch-submit';
 import { createBatchStatus } from './batch-status';
 import { createCollectBatch } from './batch-collect';
 import { createCancelBatch } from './batch-cancel';
+import { withHeartbeats } from './heartbeats';
+
+/** An activity that heartbeats while it works: a dead worker's call is retried within the heartbeat timeout. */
+const heartbeating =
+  <I, R>(fn: (input: I) => Promise<R>) =>
+  (input: I): Promise<R> =>
+    withHeartbeats(() => fn(input));
 
 export { toLlmFailure, LLM_FAILURE_TYPES } from './errors';
 export { RateController } from './rate-control';
@@ -47,10 +54,10 @@ export function createActivities(deps: ActivityDeps) {
 /** Batch mode's provider calls (issue 25); their files are staged under `root`, the output root. */
 export function createBatchActivities(deps: BatchDeps) {
   return {
-    submitBatch: createSubmitBatch(deps),
-    batchStatus: createBatchStatus(deps),
-    collectBatch: createCollectBatch(deps),
-    cancelBatch: createCancelBatch(deps),
+    submitBatch: heartbeating(createSubmitBatch(deps)),
+    batchStatus: heartbeating(createBatchStatus(deps)),
+    collectBatch: heartbeating(createCollectBatch(deps)),
+    cancelBatch: heartbeating(createCancelBatch(deps)),
   };
 }
 

@@ -25,6 +25,8 @@ export const WORKFLOW_TYPES = {
   intent: 'consistentChatIntent',
   /** `generate --retry-failed`: a finished run's failed dialogues, once each. */
   retry: 'consistentChatRetry',
+  /** An intent of a `--batch` run: its calls through the provider's batch API. */
+  batchIntent: 'consistentChatBatchIntent',
 } as const;
 
 export const RESPONSE_FORMAT_MODES = ['auto', 'json_schema', 'json_object', 'text'] as const;

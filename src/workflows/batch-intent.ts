@@ -10,6 +10,7 @@
  * `pollInitialMs` doubling to `pollMaxMs`: a batch may wait for a day without a worker busy.
  */
 import {
+  type ActivityInterfaceFor,
   type ActivityOptions,
   ApplicationFailure,
   CancellationScope,
@@ -46,9 +47,11 @@ const FAILURE_BATCH = 100;
 const ENDED = new Set<string>(BATCH_END_STATES);
 
 /** Batch activities: the provider is slow to answer at times, and a retry finds what it created. */
-function batchActivityOptions(): ActivityOptions {
+function batchActivityOptions(config: RunConfig): ActivityOptions {
   return {
     startToCloseTimeout: '10 minutes',
+    // The activities heartbeat while they upload and download: a dead worker's call is retried soon.
+    heartbeatTimeout: config.timeouts.heartbeatMs,
     retry: {
       initialInterval: '1 second',
       maximumInterval: '1 minute',
@@ -59,6 +62,7 @@ function batchActivityOptions(): ActivityOptions {
 
 interface Waves {
   config: RunConfig;
+  acts: ActivityInterfaceFor<Activities>;
   intent: IntentId;
   settings: BatchSettings;
   books: Books;
@@ -92,6 +96,7 @@ export async function consistentChatBatchIntent(input: IntentInput): Promise<Int
   setHandler(resumeSignal, () => void (books.paused = false));
   const waves: Waves = {
     config,
+    acts: proxyActivities<Activities>(batchActivityOptions(config)),
     intent,
     settings: batchSettingsSchema.parse(config.batch ?? {}),
     books,
@@ -128,7 +133,7 @@ async function stageWaves(
   const ok: number[] = [];
   for (let attempt = 1; attempt <= w.settings.maxAttempts && todo.length > 0; attempt++) {
     if (w.books.paused) await condition(() => !w.books.paused);
-    const { batches } = await batchActivities.submitBatch({
+    const { batches } = await w.acts.submitBatch({
       outDir: w.config.outDir,
       runId: w.config.runId,
       intent: w.intent,
@@ -178,7 +183,7 @@ async function takeIn(
   stage: BatchStage,
   batchId: string,
 ): Promise<{ ok: number[]; retry: number[] }> {
-  const got = await batchActivities.collectBatch({
+  const got = await w.acts.collectBatch({
     outDir: w.config.outDir,
     runId: w.config.runId,
     intent: w.intent,
@@ -199,7 +204,7 @@ async function poll(w: Waves, batchId: string): Promise<BatchStatus> {
   let wait = w.settings.pollInitialMs;
   let seen: BatchStatus['counts'] = { total: 0, completed: 0, failed: 0 };
   for (;;) {
-    const status = await batchActivities.batchStatus({ batchId });
+    const status = await w.acts.batchStatus({ batchId });
     // The provider's request counts, as the intent's progress shows them.
     for (const k of ['total', 'completed', 'failed'] as const)
       w.progress.requests[k] += status.counts[k] - seen[k];
@@ -287,7 +292,7 @@ async function recordFailures(w: Waves): Promise<void> {
 /** Cancelled: the open batches are cancelled too, and the responses they finished are stored. */
 async function cancelOpen(w: Waves): Promise<void> {
   const open = [...w.open.entries()];
-  await Promise.all(open.map(([batchId]) => batchActivities.cancelBatch({ batchId })));
+  await Promise.all(open.map(([batchId]) => w.acts.cancelBatch({ batchId })));
   await Promise.all(
     open
       .filter(([, stage]) => stage === 'responses')
@@ -297,8 +302,6 @@ async function cancelOpen(w: Waves): Promise<void> {
       }),
   );
 }
-
-const batchActivities = proxyActivities<Activities>(batchActivityOptions());
 
 function planInput(config: RunConfig): BatchPlanInput {
   return {

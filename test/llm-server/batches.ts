@@ -19,6 +19,11 @@ export interface BatchFaults {
   expireAfterLines: number;
   /** The next this many batches fail validation (their first line named in `errors`). @default 0 */
   failValidationBatches: number;
+  /**
+   * While true, a create is committed (the batch exists and runs) but its answer is held: a client
+   * killed meanwhile never learns the batch's id, as a worker SIGKILLed mid-submission. @default false
+   */
+  holdCreate: boolean;
 }
 
 export const BATCH_DEFAULTS: BatchFaults = {
@@ -28,6 +33,7 @@ export const BATCH_DEFAULTS: BatchFaults = {
   expireBatches: 0,
   expireAfterLines: 0,
   failValidationBatches: 0,
+  holdCreate: false,
 };
 
 export interface BatchStats {
@@ -307,7 +313,7 @@ export function createBatchApi(deps: BatchDeps) {
     Object.assign(batch, { status, [`${status}_at`]: now() });
   }
 
-  function create(raw: string): HttpReply {
+  async function create(raw: string): Promise<HttpReply> {
     let body: {
       input_file_id?: string;
       endpoint?: string;
@@ -342,6 +348,7 @@ export function createBatchApi(deps: BatchDeps) {
     order.push(batch.id);
     deps.stats().created++;
     void drive(batch);
+    while (deps.faults().holdCreate) await sleep(20);
     return json(200, batch);
   }
 
