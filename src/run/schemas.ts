@@ -194,6 +194,9 @@ export const runInputObjectSchema = z
   })
   .strict()
   .superRefine((input, ctx) => {
+    // The batch intent has no judge stage yet: refused rather than silently skipped.
+    if (input.mode === 'batch' && input.judge)
+      ctx.addIssue({ code: 'custom', path: ['judge'], message: 'is not available with mode batch yet' });
     const known = input.taxonomy?.intents.map((i) => i.id) ?? (INTENT_IDS as readonly string[]);
     input.intents.forEach((intent, i) => {
       if (!known.includes(intent))
