@@ -12,6 +12,7 @@ import { type BatchDeps, createSubmitBatch } from './batch-submit';
 import { createBatchStatus } from './batch-status';
 import { createCollectBatch } from './batch-collect';
 import { createCancelBatch } from './batch-cancel';
+import { createStagedSkeleton } from './batch-staged';
 import { withHeartbeats } from './heartbeats';
 
 /** An activity that heartbeats while it works: a dead worker's call is retried within the heartbeat timeout. */
@@ -58,6 +59,7 @@ export function createBatchActivities(deps: BatchDeps) {
     batchStatus: heartbeating(createBatchStatus(deps)),
     collectBatch: heartbeating(createCollectBatch(deps)),
     cancelBatch: heartbeating(createCancelBatch(deps)),
+    stagedSkeleton: createStagedSkeleton(deps),
   };
 }
 

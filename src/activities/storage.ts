@@ -17,7 +17,7 @@ import type { StoredDialogueRecord } from '../export/records';
 import type { StoreRegistry } from '../storage/jsonl-store';
 import type { StoreBatchDialoguesInput } from '../run/batch';
 import { toDialogueRecord } from '../method/dialogue';
-import type { Skeleton } from '../method/types';
+import type { DialogueRecord, Skeleton } from '../method/types';
 import { planOf } from './batch-lines';
 import { withStaging } from './batch-staging';
 import { STORAGE_FAILURE_TYPES, toStorageFailure } from './errors';
@@ -57,45 +57,7 @@ export function createStorageActivities(storage: StoreRegistry, metrics?: Packag
       throw toStorageFailure(error);
     }
   };
-  /**
-   * Appends a batch of finished dialogues, each with its `metrics` computed here (pure and cheap, so
-   * a retry writes the same line, and the workflow's payloads and history do not grow); a malformed
-   * record is reported back, never written.
-   */
-  async function storeDialogues(input: StoreDialoguesInput): Promise<StoreDialoguesResult> {
-    const store = await open(
-      input.outDir,
-      input.records.map((r) => r.id),
-    );
-    const invalid: StoreDialoguesResult['invalid'] = [];
-    const valid: StoredDialogueRecord[] = [];
-    for (const record of input.records) {
-      const parsed = dialogueRecordSchema.safeParse(record);
-      if (parsed.success) valid.push({ ...parsed.data, metrics: dialogueMetrics(parsed.data.conversation) });
-      else invalid.push({ id: record.id, reason: describeIssues(parsed.error) });
-    }
-    // Concurrent appends share one write and one fsync in the store.
-    const results = await Promise.all(valid.map((record) => store.appendDialogue(record))).catch(
-      (error: unknown) => {
-        throw toStorageFailure(error);
-      },
-    );
-    metrics?.stored(
-      'dialogues',
-      runOf(valid.map((r) => r.id)) ?? '',
-      writtenByIntent(valid, results),
-      bytesOf(results),
-    );
-    const written = results.filter((r) => r.status === 'written').length;
-    const duplicates = results.length - written;
-    // On a retry, a record found present was most likely written by the earlier attempt: only what
-    // the first attempt finds was stored before this activity, and counts as a duplicate.
-    const firstAttempt = !Context.current().info.attempt || Context.current().info.attempt === 1;
-    const duplicateIds = firstAttempt
-      ? valid.filter((_, i) => results[i]!.status === 'duplicate').map((r) => r.id)
-      : [];
-    return { written, duplicates, invalid, duplicateIds };
-  }
+  const storeDialogues = dialogueStorer(open, metrics);
   return {
     /**
      * Opens (creating) the run's directory as a store would, before the run pays for any LLM call: a
@@ -125,19 +87,7 @@ export function createStorageActivities(storage: StoreRegistry, metrics?: Packag
      * the workflow; the store skips ids it holds, so a retry or a resumed run writes each line once.
      */
     async storeBatchDialogues(input: StoreBatchDialoguesInput): Promise<StoreDialoguesResult> {
-      const records = await withStaging(storage.root, input.outDir, input.intent, async (staging) => {
-        const skeletons = await staging.replies<Skeleton>('skeleton');
-        const replies = await staging.repliesOf<{ responses: string[] }>('responses', input.batchId);
-        return replies.flatMap(({ index, value }) => {
-          const skeleton = skeletons.get(index);
-          if (!skeleton) return [];
-          const plan = planOf(input, index);
-          const taxonomy = input.plan.taxonomy;
-          return [
-            toDialogueRecord({ plan, skeleton, responses: value.responses, model: input.model, taxonomy }),
-          ];
-        });
-      }).catch((error: unknown) => {
+      const records = await batchRecords(storage.root, input).catch((error: unknown) => {
         throw toStorageFailure(error);
       });
       return storeDialogues({ outDir: input.outDir, records });
@@ -192,3 +142,65 @@ function writtenByIntent(
 }
 
 const bytesOf = (results: readonly StoreResult[]) => results.reduce((sum, r) => sum + (r.bytes ?? 0), 0);
+
+/** The records of the dialogues whose responses one batch brought, from the staged files. */
+function batchRecords(root: string, input: StoreBatchDialoguesInput): Promise<DialogueRecord[]> {
+  return withStaging(root, input.outDir, input.intent, async (staging) => {
+    const skeletons = await staging.replies<Skeleton>('skeleton');
+    const replies = await staging.repliesOf<{ responses: string[] }>('responses', input.batchId);
+    return replies.flatMap(({ index, value }) => {
+      const skeleton = skeletons.get(index);
+      if (!skeleton) return [];
+      const plan = planOf(input, index);
+      const {
+        model,
+        plan: { taxonomy },
+      } = input;
+      return [toDialogueRecord({ plan, skeleton, responses: value.responses, model, taxonomy })];
+    });
+  });
+}
+
+type OpenStore = (outDir: string, ids: string[]) => ReturnType<StoreRegistry['get']>;
+
+/**
+ * Appends a batch of finished dialogues, each with its `metrics` computed here (pure and cheap, so
+ * a retry writes the same line, and the workflow's payloads and history do not grow); a malformed
+ * record is reported back, never written.
+ */
+function dialogueStorer(open: OpenStore, metrics: PackageMetrics | undefined) {
+  return async function storeDialogues(input: StoreDialoguesInput): Promise<StoreDialoguesResult> {
+    const store = await open(
+      input.outDir,
+      input.records.map((r) => r.id),
+    );
+    const invalid: StoreDialoguesResult['invalid'] = [];
+    const valid: StoredDialogueRecord[] = [];
+    for (const record of input.records) {
+      const parsed = dialogueRecordSchema.safeParse(record);
+      if (parsed.success) valid.push({ ...parsed.data, metrics: dialogueMetrics(parsed.data.conversation) });
+      else invalid.push({ id: record.id, reason: describeIssues(parsed.error) });
+    }
+    // Concurrent appends share one write and one fsync in the store.
+    const results = await Promise.all(valid.map((record) => store.appendDialogue(record))).catch(
+      (error: unknown) => {
+        throw toStorageFailure(error);
+      },
+    );
+    metrics?.stored(
+      'dialogues',
+      runOf(valid.map((r) => r.id)) ?? '',
+      writtenByIntent(valid, results),
+      bytesOf(results),
+    );
+    const written = results.filter((r) => r.status === 'written').length;
+    const duplicates = results.length - written;
+    // On a retry, a record found present was most likely written by the earlier attempt: only what
+    // the first attempt finds was stored before this activity, and counts as a duplicate.
+    const firstAttempt = !Context.current().info.attempt || Context.current().info.attempt === 1;
+    const duplicateIds = firstAttempt
+      ? valid.filter((_, i) => results[i]!.status === 'duplicate').map((r) => r.id)
+      : [];
+    return { written, duplicates, invalid, duplicateIds };
+  };
+}

@@ -22,7 +22,7 @@ import { ConfigError } from '../shared/errors';
 import { BATCH_LIMITS } from '../run/batch';
 
 /** How a flag's text becomes a value; `method` flags are read by the caller (files, the taxonomy). */
-export const FLAG_KINDS = ['text', 'whole', 'decimal', 'choice', 'method', 'switch'] as const;
+export const FLAG_KINDS = ['text', 'whole', 'decimal', 'choice', 'method', 'switch', 'duration'] as const;
 
 export interface RunFlag {
   /** The run input path the flag sets (`rateLimit.requestsPerMinute`). */
@@ -214,6 +214,13 @@ export const RUN_FLAGS: readonly RunFlag[] = [
     default: BATCH_LIMITS.bytesPerFile,
   },
   {
+    field: 'batch.deadlineMs',
+    flag: '--batch-deadline <duration>',
+    kind: 'duration',
+    help: 'with --batch: what is not back this long after an intent starts runs in real time (30m, 6h, 2d)',
+    default: 'none',
+  },
+  {
     field: 'batch.maxAttempts',
     flag: '--batch-attempts <n>',
     kind: 'whole',
@@ -251,6 +258,16 @@ function longName(row: RunFlag): string {
   return row.flag.split(' ')[0]!;
 }
 
+const DURATION_UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `90s`, `30m`, `6h`, `2d` (or `1.5h`) in milliseconds. */
+export function parseDuration(flag: string, raw: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(raw.trim());
+  if (!match)
+    throw new ConfigError(flag, `must be a duration like 30m, 6h or 2d, got ${JSON.stringify(raw)}`);
+  return Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS]);
+}
+
 /** A flag's text as a number, decimal only: Number() also reads "0x10", "0b1" and " 12 ". */
 export function parseNumber(flag: string, raw: string, integer: boolean): number {
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw))
@@ -278,7 +295,9 @@ export function runFlagValues(opts: Record<string, unknown>): Record<string, unk
     const value =
       row.kind === 'whole' || row.kind === 'decimal'
         ? parseNumber(longName(row), raw, row.kind === 'whole')
-        : raw;
+        : row.kind === 'duration'
+          ? parseDuration(longName(row), raw)
+          : raw;
     setPath(values, row.field, value);
   }
   return values;

@@ -43,6 +43,16 @@ export const batchSettingsSchema = z
     pollInitialMs: z.number().int().min(10).max(3_600_000).default(5_000),
     /** Longest wait between two looks at a batch. @default 300000 (5 minutes) */
     pollMaxMs: z.number().int().min(10).max(3_600_000).default(300_000),
+    /**
+     * Hybrid: once this long has passed since the intent started, its open batches are cancelled (what
+     * they finished is kept) and the dialogues not back run in real time. @default none: batches only
+     */
+    deadlineMs: z
+      .number()
+      .int()
+      .min(1_000)
+      .max(30 * 86_400_000)
+      .optional(),
     /** Batches a dialogue's request may go in before it is recorded as failed. @default 3 */
     maxAttempts: z.number().int().min(1).max(BATCH_LIMITS.maxAttempts).default(BATCH_LIMITS.defaultAttempts),
   })
@@ -179,4 +189,11 @@ export interface BatchSummary {
   costUsd?: number;
   /** USD the same tokens would have cost in real time. */
   realtimeCostUsd?: number;
+}
+
+/** A dialogue's staged skeleton, for its responses call in real time (hybrid runs past the deadline). */
+export interface StagedSkeletonInput {
+  outDir: string;
+  intent: string;
+  index: number;
 }

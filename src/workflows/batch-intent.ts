@@ -42,6 +42,7 @@ import { type Books, failureRecord, openBooks, progressOf, SYSTEMIC_FAILURES } f
 import type { IntentInput } from './intent';
 import { llmCallSettings, storageActivityOptions, storageQueueOf, storageSummary } from './intent/options';
 import { progressReporter, type ProgressReporter } from './intent/reporter';
+import { type Leftover, type RealtimeContext, runInRealTime } from './batch-realtime';
 
 const FAILURE_BATCH = 100;
 const ENDED = new Set<string>(BATCH_END_STATES);
@@ -72,6 +73,10 @@ interface Waves {
   open: Map<string, BatchStage>;
   /** The last failure of each dialogue that has not succeeded (yet), with its stage. */
   failures: Map<number, BatchLineFailure & { stage: BatchStage }>;
+  /** Hybrid runs: workflow time after which open batches are cancelled and the rest runs in real time. */
+  deadlineAt?: number;
+  /** The deadline has passed: no more batches. */
+  late: boolean;
 }
 
 export async function consistentChatBatchIntent(input: IntentInput): Promise<IntentProgress> {
@@ -104,13 +109,23 @@ export async function consistentChatBatchIntent(input: IntentInput): Promise<Int
     reporter: progressReporter(books, total, progress),
     open: new Map(),
     failures: new Map(),
+    late: false,
   };
+  const deadlineMs = waves.settings.deadlineMs;
+  if (deadlineMs !== undefined) waves.deadlineAt = Date.now() + deadlineMs;
   waves.reporter.showDetails();
   try {
     books.nextIndex = total;
     waves.reporter.lastStarted();
     const skeletons = await stageWaves(waves, 'skeleton', [[0, total]]);
-    await stageWaves(waves, 'responses', skeletons);
+    const leftovers: Leftover[] = skeletons.left.map((index) => ({ index, from: 'skeleton' }));
+    if (waves.late)
+      leftovers.push(...fromRanges(skeletons.ok).map((index) => ({ index, from: 'responses' as const })));
+    else {
+      const responses = await stageWaves(waves, 'responses', skeletons.ok);
+      leftovers.push(...responses.left.map((index) => ({ index, from: 'responses' as const })));
+    }
+    if (leftovers.length > 0) await runInRealTime(realtime(waves, input), leftovers);
     await recordFailures(waves);
   } catch (error) {
     if (isCancellation(error)) await CancellationScope.nonCancellable(() => cancelOpen(waves));
@@ -122,16 +137,17 @@ export async function consistentChatBatchIntent(input: IntentInput): Promise<Int
 
 /**
  * Runs a stage's requests through batches until each has a usable reply or its attempts are spent;
- * returns the indexes that have one. Responses batches are stored as each comes back.
+ * returns the indexes that have one, and (past a hybrid run's deadline) those left for real time.
+ * Responses batches are stored as each comes back.
  */
 async function stageWaves(
   w: Waves,
   stage: BatchStage,
   ranges: [number, number][],
-): Promise<[number, number][]> {
+): Promise<{ ok: [number, number][]; left: number[] }> {
   let todo = fromRanges(ranges);
-  const ok: number[] = [];
-  for (let attempt = 1; attempt <= w.settings.maxAttempts && todo.length > 0; attempt++) {
+  const ok = new Set<number>();
+  for (let attempt = 1; attempt <= w.settings.maxAttempts && todo.length > 0 && !w.late; attempt++) {
     if (w.books.paused) await condition(() => !w.books.paused);
     const { batches } = await w.acts.submitBatch({
       outDir: w.config.outDir,
@@ -145,18 +161,28 @@ async function stageWaves(
       limits: w.settings,
       plan: planInput(w.config),
     });
-    const retry: number[] = [];
+    const final = new Set<number>();
     await Promise.all(
       batches.map(async ({ id }) => {
         w.progress.batches++;
         const collected = await awaitBatch(w, stage, id);
-        ok.push(...collected.ok);
-        retry.push(...collected.retry);
+        for (const i of collected.ok) ok.add(i);
+        for (const i of collected.final) final.add(i);
       }),
     );
-    todo = retry.sort((a, b) => a - b);
+    // A line neither answered nor failed (a cancelled batch's unstarted lines) goes again too.
+    todo = todo.filter((i) => !ok.has(i) && !final.has(i));
+    for (const i of todo)
+      if (!w.failures.has(i))
+        w.failures.set(i, {
+          index: i,
+          type: 'Batch.LineMissing',
+          reason: 'the batch ended without this request',
+          final: false,
+          stage,
+        });
   }
-  return toRanges(ok);
+  return { ok: toRanges([...ok]), left: w.late ? todo : [] };
 }
 
 /** Waits for one batch to end, takes in its lines, and stores a responses batch's dialogues. */
@@ -164,7 +190,7 @@ async function awaitBatch(
   w: Waves,
   stage: BatchStage,
   batchId: string,
-): Promise<{ ok: number[]; retry: number[] }> {
+): Promise<{ ok: number[]; final: number[] }> {
   w.open.set(batchId, stage);
   w.progress.waiting++;
   const ended = await poll(w, batchId);
@@ -182,7 +208,7 @@ async function takeIn(
   w: Waves,
   stage: BatchStage,
   batchId: string,
-): Promise<{ ok: number[]; retry: number[] }> {
+): Promise<{ ok: number[]; final: number[] }> {
   const got = await w.acts.collectBatch({
     outDir: w.config.outDir,
     runId: w.config.runId,
@@ -196,13 +222,14 @@ async function takeIn(
   for (const i of ok) w.failures.delete(i);
   for (const f of got.failed) w.failures.set(f.index, { ...f, stage });
   if (stage === 'responses' && ok.length > 0) await store(w, batchId, ok);
-  return { ok, retry: got.failed.filter((f) => !f.final).map((f) => f.index) };
+  return { ok, final: got.failed.filter((f) => f.final).map((f) => f.index) };
 }
 
 /** Looks at the batch, then waits on a timer, the wait doubling up to `pollMaxMs`. */
 async function poll(w: Waves, batchId: string): Promise<BatchStatus> {
   let wait = w.settings.pollInitialMs;
   let seen: BatchStatus['counts'] = { total: 0, completed: 0, failed: 0 };
+  let cancelled = false;
   for (;;) {
     const status = await w.acts.batchStatus({ batchId });
     // The provider's request counts, as the intent's progress shows them.
@@ -210,7 +237,15 @@ async function poll(w: Waves, batchId: string): Promise<BatchStatus> {
       w.progress.requests[k] += status.counts[k] - seen[k];
     seen = status.counts;
     if (ENDED.has(status.status)) return status;
-    await sleep(wait);
+    const left = w.deadlineAt === undefined ? Infinity : w.deadlineAt - Date.now();
+    if (left <= 0 && !cancelled) {
+      // Past a hybrid run's deadline: what this batch finished is kept, the rest runs in real time.
+      w.late = true;
+      cancelled = true;
+      await w.acts.cancelBatch({ batchId });
+      continue;
+    }
+    await sleep(left > 0 ? Math.min(wait, left) : wait);
     wait = Math.min(wait * 2, w.settings.pollMaxMs);
   }
 }
@@ -321,4 +356,25 @@ function planOf(w: Waves, index: number) {
     taxonomy: w.config.taxonomy,
     attributes: resolveAttributes(w.config.attributes),
   });
+}
+
+/** What the real-time fallback needs of the intent: its books, its share of calls and its failures. */
+function realtime(w: Waves, input: IntentInput): RealtimeContext {
+  return {
+    config: w.config,
+    intent: w.intent,
+    books: w.books,
+    concurrency: Math.max(1, input.concurrency),
+    runConcurrency: input.runConcurrency ?? w.config.concurrency,
+    planOf: (index) => planOf(w, index),
+    stagedSkeleton: (index) => w.acts.stagedSkeleton({ outDir: w.config.outDir, intent: w.intent, index }),
+    failed: (index, stage, type, reason) => {
+      w.failures.set(index, { index, type, reason, final: true, stage });
+      w.reporter.finished();
+    },
+    succeeded: (index) => {
+      w.failures.delete(index);
+      w.reporter.finished();
+    },
+  };
 }

@@ -129,6 +129,7 @@ export function fakeActivities(
     batchStatus: notFaked,
     collectBatch: notFaked,
     cancelBatch: notFaked,
+    stagedSkeleton: notFaked,
     storeBatchDialogues: notFaked,
   };
   return { activities, log };

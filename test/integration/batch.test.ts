@@ -160,6 +160,19 @@ describe('batch mode', () => {
     await waitFor(() => llm.stats().batch.cancelled >= 2, 30_000, 'both provider batches cancelled');
   });
 
+  test('batch run: past --batch-deadline the open batches are cancelled and the rest runs in real time', async () => {
+    reset({ hold: true });
+    const { summary, outDir } = await batchRun({
+      batch: { pollInitialMs: 50, pollMaxMs: 200, deadlineMs: 1_500 },
+    });
+    assert.equal(summary.written, 10);
+    assertDataset(await readDialogues(outDir), { count: 10, turns: 3, intents: [...INTENTS] });
+    const stats = llm.stats();
+    assert.equal(stats.batch.cancelled, 2, 'both skeleton batches cancelled at the deadline');
+    assert.equal(stats.requests, 20, 'every call of the 10 dialogues in real time, once');
+    assert.equal(summary.batch?.calls, 0);
+  });
+
   test('batch cli: mode batch in the config file runs in batches and prints the batch price apart; bad batch flags exit 2', async () => {
     reset();
     const out = await tempDir('cc-batch-cli-');

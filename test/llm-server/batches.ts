@@ -147,9 +147,10 @@ export function createBatchApi(deps: BatchDeps) {
   const order: string[] = [];
   let seq = 0;
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const step = async () => {
+  // A held batch still notices its cancellation, as a provider's queued batch does.
+  const step = async (batch: StoredBatch) => {
     do await sleep(deps.faults().stepMs);
-    while (deps.faults().hold);
+    while (deps.faults().hold && !cancelling(batch));
   };
 
   function addFile(filename: string, purpose: string, content: string): StoredFile {
@@ -245,7 +246,7 @@ export function createBatchApi(deps: BatchDeps) {
 
   /** Drives one batch through its lifecycle; cancellation and expiry stop it between lines. */
   async function drive(batch: StoredBatch): Promise<void> {
-    await step();
+    await step(batch);
     const faults = deps.faults();
     const lines = validate(batch);
     if (!Array.isArray(lines) || faults.failValidationBatches > 0) {
@@ -266,7 +267,7 @@ export function createBatchApi(deps: BatchDeps) {
     if (faults.expireBatches > 0) faults.expireBatches--;
     Object.assign(batch, { status: 'in_progress', in_progress_at: now() });
     batch.request_counts.total = lines.length;
-    await step();
+    await step(batch);
     const output: string[] = [];
     const errors: string[] = [];
     for (const [n, line] of lines.entries()) {
@@ -281,7 +282,7 @@ export function createBatchApi(deps: BatchDeps) {
       deps.stats().lines[ok ? 'completed' : 'failed']++;
     }
     Object.assign(batch, { status: 'finalizing', finalizing_at: now() });
-    await step();
+    await step(batch);
     finish(batch, output, errors, cancelling(batch) ? 'cancelled' : 'completed');
   }
 

@@ -68,4 +68,6 @@ test('run flags: --batch sets mode batch, and the batch limits land under batch'
   });
   assert.deepEqual(runFlagValues({}), {});
   assert.equal(flagOf('batch.bytesPerFile'), '--batch-bytes-per-file');
+  assert.deepEqual(runFlagValues({ batchDeadline: '1.5h' }), { batch: { deadlineMs: 5_400_000 } });
+  assert.throws(() => runFlagValues({ batchDeadline: 'soon' }), /--batch-deadline: must be a duration/);
 });
