@@ -50,6 +50,8 @@ async function existingBatches(openai: OpenAI, input: SubmitBatchInput): Promise
   const found = new Map<string, Batch>();
   const want = batchMetadata(input, '');
   for await (const batch of openai.batches.list({ limit: 100 })) {
+    // Newest first: past the intent's start, no batch of its can follow.
+    if (input.notBefore !== undefined && batch.created_at < input.notBefore) break;
     const m = batch.metadata ?? {};
     if (
       m.consistent_chat_run !== want.consistent_chat_run ||

@@ -99,6 +99,11 @@ export interface SubmitBatchInput {
   limits: Pick<BatchSettings, 'requestsPerFile' | 'bytesPerFile'>;
   /** Planning inputs the activity needs to rebuild each dialogue's plan and prompt. */
   plan: BatchPlanInput;
+  /**
+   * Epoch seconds before which none of this intent's batches was created: the newest-first listing
+   * stops there instead of reading the account's whole history. Absent: the whole list.
+   */
+  notBefore?: number;
 }
 
 /** What rebuilds a plan from its index (src/method/plan.ts) and its prompt, without the plan in history. */

@@ -52,6 +52,15 @@ export function batchPrice(price: Price): Price {
   );
 }
 
+/** What tokens sent through a batch saved against their real-time price (0 without a price). */
+export function batchSavings(
+  price: Price | undefined,
+  tokens: { prompt: number; completion: number },
+): number {
+  if (!price) return 0;
+  return (costOf(price, tokens) ?? 0) - (costOf(batchPrice(price), tokens) ?? 0);
+}
+
 /**
  * The price of `model`: an exact entry, else the longest entry the name starts with followed by `-`
  * (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`). The run's own prices win over the table.

@@ -19,6 +19,7 @@ import {
   proxyActivities,
   setHandler,
   sleep,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { IntentId } from '../method/intents';
@@ -77,6 +78,8 @@ interface Waves {
   deadlineAt?: number;
   /** The deadline has passed: no more batches. */
   late: boolean;
+  /** Epoch seconds a minute before this intent started (clocks differ): none of its batches is older. */
+  startedAt: number;
 }
 
 export async function consistentChatBatchIntent(input: IntentInput): Promise<IntentProgress> {
@@ -110,6 +113,7 @@ export async function consistentChatBatchIntent(input: IntentInput): Promise<Int
     open: new Map(),
     failures: new Map(),
     late: false,
+    startedAt: Math.floor(workflowInfo().runStartTime.getTime() / 1000) - 60,
   };
   const deadlineMs = waves.settings.deadlineMs;
   if (deadlineMs !== undefined) waves.deadlineAt = Date.now() + deadlineMs;
@@ -160,6 +164,7 @@ async function stageWaves(
       llm: llmCallSettings(w.config, stage, undefined, false),
       limits: w.settings,
       plan: planInput(w.config),
+      notBefore: w.startedAt,
     });
     const final = new Set<number>();
     await Promise.all(

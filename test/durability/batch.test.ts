@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
+import OpenAI from 'openai';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import type { RunInput, RunSummary } from '../../src/run/schemas';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
@@ -65,7 +66,15 @@ describe('batch durability', () => {
       await waitFor(() => llm.stats().batch.created === 1, 120_000, 'the skeleton batch created');
       worker.child.kill('SIGKILL');
       await worker.done;
-      llm.configure({ batch: { holdCreate: false, hold: true } });
+      // The provider runs the batch meanwhile; once its lines are answered, the next batch is held.
+      llm.configure({ batch: { holdCreate: false } });
+      const provider = new OpenAI({ apiKey: API_KEY, baseURL: llm.url, maxRetries: 0 });
+      await waitFor(
+        async () => (await provider.batches.list()).data[0]?.status === 'completed',
+        60_000,
+        'the skeleton batch completed',
+      );
+      llm.configure({ batch: { hold: true } });
       worker = startWorker(taskQueue);
       // The retried submission finds the batch by its metadata; the responses batch is then created and
       // held in progress while the workflow polls it.
