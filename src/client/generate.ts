@@ -1070,7 +1070,8 @@ async function summaryBeforeRetry(
       const { duplicates, failedAttempts, stageTokens, estimatedCostUsd, batch } = file;
       return {
         ...{ runId, outDir, model, requested, written, failed, tokens, llmCalls, intents },
-        ...{ duplicates, failedAttempts, stageTokens, estimatedCostUsd, batch },
+        ...{ duplicates, failedAttempts, stageTokens, estimatedCostUsd },
+        ...(batch && { batch }),
       };
     }
   } catch {

@@ -63,7 +63,7 @@ function reset(batch: Parameters<LlmServer['configure']>[0]['batch'] = {}) {
 describe('batch mode', () => {
   test('batch run: every dialogue is written once, through four batches and no real-time call', async () => {
     reset();
-    const { summary, outDir } = await batchRun();
+    const { summary, outDir, runId } = await batchRun();
     assert.equal(summary.written, 10);
     assert.equal(summary.failed, 0);
     assertDataset(await readDialogues(outDir), { count: 10, turns: 3, intents: [...INTENTS] });
@@ -77,6 +77,15 @@ describe('batch mode', () => {
     assert.ok((summary.batch?.tokens.prompt ?? 0) > 0);
     const intent = summary.intents[0]!;
     assert.deepEqual(intent.batch?.requests, { total: 10, completed: 10, failed: 0 });
+    // Payloads stay in files: the intent's history holds ids and counts, a few events per batch and look.
+    const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+    try {
+      const history = await client.workflow.getHandle(`${runId}.transaction`).fetchHistory();
+      assert.ok((history.events?.length ?? 0) < 150, `${history.events?.length} events`);
+      assert.ok(!JSON.stringify(history).includes('"queries"'), 'no skeleton in the history');
+    } finally {
+      await client.connection.close();
+    }
   });
 
   test('batch run: failed lines go into a later batch of their stage and are written', async () => {
