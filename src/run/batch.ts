@@ -53,6 +53,11 @@ export const batchSettingsSchema = z
       .min(1_000)
       .max(30 * 86_400_000)
       .optional(),
+    /**
+     * A wave (a stage's requests, first or retried) with fewer requests than this runs in real time:
+     * a batch is not worth a day's wait for a handful of calls. @default 1 (every wave batched)
+     */
+    minRequests: z.number().int().min(1).max(BATCH_LIMITS.requestsPerFile).default(1),
     /** Batches a dialogue's request may go in before it is recorded as failed. @default 3 */
     maxAttempts: z.number().int().min(1).max(BATCH_LIMITS.maxAttempts).default(BATCH_LIMITS.defaultAttempts),
   })

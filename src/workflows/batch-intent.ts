@@ -141,7 +141,8 @@ export async function consistentChatBatchIntent(input: IntentInput): Promise<Int
 
 /**
  * Runs a stage's requests through batches until each has a usable reply or its attempts are spent;
- * returns the indexes that have one, and (past a hybrid run's deadline) those left for real time.
+ * returns the indexes that have one, and those left for real time: past a hybrid run's deadline, or
+ * a wave smaller than `minRequests`.
  * Responses batches are stored as each comes back.
  */
 async function stageWaves(
@@ -151,7 +152,12 @@ async function stageWaves(
 ): Promise<{ ok: [number, number][]; left: number[] }> {
   let todo = fromRanges(ranges);
   const ok = new Set<number>();
-  for (let attempt = 1; attempt <= w.settings.maxAttempts && todo.length > 0 && !w.late; attempt++) {
+  const small = () => todo.length > 0 && todo.length < w.settings.minRequests;
+  for (
+    let attempt = 1;
+    attempt <= w.settings.maxAttempts && todo.length > 0 && !w.late && !small();
+    attempt++
+  ) {
     if (w.books.paused) await condition(() => !w.books.paused);
     const { batches } = await w.acts.submitBatch({
       outDir: w.config.outDir,
@@ -187,7 +193,7 @@ async function stageWaves(
           stage,
         });
   }
-  return { ok: toRanges([...ok]), left: w.late ? todo : [] };
+  return { ok: toRanges([...ok]), left: w.late || small() ? todo : [] };
 }
 
 /** Waits for one batch to end, takes in its lines, and stores a responses batch's dialogues. */

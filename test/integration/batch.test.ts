@@ -182,6 +182,14 @@ describe('batch mode', () => {
     assert.equal(summary.batch?.calls, 0);
   });
 
+  test('batch run: a wave smaller than batch.minRequests runs in real time', async () => {
+    reset();
+    const { summary } = await batchRun({ batch: { pollInitialMs: 50, pollMaxMs: 200, minRequests: 6 } });
+    assert.equal(summary.written, 10);
+    assert.equal(llm.stats().batch.created, 0);
+    assert.equal(llm.stats().requests, 20);
+  });
+
   test('batch cli: mode batch in the config file runs in batches and prints the batch price apart; bad batch flags exit 2', async () => {
     reset();
     const out = await tempDir('cc-batch-cli-');
