@@ -372,29 +372,27 @@ async function startIntents(run: RunState): Promise<{ intent: IntentId; handle: 
         runConcurrency: run.concurrency,
       };
       // Batch runs start a workflow type of their own: real-time intents' histories are untouched.
-      const handle = await startChild(
-        config.mode === 'batch' ? consistentChatBatchIntent : consistentChatIntent,
-        {
-          workflowId: intentWorkflowId(config.runId, intent),
-          args: [
-            {
-              // A child carries only its own intent's part of a run's taxonomy (none if the run has none).
-              config: {
-                ...config,
-                paused: run.paused,
-                ...(config.taxonomy && { taxonomy: sliceTaxonomy(config.taxonomy, intent) }),
-                ...(leaves && {
-                  taxonomy: expandedTaxonomy(config.taxonomy ?? BUILTIN_TAXONOMY, intent, leaves),
-                }),
-              },
-              intent,
-              concurrency: startedWith.concurrency,
-              ...(run.gated && { runConcurrency: startedWith.runConcurrency }),
+      const workflow = config.mode === 'batch' ? consistentChatBatchIntent : consistentChatIntent;
+      const handle = await startChild(workflow, {
+        workflowId: intentWorkflowId(config.runId, intent),
+        args: [
+          {
+            // A child carries only its own intent's part of a run's taxonomy (none if the run has none).
+            config: {
+              ...config,
+              paused: run.paused,
+              ...(config.taxonomy && { taxonomy: sliceTaxonomy(config.taxonomy, intent) }),
+              ...(leaves && {
+                taxonomy: expandedTaxonomy(config.taxonomy ?? BUILTIN_TAXONOMY, intent, leaves),
+              }),
             },
-          ],
-          staticSummary: `${intent}: ${config.numDialogsPerIntent} dialogues`,
-        },
-      );
+            intent,
+            concurrency: startedWith.concurrency,
+            ...(run.gated && { runConcurrency: startedWith.runConcurrency }),
+          },
+        ],
+        staticSummary: `${intent}: ${config.numDialogsPerIntent} dialogues`,
+      });
       // A pause or a new concurrency that came while the child was starting may not have reached it.
       const share = run.shares.get(intent) ?? 0;
       if (
