@@ -14,6 +14,7 @@ import {
 } from '@temporalio/worker';
 import type OpenAI from 'openai';
 import {
+  createBatchActivities,
   createLlmActivities,
   createStorageActivities,
   RateController,
@@ -149,6 +150,11 @@ export interface GenerationWorkerOptions {
   judge?: OpenAI;
   /** When given, this worker also serves storage activities on its own task queue (confined to its root). */
   storage?: StoreRegistry;
+  /**
+   * Where batch mode stages its request and reply files (below each run's output directory).
+   * @default storage's root; without either, batch runs fail with `Batch.NoOutputRoot`
+   */
+  outputRoot?: string;
   /** @default DEFAULT_MAX_CONCURRENT_LLM_CALLS */
   maxConcurrentLlmCalls?: number;
   /** @default DEFAULT_MAX_CACHED_WORKFLOWS */
@@ -192,6 +198,7 @@ export async function createGenerationWorker(options: GenerationWorkerOptions): 
       },
       options.judge && { openai: options.judge },
     ),
+    ...createBatchActivities({ openai: options.openai, root: options.outputRoot ?? options.storage?.root }),
     ...(options.storage ? createStorageActivities(options.storage, metrics) : {}),
   };
   const workflows = await workflowBundle(options.encryption !== undefined, options.tracing !== undefined);

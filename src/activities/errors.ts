@@ -153,3 +153,23 @@ export function toStorageFailure(error: unknown, root?: string): unknown {
     return ApplicationFailure.nonRetryable(error.message, STORAGE_FAILURE_TYPES.invalidRecord);
   return error;
 }
+
+/** Batch API failures: of a whole batch, or of one of its lines. */
+export const BATCH_FAILURE_TYPES = {
+  /** The provider refused the batch's input file: names the line and field. Not retried. */
+  validation: 'Batch.Validation',
+  /** The line was not run before the batch's completion window ended; a later batch takes it. */
+  expired: 'Batch.Expired',
+  /** The line has neither a response nor a known error. */
+  lineFailed: 'Batch.LineFailed',
+  /** The worker has no output root to stage batch files under. */
+  noOutputRoot: 'Batch.NoOutputRoot',
+} as const;
+
+/** Batch activities' errors: OpenAI's through `toLlmFailure`, the store's through `toStorageFailure`. */
+export function toBatchFailure(error: unknown): unknown {
+  if (error instanceof ApplicationFailure) return error;
+  if (error instanceof ForbiddenDirectoryError || error instanceof LockLostError)
+    return toStorageFailure(error);
+  return toLlmFailure(error);
+}

@@ -8,6 +8,18 @@ import { createGenerateSkeleton } from './skeleton';
 import { createJudgeDialogue } from './judge';
 import { createExpandTopic } from './topics';
 import { createStorageActivities } from './storage';
+import { type BatchDeps, createSubmitBatch } from './batch-submit';
+import { createBatchStatus } from './batch-status';
+import { createCollectBatch } from './batch-collect';
+import { createCancelBatch } from './batch-cancel';
+import { createStagedSkeleton } from './batch-staged';
+import { withHeartbeats } from './heartbeats';
+
+/** An activity that heartbeats while it works: a dead worker's call is retried within the heartbeat timeout. */
+const heartbeating =
+  <I, R>(fn: (input: I) => Promise<R>) =>
+  (input: I): Promise<R> =>
+    withHeartbeats(() => fn(input));
 
 export { toLlmFailure, LLM_FAILURE_TYPES } from './errors';
 export { RateController } from './rate-control';
@@ -35,7 +47,19 @@ export function createActivities(deps: ActivityDeps) {
   const llm = { openai: deps.openai, rate: deps.rate ?? new RateController(), gates: new RunGates() };
   return {
     ...createLlmActivities(llm, deps.judge),
+    ...createBatchActivities({ openai: deps.openai, root: deps.storage.root }),
     ...createStorageActivities(deps.storage),
+  };
+}
+
+/** Batch mode's provider calls (issue 25); their files are staged under `root`, the output root. */
+export function createBatchActivities(deps: BatchDeps) {
+  return {
+    submitBatch: heartbeating(createSubmitBatch(deps)),
+    batchStatus: heartbeating(createBatchStatus(deps)),
+    collectBatch: heartbeating(createCollectBatch(deps)),
+    cancelBatch: heartbeating(createCancelBatch(deps)),
+    stagedSkeleton: createStagedSkeleton(deps),
   };
 }
 

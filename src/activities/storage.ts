@@ -20,6 +20,11 @@ import { dialogueMetrics } from '../method/metrics';
 import { describeIssues } from '../method/replies';
 import type { StoredDialogueRecord } from '../export/records';
 import type { StoreRegistry } from '../storage/jsonl-store';
+import type { StoreBatchDialoguesInput } from '../run/batch';
+import { toDialogueRecord } from '../method/dialogue';
+import type { DialogueRecord, Skeleton } from '../method/types';
+import { planOf } from './batch-lines';
+import { withStaging } from './batch-staging';
 import { STORAGE_FAILURE_TYPES, toStorageFailure } from './errors';
 import type { PackageMetrics } from './metrics';
 import { runFiles } from './run-files';
@@ -112,6 +117,7 @@ export function createStorageActivities(storage: StoreRegistry, metrics?: Packag
       throw toStorageFailure(error);
     }
   };
+  const storeDialogues = dialogueStorer(open, metrics);
   return {
     /**
      * Opens (creating) the run's directory as a store would, before the run pays for any LLM call: a
@@ -135,45 +141,17 @@ export function createStorageActivities(storage: StoreRegistry, metrics?: Packag
         throw toStorageFailure(error);
       }
     },
+    storeDialogues: (input: StoreDialoguesInput) => storeDialogues(input),
     /**
-     * Appends a batch of finished dialogues, each with its `metrics` computed here (pure and cheap, so
-     * a retry writes the same line, and the workflow's payloads and history do not grow); a malformed
-     * record is reported back, never written.
+     * Stores the dialogues whose responses one batch brought: their records are built here from the
+     * staged skeletons and responses (src/activities/batch-staging.ts), so no payload passes through
+     * the workflow; the store skips ids it holds, so a retry or a resumed run writes each line once.
      */
-    async storeDialogues(input: StoreDialoguesInput): Promise<StoreDialoguesResult> {
-      const store = await open(
-        input.outDir,
-        input.records.map((r) => r.id),
-      );
-      const invalid: StoreDialoguesResult['invalid'] = [];
-      const valid: StoredDialogueRecord[] = [];
-      for (const record of input.records) {
-        const parsed = dialogueRecordSchema.safeParse(record);
-        if (parsed.success)
-          valid.push({ ...parsed.data, metrics: dialogueMetrics(parsed.data.conversation) });
-        else invalid.push({ id: record.id, reason: describeIssues(parsed.error) });
-      }
-      // Concurrent appends share one write and one fsync in the store.
-      const results = await Promise.all(valid.map((record) => store.appendDialogue(record))).catch(
-        (error: unknown) => {
-          throw toStorageFailure(error);
-        },
-      );
-      metrics?.stored(
-        'dialogues',
-        runOf(valid.map((r) => r.id)) ?? '',
-        writtenByIntent(valid, results),
-        bytesOf(results),
-      );
-      const written = results.filter((r) => r.status === 'written').length;
-      const duplicates = results.length - written;
-      // On a retry, a record found present was most likely written by the earlier attempt: only what
-      // the first attempt finds was stored before this activity, and counts as a duplicate.
-      const firstAttempt = !Context.current().info.attempt || Context.current().info.attempt === 1;
-      const duplicateIds = firstAttempt
-        ? valid.filter((_, i) => results[i]!.status === 'duplicate').map((r) => r.id)
-        : [];
-      return { written, duplicates, invalid, duplicateIds };
+    async storeBatchDialogues(input: StoreBatchDialoguesInput): Promise<StoreDialoguesResult> {
+      const records = await batchRecords(storage.root, input).catch((error: unknown) => {
+        throw toStorageFailure(error);
+      });
+      return storeDialogues({ outDir: input.outDir, records });
     },
     /** Writes an intent's topic leaves to `topics.jsonl`; ids already there are skipped (retries, resumes). */
     async storeTopics(input: StoreTopicsInput): Promise<{ written: number }> {
@@ -291,3 +269,65 @@ function writtenByIntent(
 }
 
 const bytesOf = (results: readonly StoreResult[]) => results.reduce((sum, r) => sum + (r.bytes ?? 0), 0);
+
+/** The records of the dialogues whose responses one batch brought, from the staged files. */
+function batchRecords(root: string, input: StoreBatchDialoguesInput): Promise<DialogueRecord[]> {
+  return withStaging(root, input.outDir, input.intent, async (staging) => {
+    const skeletons = await staging.replies<Skeleton>('skeleton');
+    const replies = await staging.repliesOf<{ responses: string[] }>('responses', input.batchId);
+    return replies.flatMap(({ index, value }) => {
+      const skeleton = skeletons.get(index);
+      if (!skeleton) return [];
+      const plan = planOf(input, index);
+      const {
+        model,
+        plan: { taxonomy },
+      } = input;
+      return [toDialogueRecord({ plan, skeleton, responses: value.responses, model, taxonomy })];
+    });
+  });
+}
+
+type OpenStore = (outDir: string, ids: string[]) => ReturnType<StoreRegistry['get']>;
+
+/**
+ * Appends a batch of finished dialogues, each with its `metrics` computed here (pure and cheap, so
+ * a retry writes the same line, and the workflow's payloads and history do not grow); a malformed
+ * record is reported back, never written.
+ */
+function dialogueStorer(open: OpenStore, metrics: PackageMetrics | undefined) {
+  return async function storeDialogues(input: StoreDialoguesInput): Promise<StoreDialoguesResult> {
+    const store = await open(
+      input.outDir,
+      input.records.map((r) => r.id),
+    );
+    const invalid: StoreDialoguesResult['invalid'] = [];
+    const valid: StoredDialogueRecord[] = [];
+    for (const record of input.records) {
+      const parsed = dialogueRecordSchema.safeParse(record);
+      if (parsed.success) valid.push({ ...parsed.data, metrics: dialogueMetrics(parsed.data.conversation) });
+      else invalid.push({ id: record.id, reason: describeIssues(parsed.error) });
+    }
+    // Concurrent appends share one write and one fsync in the store.
+    const results = await Promise.all(valid.map((record) => store.appendDialogue(record))).catch(
+      (error: unknown) => {
+        throw toStorageFailure(error);
+      },
+    );
+    metrics?.stored(
+      'dialogues',
+      runOf(valid.map((r) => r.id)) ?? '',
+      writtenByIntent(valid, results),
+      bytesOf(results),
+    );
+    const written = results.filter((r) => r.status === 'written').length;
+    const duplicates = results.length - written;
+    // On a retry, a record found present was most likely written by the earlier attempt: only what
+    // the first attempt finds was stored before this activity, and counts as a duplicate.
+    const firstAttempt = !Context.current().info.attempt || Context.current().info.attempt === 1;
+    const duplicateIds = firstAttempt
+      ? valid.filter((_, i) => results[i]!.status === 'duplicate').map((r) => r.id)
+      : [];
+    return { written, duplicates, invalid, duplicateIds };
+  };
+}

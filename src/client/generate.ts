@@ -921,6 +921,7 @@ async function startWorkers(
             openai,
             ...(prep.judgeOpenai && { judge: prep.judgeOpenai }),
             replyChecks,
+            outputRoot: storage.root,
             // One thread loads the bundle once: a shorter start, and the workflow code of one run
             // needs a fraction of a core even at hundreds of calls a second.
             workflowThreads: 1,
@@ -1077,10 +1078,11 @@ async function summaryBeforeRetry(
     const file = JSON.parse(await readFile(join(dir, SUMMARY_FILE), 'utf8')) as RunSummary;
     if (file.runId === runId) {
       const { outDir, model, requested, written, failed, tokens, llmCalls, intents } = file;
-      const { duplicates, failedAttempts, stageTokens, estimatedCostUsd } = file;
+      const { duplicates, failedAttempts, stageTokens, estimatedCostUsd, batch } = file;
       return {
         ...{ runId, outDir, model, requested, written, failed, tokens, llmCalls, intents },
         ...{ duplicates, failedAttempts, stageTokens, estimatedCostUsd },
+        ...(batch && { batch }),
       };
     }
   } catch {

@@ -1,6 +1,6 @@
 /** Live progress in the terminal: one bar per intent on a TTY, a line every few seconds otherwise. */
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import { formatCost, splitCostUsd } from '../shared/pricing';
+import { batchSavings, formatCost, splitCostUsd } from '../shared/pricing';
 import { meanJudgeScore, mergeJudgeTallies } from '../method/judge';
 import type { RunProgress, RunSummary } from '../run/schemas';
 
@@ -162,7 +162,16 @@ export function createProgressView(stream: NodeJS.WriteStream = process.stderr):
 /** The estimated cost of what a live run has used so far, failed attempts included. */
 export function progressCost(progress: RunProgress): number | undefined {
   const judge = progress.judgeModel === undefined ? undefined : { price: progress.judgePrice };
-  return splitCostUsd(progress.intents, progress.price, judge);
+  const usd = splitCostUsd(progress.intents, progress.price, judge);
+  // Batch runs: their batches' tokens at the batch price.
+  const batched = progress.intents.reduce(
+    (t, i) => ({
+      prompt: t.prompt + (i.batch?.tokens.prompt ?? 0),
+      completion: t.completion + (i.batch?.tokens.completion ?? 0),
+    }),
+    { prompt: 0, completion: 0 },
+  );
+  return usd === undefined ? undefined : usd - batchSavings(progress.price, batched);
 }
 
 /** `failed attempts: 3 calls (skeleton 2, responses 1), tokens 1.2k+300`, or nothing when there were none. */
@@ -191,6 +200,13 @@ export function formatJudge(summary: RunSummary): string | undefined {
   ].join(' · ');
 }
 
+/** One line: what went through batches, at the batch price and at the real-time one. */
+export function formatBatch(batch: NonNullable<RunSummary['batch']>): string {
+  const realtime =
+    batch.realtimeCostUsd === undefined ? '' : ` (real time: ${formatCost(batch.realtimeCostUsd)})`;
+  return `batch: ${batch.calls} calls · tokens ${formatTokens(batch.tokens.prompt)} prompt + ${formatTokens(batch.tokens.completion)} completion · ${formatCost(batch.costUsd)} at the batch price${realtime}`;
+}
+
 export function formatSummary(summary: RunSummary): string {
   const duplicates = summary.duplicates ? `, ${summary.duplicates} already stored before` : '';
   const failedAttempts = formatFailedAttempts(summary.failedAttempts);
@@ -200,6 +216,7 @@ export function formatSummary(summary: RunSummary): string {
     `model ${summary.model} · ${summary.llmCalls} LLM calls · tokens ${formatTokens(summary.tokens.prompt)} prompt + ${formatTokens(summary.tokens.completion)} completion · ${formatCost(summary.estimatedCostUsd)}`,
     ...(failedAttempts ? [failedAttempts] : []),
     ...(judge ? [judge] : []),
+    ...(summary.batch ? [formatBatch(summary.batch)] : []),
     `output: ${summary.outDir}`,
   ];
   for (const i of summary.intents) {

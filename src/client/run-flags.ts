@@ -19,9 +19,10 @@ import {
   RESPONSE_FORMAT_MODES,
 } from '../shared/constants';
 import { ConfigError } from '../shared/errors';
+import { BATCH_LIMITS } from '../run/batch';
 
 /** How a flag's text becomes a value; `method` flags are read by the caller (files, the taxonomy). */
-export const FLAG_KINDS = ['text', 'whole', 'decimal', 'choice', 'method'] as const;
+export const FLAG_KINDS = ['text', 'whole', 'decimal', 'choice', 'method', 'switch', 'duration'] as const;
 
 export interface RunFlag {
   /** The run input path the flag sets (`rateLimit.requestsPerMinute`). */
@@ -35,6 +36,8 @@ export interface RunFlag {
   default?: string | number;
   choices?: readonly string[];
   required?: boolean;
+  /** A `switch` row (a flag without argument): the value it sets. */
+  value?: string;
 }
 
 export const RUN_FLAGS: readonly RunFlag[] = [
@@ -186,6 +189,45 @@ export const RUN_FLAGS: readonly RunFlag[] = [
     choices: RESPONSE_FORMAT_MODES,
     default: 'auto',
   },
+  {
+    field: 'mode',
+    flag: '--batch',
+    kind: 'switch',
+    value: 'batch',
+    help: "send the calls through the provider's batch API: half price, results within 24 hours",
+    default: 'real time',
+  },
+  {
+    field: 'batch.requestsPerFile',
+    flag: '--batch-requests-per-file <n>',
+    kind: 'whole',
+    help: 'most requests in one batch input file',
+    limits: [1, BATCH_LIMITS.requestsPerFile],
+    default: BATCH_LIMITS.requestsPerFile,
+  },
+  {
+    field: 'batch.bytesPerFile',
+    flag: '--batch-bytes-per-file <n>',
+    kind: 'whole',
+    help: 'most bytes in one batch input file',
+    limits: [BATCH_LIMITS.minBytesPerFile, BATCH_LIMITS.bytesPerFile],
+    default: BATCH_LIMITS.bytesPerFile,
+  },
+  {
+    field: 'batch.deadlineMs',
+    flag: '--batch-deadline <duration>',
+    kind: 'duration',
+    help: 'with --batch: what is not back this long after an intent starts runs in real time (30m, 6h, 2d)',
+    default: 'none',
+  },
+  {
+    field: 'batch.maxAttempts',
+    flag: '--batch-attempts <n>',
+    kind: 'whole',
+    help: "batches a dialogue's request may go in before it is recorded as failed",
+    limits: [1, BATCH_LIMITS.maxAttempts],
+    default: BATCH_LIMITS.defaultAttempts,
+  },
 ];
 
 /** The help line of a row: what it is, its limits and its default, from the row itself. */
@@ -216,6 +258,16 @@ function longName(row: RunFlag): string {
   return row.flag.split(' ')[0]!;
 }
 
+const DURATION_UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `90s`, `30m`, `6h`, `2d` (or `1.5h`) in milliseconds. */
+export function parseDuration(flag: string, raw: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(raw.trim());
+  if (!match)
+    throw new ConfigError(flag, `must be a duration like 30m, 6h or 2d, got ${JSON.stringify(raw)}`);
+  return Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2] as keyof typeof DURATION_UNITS_MS]);
+}
+
 /** A flag's text as a number, decimal only: Number() also reads "0x10", "0b1" and " 12 ". */
 export function parseNumber(flag: string, raw: string, integer: boolean): number {
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw))
@@ -238,11 +290,14 @@ export function runFlagValues(opts: Record<string, unknown>): Record<string, unk
   const values: Record<string, unknown> = {};
   for (const row of RUN_FLAGS) {
     const raw = opts[attributeName(row)];
+    if (row.kind === 'switch' && raw === true) setPath(values, row.field, row.value);
     if (typeof raw !== 'string' || row.kind === 'method') continue;
     const value =
       row.kind === 'whole' || row.kind === 'decimal'
         ? parseNumber(longName(row), raw, row.kind === 'whole')
-        : raw;
+        : row.kind === 'duration'
+          ? parseDuration(longName(row), raw)
+          : raw;
     setPath(values, row.field, value);
   }
   return values;

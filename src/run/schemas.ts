@@ -27,6 +27,7 @@ import {
 } from '../shared/constants';
 import type { STATUS_SCHEMA_VERSION } from '../shared/constants';
 import { pricesSchema, type Price } from '../shared/pricing';
+import { batchSettingsSchema, runModeSchema, type BatchProgress, type BatchSummary } from './batch';
 import type { DialoguePlan, DialogueRecord, JudgeTally, JudgeVerdict, Skeleton } from '../method/types';
 
 export { dialogueRecordSchema, JUDGE_FLAGS, judgeVerdictSchema, turnSchema } from '../method/types';
@@ -186,9 +187,16 @@ export const runInputObjectSchema = z
     expand: runExpandSchema.optional(),
     /** USD per million tokens by model, over the built-in table (`src/shared/pricing.ts`), for the cost estimate. */
     prices: pricesSchema.optional(),
+    /** `batch`: the provider's batch API at half price (src/run/batch.ts). Absent (runs before it): real time. */
+    mode: runModeSchema.optional(),
+    /** Batch mode's limits and polling; absent: the defaults. */
+    batch: batchSettingsSchema.optional(),
   })
   .strict()
   .superRefine((input, ctx) => {
+    // The batch intent has no judge stage yet: refused rather than silently skipped.
+    if (input.mode === 'batch' && input.judge)
+      ctx.addIssue({ code: 'custom', path: ['judge'], message: 'is not available with mode batch yet' });
     const known = input.taxonomy?.intents.map((i) => i.id) ?? (INTENT_IDS as readonly string[]);
     input.intents.forEach((intent, i) => {
       if (!known.includes(intent))
@@ -411,6 +419,8 @@ export interface IntentProgress {
   started?: number;
   status: 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
   continuedAsNew: number;
+  /** Batch runs: the intent's provider batches (src/run/batch.ts). */
+  batch?: BatchProgress;
 }
 
 /** The fields of an intent's progress report that the run reads; the rest is passed on as sent. */
@@ -473,5 +483,7 @@ export interface RunSummary {
   judge?: JudgeTally;
   /** The judge's model (runs with a judge only). */
   judgeModel?: string;
+  /** Batch runs: what went through the provider's batches, at the batch price (also in the totals). */
+  batch?: BatchSummary;
   intents: IntentProgress[];
 }

@@ -59,6 +59,16 @@ export const intentProgressSchema = z.object({
   judge: judgeTallySchema.optional(),
   status: z.enum(['pending', 'running', 'completed', 'failed', 'cancelled']),
   continuedAsNew: count,
+  /** Batch runs: the provider's request counts over the intent's batches, and the tokens they paid. */
+  batch: z
+    .object({
+      batches: count,
+      waiting: count,
+      requests: z.object({ total: count, completed: count, failed: count }),
+      calls: count,
+      tokens: tokensSchema,
+    })
+    .optional(),
 });
 
 /** The run workflow's `progress` query. `schemaVersion` is absent from runs started before it existed. */
@@ -98,6 +108,15 @@ export const runSummarySchema = z.object({
   judgeModel: z.string().optional(),
   /** Runs that expanded topics: subtopics dropped by the checks and as duplicates. */
   topics: z.object({ dropped: count, duplicates: count }).optional(),
+  /** Batch runs: calls and tokens that went through batches, at the batch price and what real time would cost. */
+  batch: z
+    .object({
+      calls: count,
+      tokens: tokensSchema,
+      costUsd: z.number().min(0).optional(),
+      realtimeCostUsd: z.number().min(0).optional(),
+    })
+    .optional(),
   intents: z.array(intentProgressSchema),
 });
 

@@ -27,6 +27,8 @@ export const WORKFLOW_TYPES = {
   retry: 'consistentChatRetry',
   /** `judge DIR`: a finished run's stored dialogues without a verdict, once each. */
   judgeRecords: 'consistentChatJudgeRecords',
+  /** An intent of a `--batch` run: its calls through the provider's batch API. */
+  batchIntent: 'consistentChatBatchIntent',
 } as const;
 
 export const RESPONSE_FORMAT_MODES = ['auto', 'json_schema', 'json_object', 'text'] as const;

@@ -12,6 +12,11 @@ export const priceSchema = z
     prompt: z.number().min(0).max(10_000),
     /** USD per 1,000,000 completion tokens. */
     completion: z.number().min(0).max(10_000),
+    /** The provider's batch price, when it is not `BATCH_PRICE_FACTOR` of the real-time one. */
+    batch: z
+      .object({ prompt: z.number().min(0).max(10_000), completion: z.number().min(0).max(10_000) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type Price = z.infer<typeof priceSchema>;
@@ -33,6 +38,28 @@ export const DEFAULT_PRICES: Readonly<Prices> = {
   'o3-mini': { prompt: 1.1, completion: 4.4 },
   'gpt-3.5-turbo': { prompt: 0.5, completion: 1.5 },
 };
+
+/** Batch APIs (OpenAI, Anthropic, Gemini) charge half the real-time price for the same tokens. */
+export const BATCH_PRICE_FACTOR = 0.5;
+
+/** The price of a model's tokens sent through its provider's batch API. */
+export function batchPrice(price: Price): Price {
+  return (
+    price.batch ?? {
+      prompt: price.prompt * BATCH_PRICE_FACTOR,
+      completion: price.completion * BATCH_PRICE_FACTOR,
+    }
+  );
+}
+
+/** What tokens sent through a batch saved against their real-time price (0 without a price). */
+export function batchSavings(
+  price: Price | undefined,
+  tokens: { prompt: number; completion: number },
+): number {
+  if (!price) return 0;
+  return (costOf(price, tokens) ?? 0) - (costOf(batchPrice(price), tokens) ?? 0);
+}
 
 /**
  * The price of `model`: an exact entry, else the longest entry the name starts with followed by `-`

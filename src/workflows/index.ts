@@ -3,3 +3,4 @@ export { consistentChatRun } from './run';
 export { consistentChatIntent } from './intent';
 export { consistentChatRetry } from './retry';
 export { consistentChatJudgeRecords } from './judge-records';
+export { consistentChatBatchIntent } from './batch-intent';

@@ -28,6 +28,7 @@ import { BUILTIN_TAXONOMY, sliceTaxonomy } from '../method/taxonomy';
 import { mergeJudgeTallies } from '../method/judge';
 import { MAX_CONCURRENCY, STATUS_SCHEMA_VERSION } from '../shared/constants';
 import {
+  batchPrice,
   costOf,
   formatCost,
   paidTokens,
@@ -60,6 +61,7 @@ import {
 } from '../run/schemas';
 import { splitConcurrency } from './budget';
 import { consistentChatIntent } from './intent';
+import { consistentChatBatchIntent } from './batch-intent';
 import { llmCallSettings } from './intent/options';
 import { PATCHES } from './patches';
 import { expandedTaxonomy, expandTopics, openTopicBooks, type TopicBooks } from './topics';
@@ -382,7 +384,9 @@ async function startIntents(run: RunState): Promise<{ intent: IntentId; handle: 
         concurrency: run.shares.get(intent) ?? 0,
         runConcurrency: run.concurrency,
       };
-      const handle = await startChild(consistentChatIntent, {
+      // Batch runs start a workflow type of their own: real-time intents' histories are untouched.
+      const workflow = config.mode === 'batch' ? consistentChatBatchIntent : consistentChatIntent;
+      const handle = await startChild(workflow, {
         workflowId: intentWorkflowId(config.runId, intent),
         args: [
           {
@@ -528,6 +532,35 @@ function runSummary(config: RunConfig, intents: IntentProgress[]): RunSummary {
       judge: mergeJudgeTallies(intents.map((p) => p.judge)),
       judgeModel: config.judge?.model ?? config.model,
     }),
+    ...withBatchPrice(
+      config,
+      intents,
+      runCostUsd(intents, { model: config.model, judgeModel: config.judge?.model }, config.prices),
+    ),
     intents,
+  };
+}
+
+/**
+ * Batch runs: their batches' calls and tokens apart, at the batch price, and the run's estimate with
+ * those tokens at that price instead of the real-time one. Other runs' summaries keep their shape.
+ */
+function withBatchPrice(
+  config: RunConfig,
+  intents: IntentProgress[],
+  estimate: number | undefined,
+): Pick<RunSummary, 'batch' | 'estimatedCostUsd'> {
+  if (config.mode !== 'batch') return {};
+  const batches = intents.map((p) => p.batch);
+  const tokens = {
+    prompt: batches.reduce((t, b) => t + (b?.tokens.prompt ?? 0), 0),
+    completion: batches.reduce((t, b) => t + (b?.tokens.completion ?? 0), 0),
+  };
+  const price = priceFor(config.model, config.prices);
+  const realtimeCostUsd = costOf(price, tokens);
+  const costUsd = costOf(price && batchPrice(price), tokens);
+  return {
+    batch: { calls: batches.reduce((t, b) => t + (b?.calls ?? 0), 0), tokens, costUsd, realtimeCostUsd },
+    estimatedCostUsd: estimate === undefined ? undefined : estimate - (realtimeCostUsd ?? 0) + (costUsd ?? 0),
   };
 }

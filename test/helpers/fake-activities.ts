@@ -26,6 +26,8 @@ export interface FakeActivityLog {
   runFiles: WriteRunFilesInput[];
 }
 
+const notFaked = (): Promise<never> => Promise.reject(new Error('batch activities are not faked'));
+
 export function fakeActivities(
   hooks: {
     beforeSkeleton?: (input: SkeletonInput, call: number) => void | Promise<void>;
@@ -157,6 +159,13 @@ export function fakeActivities(
       log.failures.push(...input.failures);
       return Promise.resolve({ written: input.failures.length, duplicates: 0 });
     },
+    // Batch mode is tested against the test server's Batch API (test/integration/batch.test.ts).
+    submitBatch: notFaked,
+    batchStatus: notFaked,
+    collectBatch: notFaked,
+    cancelBatch: notFaked,
+    stagedSkeleton: notFaked,
+    storeBatchDialogues: notFaked,
   };
   return { activities, log };
 }

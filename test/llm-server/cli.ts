@@ -3,13 +3,13 @@
  * --config '{"latency":{"meanMs":1000}}'`. Prints `{"url", "port"}` on one line when listening.
  */
 import { parseArgs } from 'node:util';
-import { startLlmServer, type LlmServerOptions } from './server';
+import { startLlmServer, type LlmServerSettings } from './server';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { port: { type: 'string', default: '0' }, config: { type: 'string', default: '{}' } },
   });
-  const options = JSON.parse(values.config) as Partial<LlmServerOptions>;
+  const options = JSON.parse(values.config) as LlmServerSettings;
   const server = await startLlmServer({ ...options, port: Number(values.port) });
   process.stdout.write(`${JSON.stringify({ url: server.url, port: server.port })}\n`);
   const stop = () => void server.close().then(() => process.exit(0));

@@ -3,8 +3,16 @@
  * protocol (JSON and SSE streaming, `response_format` schemas, usage, OpenAI error bodies), writes
  * replies the package's parser accepts, and injects latency, rate limits and faults on demand.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import {
+  BATCH_DEFAULTS,
+  type BatchFaults,
+  type BatchStats,
+  type ChatAnswer,
+  createBatchApi,
+  freshBatchStats,
+} from './batches';
 
 export const FAULTS = [
   'rateLimit',
@@ -60,7 +68,12 @@ export interface LlmServerOptions {
    * can keep a run mid-way for as long as a slow machine needs. @default false
    */
   hold: boolean;
+  /** The Batch API's pace and faults (batches.ts); its lines also draw `faults`. */
+  batch: BatchFaults;
 }
+
+/** Options as given: the batch faults may be given in part. */
+export type LlmServerSettings = Partial<Omit<LlmServerOptions, 'batch'>> & { batch?: Partial<BatchFaults> };
 
 /** A chat request as received: what a test checks the package's prompts against. */
 export interface ReceivedRequest {
@@ -96,6 +109,64 @@ export interface LlmServerStats {
   /** Epoch ms of the first chat request's arrival and of the last one's close since the last reset. */
   firstAt?: number;
   lastAt?: number;
+  /** The Batch API: files, batches by end state, and its lines' chat counters (apart from real-time calls). */
+  batch: BatchStats & { chat: ChatCounters };
+}
+
+/** What a chat request counts: real-time requests in the stats, batch lines in `stats.batch.chat`. */
+type ChatCounters = Pick<
+  LlmServerStats,
+  | 'requests'
+  | 'completed'
+  | 'byStatus'
+  | 'faults'
+  | 'promptTokens'
+  | 'completionTokens'
+  | 'stages'
+  | 'rateLimited'
+>;
+
+const freshCounters = (): ChatCounters => ({
+  requests: 0,
+  completed: 0,
+  byStatus: {},
+  faults: {},
+  promptTokens: 0,
+  completionTokens: 0,
+  stages: { skeleton: 0, responses: 0, judge: 0, topics: 0, other: 0 },
+  rateLimited: 0,
+});
+
+const count = (s: ChatCounters, status: number) => (s.byStatus[status] = (s.byStatus[status] ?? 0) + 1);
+
+/** Where a chat answer goes: a socket's response, or a batch line's collector. */
+interface Reply {
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  write(chunk: string): unknown;
+  end(chunk?: string): unknown;
+  readonly destroyed: boolean;
+  readonly socket?: { destroy(): unknown } | null;
+}
+
+/** A batch line's answer, collected whole (batch lines never stream). */
+function collector(): Reply & { answer(): ChatAnswer } {
+  let status = 0;
+  let body = '';
+  let ended = false;
+  let destroyed = false;
+  return {
+    writeHead: (s: number) => (status = s),
+    write: (chunk: string) => (body += chunk),
+    end: (chunk?: string) => {
+      body += chunk ?? '';
+      ended = true;
+    },
+    get destroyed() {
+      return destroyed;
+    },
+    socket: { destroy: () => (destroyed = true) },
+    answer: () => (ended ? { status, body } : { status: 0, body: '' }),
+  };
 }
 
 export interface LlmServer {
@@ -105,7 +176,7 @@ export interface LlmServer {
   resetStats(): void;
   /** The last `recordRequests` chat requests, oldest first. */
   received(): ReceivedRequest[];
-  configure(options: Partial<LlmServerOptions>): void;
+  configure(options: LlmServerSettings): void;
   close(): Promise<void>;
 }
 
@@ -122,6 +193,7 @@ const DEFAULTS: LlmServerOptions = {
   seed: 1,
   hold: false,
   recordRequests: 0,
+  batch: BATCH_DEFAULTS,
 };
 
 /** mulberry32: tiny seeded PRNG, so fault and latency draws repeat from run to run. */
@@ -300,8 +372,8 @@ function errorBody(message: string, type: string, code: string | null, param: st
   return JSON.stringify({ error: { message, type, param, code } });
 }
 
-export async function startLlmServer(options: Partial<LlmServerOptions> = {}): Promise<LlmServer> {
-  let config: LlmServerOptions = { ...DEFAULTS, ...options };
+export async function startLlmServer(options: LlmServerSettings = {}): Promise<LlmServer> {
+  let config: LlmServerOptions = { ...DEFAULTS, ...options, batch: { ...BATCH_DEFAULTS, ...options.batch } };
   let rand = prng(config.seed);
   // Held requests wake on release, or every 250 ms to notice a client that gave up.
   let waiters: (() => void)[] = [];
@@ -333,11 +405,12 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     busyMs: 0,
     busyBySecond: [],
     busyByFault: {},
+    batch: { ...freshBatchStats(), chat: freshCounters() },
   });
   let stats = freshStats();
   let received: ReceivedRequest[] = [];
 
-  const countStatus = (status: number) => (stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1);
+  const countStatus = (status: number) => count(stats, status);
   const sendJson = (
     res: ServerResponse,
     status: number,
@@ -415,39 +488,49 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     }
   }
 
+  /**
+   * Answers one chat request on `res` (a socket's, or a batch line's collector), counting it in `s`
+   * (the real-time counters, or the batch lines').
+   */
   async function chat(
-    req: IncomingMessage,
-    res: ServerResponse,
+    auth: string | undefined,
+    res: Reply,
     raw: string,
     faulted: (fault: Fault) => void,
+    s: ChatCounters = stats,
   ): Promise<void> {
-    stats.requests++;
+    const send = (r: Reply, status: number, text: string, headers: Record<string, string> = {}) => {
+      count(s, status);
+      r.writeHead(status, { 'content-type': 'application/json', ...headers });
+      r.end(text);
+    };
+    s.requests++;
     let body: ChatBody;
     try {
       body = JSON.parse(raw) as ChatBody;
     } catch {
-      return sendJson(
+      return send(
         res,
         400,
         errorBody('We could not parse the JSON body of your request.', 'invalid_request_error', null),
       );
     }
-    if (config.apiKey && req.headers.authorization !== `Bearer ${config.apiKey}`) {
-      return sendJson(
+    if (config.apiKey && auth !== `Bearer ${config.apiKey}`) {
+      return send(
         res,
         401,
         errorBody('Incorrect API key provided', 'invalid_request_error', 'invalid_api_key'),
       );
     }
     if (!Array.isArray(body.messages) || body.messages.length === 0) {
-      return sendJson(
+      return send(
         res,
         400,
         errorBody("Missing required parameter: 'messages'.", 'invalid_request_error', null, 'messages'),
       );
     }
     if (!body.model || !config.models.includes(body.model)) {
-      return sendJson(
+      return send(
         res,
         404,
         errorBody(
@@ -463,7 +546,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       (format === 'json_schema' && !config.supportJsonSchema) ||
       (format === 'json_object' && !config.supportJsonObject)
     ) {
-      return sendJson(
+      return send(
         res,
         400,
         errorBody(
@@ -475,7 +558,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       );
     }
     const { stage, n } = detect(body);
-    stats.stages[stage]++;
+    s.stages[stage]++;
     if (config.recordRequests > 0) {
       received.push({
         model: body.model,
@@ -492,31 +575,26 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
 
     const wait = rateLimitWait();
     if (wait > 0) {
-      stats.rateLimited++;
-      return sendJson(
-        res,
-        429,
-        errorBody('Rate limit reached for requests', 'requests', 'rate_limit_exceeded'),
-        {
-          'retry-after': String(Math.ceil(wait / 1000)),
-          'retry-after-ms': String(Math.ceil(wait)),
-        },
-      );
+      s.rateLimited++;
+      return send(res, 429, errorBody('Rate limit reached for requests', 'requests', 'rate_limit_exceeded'), {
+        'retry-after': String(Math.ceil(wait / 1000)),
+        'retry-after-ms': String(Math.ceil(wait)),
+      });
     }
     const always = config.alwaysFail;
     if (always === 'auth')
-      return sendJson(
+      return send(
         res,
         401,
         errorBody('Incorrect API key provided', 'invalid_request_error', 'invalid_api_key'),
       );
     if (always === 'rateLimit') {
-      return sendJson(res, 429, errorBody('Rate limit reached', 'requests', 'rate_limit_exceeded'), {
+      return send(res, 429, errorBody('Rate limit reached', 'requests', 'rate_limit_exceeded'), {
         'retry-after': String(config.retryAfterSeconds),
       });
     }
     if (always === 'serverError')
-      return sendJson(
+      return send(
         res,
         500,
         errorBody('The server had an error while processing your request.', 'server_error', null),
@@ -533,22 +611,22 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       }
     }
     if (fault) {
-      stats.faults[fault] = (stats.faults[fault] ?? 0) + 1;
+      s.faults[fault] = (s.faults[fault] ?? 0) + 1;
       faulted(fault);
     }
     if (fault === 'rateLimit') {
-      return sendJson(res, 429, errorBody('Rate limit reached', 'requests', 'rate_limit_exceeded'), {
+      return send(res, 429, errorBody('Rate limit reached', 'requests', 'rate_limit_exceeded'), {
         'retry-after': String(config.retryAfterSeconds),
         'retry-after-ms': String(config.retryAfterSeconds * 1000),
       });
     }
     if (fault === 'serverError') {
       const status = pick(rand, [500, 502, 503]);
-      return sendJson(res, status, errorBody(`upstream error ${status}`, 'server_error', null));
+      return send(res, status, errorBody(`upstream error ${status}`, 'server_error', null));
     }
     if (fault === 'hang') return; // never answer; close() destroys the socket
     if (fault === 'contentPolicy')
-      return sendJson(
+      return send(
         res,
         400,
         errorBody(
@@ -558,7 +636,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
         ),
       );
     if (fault === 'contextLength')
-      return sendJson(
+      return send(
         res,
         400,
         errorBody(
@@ -569,7 +647,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
         ),
       );
     if (fault === 'payloadTooLarge')
-      return sendJson(res, 413, errorBody('Request entity too large', 'invalid_request_error', null));
+      return send(res, 413, errorBody('Request entity too large', 'invalid_request_error', null));
 
     const text = content(stage, n, fault);
     const finishReason = fault === 'truncated' ? 'length' : 'stop';
@@ -597,7 +675,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
         res.socket?.destroy();
         return;
       }
-      sendJson(
+      send(
         res,
         200,
         JSON.stringify({
@@ -616,13 +694,13 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
           usage,
         }),
       );
-      stats.completed++;
-      stats.promptTokens += promptTokens;
-      stats.completionTokens += completionTokens;
+      s.completed++;
+      s.promptTokens += promptTokens;
+      s.completionTokens += completionTokens;
       return;
     }
 
-    countStatus(200);
+    count(s, 200);
     res.writeHead(200, {
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache',
@@ -668,16 +746,33 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       );
     }
     res.end('data: [DONE]\n\n');
-    stats.completed++;
-    stats.promptTokens += promptTokens;
-    stats.completionTokens += completionTokens;
+    s.completed++;
+    s.promptTokens += promptTokens;
+    s.completionTokens += completionTokens;
   }
+
+  const batches = createBatchApi({
+    faults: () => config.batch,
+    stats: () => stats.batch,
+    rand: () => rand(),
+    models: () => config.models,
+    answer: async (body) => {
+      const reply = collector();
+      // A hung or cut answer never ends: the line fails once the collector gives up on it.
+      await Promise.race([
+        chat(`Bearer ${config.apiKey ?? ''}`, reply, JSON.stringify(body), () => undefined, stats.batch.chat),
+        sleep(5_000),
+      ]);
+      return reply.answer();
+    },
+  });
 
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const raw = Buffer.concat(chunks).toString('utf8');
+      const bytes = Buffer.concat(chunks);
+      const raw = bytes.toString('utf8');
       const url = (req.url ?? '/').split('?')[0];
       const route = `${req.method} ${url}`;
       if (route === 'GET /v1/models') {
@@ -704,11 +799,36 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
       }
       if (route === 'POST /admin/config') {
         try {
-          api.configure(JSON.parse(raw) as Partial<LlmServerOptions>);
+          api.configure(JSON.parse(raw) as LlmServerSettings);
           return sendJson(res, 200, '{}');
         } catch (error) {
           return sendJson(res, 400, errorBody(String(error), 'invalid_request_error', null));
         }
+      }
+      if (/^(POST|GET) \/v1\/(files|batches)/.test(route)) {
+        if (config.apiKey && req.headers.authorization !== `Bearer ${config.apiKey}`)
+          return sendJson(
+            res,
+            401,
+            errorBody('Incorrect API key provided', 'invalid_request_error', 'invalid_api_key'),
+          );
+        void batches
+          .route(req.method ?? '', req.url ?? '/', req.headers['content-type'], bytes)
+          .then((reply) =>
+            reply
+              ? sendJson(
+                  res,
+                  reply.status,
+                  reply.body,
+                  reply.contentType ? { 'content-type': reply.contentType } : {},
+                )
+              : sendJson(
+                  res,
+                  404,
+                  errorBody(`Unknown request URL: ${route}`, 'invalid_request_error', 'unknown_url'),
+                ),
+          );
+        return;
       }
       if (route === 'POST /v1/chat/completions') {
         stats.inFlight++;
@@ -737,7 +857,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
           }
         };
         res.on('close', finish);
-        chat(req, res, raw, (f) => (fault = f)).catch(() => res.destroy());
+        chat(req.headers.authorization, res, raw, (f) => (fault = f)).catch(() => res.destroy());
         return;
       }
       sendJson(res, 404, errorBody(`Unknown request URL: ${route}`, 'invalid_request_error', 'unknown_url'));
@@ -761,7 +881,7 @@ export async function startLlmServer(options: Partial<LlmServerOptions> = {}): P
     },
     configure: (partial) => {
       const seedChanged = partial.seed !== undefined && partial.seed !== config.seed;
-      config = { ...config, ...partial };
+      config = { ...config, ...partial, batch: { ...config.batch, ...partial.batch } };
       if (seedChanged) rand = prng(config.seed);
       if (!config.hold) release();
     },

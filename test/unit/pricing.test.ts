@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { costOf, DEFAULT_PRICES, formatCost, paidTokens, priceFor } from '../../src/shared/pricing';
+import {
+  batchPrice,
+  batchSavings,
+  costOf,
+  DEFAULT_PRICES,
+  formatCost,
+  paidTokens,
+  priceFor,
+} from '../../src/shared/pricing';
+import { progressCost } from '../../src/client/progress';
 import { runInputSchema } from '../../src/run/schemas';
 
 test('pricing: a dated model name takes the price of its family, the longest match first', () => {
@@ -40,4 +49,33 @@ test('pricing: prices in the run input are checked, naming the field', () => {
   const bad = runInputSchema.safeParse({ ...base, prices: { m: { prompt: 'cheap', completion: 2 } } });
   assert.ok(!bad.success);
   assert.deepEqual(bad.error.issues[0]?.path, ['prices', 'm', 'prompt']);
+});
+
+test('pricing: batch tokens cost half unless the table gives a batch price, and the progress cost uses it', () => {
+  const price = { prompt: 1, completion: 4 };
+  assert.deepEqual(batchPrice(price), { prompt: 0.5, completion: 2 });
+  assert.deepEqual(batchPrice({ ...price, batch: { prompt: 0.6, completion: 3 } }), {
+    prompt: 0.6,
+    completion: 3,
+  });
+  const tokens = { prompt: 1_000_000, completion: 1_000_000 };
+  assert.equal(batchSavings(price, tokens), 2.5);
+  assert.equal(batchSavings(undefined, tokens), 0);
+  const intent = {
+    intent: 'transaction',
+    planned: 1,
+    written: 1,
+    failed: 0,
+    inFlight: 0,
+    tokens,
+    llmCalls: 2,
+    paused: false,
+    concurrency: 1,
+    status: 'running' as const,
+    continuedAsNew: 0,
+  };
+  const progress = { runId: 'r', outDir: '/o', model: 'm', paused: false, concurrency: 1, price };
+  assert.equal(progressCost({ ...progress, intents: [intent] }), 5);
+  const batch = { batches: 2, waiting: 0, requests: { total: 2, completed: 2, failed: 0 }, calls: 2, tokens };
+  assert.equal(progressCost({ ...progress, intents: [{ ...intent, batch }] }), 2.5);
 });

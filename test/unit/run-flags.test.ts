@@ -60,3 +60,14 @@ test('run flags: values land at their run input paths, nested settings field by 
   assert.equal(flagOf('rateLimit.tokensPerMinute'), '--tpm');
   assert.equal(flagOf('timeouts.heartbeatMs'), 'timeouts.heartbeatMs');
 });
+
+test('run flags: --batch sets mode batch, and the batch limits land under batch', () => {
+  assert.deepEqual(runFlagValues({ batch: true, batchRequestsPerFile: '100', batchAttempts: '2' }), {
+    mode: 'batch',
+    batch: { requestsPerFile: 100, maxAttempts: 2 },
+  });
+  assert.deepEqual(runFlagValues({}), {});
+  assert.equal(flagOf('batch.bytesPerFile'), '--batch-bytes-per-file');
+  assert.deepEqual(runFlagValues({ batchDeadline: '1.5h' }), { batch: { deadlineMs: 5_400_000 } });
+  assert.throws(() => runFlagValues({ batchDeadline: 'soon' }), /--batch-deadline: must be a duration/);
+});

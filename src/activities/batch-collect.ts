@@ -1,0 +1,67 @@
+/**
+ * Downloads an ended batch's output and error files, matches each line to its dialogue by `custom_id`
+ * (output order is not input order), checks each reply as a real-time call would, and stages the usable
+ * ones for the next stage. The workflow gets indexes and counts only.
+ */
+import type { Batch } from 'openai/resources/batches';
+import { toRanges, type CollectBatchInput, type CollectBatchResult } from '../run/batch';
+import type { Skeleton } from '../run/schemas';
+import { indexOf, type OutputLine, readLine } from './batch-lines';
+import { withStaging } from './batch-staging';
+import type { BatchDeps } from './batch-submit';
+import { toBatchFailure } from './errors';
+
+async function fileLines(deps: BatchDeps, fileId: string | null | undefined): Promise<OutputLine[]> {
+  if (!fileId) return [];
+  const text = await (await deps.openai.files.content(fileId)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as OutputLine);
+}
+
+export function createCollectBatch(deps: BatchDeps) {
+  return async function collectBatch(input: CollectBatchInput): Promise<CollectBatchResult> {
+    try {
+      const batch: Batch = await deps.openai.batches.retrieve(input.batchId);
+      const lines = [
+        ...(await fileLines(deps, batch.output_file_id)),
+        ...(await fileLines(deps, batch.error_file_id)),
+      ];
+      return await withStaging(deps.root, input.outDir, input.intent, async (staging) => {
+        const skeletons =
+          input.stage === 'responses'
+            ? await staging.replies<Skeleton>('skeleton')
+            : new Map<number, Skeleton>();
+        const result: CollectBatchResult = {
+          succeeded: [],
+          failed: [],
+          usage: { calls: 0, promptTokens: 0, completionTokens: 0 },
+        };
+        const kept: { index: number; value: unknown }[] = [];
+        for (const line of lines) {
+          const skeleton = skeletons.get(indexOf(line.custom_id));
+          const checked = readLine(input.stage, input.numTurns, line, skeleton);
+          if (checked.usage) {
+            result.usage.calls++;
+            result.usage.promptTokens += checked.usage.promptTokens;
+            result.usage.completionTokens += checked.usage.completionTokens;
+          }
+          if (checked.ok) kept.push({ index: checked.index, value: checked.value });
+          else
+            result.failed.push({
+              index: checked.index,
+              type: checked.type,
+              reason: checked.reason,
+              final: checked.final,
+            });
+        }
+        await staging.keep(input.stage, input.batchId, kept);
+        result.succeeded = toRanges(kept.map((k) => k.index));
+        return result;
+      });
+    } catch (error) {
+      throw toBatchFailure(error);
+    }
+  };
+}

@@ -1,0 +1,391 @@
+/**
+ * One intent of a batch run (issue 25): its dialogues go through the provider's batch API at half
+ * price, in waves: every skeleton request in batches → the usable skeletons' responses requests in
+ * batches → each responses batch stored as it comes back. Failed, invalid and expired lines go into a
+ * later batch of their stage, at most `maxAttempts` batches, then to failures.jsonl as in real time.
+ *
+ * A workflow type of its own, started by the run only for `mode: batch`, so the real-time intent's
+ * histories replay unchanged. Payloads never enter history: the activities move files (src/activities/
+ * batch-*.ts), the workflow sees batch ids, index ranges and counts. Polling is workflow timers, from
+ * `pollInitialMs` doubling to `pollMaxMs`: a batch may wait for a day without a worker busy.
+ */
+import {
+  type ActivityInterfaceFor,
+  type ActivityOptions,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { IntentId } from '../method/intents';
+import { resolveAttributes } from '../method/attributes';
+import { planDialogue } from '../method/plan';
+import {
+  BATCH_END_STATES,
+  batchSettingsSchema,
+  fromRanges,
+  toRanges,
+  type BatchLineFailure,
+  type BatchPlanInput,
+  type BatchProgress,
+  type BatchSettings,
+  type BatchStage,
+  type BatchStatus,
+} from '../run/batch';
+import { intentProgressQuery, pauseSignal, resumeSignal } from '../run/messages';
+import type { FailureRecord, IntentProgress, RunConfig } from '../run/schemas';
+import { type Books, failureRecord, openBooks, progressOf, SYSTEMIC_FAILURES } from './intent/books';
+import type { IntentInput } from './intent';
+import { llmCallSettings, storageActivityOptions, storageQueueOf, storageSummary } from './intent/options';
+import { progressReporter, type ProgressReporter } from './intent/reporter';
+import { type Leftover, type RealtimeContext, runInRealTime } from './batch-realtime';
+
+const FAILURE_BATCH = 100;
+const ENDED = new Set<string>(BATCH_END_STATES);
+
+/** Batch activities: the provider is slow to answer at times, and a retry finds what it created. */
+function batchActivityOptions(config: RunConfig): ActivityOptions {
+  return {
+    startToCloseTimeout: '10 minutes',
+    // The activities heartbeat while they upload and download: a dead worker's call is retried soon.
+    heartbeatTimeout: config.timeouts.heartbeatMs,
+    retry: {
+      initialInterval: '1 second',
+      maximumInterval: '1 minute',
+      nonRetryableErrorTypes: [...SYSTEMIC_FAILURES, 'Batch.NoOutputRoot', 'Storage.ForbiddenDirectory'],
+    },
+  };
+}
+
+interface Waves {
+  config: RunConfig;
+  acts: ActivityInterfaceFor<Activities>;
+  intent: IntentId;
+  settings: BatchSettings;
+  books: Books;
+  progress: BatchProgress;
+  reporter: ProgressReporter;
+  /** Batches not yet ended, with their stage: cancelled with the run. */
+  open: Map<string, BatchStage>;
+  /** The last failure of each dialogue that has not succeeded (yet), with its stage. */
+  failures: Map<number, BatchLineFailure & { stage: BatchStage }>;
+  /** Hybrid runs: workflow time after which open batches are cancelled and the rest runs in real time. */
+  deadlineAt?: number;
+  /** The deadline has passed: no more batches. */
+  late: boolean;
+  /** Epoch seconds a minute before this intent started (clocks differ): none of its batches is older. */
+  startedAt: number;
+}
+
+export async function consistentChatBatchIntent(input: IntentInput): Promise<IntentProgress> {
+  const { config, intent } = input;
+  const total = config.numDialogsPerIntent;
+  const books = openBooks(input.state, config.paused);
+  const live = { concurrency: input.concurrency, inFlight: 0 };
+  const batches: BatchProgress = {
+    batches: 0,
+    waiting: 0,
+    requests: { total: 0, completed: 0, failed: 0 },
+    calls: 0,
+    tokens: { prompt: 0, completion: 0 },
+  };
+  let status: IntentProgress['status'] = 'running';
+  const progress = (s: IntentProgress['status']) => ({
+    ...progressOf(books, intent, total, live, s),
+    batch: batches,
+  });
+  setHandler(intentProgressQuery, () => progress(status));
+  setHandler(pauseSignal, () => void (books.paused = true));
+  setHandler(resumeSignal, () => void (books.paused = false));
+  const waves: Waves = {
+    config,
+    acts: proxyActivities<Activities>(batchActivityOptions(config)),
+    intent,
+    settings: batchSettingsSchema.parse(config.batch ?? {}),
+    books,
+    progress: batches,
+    reporter: progressReporter(books, total, progress),
+    open: new Map(),
+    failures: new Map(),
+    late: false,
+    startedAt: Math.floor(workflowInfo().runStartTime.getTime() / 1000) - 60,
+  };
+  const deadlineMs = waves.settings.deadlineMs;
+  if (deadlineMs !== undefined) waves.deadlineAt = Date.now() + deadlineMs;
+  waves.reporter.showDetails();
+  try {
+    books.nextIndex = total;
+    waves.reporter.lastStarted();
+    const skeletons = await stageWaves(waves, 'skeleton', [[0, total]]);
+    const leftovers: Leftover[] = skeletons.left.map((index) => ({ index, from: 'skeleton' }));
+    if (waves.late)
+      leftovers.push(...fromRanges(skeletons.ok).map((index) => ({ index, from: 'responses' as const })));
+    else {
+      const responses = await stageWaves(waves, 'responses', skeletons.ok);
+      leftovers.push(...responses.left.map((index) => ({ index, from: 'responses' as const })));
+    }
+    if (leftovers.length > 0) await runInRealTime(realtime(waves, input), leftovers);
+    await recordFailures(waves);
+  } catch (error) {
+    if (isCancellation(error)) await CancellationScope.nonCancellable(() => cancelOpen(waves));
+    throw error;
+  }
+  status = 'completed';
+  return progress('completed');
+}
+
+/**
+ * Runs a stage's requests through batches until each has a usable reply or its attempts are spent;
+ * returns the indexes that have one, and those left for real time: past a hybrid run's deadline, or
+ * a wave smaller than `minRequests`.
+ * Responses batches are stored as each comes back.
+ */
+async function stageWaves(
+  w: Waves,
+  stage: BatchStage,
+  ranges: [number, number][],
+): Promise<{ ok: [number, number][]; left: number[] }> {
+  let todo = fromRanges(ranges);
+  const ok = new Set<number>();
+  const small = () => todo.length > 0 && todo.length < w.settings.minRequests;
+  for (
+    let attempt = 1;
+    attempt <= w.settings.maxAttempts && todo.length > 0 && !w.late && !small();
+    attempt++
+  ) {
+    if (w.books.paused) await condition(() => !w.books.paused);
+    const { batches } = await w.acts.submitBatch({
+      outDir: w.config.outDir,
+      runId: w.config.runId,
+      intent: w.intent,
+      stage,
+      chunk: `${stage}.a${attempt}`,
+      indexes: toRanges(todo),
+      numTurns: w.config.numTurnsPerDialog,
+      llm: llmCallSettings(w.config, stage, undefined, false),
+      limits: w.settings,
+      plan: planInput(w.config),
+      notBefore: w.startedAt,
+    });
+    const final = new Set<number>();
+    await Promise.all(
+      batches.map(async ({ id }) => {
+        w.progress.batches++;
+        const collected = await awaitBatch(w, stage, id);
+        for (const i of collected.ok) ok.add(i);
+        for (const i of collected.final) final.add(i);
+      }),
+    );
+    // A line neither answered nor failed (a cancelled batch's unstarted lines) goes again too.
+    todo = todo.filter((i) => !ok.has(i) && !final.has(i));
+    for (const i of todo)
+      if (!w.failures.has(i))
+        w.failures.set(i, {
+          index: i,
+          type: 'Batch.LineMissing',
+          reason: 'the batch ended without this request',
+          final: false,
+          stage,
+        });
+  }
+  return { ok: toRanges([...ok]), left: w.late || small() ? todo : [] };
+}
+
+/** Waits for one batch to end, takes in its lines, and stores a responses batch's dialogues. */
+async function awaitBatch(
+  w: Waves,
+  stage: BatchStage,
+  batchId: string,
+): Promise<{ ok: number[]; final: number[] }> {
+  w.open.set(batchId, stage);
+  w.progress.waiting++;
+  const ended = await poll(w, batchId);
+  w.progress.waiting--;
+  w.open.delete(batchId);
+  if (ended.status === 'failed')
+    throw ApplicationFailure.nonRetryable(
+      `batch ${batchId} (${stage}) failed validation: ${ended.error ?? 'no reason given'}`,
+      'Batch.Validation',
+    );
+  return takeIn(w, stage, batchId);
+}
+
+async function takeIn(
+  w: Waves,
+  stage: BatchStage,
+  batchId: string,
+): Promise<{ ok: number[]; final: number[] }> {
+  const got = await w.acts.collectBatch({
+    outDir: w.config.outDir,
+    runId: w.config.runId,
+    intent: w.intent,
+    stage,
+    batchId,
+    numTurns: w.config.numTurnsPerDialog,
+  });
+  countUsage(w, stage, got.usage);
+  const ok = fromRanges(got.succeeded);
+  for (const i of ok) w.failures.delete(i);
+  for (const f of got.failed) w.failures.set(f.index, { ...f, stage });
+  if (stage === 'responses' && ok.length > 0) await store(w, batchId, ok);
+  return { ok, final: got.failed.filter((f) => f.final).map((f) => f.index) };
+}
+
+/** Looks at the batch, then waits on a timer, the wait doubling up to `pollMaxMs`. */
+async function poll(w: Waves, batchId: string): Promise<BatchStatus> {
+  let wait = w.settings.pollInitialMs;
+  let seen: BatchStatus['counts'] = { total: 0, completed: 0, failed: 0 };
+  let cancelled = false;
+  for (;;) {
+    const status = await w.acts.batchStatus({ batchId });
+    // The provider's request counts, as the intent's progress shows them.
+    for (const k of ['total', 'completed', 'failed'] as const)
+      w.progress.requests[k] += status.counts[k] - seen[k];
+    seen = status.counts;
+    if (ENDED.has(status.status)) return status;
+    const left = w.deadlineAt === undefined ? Infinity : w.deadlineAt - Date.now();
+    if (left <= 0 && !cancelled) {
+      // Past a hybrid run's deadline: what this batch finished is kept, the rest runs in real time.
+      w.late = true;
+      cancelled = true;
+      await w.acts.cancelBatch({ batchId });
+      continue;
+    }
+    await sleep(left > 0 ? Math.min(wait, left) : wait);
+    wait = Math.min(wait * 2, w.settings.pollMaxMs);
+  }
+}
+
+function countUsage(
+  w: Waves,
+  stage: BatchStage,
+  usage: { calls: number; promptTokens: number; completionTokens: number },
+) {
+  const { books } = w;
+  books.llmCalls += usage.calls;
+  books.promptTokens += usage.promptTokens;
+  books.completionTokens += usage.completionTokens;
+  books.stageTokens[stage].prompt += usage.promptTokens;
+  books.stageTokens[stage].completion += usage.completionTokens;
+  w.progress.calls += usage.calls;
+  w.progress.tokens.prompt += usage.promptTokens;
+  w.progress.tokens.completion += usage.completionTokens;
+  w.reporter.showDetails();
+}
+
+async function store(w: Waves, batchId: string, ok: number[]): Promise<void> {
+  const options = storageActivityOptions(storageQueueOf(w.config));
+  const ids = ok.map((i) => `${w.config.runId}.${w.intent}.${i}`);
+  const result = await proxyActivities<Activities>(options).storeBatchDialogues.executeWithOptions(
+    storageSummary(options, 'store', 'dialogue', ids),
+    [
+      {
+        outDir: w.config.outDir,
+        runId: w.config.runId,
+        intent: w.intent,
+        batchId,
+        model: w.config.model,
+        plan: planInput(w.config),
+      },
+    ],
+  );
+  const duplicates = result.duplicateIds?.length ?? 0;
+  w.books.written += result.written;
+  w.books.duplicates += duplicates;
+  // Present but not named a duplicate: written by an earlier attempt of this very activity.
+  w.books.written += result.duplicates - duplicates;
+  for (const bad of result.invalid) {
+    const index = Number(bad.id.slice(bad.id.lastIndexOf('.') + 1));
+    w.failures.set(index, {
+      index,
+      type: 'Storage.InvalidRecord',
+      reason: bad.reason,
+      final: true,
+      stage: 'responses',
+    });
+  }
+  w.reporter.finished();
+}
+
+/** What failed for good: failures.jsonl, in batches, as the real-time intent records them. */
+async function recordFailures(w: Waves): Promise<void> {
+  const options = storageActivityOptions(storageQueueOf(w.config));
+  const storage = proxyActivities<Activities>(options);
+  const records: FailureRecord[] = [...w.failures.values()]
+    .sort((a, b) => a.index - b.index)
+    .map((f) => failureRecord(w.config, planOf(w, f.index), f.stage, f.type, f.reason));
+  for (let i = 0; i < records.length; i += FAILURE_BATCH) {
+    const batch = records.slice(i, i + FAILURE_BATCH);
+    await storage.storeFailures.executeWithOptions(
+      storageSummary(
+        options,
+        'record',
+        'failure',
+        batch.map((f) => f.id),
+      ),
+      [{ outDir: w.config.outDir, failures: batch }],
+    );
+    w.books.failed += batch.length;
+    w.reporter.finished();
+  }
+}
+
+/** Cancelled: the open batches are cancelled too, and the responses they finished are stored. */
+async function cancelOpen(w: Waves): Promise<void> {
+  const open = [...w.open.entries()];
+  await Promise.all(open.map(([batchId]) => w.acts.cancelBatch({ batchId })));
+  await Promise.all(
+    open
+      .filter(([, stage]) => stage === 'responses')
+      .map(async ([batchId]) => {
+        await poll(w, batchId);
+        await takeIn(w, 'responses', batchId);
+      }),
+  );
+}
+
+function planInput(config: RunConfig): BatchPlanInput {
+  return {
+    seed: config.seed ?? config.runId,
+    ...(config.taxonomy && { taxonomy: config.taxonomy }),
+    ...(config.prompts && { prompts: config.prompts }),
+    ...(config.attributes && { attributes: resolveAttributes(config.attributes) }),
+  };
+}
+
+function planOf(w: Waves, index: number) {
+  return planDialogue({
+    runId: w.config.runId,
+    seed: w.config.seed ?? w.config.runId,
+    intent: w.intent,
+    index,
+    taxonomy: w.config.taxonomy,
+    attributes: resolveAttributes(w.config.attributes),
+  });
+}
+
+/** What the real-time fallback needs of the intent: its books, its share of calls and its failures. */
+function realtime(w: Waves, input: IntentInput): RealtimeContext {
+  return {
+    config: w.config,
+    intent: w.intent,
+    books: w.books,
+    concurrency: Math.max(1, input.concurrency),
+    runConcurrency: input.runConcurrency ?? w.config.concurrency,
+    planOf: (index) => planOf(w, index),
+    stagedSkeleton: (index) => w.acts.stagedSkeleton({ outDir: w.config.outDir, intent: w.intent, index }),
+    failed: (index, stage, type, reason) => {
+      w.failures.set(index, { index, type, reason, final: true, stage });
+      w.reporter.finished();
+    },
+    succeeded: (index) => {
+      w.failures.delete(index);
+      w.reporter.finished();
+    },
+  };
+}
