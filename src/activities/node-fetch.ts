@@ -27,6 +27,8 @@ export async function nodeFetch(input: string | URL | Request, init: RequestInit
   const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
   const transport = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined;
   if (!transport) throw new TypeError(`fetch: unsupported protocol ${url.protocol}`);
+  // Multipart uploads (the Batch API's input files) and other bodies: the global fetch encodes them.
+  if (!isPlainBody(init.body)) return fetch(input, init);
   const message = await new Promise<IncomingMessage>((resolve, reject) => {
     const request = transport.request(url, {
       method: init.method ?? 'GET',
@@ -53,11 +55,20 @@ export async function nodeFetch(input: string | URL | Request, init: RequestInit
   return response;
 }
 
+function isPlainBody(body: RequestInit['body']): boolean {
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof Uint8Array ||
+    body instanceof ArrayBuffer
+  );
+}
+
 function requestBody(body: RequestInit['body']): string | Uint8Array | undefined {
   if (body === undefined || body === null) return undefined;
-  if (typeof body === 'string' || body instanceof Uint8Array) return body;
   if (body instanceof ArrayBuffer) return new Uint8Array(body);
-  throw new TypeError('fetch: this request body type is not supported');
+  return body as string | Uint8Array;
 }
 
 /**
