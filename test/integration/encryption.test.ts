@@ -163,24 +163,35 @@ describe('encryption', () => {
         await page.goto(
           `${uiUrl}/namespaces/default/workflows/${description.workflowId}/${description.runId}/history`,
         );
-        // The completed responses activity of that dialogue (others may have finished too): its row
-        // shows the start of the decoded result and links to the event's own page.
-        const row = page
+        // The completed responses activities (others may have finished too): each row shows the start
+        // of its decoded result and links to the event's own page. Replies of the test server share
+        // their first words ("For point 1: ..."), so every candidate's page is opened until one shows
+        // this dialogue's reply.
+        const rows = page
           .locator('tr', { hasText: 'Activity Task Completed' })
           .filter({ hasText: '"responses"' })
-          .filter({ hasText: response.slice(0, 15) })
-          .first();
-        await row.waitFor({ timeout: 60_000 });
-        const href = await row.locator('a').first().getAttribute('href');
-        assert.match(href ?? '', /\/history\/events\/\d+$/);
-        await page.goto(`${uiUrl}${href}`);
+          .filter({ hasText: response.slice(0, 15) });
+        await rows.first().waitFor({ timeout: 60_000 });
+        const hrefs: string[] = [];
+        for (const row of await rows.all()) {
+          const href = (await row.locator('a').first().getAttribute('href')) ?? '';
+          assert.match(href, /\/history\/events\/\d+$/);
+          hrefs.push(href);
+        }
         const probe = response.slice(0, 40);
-        const found = await page
-          .getByText(probe)
-          .first()
-          .waitFor({ timeout: 60_000 })
-          .then(() => true)
-          .catch(() => false);
+        let found = false;
+        for (const href of hrefs) {
+          await page.goto(`${uiUrl}${href}`);
+          // Decoded once any reply shows; then this page either holds this reply or does not.
+          const decoded = await page
+            .getByText(/For point \d+: /)
+            .first()
+            .waitFor({ timeout: 60_000 })
+            .then(() => true)
+            .catch(() => false);
+          found = decoded && (await page.getByText(probe).count()) > 0;
+          if (found) break;
+        }
         await page.screenshot({ path: join(out, 'ui-activity-decoded.png'), fullPage: true });
         t.diagnostic(`screenshot: ${join(out, 'ui-activity-decoded.png')}`);
         assert.ok(decodeCalls.length > 0, 'the UI called the codec endpoint');
