@@ -49,51 +49,50 @@ export function intentStorage(
 
   async function flush(): Promise<void> {
     storing = true;
+    // One function, so `storing` turns false in the same microtask as the last look at the queue: a
+    // record queued between the two (a dialogue stored in the activation that completed the previous
+    // batch) would otherwise wait for a flush that never comes, and the intent would hang.
     try {
-      await flushQueue();
+      while (queue.length > 0) {
+        // While LLM calls are still finishing, let more records join this batch (a full one goes at once).
+        if (groupCommit && queue.length < STORE_BATCH && llmCallsInFlight() > 0)
+          await condition(() => queue.length >= STORE_BATCH || llmCallsInFlight() === 0, STORE_GROUP_MS);
+        const byCount = Math.min(STORE_BATCH, queue.length);
+        const byBytes = storeBatchLength(
+          queue.map((q) => q.bytes),
+          STORE_BATCH,
+          STORE_BATCH_BYTES,
+        );
+        // Histories whose batches were cut by count only keep that path.
+        const batch = queue.splice(
+          0,
+          byBytes < byCount && patched(PATCHES.storeBatchBytes) ? byBytes : byCount,
+        );
+        try {
+          const records = batch.map((b) => b.record);
+          const result = await storage.storeDialogues.executeWithOptions(
+            storageSummary(
+              options,
+              'store',
+              'dialogue',
+              records.map((r) => r.id),
+            ),
+            [{ outDir: config.outDir, records }],
+          );
+          const invalid = new Map(result.invalid.map((i) => [i.id, i.reason]));
+          const duplicates = new Set(result.duplicateIds ?? []);
+          for (const b of batch)
+            b.done({ problem: invalid.get(b.record.id), duplicate: duplicates.has(b.record.id) });
+        } catch (error) {
+          for (const b of batch) b.fail(error);
+        }
+      }
     } catch (error) {
       // Only a cancelled wait gets here: the records queued fail with it, so their dialogues end
       // (an unhandled rejection would fail every workflow task of a cancelled intent).
       for (const b of queue.splice(0)) b.fail(error);
     } finally {
       storing = false;
-    }
-  }
-
-  async function flushQueue(): Promise<void> {
-    while (queue.length > 0) {
-      // While LLM calls are still finishing, let more records join this batch (a full one goes at once).
-      if (groupCommit && queue.length < STORE_BATCH && llmCallsInFlight() > 0)
-        await condition(() => queue.length >= STORE_BATCH || llmCallsInFlight() === 0, STORE_GROUP_MS);
-      const byCount = Math.min(STORE_BATCH, queue.length);
-      const byBytes = storeBatchLength(
-        queue.map((q) => q.bytes),
-        STORE_BATCH,
-        STORE_BATCH_BYTES,
-      );
-      // Histories whose batches were cut by count only keep that path.
-      const batch = queue.splice(
-        0,
-        byBytes < byCount && patched(PATCHES.storeBatchBytes) ? byBytes : byCount,
-      );
-      try {
-        const records = batch.map((b) => b.record);
-        const result = await storage.storeDialogues.executeWithOptions(
-          storageSummary(
-            options,
-            'store',
-            'dialogue',
-            records.map((r) => r.id),
-          ),
-          [{ outDir: config.outDir, records }],
-        );
-        const invalid = new Map(result.invalid.map((i) => [i.id, i.reason]));
-        const duplicates = new Set(result.duplicateIds ?? []);
-        for (const b of batch)
-          b.done({ problem: invalid.get(b.record.id), duplicate: duplicates.has(b.record.id) });
-      } catch (error) {
-        for (const b of batch) b.fail(error);
-      }
     }
   }
 
