@@ -1,16 +1,19 @@
 /**
  * The library as a consuming project gets it: `npm pack`, installed from the tarball into a fresh
- * `npm init -y` project, each README snippet run as written against the test LLM server.
+ * `npm init -y` project, each README snippet run as written against the test LLM server; and the
+ * README's set-up commands, followed as written from a fresh `git clone`.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
-import { readDialogues } from '../helpers/output';
+import { DEFAULT_DIALOGS_PER_INTENT, DEFAULT_TURNS_PER_DIALOG } from '../../src/shared/constants';
+import { INTENT_IDS } from '../../src/method/intents';
+import { assertDataset, readDialogues } from '../helpers/output';
 import { tempDir } from '../helpers/temporal';
 
 const exec = promisify(execFile);
@@ -88,4 +91,87 @@ new ConsistentChatGenerator({ llmServing: { model: 'test-model' }, numDialogsPer
   assert.ok(Number(logged.stdout.trim()) > 0, logged.stdout + logged.stderr);
   assert.equal(logged.stderr, '');
   assert.ok(!(await readdir(join(project, 'out', 'logged'))).includes('consistent-chat.log'));
+});
+
+/**
+ * The command lines of the README's "Set-up" section, in order: each bash block's lines that are not
+ * comments, plus an alternative a comment gives as `# or …:  COMMAND`.
+ */
+export async function setupCommands(): Promise<string[]> {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.split(/^## /m).find((s) => s.startsWith('Set-up'));
+  assert.ok(section, 'the README has a Set-up section');
+  const commands: string[] = [];
+  for (const [, block] of section.matchAll(/```bash\n([\s\S]*?)```/g))
+    for (const line of block!.split('\n')) {
+      const alternative = /^#\s*or [^:]*:\s+(\S.*)$/.exec(line.trim());
+      if (alternative) commands.push(alternative[1]!.trim());
+      else if (line.trim() && !line.trim().startsWith('#')) commands.push(line.replace(/\s+#.*$/, '').trim());
+    }
+  return commands;
+}
+
+/** Set-up commands this test does not run, each with the reason; each must still be in the README. */
+const NOT_RUN: Record<string, string> = {
+  'bash scripts/run.sh generate --out out/demo --intents problem_solving --dialogs-per-intent 1 --turns 2':
+    'the embedded model takes minutes of a shared CPU per dialogue (test/integration/local-model.test.ts runs it)',
+  'npm test': 'the suite this test is part of',
+  'npm link': 'the other way onto PATH; this test takes the packed copy the README gives as its alternative',
+};
+
+test("package: the README's set-up commands, followed as written from a fresh git clone, generate a run and put consistent-chat on PATH", async (t) => {
+  const commands = await setupCommands();
+  for (const skipped of Object.keys(NOT_RUN))
+    assert.ok(commands.includes(skipped), `the README still says \`${skipped}\` (or NOT_RUN is stale)`);
+  const work = await tempDir('cc-clone-');
+  // A clone with its node_modules, a build and a global install is about 1 GB.
+  t.after(() => rm(work, { recursive: true, force: true }));
+  const clone = join(work, 'consistent-chat');
+  // What a newcomer gets: the committed tree, with no node_modules, dist/ or model of this checkout.
+  await exec('git', ['clone', '--quiet', ROOT, clone]);
+  const prefix = join(work, 'npm-global');
+  const elsewhere = join(work, 'elsewhere');
+  await exec('mkdir', ['-p', prefix, elsewhere]);
+  const env = {
+    ...process.env,
+    // `npm install -g` and `npm link` go to a prefix of this test's, whose bin is on PATH.
+    PATH: `${join(prefix, 'bin')}:${process.env.PATH}`,
+    npm_config_prefix: prefix,
+    npm_config_prefer_offline: 'true',
+    // The commands that run use an endpoint (the test server): no model needed.
+    CONSISTENT_CHAT_SKIP_MODEL: '1',
+    OPENAI_API_KEY: 'sk-package-test',
+    OPENAI_BASE_URL: llm.url,
+    OPENAI_MODEL: '',
+    TEMPORAL_ADDRESS: '',
+    LOG_LEVEL: '',
+  };
+  const ran: { command: string; stdout: string }[] = [];
+  for (const command of commands) {
+    if (NOT_RUN[command]) continue;
+    // The installed command is run outside the checkout, as from anywhere on the machine.
+    const cwd = command.startsWith('consistent-chat') ? elsewhere : clone;
+    const result = await exec('bash', ['-c', command], {
+      cwd,
+      env,
+      timeout: 600_000,
+      maxBuffer: 64 * 1024 * 1024,
+    }).catch((error: { code?: number; stderr?: string }) =>
+      assert.fail(`\`${command}\` exited ${error.code}: ${error.stderr?.slice(-2_000)}`),
+    );
+    ran.push({ command, stdout: result.stdout });
+  }
+  assert.ok(ran.length >= 4, `ran ${ran.map((r) => r.command).join('; ')}`);
+  // The run for real data: the defaults, against the endpoint the environment names.
+  assertDataset(await readDialogues(join(clone, 'out', 'run1')), {
+    count: DEFAULT_DIALOGS_PER_INTENT * INTENT_IDS.length,
+    turns: DEFAULT_TURNS_PER_DIALOG,
+    intents: INTENT_IDS,
+  });
+  // On PATH from the packed copy, not from the checkout.
+  const { stdout: which } = await exec('bash', ['-c', 'command -v consistent-chat'], { cwd: elsewhere, env });
+  assert.ok(which.trim().startsWith(prefix), which);
+  const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(ran.find((r) => r.command === 'consistent-chat --version')?.stdout.trim(), pkg.version);
+  assert.match(ran.find((r) => r.command.startsWith('consistent-chat plan'))?.stdout ?? '', /\S/);
 });
