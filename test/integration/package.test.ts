@@ -163,7 +163,18 @@ test("package: the README's set-up commands, followed as written from a fresh gi
   }
   assert.ok(ran.length >= 4, `ran ${ran.map((r) => r.command).join('; ')}`);
   // The run for real data: the defaults, against the endpoint the environment names.
-  assertDataset(await readDialogues(join(clone, 'out', 'run1')), {
+  const run1 = join(clone, 'out', 'run1');
+  const records = await readDialogues(run1);
+  if (records.length !== DEFAULT_DIALOGS_PER_INTENT * INTENT_IDS.length) {
+    // Evidence for a run that says it finished yet holds fewer records: its summary and its log's end.
+    const generated = ran.find((r) => r.command.includes('--out out/run1'))?.stdout ?? '';
+    const log = await readFile(join(run1, 'consistent-chat.log'), 'utf8').catch(() => '');
+    const failures = await readFile(join(run1, 'failures.jsonl'), 'utf8').catch(() => '');
+    assert.fail(
+      `${records.length} records in out/run1; generate said:\n${generated}\nfailures.jsonl:\n${failures.slice(0, 2_000)}\nlog:\n${log.slice(-4_000)}`,
+    );
+  }
+  assertDataset(records, {
     count: DEFAULT_DIALOGS_PER_INTENT * INTENT_IDS.length,
     turns: DEFAULT_TURNS_PER_DIALOG,
     intents: INTENT_IDS,
