@@ -17,7 +17,13 @@ export interface ProgressStats {
   elapsedMs: number;
   done: number;
   planned: number;
+  /**
+   * Dialogues in an LLM stage, up to the run's concurrency: at most this many calls are at the endpoint.
+   * Intents schedule a few calls beyond their share, which wait in the worker for a slot (`waiting`).
+   */
   inFlight: number;
+  /** Dialogues in an LLM stage beyond the run's concurrency: their calls wait in a worker for a slot. */
+  waiting: number;
   /** Dialogues finished (written or failed) per minute since this process began following. */
   perMinute: number;
   /** Undefined until something finished. */
@@ -41,11 +47,13 @@ export function progressStats(
   const finishedHere = Math.max(0, done - baseline);
   const perMinute = elapsedMs > 0 ? (finishedHere * 60_000) / elapsedMs : 0;
   const etaMs = perMinute > 0 ? ((planned - done) / perMinute) * 60_000 : undefined;
+  const active = p.intents.reduce((s, i) => s + i.inFlight, 0);
   return {
     elapsedMs,
     done,
     planned,
-    inFlight: p.intents.reduce((s, i) => s + i.inFlight, 0),
+    inFlight: Math.min(active, p.concurrency),
+    waiting: Math.max(0, active - p.concurrency),
     perMinute,
     etaMs,
     cost: estimatedCost(p),
@@ -78,13 +86,13 @@ export function formatDuration(ms: number): string {
       : `${sec}s`;
 }
 
-/** `elapsed 1m05s · 12.0/min · ETA 3m10s · 8 in flight · ~$0.012` */
+/** `elapsed 1m05s · 12.0/min · ETA 3m10s · 8 in flight, 6 waiting · ~$0.012` */
 export function formatStats(stats: ProgressStats): string {
   return [
     `elapsed ${formatDuration(stats.elapsedMs)}`,
     `${stats.perMinute.toFixed(stats.perMinute < 10 ? 1 : 0)}/min`,
     `ETA ${stats.etaMs === undefined ? '?' : formatDuration(stats.etaMs)}`,
-    `${stats.inFlight} in flight`,
+    `${stats.inFlight} in flight${stats.waiting > 0 ? `, ${stats.waiting} waiting` : ''}`,
     ...(stats.cost ? [stats.cost] : []),
     ...(stats.judge ? [stats.judge] : []),
   ].join(' · ');

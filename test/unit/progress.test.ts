@@ -46,6 +46,18 @@ test('progress: rate and ETA count only what finished since following began', ()
   assert.equal(progressStats(p, 0, 40, 120_000).etaMs, undefined, 'no ETA before anything finished');
 });
 
+test('progress: dialogues in LLM stages beyond the run concurrency are shown waiting, not in flight', () => {
+  // Intents schedule calls beyond their share; those wait in the worker's gate, not at the endpoint.
+  const p = run([
+    intent({ written: 1, inFlight: 9 }),
+    intent({ intent: 'educational', written: 1, inFlight: 7 }),
+  ]);
+  const stats = progressStats(p, 0, 0, 60_000);
+  assert.equal(stats.inFlight, 8, 'at most the run concurrency (8) at the endpoint');
+  assert.equal(stats.waiting, 8);
+  assert.match(formatStats(stats), / · 8 in flight, 8 waiting$/);
+});
+
 test('progress: a run with a judge shows the mean score so far over its intents', () => {
   const tally = (scores: Record<number, number>) => ({
     judged: Object.values(scores).reduce((a, b) => a + b, 0),
