@@ -1,0 +1,212 @@
+/**
+ * `npm run soak` (not in CI): a long run against the test server's fault mix while the worker and the
+ * Temporal server are SIGKILLed in turn every few minutes, with a pause and a resume in between. It
+ * ends when the run does and checks that every dialogue is in the output exactly once and that every
+ * call the endpoint served is booked, or was in flight at a kill. Prints the embedded server's database
+ * size per 1,000 dialogues as the run goes.
+ *
+ * `npm run soak -- --minutes 60 --kill-every 180` (defaults); `--dialogs-per-intent N` sizes the run
+ * (default: about what the minutes produce at this endpoint's pace).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { startDevServer } from '../src/client/dev-server';
+import { INTENT_IDS } from '../src/method/intents';
+import { pauseSignal, resumeSignal } from '../src/run/messages';
+import type { RunInput, RunSummary } from '../src/run/schemas';
+import { WORKFLOW_TYPES } from '../src/shared/constants';
+import { spawnCli } from '../test/helpers/cli';
+import { tempDir } from '../test/helpers/temporal';
+import { sleep, waitFor } from '../test/helpers/wait';
+import { startLlmServer, type LlmServer } from '../test/llm-server/server';
+
+const API_KEY = 'sk-soak-0123456789abcdef';
+/** The mix of issue 20: errors, rate limits, cut and hung streams, bad replies, 2% hung connections. */
+const FAULTS = {
+  serverError: 0.02,
+  rateLimit: 0.02,
+  streamCut: 0.01,
+  streamError: 0.01,
+  malformedJson: 0.01,
+  wrongCount: 0.01,
+  hang: 0.02,
+  stall: 0.005,
+};
+const ACTIONS = ['worker', 'server', 'pause'] as const;
+
+interface Sample {
+  minute: number;
+  lines: number;
+  dbBytes: number;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      minutes: { type: 'string', default: '60' },
+      'kill-every': { type: 'string', default: '180' },
+      'dialogs-per-intent': { type: 'string' },
+    },
+  });
+  const minutes = Number(values.minutes);
+  const killEveryMs = Number(values['kill-every']) * 1_000;
+  // About 3 dialogues a second at concurrency 16 and 2 calls of ~2.5 s each, less the kills' downtime.
+  const perIntent = Number(
+    values['dialogs-per-intent'] ?? Math.ceil((minutes * 60 * 2.5) / INTENT_IDS.length),
+  );
+  const root = await tempDir('cc-soak-');
+  const outDir = join(root, 'out');
+  const files = {
+    dbFile: join(root, 'temporal.db'),
+    stateFile: join(root, 's.json'),
+    logFile: join(root, 't.log'),
+  };
+  const llm = await startLlmServer({
+    apiKey: API_KEY,
+    latency: { meanMs: 1_000, jitter: 0.5, tokensPerSecond: 400 },
+    faults: FAULTS,
+  });
+  let server = await startDevServer(files);
+  const port = Number(server.address.split(':')[1]);
+  const startWorker = () =>
+    spawnCli(['worker', '--task-queue', 'soak', '--out-root', root], {
+      TEMPORAL_ADDRESS: server.address,
+      OPENAI_API_KEY: API_KEY,
+      OPENAI_BASE_URL: llm.url,
+    });
+  let worker = startWorker();
+  const connection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection });
+  const runId = `soak-${Date.now()}`;
+  const input: RunInput = {
+    runId,
+    outDir,
+    model: 'test-model',
+    numDialogsPerIntent: perIntent,
+    numTurnsPerDialog: 6,
+    concurrency: 16,
+  };
+  const handle = await client.workflow.start(WORKFLOW_TYPES.run, {
+    workflowId: runId,
+    taskQueue: 'soak',
+    args: [input],
+  });
+  const started = Date.now();
+  const samples: Sample[] = [];
+  const sample = async () => {
+    const lines = await countLines(join(outDir, 'dialogs.jsonl'));
+    samples.push({ minute: (Date.now() - started) / 60_000, lines, dbBytes: await dbBytes(files.dbFile) });
+    const s = samples.at(-1)!;
+    console.log(
+      `${s.minute.toFixed(1)} min: ${lines} written, server db ${(s.dbBytes / 1e6).toFixed(1)} MB (${lines > 0 ? (((s.dbBytes / lines) * 1e3) / 1e6).toFixed(2) : '?'} MB per 1,000)`,
+    );
+  };
+  const lostAtKills: number[] = [];
+  let result: RunSummary | undefined;
+  const finished = handle.result().then((r) => (result = r as RunSummary));
+  for (let round = 0; Date.now() - started < minutes * 60_000 && result === undefined; round++) {
+    const until = Date.now() + killEveryMs;
+    while (Date.now() < until && result === undefined) {
+      await sleep(Math.min(30_000, until - Date.now()));
+      await sample();
+    }
+    if (result !== undefined) break;
+    const action = ACTIONS[round % ACTIONS.length]!;
+    if (action === 'worker') {
+      lostAtKills.push(llm.stats().inFlight);
+      worker.child.kill('SIGKILL');
+      await worker.done;
+      await waitFor(
+        () => llm.stats().openConnections === 0,
+        300_000,
+        'the killed worker’s connections to close',
+      );
+      worker = startWorker();
+      console.log(`worker SIGKILLed with ${lostAtKills.at(-1)} calls in flight, restarted`);
+    } else if (action === 'server') {
+      // Calls in flight finish, but their results may never be recorded: they may be paid again.
+      lostAtKills.push(llm.stats().inFlight);
+      process.kill(server.pid, 'SIGKILL');
+      await sleep(2_000);
+      server = await startDevServer({ ...files, port });
+      console.log(`Temporal server SIGKILLed with ${lostAtKills.at(-1)} calls in flight, restarted`);
+    } else {
+      await handle.signal(pauseSignal);
+      await waitFor(() => llm.stats().inFlight === 0, 600_000, 'calls in flight to finish after pause');
+      await sleep(10_000);
+      const quiet = llm.stats().requests;
+      await sleep(10_000);
+      if (llm.stats().requests !== quiet) throw new Error('calls started while the run was paused');
+      await handle.signal(resumeSignal);
+      console.log('paused until the endpoint was quiet for 10 s, resumed');
+    }
+  }
+  await finished;
+  await sample();
+  const verdict = await check(outDir, INTENT_IDS.length * perIntent, result!, llm, lostAtKills);
+  console.log(
+    JSON.stringify({ minutes: (Date.now() - started) / 60_000, perIntent, samples, ...verdict }, null, 1),
+  );
+  worker.child.kill('SIGTERM');
+  await worker.done;
+  await connection.close();
+  await server.stop();
+  await llm.close();
+  if (!verdict.ok) process.exitCode = 1;
+}
+
+/** Every dialogue exactly once; the endpoint's calls all booked, or in flight at a kill. */
+async function check(
+  outDir: string,
+  total: number,
+  summary: RunSummary,
+  llm: LlmServer,
+  lostAtKills: number[],
+) {
+  const ids = (await readFile(join(outDir, 'dialogs.jsonl'), 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { id: string }).id);
+  const failures = await countLines(join(outDir, 'failures.jsonl'));
+  const unique = new Set(ids).size;
+  const { stages, rateLimited } = llm.stats();
+  // A 429 is neither paid nor booked: the call waits and asks again within its attempt.
+  const served = stages.skeleton + stages.responses + stages.topics + stages.judge - rateLimited;
+  const failed: { calls: number }[] = Object.values(summary.failedAttempts ?? {});
+  const failedCalls = failed.reduce((n, f) => n + f.calls, 0);
+  const booked = summary.llmCalls + failedCalls;
+  const bound = lostAtKills.reduce((a, b) => a + b, 0);
+  const ok = unique === ids.length && unique + failures === total && served - booked <= bound;
+  return {
+    ok,
+    total,
+    lines: ids.length,
+    unique,
+    failures,
+    served,
+    booked,
+    unbookedBound: bound,
+    kills: lostAtKills.length,
+  };
+}
+
+async function countLines(file: string): Promise<number> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+/** The SQLite file and its write-ahead log. */
+async function dbBytes(db: string): Promise<number> {
+  let bytes = 0;
+  for (const f of [db, `${db}-wal`]) bytes += (await stat(f).catch(() => ({ size: 0 }))).size;
+  return bytes;
+}
+
+void main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
