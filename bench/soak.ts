@@ -115,8 +115,10 @@ async function main(): Promise<void> {
     if (result !== undefined) break;
     const action = ACTIONS[round % ACTIONS.length]!;
     if (action === 'worker') {
-      lostAtKills.push(llm.stats().inFlight);
+      // Lost with the worker: calls in flight, and calls answered whose results it had not yet reported.
+      const running = await runningLlmActivities(client, runId);
       worker.child.kill('SIGKILL');
+      lostAtKills.push(Math.max(running, llm.stats().inFlight));
       await worker.done;
       await waitFor(
         () => llm.stats().openConnections === 0,
@@ -124,14 +126,24 @@ async function main(): Promise<void> {
         'the killed worker’s connections to close',
       );
       worker = startWorker();
-      console.log(`worker SIGKILLed with ${lostAtKills.at(-1)} calls in flight, restarted`);
+      console.log(`worker SIGKILLed with ${lostAtKills.at(-1)} LLM activities running, restarted`);
     } else if (action === 'server') {
-      // Calls in flight finish, but their results may never be recorded: they may be paid again.
-      lostAtKills.push(llm.stats().inFlight);
+      // Results the server never recorded may be paid again: those of the activities running at the
+      // kill, and of calls the worker started while the server was down.
+      const running = await runningLlmActivities(client, runId);
+      const requests = llm.stats().requests;
       process.kill(server.pid, 'SIGKILL');
       await sleep(2_000);
       server = await startDevServer({ ...files, port });
-      console.log(`Temporal server SIGKILLed with ${lostAtKills.at(-1)} calls in flight, restarted`);
+      await waitFor(
+        async () => (await runningLlmActivities(client, runId).catch(() => -1)) >= 0,
+        120_000,
+        'the server',
+      );
+      lostAtKills.push(running + llm.stats().requests - requests);
+      console.log(
+        `Temporal server SIGKILLed with ${running} LLM activities running, restarted; ${lostAtKills.at(-1)} calls at risk`,
+      );
     } else {
       await handle.signal(pauseSignal);
       await waitFor(() => llm.stats().inFlight === 0, 600_000, 'calls in flight to finish after pause');
@@ -157,6 +169,21 @@ async function main(): Promise<void> {
   if (!verdict.ok) process.exitCode = 1;
 }
 
+const LLM_ACTIVITIES = new Set(['generateSkeleton', 'generateResponses', 'judgeDialogue', 'expandTopic']);
+
+/** LLM activities the server sees started and not finished, over the run's intents. */
+async function runningLlmActivities(client: Client, runId: string): Promise<number> {
+  let running = 0;
+  for (const intent of INTENT_IDS) {
+    const pending =
+      (await client.workflow.getHandle(`${runId}.${intent}`).describe()).raw.pendingActivities ?? [];
+    running += pending.filter(
+      (a) => LLM_ACTIVITIES.has(a.activityType?.name ?? '') && Number(a.state) === 2, // PENDING_ACTIVITY_STATE_STARTED
+    ).length;
+  }
+  return running;
+}
+
 /** Every dialogue exactly once; the endpoint's calls all booked, or in flight at a kill. */
 async function check(
   outDir: string,
@@ -171,9 +198,11 @@ async function check(
     .map((l) => (JSON.parse(l) as { id: string }).id);
   const failures = await countLines(join(outDir, 'failures.jsonl'));
   const unique = new Set(ids).size;
-  const { stages, rateLimited } = llm.stats();
-  // A 429 is neither paid nor booked: the call waits and asks again within its attempt.
-  const served = stages.skeleton + stages.responses + stages.topics + stages.judge - rateLimited;
+  const { stages, rateLimited, faults } = llm.stats();
+  // Neither a 429 nor a connection that never answered is paid, or booked: the first waits and asks
+  // again within its attempt, the second is cut by the stall detector.
+  const served =
+    stages.skeleton + stages.responses + stages.topics + stages.judge - rateLimited - (faults.hang ?? 0);
   const failed: { calls: number }[] = Object.values(summary.failedAttempts ?? {});
   const failedCalls = failed.reduce((n, f) => n + f.calls, 0);
   const booked = summary.llmCalls + failedCalls;
@@ -189,6 +218,7 @@ async function check(
     booked,
     unbookedBound: bound,
     kills: lostAtKills.length,
+    faults,
   };
 }
 
