@@ -5,14 +5,11 @@
  */
 import { Context } from '@temporalio/activity';
 import type OpenAI from 'openai';
-import type {
-  ChatCompletionCreateParamsStreaming,
-  ChatCompletionMessageParam,
-} from 'openai/resources/chat/completions';
-import type { z } from 'zod';
-import { describeIssues, extractJson, type ReplyProblem } from '../method/replies';
+import type { ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
+import { describeIssues, extractJson } from '../method/replies';
 import { ApplicationFailure } from '@temporalio/common';
-import { attemptUsageSchema, type AttemptUsage, type LlmCallSettings, type Usage } from '../run/schemas';
+import { attemptUsageSchema, type AttemptUsage, type Usage } from '../run/schemas';
+import { adaptToEndpoint, buildRequest, planAttempt, type AttemptPlan, type JsonCall } from './llm-request';
 import { LLM_FAILURE_TYPES, invalidOutput, retryAfterMs, toLlmFailure } from './errors';
 import type { RateController } from './rate-control';
 import type { GateSlot, RunGates } from './run-gate';
@@ -21,6 +18,8 @@ import { CallWatch, StallDetector, StallError } from './stall-detector';
 import { noMetrics, type LlmStage, type PackageMetrics } from './metrics';
 import { tracedHttpCall } from './http-span';
 import { HEARTBEAT_THROTTLE_MS } from '../shared/constants';
+
+export type { JsonCall } from './llm-request';
 
 export interface LlmDeps {
   openai: OpenAI;
@@ -41,35 +40,6 @@ const processStalls = new StallDetector();
 export interface ReplyCheckCounts {
   checked: number;
   rejected: Record<string, number>;
-}
-
-type FormatMode = 'json_schema' | 'json_object' | 'text';
-const FORMAT_FALLBACK: Record<FormatMode, FormatMode | undefined> = {
-  json_schema: 'json_object',
-  json_object: 'text',
-  text: undefined,
-};
-
-/** What this process learnt about each endpoint+model: the structured-output mode and token parameter it takes. */
-interface EndpointQuirks {
-  format: FormatMode;
-  tokenParam: 'max_tokens' | 'max_completion_tokens';
-}
-const quirksByEndpoint = new Map<string, EndpointQuirks>();
-
-const FORMAT_REJECTED = /response_format|json_schema|json_object|structured output|guided/i;
-const MAX_TOKENS_REJECTED = /max_tokens.*max_completion_tokens|unsupported parameter.*max_tokens/i;
-
-export interface JsonCall<T> {
-  /** The method's stage, for metrics. */
-  stage: LlmStage;
-  settings: LlmCallSettings;
-  messages: ChatCompletionMessageParam[];
-  schemaName: string;
-  jsonSchema: Record<string, unknown>;
-  schema: z.ZodType<T>;
-  /** Checks a well-formed reply for what real models get wrong (method/replies.ts). */
-  check?: (value: T) => ReplyProblem | undefined;
 }
 
 export interface JsonCallResult<T> {
@@ -117,6 +87,20 @@ export async function completeJson<T>(deps: LlmDeps, call: JsonCall<T>): Promise
   }
 }
 
+/** What one attempt keeps across its calls: the slot it holds, the 429s it waited out. */
+interface AttemptRun {
+  ctx: Context;
+  paid: AttemptUsage;
+  started: number;
+  heartbeat: () => void;
+  rateLimited: number;
+  slot?: GateSlot;
+}
+
+/**
+ * One attempt: admitted by the run's gate and the rate limiter, it calls the model until a reply
+ * passes or a failure is not one to absorb within the attempt (see `recover`).
+ */
 async function completeJsonAttempt<T>(
   deps: LlmDeps,
   call: JsonCall<T>,
@@ -124,107 +108,111 @@ async function completeJsonAttempt<T>(
   attempt: { usage?: Usage },
 ): Promise<Omit<JsonCallResult<T>, 'failedAttempts'>> {
   const ctx = Context.current();
-  const { settings } = call;
-  const key = `${deps.openai.baseURL}|${settings.model}`;
-  const quirks: EndpointQuirks = {
-    format:
-      settings.responseFormat === 'auto'
-        ? (quirksByEndpoint.get(key)?.format ?? 'json_schema')
-        : settings.responseFormat,
-    tokenParam: quirksByEndpoint.get(key)?.tokenParam ?? 'max_tokens',
-  };
-  // A reply cut at the token limit is retried with more room (up to twice the limit).
-  const maxTokens = Math.round(settings.maxTokens * Math.min(2, 1 + 0.25 * (ctx.info.attempt - 1)));
-  const promptChars = call.messages.reduce(
-    (sum, m) => sum + (typeof m.content === 'string' ? m.content.length : 0),
-    0,
-  );
-  const estimated = Math.ceil(promptChars / 4) + maxTokens;
-
-  deps.rate.configure(settings.rateLimit);
+  const plan = planAttempt(deps.openai.baseURL, call, ctx.info.attempt);
+  deps.rate.configure(call.settings.rateLimit);
   const started = Date.now();
-  const heartbeat = quietHeartbeat(ctx, paid, started);
-  let rateLimited = 0;
-  let slot: GateSlot | undefined;
+  const run: AttemptRun = {
+    ctx,
+    paid,
+    started,
+    heartbeat: quietHeartbeat(ctx, paid, started),
+    rateLimited: 0,
+  };
   try {
     for (;;) {
-      if (settings.runConcurrency !== undefined)
-        slot ??= await deps.gates.acquire(
-          settings.runId,
-          settings.runConcurrency,
-          ctx.info.scheduledTimestampMs,
-          ctx.cancellationSignal,
-          heartbeat,
-        );
-      await takeRate(deps, call.stage, estimated, ctx.cancellationSignal, heartbeat);
+      await admit(deps, call, plan, run);
       const callDone = (deps.metrics ?? noMetrics).callStarted(call.stage);
       try {
-        const reply = await tracedHttpCall(call.stage, settings.model, () =>
-          streamCompletion(
-            deps.openai,
-            buildRequest(call, quirks, maxTokens),
-            ctx,
-            new CallWatch(
-              (deps.stalls ?? processStalls).timings(deps.openai.baseURL, settings.model),
-              Math.ceil(promptChars / 4),
-              settings.idleMs,
-            ),
-            heartbeat,
-          ),
-        );
-        const usage = reply.usage ?? {
-          promptTokens: Math.ceil(promptChars / 4),
-          completionTokens: estimateTokens(reply.content),
-        };
-        attempt.usage = usage;
-        deps.metrics?.usage(call.stage, settings.model, usage);
-        deps.rate.settle(estimated, usage.promptTokens + usage.completionTokens);
-        deps.rate.succeeded();
-        const value = checkReply(deps, call, parseReply(call, reply));
+        const result = await callModel(deps, call, plan, run, attempt);
         callDone('ok');
-        return { value, usage };
+        return result;
       } catch (error) {
         callDone(ctx.cancellationSignal.aborted ? 'cancelled' : (toLlmFailure(error).type ?? 'unknown'));
-        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-        const status = (error as { status?: number }).status;
-        const message = error instanceof Error ? error.message : '';
-        // A 400 about an unsupported feature costs nothing: adapt and ask again within this attempt.
-        if (status === 400 && settings.responseFormat === 'auto' && FORMAT_REJECTED.test(message)) {
-          const next = FORMAT_FALLBACK[quirks.format];
-          if (next) {
-            ctx.log.warn('endpoint rejected the response format; falling back', {
-              from: quirks.format,
-              to: next,
-            });
-            quirks.format = next;
-            quirksByEndpoint.set(key, { ...quirks });
-            continue;
-          }
-        }
-        if (status === 400 && quirks.tokenParam === 'max_tokens' && MAX_TOKENS_REJECTED.test(message)) {
-          quirks.tokenParam = 'max_completion_tokens';
-          quirksByEndpoint.set(key, { ...quirks });
-          continue;
-        }
-        const failure = toLlmFailure(error);
-        if (failure.type === LLM_FAILURE_TYPES.rateLimit) {
-          const delay = rateLimitDelay(error, ++rateLimited);
-          deps.rate.coolDown(delay);
-          // A 429 says "later", not "wrong": wait it out within this attempt so it costs no attempt.
-          if (Date.now() + delay - started <= rateLimitBudgetMs(ctx)) {
-            // The slot goes to a call that can use it meanwhile.
-            slot?.release();
-            slot = undefined;
-            await waitHeartbeating(delay, ctx, paid);
-            continue;
-          }
-        }
-        throw failure;
+        await recover(deps, call, plan, run, error);
       }
     }
   } finally {
-    slot?.release();
+    run.slot?.release();
   }
+}
+
+/** Waits for a place in the run's bound on calls in flight (kept across calls), then for the rate limiter. */
+async function admit<T>(deps: LlmDeps, call: JsonCall<T>, plan: AttemptPlan, run: AttemptRun): Promise<void> {
+  const { settings } = call;
+  const { ctx } = run;
+  if (settings.runConcurrency !== undefined)
+    run.slot ??= await deps.gates.acquire(
+      settings.runId,
+      settings.runConcurrency,
+      ctx.info.scheduledTimestampMs,
+      ctx.cancellationSignal,
+      run.heartbeat,
+    );
+  await takeRate(deps, call.stage, plan.estimated, ctx.cancellationSignal, run.heartbeat);
+}
+
+/** One call: streamed, its use counted and settled with the rate limiter, its reply parsed and checked. */
+async function callModel<T>(
+  deps: LlmDeps,
+  call: JsonCall<T>,
+  plan: AttemptPlan,
+  run: AttemptRun,
+  attempt: { usage?: Usage },
+): Promise<Omit<JsonCallResult<T>, 'failedAttempts'>> {
+  const { settings } = call;
+  const reply = await tracedHttpCall(call.stage, settings.model, () =>
+    streamCompletion(
+      deps.openai,
+      buildRequest(call, plan),
+      run.ctx,
+      new CallWatch(
+        (deps.stalls ?? processStalls).timings(deps.openai.baseURL, settings.model),
+        plan.promptTokens,
+        settings.idleMs,
+      ),
+      run.heartbeat,
+    ),
+  );
+  const usage = reply.usage ?? {
+    promptTokens: plan.promptTokens,
+    completionTokens: estimateTokens(reply.content),
+  };
+  attempt.usage = usage;
+  deps.metrics?.usage(call.stage, settings.model, usage);
+  deps.rate.settle(plan.estimated, usage.promptTokens + usage.completionTokens);
+  deps.rate.succeeded();
+  return { value: checkReply(deps, call, parseReply(call, reply)), usage };
+}
+
+/**
+ * After a failed call: returns when the attempt should call again (the endpoint's quirk is learnt, or a
+ * 429 was waited out), else throws what Temporal sees (the cancellation, or the mapped failure).
+ */
+async function recover<T>(
+  deps: LlmDeps,
+  call: JsonCall<T>,
+  plan: AttemptPlan,
+  run: AttemptRun,
+  error: unknown,
+): Promise<void> {
+  const { ctx } = run;
+  if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+  if (adaptToEndpoint(call.settings, plan, error, ctx)) return;
+  const failure = toLlmFailure(error);
+  if (failure.type === LLM_FAILURE_TYPES.rateLimit && (await waitOutRateLimit(deps, run, error))) return;
+  throw failure;
+}
+
+/** A 429 says "later", not "wrong": wait it out within this attempt, within its budget, so it costs no attempt. */
+async function waitOutRateLimit(deps: LlmDeps, run: AttemptRun, error: unknown): Promise<boolean> {
+  const delay = rateLimitDelay(error, ++run.rateLimited);
+  deps.rate.coolDown(delay);
+  if (Date.now() + delay - run.started > rateLimitBudgetMs(run.ctx)) return false;
+  // The slot goes to a call that can use it meanwhile.
+  run.slot?.release();
+  run.slot = undefined;
+  await waitHeartbeating(delay, run.ctx, run.paid);
+  return true;
 }
 
 /**
@@ -255,30 +243,6 @@ async function takeRate(
     heartbeat();
   });
   if (waited) deps.metrics?.rateLimiterWaited(stage, Date.now() - started);
-}
-
-function buildRequest<T>(
-  call: JsonCall<T>,
-  quirks: EndpointQuirks,
-  maxTokens: number,
-): ChatCompletionCreateParamsStreaming {
-  const request: ChatCompletionCreateParamsStreaming = {
-    model: call.settings.model,
-    messages: call.messages,
-    temperature: call.settings.temperature,
-    stream: true,
-    stream_options: { include_usage: true },
-    [quirks.tokenParam]: maxTokens,
-  };
-  if (quirks.format === 'json_schema') {
-    request.response_format = {
-      type: 'json_schema',
-      json_schema: { name: call.schemaName, strict: true, schema: call.jsonSchema },
-    };
-  } else if (quirks.format === 'json_object') {
-    request.response_format = { type: 'json_object' };
-  }
-  return request;
 }
 
 /**

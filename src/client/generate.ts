@@ -41,7 +41,7 @@ import {
 } from '../run/schemas';
 import { runStorageTaskQueue } from '../shared/storage-queue';
 import { EncryptionCodec, ENCRYPTION_KEY_ENV, type EncryptionKeys } from '../shared/encryption/codec';
-import { StoreRegistry } from '../storage/jsonl-store';
+import { DirectoryInUseError, StoreRegistry } from '../storage/jsonl-store';
 import type { ReplyCheckCounts } from '../activities';
 import { createJudgeClient, createOpenAiClient } from '../activities/openai-client';
 import { ConfigError, RunClosedError } from '../shared/errors';
@@ -801,7 +801,7 @@ async function claimDirectory(
   const owner = await storage.get(prep.dir, prep.input.runId).then(
     () => true,
     (error: Error) => {
-      if (/in use by process/.test(error.message)) return false;
+      if (error instanceof DirectoryInUseError) return false;
       throw new ConfigError('--out', error.message);
     },
   );

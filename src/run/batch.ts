@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { AttributeAxes } from '../method/attributes';
 import type { Taxonomy } from '../method/taxonomy';
 import type { PromptTemplates } from '../method/templates';
-import type { LlmCallSettings } from './schemas';
+import type { LlmCallSettings } from './activity-io';
 
 /** How a run makes its LLM calls: one by one, or through the provider's batch API at half price. */
 export const RUN_MODES = ['realtime', 'batch'] as const;

@@ -7,6 +7,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as proto from '@temporalio/proto';
+import { Worker, type ReplayWorkerOptions } from '@temporalio/worker';
 import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root';
 
 export const HISTORIES_DIR = join(__dirname, 'histories');
@@ -52,6 +53,31 @@ export async function loadHistories(): Promise<{ name: string; recorded: Recorde
     }
   }
   return out;
+}
+
+/**
+ * Replays every history in `histories` with one replay worker of `options`; returns one line per
+ * history that failed (its name and error), and throws unless each history was replayed.
+ */
+export async function replayAll(
+  options: ReplayWorkerOptions,
+  histories: readonly { name: string; recorded: RecordedHistory }[],
+): Promise<string[]> {
+  const results = Worker.runReplayHistories(
+    options,
+    histories.map(({ recorded }) => ({
+      workflowId: recorded.workflowId,
+      history: historyFromJson(recorded.history),
+    })),
+  );
+  const failures: string[] = [];
+  let replayed = 0;
+  for await (const result of results) {
+    const { name } = histories[replayed++]!;
+    if (result.error) failures.push(`${name}: ${result.error.name}: ${result.error.message}`);
+  }
+  if (replayed !== histories.length) throw new Error(`${replayed} of ${histories.length} histories replayed`);
+  return failures;
 }
 
 /** The patch ids whose markers a recorded history carries. */

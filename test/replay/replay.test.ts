@@ -8,12 +8,11 @@ import { test } from 'node:test';
 import { Resource } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { makeWorkflowExporter } from '@temporalio/interceptors-opentelemetry';
-import { Worker } from '@temporalio/worker';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import { workflowBundle } from '../../src/worker';
 import { PATCHES } from '../../src/workflows/patches';
 import { quietRuntime } from '../helpers/temporal';
-import { historyFromJson, loadHistories, patchMarkers } from './histories';
+import { loadHistories, patchMarkers, replayAll } from './histories';
 
 /** Patch ids whose new path no committed history takes yet (src/workflows/patches.ts says why). */
 const NEW_PATH_NOT_RECORDED = new Set<string>([PATCHES.storeBatchBytes]);
@@ -46,20 +45,10 @@ test('replay: every recorded run and intent history replays without nondetermini
   ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
 
-  const results = Worker.runReplayHistories(
+  const failures = await replayAll(
     { workflowBundle: await workflowBundle(), replayName: 'consistent-chat-replay' },
-    histories.map(({ recorded }) => ({
-      workflowId: recorded.workflowId,
-      history: historyFromJson(recorded.history),
-    })),
+    histories,
   );
-  const failures: string[] = [];
-  let replayed = 0;
-  for await (const result of results) {
-    const { name } = histories[replayed++]!;
-    if (result.error) failures.push(`${name}: ${result.error.name}: ${result.error.message}`);
-  }
-  assert.equal(replayed, histories.length, 'every history replayed');
   assert.deepEqual(failures, []);
 });
 
@@ -67,24 +56,14 @@ test('replay: every recorded history replays in the bundle of a tracing worker (
   quietRuntime();
   const histories = await loadHistories();
   const spans = new InMemorySpanExporter();
-  const results = Worker.runReplayHistories(
+  const failures = await replayAll(
     {
       workflowBundle: await workflowBundle(false, true),
       replayName: 'consistent-chat-replay-traced',
       sinks: { exporter: makeWorkflowExporter(new SimpleSpanProcessor(spans), new Resource({})) },
     },
-    histories.map(({ recorded }) => ({
-      workflowId: recorded.workflowId,
-      history: historyFromJson(recorded.history),
-    })),
+    histories,
   );
-  const failures: string[] = [];
-  let replayed = 0;
-  for await (const result of results) {
-    const { name } = histories[replayed++]!;
-    if (result.error) failures.push(`${name}: ${result.error.name}: ${result.error.message}`);
-  }
-  assert.equal(replayed, histories.length, 'every history replayed');
   assert.deepEqual(failures, []);
 });
 
