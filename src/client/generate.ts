@@ -80,6 +80,8 @@ import { BUILTIN_PROMPTS } from '../method/prompts';
 import { BUILTIN_TAXONOMY } from '../method/taxonomy';
 import { methodHash, sameContent, writeMethodCopies, METHOD_COPIES } from './method-files';
 import { packageVersion } from './version';
+import semver from 'semver';
+import { OLDEST_RESUMABLE_VERSION } from '../workflows/patches';
 import { Resources } from './resources';
 import { createWorkers } from './workers';
 import { SUMMARY_FILE } from '../report/stats';
@@ -254,6 +256,7 @@ export async function resolveRunInput(
   }
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   if (previous && (!given.runId || given.runId === previous.runId)) {
+    checkResumable(previous, dir);
     checkRecordedMethod(previous, given, dir, method);
     // A run finishes with the taxonomy and prompts it started with: the recorded ones, never new ones.
     delete given.taxonomy;
@@ -308,6 +311,20 @@ export async function resolveRunInput(
     resumed: false,
     record: { packageVersion: packageVersion(), methodHash: hash },
   };
+}
+
+/**
+ * A run recorded by a version older than `OLDEST_RESUMABLE_VERSION` may need workflow code this one no
+ * longer has (patches removed): it is refused, with the version that finishes it. Runs from before the
+ * version was recorded are 0.1.0's.
+ */
+function checkResumable(previous: RunFile, dir: string): void {
+  const recorded = semver.valid(previous.packageVersion ?? '0.1.0');
+  if (recorded === null || semver.gte(recorded, OLDEST_RESUMABLE_VERSION)) return;
+  throw new ConfigError(
+    '--out',
+    `run ${previous.runId} in ${dir} was started by consistent-chat ${recorded}, and this version (${packageVersion()}) resumes runs from ${OLDEST_RESUMABLE_VERSION} on: finish it with consistent-chat ${recorded}, or use another --out`,
+  );
 }
 
 /**

@@ -16,6 +16,13 @@
  *      re-record the histories that still carry its marker.
  * Until step 1, both paths stay, and both stay replayed by test/replay.
  */
+/**
+ * The oldest package version whose runs this one resumes. Raising it (step 2 of the way out above) is
+ * what lets a patch go: `generate` refuses a run recorded by an older version in one line naming the
+ * version that finishes it, before any work starts. Every run so far was started by 0.1.0.
+ */
+export const OLDEST_RESUMABLE_VERSION = '0.1.0';
+
 export const PATCHES = {
   /**
    * With no storage queue in the config, storage activities go to the shared storage queue that

@@ -19,6 +19,7 @@ import {
   writeMethodCopies,
 } from '../../src/client/method-files';
 import { resolveRunInput, saveRunFile } from '../../src/client/generate';
+import { OLDEST_RESUMABLE_VERSION } from '../../src/workflows/patches';
 import { packageVersion } from '../../src/client/version';
 import {
   BUILTIN_PROMPTS,
@@ -422,13 +423,23 @@ test('resume: a different taxonomy or prompts is refused, or kept with --keep-re
   assert.match(warnings.join('\n'), /--taxonomy ignored: run tax-run keeps the taxonomy it recorded/);
 
   // No method given: the recorded one, with a note when another package version made the run.
-  await writeFile(join(dir, 'run.json'), JSON.stringify({ ...runFile, packageVersion: '0.0.1' }));
+  await writeFile(join(dir, 'run.json'), JSON.stringify({ ...runFile, packageVersion: '0.1.1' }));
   warnings.length = 0;
   const plain = await resolveRunInput({ outDir: dir }, dir, { onWarning: (w) => warnings.push(w) });
   assert.deepEqual(plain.config.prompts, CUSTOM_PROMPTS);
   assert.match(
     warnings.join('\n'),
-    /started by consistent-chat 0\.0\.1 \(this is .+\); it keeps the taxonomy and prompts it recorded/,
+    /started by consistent-chat 0\.1\.1 \(this is .+\); it keeps the taxonomy and prompts it recorded/,
+  );
+
+  // A version older than the oldest this one resumes: refused, naming the version that finishes it.
+  await writeFile(join(dir, 'run.json'), JSON.stringify({ ...runFile, packageVersion: '0.0.9' }));
+  await assert.rejects(
+    resolveRunInput({ outDir: dir }, dir),
+    (e: Error) =>
+      e instanceof ConfigError &&
+      e.message ===
+        `--out: run tax-run in ${dir} was started by consistent-chat 0.0.9, and this version (${packageVersion()}) resumes runs from ${OLDEST_RESUMABLE_VERSION} on: finish it with consistent-chat 0.0.9, or use another --out`,
   );
 
   // A run recorded before taxonomies travelled in the input ran with the built-in one.
