@@ -236,6 +236,24 @@ const SCENARIOS: Record<string, Scenario> = {
     },
     llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 20 } }),
   },
+  // A batch-mode run (workflow type consistentChatBatchIntent): skeletons and responses through the
+  // test server's Batch API, some lines failing so a later batch carries them.
+  batch: {
+    run: {
+      intents: ['transaction'],
+      numDialogsPerIntent: 3,
+      numTurnsPerDialog: 1,
+      mode: 'batch',
+      batch: { pollInitialMs: 50, pollMaxMs: 200, maxAttempts: 4 },
+    },
+    llm: (llm) =>
+      llm.configure({
+        faults: {},
+        alwaysFail: undefined,
+        latency: { meanMs: 10 },
+        batch: { failLines: 0.3, expireBatches: 0, failValidationBatches: 0, hold: false },
+      }),
+  },
   'systemic-stop': {
     run: { intents: ['emotional_support'], numDialogsPerIntent: 6, numTurnsPerDialog: 1, concurrency: 1 },
     llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 10 } }),
