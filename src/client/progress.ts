@@ -1,6 +1,6 @@
 /** Live progress in the terminal: one bar per intent on a TTY, a line every few seconds otherwise. */
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import { batchSavings, formatCost, splitCostUsd } from '../shared/pricing';
+import { formatCost, liveCostUsd } from '../shared/pricing';
 import { meanJudgeScore, mergeJudgeTallies } from '../method/judge';
 import type { RunProgress, RunSummary } from '../run/schemas';
 
@@ -170,16 +170,7 @@ export function createProgressView(stream: NodeJS.WriteStream = process.stderr):
 /** The estimated cost of what a live run has used so far, failed attempts included. */
 export function progressCost(progress: RunProgress): number | undefined {
   const judge = progress.judgeModel === undefined ? undefined : { price: progress.judgePrice };
-  const usd = splitCostUsd(progress.intents, progress.price, judge);
-  // Batch runs: their batches' tokens at the batch price.
-  const batched = progress.intents.reduce(
-    (t, i) => ({
-      prompt: t.prompt + (i.batch?.tokens.prompt ?? 0),
-      completion: t.completion + (i.batch?.tokens.completion ?? 0),
-    }),
-    { prompt: 0, completion: 0 },
-  );
-  return usd === undefined ? undefined : usd - batchSavings(progress.price, batched);
+  return liveCostUsd(progress.intents, progress.price, judge);
 }
 
 /** `failed attempts: 3 calls (skeleton 2, responses 1), tokens 1.2k+300`, or nothing when there were none. */

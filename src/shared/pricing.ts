@@ -97,6 +97,8 @@ interface PaidCounts {
   tokens: Tokens;
   failedAttempts?: { skeleton: Tokens; responses: Tokens; judge?: Tokens };
   stageTokens?: { judge?: Tokens };
+  /** Batch runs: the share of `tokens` that went through the provider's batches. */
+  batch?: { tokens: Tokens };
 }
 
 /** Every paid token of some intents: successful calls and failed attempts of both stages. */
@@ -160,4 +162,22 @@ export function splitCostUsd(
   });
   const judging = costOf(judge.price, judged);
   return generation === undefined || judging === undefined ? undefined : generation + judging;
+}
+
+/**
+ * The estimate a run's live views show (the CLI's progress, `status`, the UI's details): `splitCostUsd`
+ * with the tokens that went through batches at the batch price.
+ */
+export function liveCostUsd(
+  intents: readonly PaidCounts[],
+  price: Price | undefined,
+  judge?: { price: Price | undefined },
+): number | undefined {
+  const usd = splitCostUsd(intents, price, judge);
+  const batched = { prompt: 0, completion: 0 };
+  for (const i of intents) {
+    batched.prompt += i.batch?.tokens.prompt ?? 0;
+    batched.completion += i.batch?.tokens.completion ?? 0;
+  }
+  return usd === undefined ? undefined : usd - batchSavings(price, batched);
 }

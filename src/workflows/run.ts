@@ -34,7 +34,7 @@ import {
   paidTokens,
   priceFor,
   runCostUsd,
-  splitCostUsd,
+  liveCostUsd,
   type Price,
 } from '../shared/pricing';
 import {
@@ -275,7 +275,7 @@ class RunState {
     setCurrentDetails(
       [
         `${this.paused ? 'PAUSED · ' : ''}${sum((p) => p.written)}/${planned} written · ${sum((p) => p.failed)} failed`,
-        `${tokens.prompt + tokens.completion} tokens · ${formatCost(splitCostUsd(view, this.price, this.judge))}${eta}`,
+        `${tokens.prompt + tokens.completion} tokens · ${formatCost(liveCostUsd(view, this.price, this.judge))}${eta}`,
       ].join('\n'),
     );
   }

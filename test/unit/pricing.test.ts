@@ -6,6 +6,7 @@ import {
   costOf,
   DEFAULT_PRICES,
   formatCost,
+  liveCostUsd,
   paidTokens,
   priceFor,
 } from '../../src/shared/pricing';
@@ -78,4 +79,7 @@ test('pricing: batch tokens cost half unless the table gives a batch price, and 
   assert.equal(progressCost({ ...progress, intents: [intent] }), 5);
   const batch = { batches: 2, waiting: 0, requests: { total: 2, completed: 2, failed: 0 }, calls: 2, tokens };
   assert.equal(progressCost({ ...progress, intents: [{ ...intent, batch }] }), 2.5);
+  // The run's details in the Temporal UI use the same estimate.
+  assert.equal(liveCostUsd([{ ...intent, batch }], price), 2.5);
+  assert.equal(liveCostUsd([intent], price), 5);
 });
