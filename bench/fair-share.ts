@@ -2,8 +2,11 @@
  * Does a small urgent run get ahead of a large one on one worker pool? A dev server with or without
  * the new matcher (`--fair` sets matching.useNewMatcher and matching.enableFairness), one worker with 2
  * activity slots, a large run (backlog of LLM tasks), then a small run with priority 1. Prints the small
- * run's wall time. `node --import tsx bench/fair-share.ts [--fair]`
+ * run's wall time. `node --import tsx bench/fair-share.ts [--fair] [--no-priority]` (the control: no
+ * priority or fairness key on either run)
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { startDevServer } from '../src/client/dev-server';
 import { WORKFLOW_TYPES } from '../src/shared/constants';
@@ -14,6 +17,9 @@ import { startLlmServer } from '../test/llm-server/server';
 
 async function main() {
   const fair = process.argv.includes('--fair');
+  // The control: neither run carries a priority or a fairness key, so the server has no reason to
+  // hand the small run's tasks out before the large run's backlog.
+  const plain = process.argv.includes('--no-priority');
   const root = await tempDir('cc-fair-bench-');
   const server = await startDevServer({
     dbFile: `${root}/t.db`,
@@ -43,11 +49,23 @@ async function main() {
     numTurnsPerDialog: 1,
     concurrency,
   });
+  if (process.argv.includes('--weights')) await weightedShare(client, run);
+  else await urgentBehindLarge(client, run, fair, plain);
+  worker.child.kill('SIGTERM');
+  await worker.done;
+  await client.connection.close();
+  await llm.close();
+  await server.stop();
+}
+type RunOf = (runId: string, n: number, concurrency: number) => RunInput;
+
+/** A 2-dialogue run with priority 1 started 3 s after an 80-dialogue run: the small run's wall time. */
+async function urgentBehindLarge(client: Client, run: RunOf, fair: boolean, plain: boolean): Promise<void> {
   const big = await client.workflow.start(WORKFLOW_TYPES.run, {
     workflowId: 'big',
     taskQueue: 'fair',
     args: [run('big', 80, 64)],
-    priority: { priorityKey: 3, fairnessKey: 'big' },
+    ...(plain ? {} : { priority: { priorityKey: 3, fairnessKey: 'big' } }),
   });
   await new Promise((r) => setTimeout(r, 3_000));
   const started = Date.now();
@@ -55,15 +73,39 @@ async function main() {
     workflowId: 'small',
     taskQueue: 'fair',
     args: [run('small', 2, 2)],
-    priority: { priorityKey: 1, fairnessKey: 'small' },
+    ...(plain ? {} : { priority: { priorityKey: 1, fairnessKey: 'small' } }),
   });
   const smallMs = Date.now() - started;
   await big.result();
-  console.log(JSON.stringify({ fair, smallRunMs: smallMs, bigRunMs: Date.now() - started + 3_000 }));
-  worker.child.kill('SIGTERM');
-  await worker.done;
-  await client.connection.close();
-  await llm.close();
-  await server.stop();
+  console.log(
+    JSON.stringify({ fair, priority: !plain, smallRunMs: smallMs, bigRunMs: Date.now() - started + 3_000 }),
+  );
 }
+
+/**
+ * Two runs of 80 dialogues started together with fairness keys of weight 3 and 1: the share of the
+ * workers each had, as dialogues written when the first of them finished.
+ */
+async function weightedShare(client: Client, run: RunOf): Promise<void> {
+  const start = (id: string, weight: number) =>
+    client.workflow.start(WORKFLOW_TYPES.run, {
+      workflowId: id,
+      taskQueue: 'fair',
+      args: [run(id, 80, 64)],
+      priority: { priorityKey: 3, fairnessKey: id, fairnessWeight: weight },
+    });
+  const heavy = await start('heavy', 3);
+  const light = await start('light', 1);
+  const first = await Promise.race([heavy.result().then(() => 'heavy'), light.result().then(() => 'light')]);
+  const written = async (id: string) =>
+    (await readFile(join(root(run), id, 'dialogs.jsonl'), 'utf8').catch(() => '')).split('\n').filter(Boolean)
+      .length;
+  const shares = { heavy: await written('heavy'), light: await written('light') };
+  await Promise.all([heavy.result(), light.result()]);
+  console.log(JSON.stringify({ weights: { heavy: 3, light: 1 }, firstDone: first, writtenThen: shares }));
+}
+
+/** The directory the runs write under (their outDir's parent). */
+const root = (run: RunOf) => join(run('x', 1, 1).outDir, '..');
+
 void main();
