@@ -22,7 +22,12 @@ test('replay: every recorded run and intent history replays without nondetermini
   quietRuntime();
   const histories = await loadHistories();
   const types = new Set(histories.map((h) => h.recorded.workflowType));
-  for (const type of [WORKFLOW_TYPES.run, WORKFLOW_TYPES.intent, WORKFLOW_TYPES.retry])
+  for (const type of [
+    WORKFLOW_TYPES.run,
+    WORKFLOW_TYPES.intent,
+    WORKFLOW_TYPES.retry,
+    WORKFLOW_TYPES.judgeRecords,
+  ])
     assert.ok(types.has(type), `a ${type} history recorded`);
   const scenarios = new Set(histories.map((h) => h.name.split('/')[0]));
   for (const s of [
@@ -42,6 +47,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     'topic-expansion',
     'storage-check',
     'retry-failed',
+    'judge-records',
     'run-files',
   ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
