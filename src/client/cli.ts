@@ -73,6 +73,7 @@ import { formatCost } from '../shared/pricing';
 import {
   createProgressView,
   formatReplyChecks,
+  formatCalibration,
   formatSummary,
   progressCost,
   progressIntervalMs,
@@ -276,8 +277,9 @@ async function runSettings(opts: Opts): Promise<Partial<RunInput> & { outDir: st
     : {};
   const method = await methodOptions(str, fromFile);
   const flags = withPreset(str('preset'), runFlagValues(opts));
-  // --judge-model and --judge-sample imply --judge.
+  // --judge-model and --judge-sample imply --judge; --no-calibrate alone does not.
   if (opts.judge === true) flags.judge ??= {};
+  else if (onlyCalibrate(flags.judge) && !isRecord(fromFile.judge)) delete flags.judge;
   if (opts.expand === false) flags.expand = false;
   const intentNames = flagText(opts, 'intents');
   if (intentNames !== undefined) flags.intents = intents(intentNames, method.taxonomy);
@@ -298,6 +300,10 @@ async function runSettings(opts: Opts): Promise<Partial<RunInput> & { outDir: st
     prompts: method.prompts,
   } as Partial<RunInput> & { outDir: string };
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const onlyCalibrate = (judge: unknown) =>
+  isRecord(judge) && Object.keys(judge).length === 1 && 'calibrate' in judge;
 
 /** What `generate` is asked for besides the run settings: where it runs, its endpoint, its callbacks. */
 function generateOptions(opts: Opts, run: GenerateOptions['run'], signal: AbortSignal): GenerateOptions {
@@ -1033,6 +1039,7 @@ async function printStatus(runId: string, opts: TemporalFlags & { out?: string }
   } else if (description.status.name === 'RUNNING') {
     const p = await readProgress(client, runId);
     process.stdout.write(`  ${formatCost(progressCost(p))} so far\n`);
+    if (p.calibration) process.stdout.write(`  ${formatCalibration(p.calibration)}\n`);
     for (const i of p.intents) {
       process.stdout.write(
         `  ${i.intent.padEnd(22)} ${i.written}/${i.planned} written, ${i.failed} failed, ${i.inFlight} in flight, tokens ${i.tokens.prompt}+${i.tokens.completion}${i.paused ? ', paused' : ''}\n`,

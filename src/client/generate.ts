@@ -34,11 +34,13 @@ import { intentProgressQuery, runProgressQuery } from '../run/messages';
 import {
   runInputSchema,
   type IntentProgress,
+  type JudgeCalibration,
   type RunConfig,
   type RunInput,
   type RunProgress,
   type RunSummary,
 } from '../run/schemas';
+import { calibrationWarning } from './progress';
 import { runStorageTaskQueue } from '../shared/storage-queue';
 import { EncryptionCodec, ENCRYPTION_KEY_ENV, type EncryptionKeys } from '../shared/encryption/codec';
 import { StoreRegistry } from '../storage/jsonl-store';
@@ -480,6 +482,8 @@ async function followRun(
   const poll = pollProgress(client, runId, options);
   try {
     const summary = await Promise.race([result, aborted, workerFailure]);
+    // A run too short for a progress read to see its calibration still warns.
+    if (summary.calibration) poll.warnCalibration(summary.calibration);
     return { summary, alreadyFinished: false };
   } finally {
     stopWaiting.abort();
@@ -491,8 +495,19 @@ async function followRun(
  * Reads the run's progress every `progressIntervalMs` for `onProgress`, and says storage that keeps
  * failing once per distinct failure, until `stop` (which ends the pause between two reads at once).
  */
-function pollProgress(client: Client, runId: string, options: GenerateOptions): { stop(): Promise<void> } {
+function pollProgress(
+  client: Client,
+  runId: string,
+  options: GenerateOptions,
+): { stop(): Promise<void>; warnCalibration(c: JudgeCalibration): void } {
   let done = false;
+  let calibrationWarned = false;
+  // Said once, as soon as the judge is calibrated: before the run pays for judging every dialogue.
+  const warnCalibration = (c: JudgeCalibration) => {
+    if (!c.nearChance || calibrationWarned) return;
+    calibrationWarned = true;
+    options.onWarning?.(calibrationWarning(c));
+  };
   let wake = () => {};
   const storageWarnings = new Set<string>();
   let storageCheckedAt = 0;
@@ -515,6 +530,7 @@ function pollProgress(client: Client, runId: string, options: GenerateOptions): 
       try {
         const progress = await readProgress(client, runId, ages);
         options.onProgress(progress);
+        if (progress.calibration) warnCalibration(progress.calibration);
         if (options.onWarning && Date.now() - storageCheckedAt >= STORAGE_CHECK_INTERVAL_MS)
           await warnStorage(progress, options.onWarning);
       } catch {
@@ -536,6 +552,7 @@ function pollProgress(client: Client, runId: string, options: GenerateOptions): 
       wake();
       return loop;
     },
+    warnCalibration,
   };
 }
 

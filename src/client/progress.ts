@@ -2,7 +2,7 @@
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import { batchSavings, formatCost, splitCostUsd } from '../shared/pricing';
 import { meanJudgeScore, mergeJudgeTallies } from '../method/judge';
-import type { RunProgress, RunSummary } from '../run/schemas';
+import type { JudgeCalibration, RunProgress, RunSummary } from '../run/schemas';
 
 const formatTokens = (n: number) =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n);
@@ -200,6 +200,20 @@ export function formatJudge(summary: RunSummary): string | undefined {
   ].join(' · ');
 }
 
+/** `judge calibration (gpt-4o): AUC 0.81, gap 2.4 points, 5 of 8 planted failures named (16 dialogues)`. */
+export function formatCalibration(c: JudgeCalibration): string {
+  const auc = c.auc === undefined ? 'n/a' : c.auc.toFixed(2);
+  const gap = c.gap === undefined ? 'n/a' : `${c.gap.toFixed(1)} points`;
+  const unscored = c.unscored ? `, ${c.unscored} unscored` : '';
+  const near = c.nearChance ? ' · near chance: its scores say little' : '';
+  return `judge calibration (${c.model}): AUC ${auc}, gap ${gap}, ${c.flagged} of ${c.planted} planted failures named (${c.dialogues} dialogues${unscored})${near}`;
+}
+
+/** The warning a run gives when its judge barely separates the calibration set. */
+export function calibrationWarning(c: JudgeCalibration): string {
+  return `the judge ${c.model} barely tells consistent dialogues from planted failures (calibration AUC ${c.auc?.toFixed(2) ?? 'n/a'}): its scores say little; consider another --judge-model`;
+}
+
 /** One line: what went through batches, at the batch price and at the real-time one. */
 export function formatBatch(batch: NonNullable<RunSummary['batch']>): string {
   const realtime =
@@ -216,6 +230,7 @@ export function formatSummary(summary: RunSummary): string {
     `model ${summary.model} · ${summary.llmCalls} LLM calls · tokens ${formatTokens(summary.tokens.prompt)} prompt + ${formatTokens(summary.tokens.completion)} completion · ${formatCost(summary.estimatedCostUsd)}`,
     ...(failedAttempts ? [failedAttempts] : []),
     ...(judge ? [judge] : []),
+    ...(summary.calibration ? [formatCalibration(summary.calibration)] : []),
     ...(summary.batch ? [formatBatch(summary.batch)] : []),
     `output: ${summary.outDir}`,
   ];

@@ -85,4 +85,10 @@ export const PATCHES = {
    * item 9).
    */
   runWritesFiles: 'run-writes-files',
+  /**
+   * A run with a judge scores the calibration set with its judge model before starting any intent
+   * (src/workflows/calibration.ts), unless its input says `judge.calibrate: false`; runs without a
+   * judge never reach the check. Since issue 23's run-start calibration.
+   */
+  judgeCalibration: 'judge-calibration',
 } as const;

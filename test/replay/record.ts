@@ -188,6 +188,20 @@ const SCENARIOS: Record<string, Scenario> = {
     llm: (llm) =>
       llm.configure({ faults: { serverError: 0.15 }, alwaysFail: undefined, latency: { meanMs: 20 } }),
   },
+  // Recorded after a run with a judge began scoring the calibration set with it before its intents
+  // (patch judge-calibration): one judge call failing, so an unscored calibration dialogue is in it too.
+  'judge-calibration': {
+    run: {
+      intents: ['transaction'],
+      numDialogsPerIntent: 2,
+      numTurnsPerDialog: 1,
+      concurrency: 2,
+      judge: { sample: 1 },
+      retry: { ...retry, maximumAttempts: 1 },
+    },
+    llm: (llm) =>
+      llm.configure({ faults: { serverError: 0.1 }, alwaysFail: undefined, latency: { meanMs: 10 } }),
+  },
   // Recorded after the run began asking the storage queue for its directory before any intent
   // (patch storage-check-first).
   'storage-check': {

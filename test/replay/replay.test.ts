@@ -44,6 +44,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     'worker-gate',
     'late-child-pause',
     'judge',
+    'judge-calibration',
     'topic-expansion',
     'storage-check',
     'retry-failed',
