@@ -1096,10 +1096,16 @@ async function summaryBeforeRetry(
     if (file.runId === runId) {
       const { outDir, model, requested, written, failed, tokens, llmCalls, intents } = file;
       const { duplicates, failedAttempts, stageTokens, estimatedCostUsd, batch } = file;
+      const { judge, judgeModel, topics, calibration } = file;
       return {
         ...{ runId, outDir, model, requested, written, failed, tokens, llmCalls, intents },
         ...{ duplicates, failedAttempts, stageTokens, estimatedCostUsd },
         ...(batch && { batch }),
+        // The judge's and the run's own figures (topic expansion, calibration) stay in the books.
+        ...(judge && { judge }),
+        ...(judgeModel && { judgeModel }),
+        ...(topics && { topics }),
+        ...(calibration && { calibration }),
       };
     }
   } catch {
