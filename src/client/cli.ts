@@ -28,7 +28,7 @@ import { resolveOutputRoot } from '../storage/confine';
 import { StoreRegistry } from '../storage/jsonl-store';
 import { createJudgeClient, createOpenAiClient } from '../activities/openai-client';
 import { addCalibrateCommand } from './calibrate-command';
-import { addJudgeRecordsCommand, formatJudgeRecords } from './judge-records';
+import { addJudgeRecordsCommand, formatJudgeRecords, type JudgeRecordsFlags } from './judge-records';
 import { addPlanCommand } from './plan-command';
 import { loadPersonas, loadTopics } from './seed-files';
 import { metricsExport } from './metrics-address';
@@ -71,6 +71,7 @@ import { loadAttributes, loadMethodOptions } from './method-files';
 import { preflightEndpoint } from './preflight';
 import { formatCost } from '../shared/pricing';
 import {
+  createJudgeProgressView,
   createProgressView,
   formatReplyChecks,
   formatCalibration,
@@ -238,6 +239,8 @@ const ADDRESS_HELP = {
     'Temporal frontend (default TEMPORAL_ADDRESS or a temporal.toml profile, else an embedded dev server)',
   worker: 'Temporal frontend (default TEMPORAL_ADDRESS or a temporal.toml profile; starts no server)',
   run: "Temporal frontend (default TEMPORAL_ADDRESS or a temporal.toml profile, else the server of --out DIR's generate; starts no server)",
+  judge:
+    "Temporal frontend the run is on (default TEMPORAL_ADDRESS or a temporal.toml profile, else DIR's embedded server)",
 } as const;
 
 const temporalOptions = (cmd: Command, address: keyof typeof ADDRESS_HELP = 'run') =>
@@ -396,10 +399,7 @@ function generateFailureCode(error: unknown, outDir: string): number {
 }
 
 /** `judge DIR`: the run's stored dialogues without a verdict, through `generate`'s machinery. */
-async function runJudgeRecords(
-  dir: string,
-  opts: { judgeModel?: string; judgeSample?: string; judgeBaseUrl?: string },
-): Promise<number> {
+async function runJudgeRecords(dir: string, opts: JudgeRecordsFlags & TemporalFlags): Promise<number> {
   const sample = number('--judge-sample', opts.judgeSample, false);
   if (sample !== undefined && !(sample > 0 && sample <= 1))
     throw new ConfigError('--judge-sample', `must be in (0, 1], got ${opts.judgeSample}`);
@@ -409,20 +409,31 @@ async function runJudgeRecords(
   };
   const controller = new AbortController();
   const stoppedBy = stopOnSignals(controller);
+  const view = createJudgeProgressView(await countLines(join(resolve(dir), OUTPUT_FILES.dialogues)));
   try {
     const { judged } = await generate({
       run: { outDir: dir, judge },
+      // The same connection flags as every command that talks to Temporal; none: DIR's embedded server.
+      temporal: {
+        ...connectionFlags(opts),
+        taskQueue: text(opts, 'taskQueue'),
+        encryptionKeyFile: text(opts, 'encryptionKeyFile'),
+      },
       llm: { judgeBaseURL: opts.judgeBaseUrl },
       judgeRecords: true,
+      onJudgeProgress: (p) => view.update(p),
+      progressIntervalMs: progressIntervalMs(),
       signal: controller.signal,
       onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
       onNotice: (message) => process.stderr.write(`${message}\n`),
       onStarted: ({ runId, address }) =>
         process.stderr.write(`judging with ${runId} on Temporal ${address}\n`),
     });
+    view.stop();
     process.stdout.write(`${formatJudgeRecords(judged!)}\n`);
     return stoppedBy() ?? (judged!.failed > 0 ? EXIT_CODES.failures : EXIT_CODES.ok);
   } catch (error) {
+    view.stop();
     if (controller.signal.aborted && !(error instanceof ConfigError)) {
       process.stderr.write('stopped: run the same command again to judge the rest\n');
       return stoppedBy() ?? EXIT_CODES.interrupted;
@@ -1077,7 +1088,7 @@ export function buildProgram(): Command {
   addRunCommands(program);
   addDataCommands(program);
   addCalibrateCommand(program);
-  addJudgeRecordsCommand(program, runJudgeRecords);
+  temporalOptions(addJudgeRecordsCommand(program, runJudgeRecords), 'judge');
   addPlanCommand(program);
   addServiceCommands(program);
   return program;

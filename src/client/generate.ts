@@ -87,7 +87,7 @@ import { createWorkers } from './workers';
 import { SUMMARY_FILE } from '../report/stats';
 import { flagOf } from './run-flags';
 import { judgeStoredRecords } from './judge-records';
-import type { JudgeRecordsSummary } from '../workflows/judge-records';
+import type { JudgeRecordsBooks, JudgeRecordsSummary } from '../workflows/judge-records';
 
 /** How often a followed run's storage activities are checked for failures that keep repeating. */
 const STORAGE_CHECK_INTERVAL_MS = 5_000;
@@ -158,6 +158,8 @@ export interface GenerateOptions {
    * with which model and sample) instead of running it: `consistent-chat judge DIR`. @default false
    */
   judgeRecords?: boolean;
+  /** With `judgeRecords`: called about once a second with what the judge has done so far. */
+  onJudgeProgress?: (progress: JudgeRecordsBooks) => void;
   /** Stops waiting (the run itself goes on and can be resumed). */
   signal?: AbortSignal;
   /** @default 1000 */

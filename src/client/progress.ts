@@ -1,5 +1,5 @@
 /** Live progress in the terminal: one bar per intent on a TTY, a line every few seconds otherwise. */
-import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import { MultiBar, Presets, SingleBar } from 'cli-progress';
 import { batchSavings, formatCost, splitCostUsd } from '../shared/pricing';
 import { meanJudgeScore, mergeJudgeTallies } from '../method/judge';
 import type { JudgeCalibration, RunProgress, RunSummary } from '../run/schemas';
@@ -198,6 +198,52 @@ export function formatJudge(summary: RunSummary): string | undefined {
     ...(flags ? [`flags: ${flags}`] : []),
     ...(tally.failed ? [`${tally.failed} kept unjudged (the judge's calls failed)`] : []),
   ].join(' · ');
+}
+
+/** What `judge DIR` has done so far, as its workflow's progress query gives it. */
+export interface JudgeProgress {
+  scanned: number;
+  judged: number;
+  failed: number;
+  llmCalls: number;
+}
+
+/**
+ * The live line of `judge DIR`, as generate's: a bar on a terminal, otherwise a line at most every 5 s.
+ * `total`: the lines of dialogs.jsonl when the command started (the records it will read).
+ */
+export function createJudgeProgressView(
+  total: number | undefined,
+  stream: NodeJS.WriteStream = process.stderr,
+): { update(p: JudgeProgress): void; stop(): void } {
+  const of = total === undefined ? '' : `/${total}`;
+  if (!stream.isTTY || total === undefined) {
+    let last = 0;
+    return {
+      update(p) {
+        if (Date.now() - last < 5_000) return;
+        last = Date.now();
+        stream.write(
+          `judge: ${p.scanned}${of} records read, ${p.judged} scored, ${p.failed} failed, ${p.llmCalls} calls\n`,
+        );
+      },
+      stop() {},
+    };
+  }
+  const bar = new SingleBar(
+    {
+      stream,
+      format: ' judge |{bar}| {value}/{total} records read · {judged} scored · {failed} failed',
+      hideCursor: true,
+      clearOnComplete: false,
+    },
+    Presets.shades_classic,
+  );
+  bar.start(total, 0, { judged: 0, failed: 0 });
+  return {
+    update: (p) => bar.update(Math.min(p.scanned, total), { judged: p.judged, failed: p.failed }),
+    stop: () => bar.stop(),
+  };
 }
 
 /** `judge calibration (gpt-4o): AUC 0.81, gap 2.4 points, 5 of 8 planted failures named (16 dialogues)`. */
