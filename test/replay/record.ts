@@ -189,7 +189,8 @@ const SCENARIOS: Record<string, Scenario> = {
       llm.configure({ faults: { serverError: 0.15 }, alwaysFail: undefined, latency: { meanMs: 20 } }),
   },
   // Recorded after a run with a judge began scoring the calibration set with it before its intents
-  // (patch judge-calibration): one judge call failing, so an unscored calibration dialogue is in it too.
+  // (patch judge-calibration), some calls failing (the committed recording has one calibration dialogue
+  // left unscored and one dialogue failed).
   'judge-calibration': {
     run: {
       intents: ['transaction'],
