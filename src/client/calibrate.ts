@@ -136,5 +136,4 @@ export function describeCalibration(result: CalibrationResult): string {
   return `AUC ${auc}, gap ${gap}, ${result.flagged} of ${planted} planted failures named (${result.scores.length} dialogues${unscored ? `, ${unscored} unscored` : ''})`;
 }
 
-/** Below this AUC the judge's scores say little: a warning, not a refusal. */
-export const CALIBRATION_WARN_AUC = 0.65;
+export { CALIBRATION_WARN_AUC } from '../method/calibration';

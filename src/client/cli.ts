@@ -28,7 +28,7 @@ import { resolveOutputRoot } from '../storage/confine';
 import { StoreRegistry } from '../storage/jsonl-store';
 import { createJudgeClient, createOpenAiClient } from '../activities/openai-client';
 import { addCalibrateCommand } from './calibrate-command';
-import { addJudgeRecordsCommand, formatJudgeRecords } from './judge-records';
+import { addJudgeRecordsCommand, formatJudgeRecords, type JudgeRecordsFlags } from './judge-records';
 import { addPlanCommand } from './plan-command';
 import { loadPersonas, loadTopics } from './seed-files';
 import { metricsExport } from './metrics-address';
@@ -71,8 +71,10 @@ import { loadAttributes, loadMethodOptions } from './method-files';
 import { preflightEndpoint } from './preflight';
 import { formatCost } from '../shared/pricing';
 import {
+  createJudgeProgressView,
   createProgressView,
   formatReplyChecks,
+  formatCalibration,
   formatSummary,
   progressCost,
   progressIntervalMs,
@@ -237,6 +239,8 @@ const ADDRESS_HELP = {
     'Temporal frontend (default TEMPORAL_ADDRESS or a temporal.toml profile, else an embedded dev server)',
   worker: 'Temporal frontend (default TEMPORAL_ADDRESS or a temporal.toml profile; starts no server)',
   run: "Temporal frontend (default TEMPORAL_ADDRESS or a temporal.toml profile, else the server of --out DIR's generate; starts no server)",
+  judge:
+    "Temporal frontend the run is on (default TEMPORAL_ADDRESS or a temporal.toml profile, else DIR's embedded server)",
 } as const;
 
 const temporalOptions = (cmd: Command, address: keyof typeof ADDRESS_HELP = 'run') =>
@@ -276,8 +280,9 @@ async function runSettings(opts: Opts): Promise<Partial<RunInput> & { outDir: st
     : {};
   const method = await methodOptions(str, fromFile);
   const flags = withPreset(str('preset'), runFlagValues(opts));
-  // --judge-model and --judge-sample imply --judge.
+  // --judge-model and --judge-sample imply --judge; --no-calibrate alone does not.
   if (opts.judge === true) flags.judge ??= {};
+  else if (onlyCalibrate(flags.judge) && !isRecord(fromFile.judge)) delete flags.judge;
   if (opts.expand === false) flags.expand = false;
   const intentNames = flagText(opts, 'intents');
   if (intentNames !== undefined) flags.intents = intents(intentNames, method.taxonomy);
@@ -298,6 +303,10 @@ async function runSettings(opts: Opts): Promise<Partial<RunInput> & { outDir: st
     prompts: method.prompts,
   } as Partial<RunInput> & { outDir: string };
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const onlyCalibrate = (judge: unknown) =>
+  isRecord(judge) && Object.keys(judge).length === 1 && 'calibrate' in judge;
 
 /** What `generate` is asked for besides the run settings: where it runs, its endpoint, its callbacks. */
 function generateOptions(opts: Opts, run: GenerateOptions['run'], signal: AbortSignal): GenerateOptions {
@@ -390,10 +399,7 @@ function generateFailureCode(error: unknown, outDir: string): number {
 }
 
 /** `judge DIR`: the run's stored dialogues without a verdict, through `generate`'s machinery. */
-async function runJudgeRecords(
-  dir: string,
-  opts: { judgeModel?: string; judgeSample?: string; judgeBaseUrl?: string },
-): Promise<number> {
+async function runJudgeRecords(dir: string, opts: JudgeRecordsFlags & TemporalFlags): Promise<number> {
   const sample = number('--judge-sample', opts.judgeSample, false);
   if (sample !== undefined && !(sample > 0 && sample <= 1))
     throw new ConfigError('--judge-sample', `must be in (0, 1], got ${opts.judgeSample}`);
@@ -403,20 +409,31 @@ async function runJudgeRecords(
   };
   const controller = new AbortController();
   const stoppedBy = stopOnSignals(controller);
+  const view = createJudgeProgressView(await countLines(join(resolve(dir), OUTPUT_FILES.dialogues)));
   try {
     const { judged } = await generate({
       run: { outDir: dir, judge },
+      // The same connection flags as every command that talks to Temporal; none: DIR's embedded server.
+      temporal: {
+        ...connectionFlags(opts),
+        taskQueue: text(opts, 'taskQueue'),
+        encryptionKeyFile: text(opts, 'encryptionKeyFile'),
+      },
       llm: { judgeBaseURL: opts.judgeBaseUrl },
       judgeRecords: true,
+      onJudgeProgress: (p) => view.update(p),
+      progressIntervalMs: progressIntervalMs(),
       signal: controller.signal,
       onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
       onNotice: (message) => process.stderr.write(`${message}\n`),
       onStarted: ({ runId, address }) =>
         process.stderr.write(`judging with ${runId} on Temporal ${address}\n`),
     });
+    view.stop();
     process.stdout.write(`${formatJudgeRecords(judged!)}\n`);
     return stoppedBy() ?? (judged!.failed > 0 ? EXIT_CODES.failures : EXIT_CODES.ok);
   } catch (error) {
+    view.stop();
     if (controller.signal.aborted && !(error instanceof ConfigError)) {
       process.stderr.write('stopped: run the same command again to judge the rest\n');
       return stoppedBy() ?? EXIT_CODES.interrupted;
@@ -1033,6 +1050,7 @@ async function printStatus(runId: string, opts: TemporalFlags & { out?: string }
   } else if (description.status.name === 'RUNNING') {
     const p = await readProgress(client, runId);
     process.stdout.write(`  ${formatCost(progressCost(p))} so far\n`);
+    if (p.calibration) process.stdout.write(`  ${formatCalibration(p.calibration)}\n`);
     for (const i of p.intents) {
       process.stdout.write(
         `  ${i.intent.padEnd(22)} ${i.written}/${i.planned} written, ${i.failed} failed, ${i.inFlight} in flight, tokens ${i.tokens.prompt}+${i.tokens.completion}${i.paused ? ', paused' : ''}\n`,
@@ -1070,7 +1088,7 @@ export function buildProgram(): Command {
   addRunCommands(program);
   addDataCommands(program);
   addCalibrateCommand(program);
-  addJudgeRecordsCommand(program, runJudgeRecords);
+  temporalOptions(addJudgeRecordsCommand(program, runJudgeRecords), 'judge');
   addPlanCommand(program);
   addServiceCommands(program);
   return program;

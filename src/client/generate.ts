@@ -34,11 +34,13 @@ import { intentProgressQuery, runProgressQuery } from '../run/messages';
 import {
   runInputSchema,
   type IntentProgress,
+  type JudgeCalibration,
   type RunConfig,
   type RunInput,
   type RunProgress,
   type RunSummary,
 } from '../run/schemas';
+import { calibrationWarning } from './progress';
 import { runStorageTaskQueue } from '../shared/storage-queue';
 import { EncryptionCodec, ENCRYPTION_KEY_ENV, type EncryptionKeys } from '../shared/encryption/codec';
 import { DirectoryInUseError, StoreRegistry } from '../storage/jsonl-store';
@@ -87,7 +89,7 @@ import { createWorkers } from './workers';
 import { SUMMARY_FILE } from '../report/stats';
 import { flagOf } from './run-flags';
 import { judgeStoredRecords } from './judge-records';
-import type { JudgeRecordsSummary } from '../workflows/judge-records';
+import type { JudgeRecordsBooks, JudgeRecordsSummary } from '../workflows/judge-records';
 
 /** How often a followed run's storage activities are checked for failures that keep repeating. */
 const STORAGE_CHECK_INTERVAL_MS = 5_000;
@@ -158,6 +160,8 @@ export interface GenerateOptions {
    * with which model and sample) instead of running it: `consistent-chat judge DIR`. @default false
    */
   judgeRecords?: boolean;
+  /** With `judgeRecords`: called about once a second with what the judge has done so far. */
+  onJudgeProgress?: (progress: JudgeRecordsBooks) => void;
   /** Stops waiting (the run itself goes on and can be resumed). */
   signal?: AbortSignal;
   /** @default 1000 */
@@ -497,6 +501,8 @@ async function followRun(
   const poll = pollProgress(client, runId, options);
   try {
     const summary = await Promise.race([result, aborted, workerFailure]);
+    // A run too short for a progress read to see its calibration still warns.
+    if (summary.calibration) poll.warnCalibration(summary.calibration);
     return { summary, alreadyFinished: false };
   } finally {
     stopWaiting.abort();
@@ -508,8 +514,19 @@ async function followRun(
  * Reads the run's progress every `progressIntervalMs` for `onProgress`, and says storage that keeps
  * failing once per distinct failure, until `stop` (which ends the pause between two reads at once).
  */
-function pollProgress(client: Client, runId: string, options: GenerateOptions): { stop(): Promise<void> } {
+function pollProgress(
+  client: Client,
+  runId: string,
+  options: GenerateOptions,
+): { stop(): Promise<void>; warnCalibration(c: JudgeCalibration): void } {
   let done = false;
+  let calibrationWarned = false;
+  // Said once, as soon as the judge is calibrated: before the run pays for judging every dialogue.
+  const warnCalibration = (c: JudgeCalibration) => {
+    if (!c.nearChance || calibrationWarned) return;
+    calibrationWarned = true;
+    options.onWarning?.(calibrationWarning(c));
+  };
   let wake = () => {};
   const storageWarnings = new Set<string>();
   let storageCheckedAt = 0;
@@ -532,6 +549,7 @@ function pollProgress(client: Client, runId: string, options: GenerateOptions): 
       try {
         const progress = await readProgress(client, runId, ages);
         options.onProgress(progress);
+        if (progress.calibration) warnCalibration(progress.calibration);
         if (options.onWarning && Date.now() - storageCheckedAt >= STORAGE_CHECK_INTERVAL_MS)
           await warnStorage(progress, options.onWarning);
       } catch {
@@ -553,6 +571,7 @@ function pollProgress(client: Client, runId: string, options: GenerateOptions): 
       wake();
       return loop;
     },
+    warnCalibration,
   };
 }
 
@@ -1096,10 +1115,16 @@ async function summaryBeforeRetry(
     if (file.runId === runId) {
       const { outDir, model, requested, written, failed, tokens, llmCalls, intents } = file;
       const { duplicates, failedAttempts, stageTokens, estimatedCostUsd, batch } = file;
+      const { judge, judgeModel, topics, calibration } = file;
       return {
         ...{ runId, outDir, model, requested, written, failed, tokens, llmCalls, intents },
         ...{ duplicates, failedAttempts, stageTokens, estimatedCostUsd },
         ...(batch && { batch }),
+        // The judge's and the run's own figures (topic expansion, calibration) stay in the books.
+        ...(judge && { judge }),
+        ...(judgeModel && { judgeModel }),
+        ...(topics && { topics }),
+        ...(calibration && { calibration }),
       };
     }
   } catch {

@@ -14,6 +14,7 @@ import { formatCost } from '../shared/pricing';
 import { meanJudgeScore } from '../method/judge';
 import type { JudgeRecordsInput, JudgeRecordsSummary } from '../workflows/judge-records';
 import type { RunSummary } from '../run/schemas';
+import { judgeRecordsProgressQuery } from '../run/messages';
 import type { Acquired, GenerateOptions, GenerateResult, Prepared, StartState } from './generate';
 
 /** The command's books beside the run's own summary.json (whose numbers are the run's). */
@@ -31,16 +32,7 @@ export async function judgeStoredRecords(
 ): Promise<GenerateResult> {
   const { runId } = prep.input;
   const run = client.workflow.getHandle(runId);
-  const { status } = await run.describe().catch((error: unknown) => {
-    if (error instanceof WorkflowNotFoundError)
-      throw new ConfigError('DIR', `run ${runId} is not on this Temporal server`);
-    throw error;
-  });
-  if (status.name !== 'COMPLETED')
-    throw new ConfigError(
-      'DIR',
-      `run ${runId} is ${status.name.toLowerCase()}: judge it once it has completed`,
-    );
+  await checkRunCompleted(client, runId);
   const input: JudgeRecordsInput = { config: prep.input };
   const workflowId = judgeWorkflowId(runId);
   const handle = await client.workflow
@@ -60,17 +52,75 @@ export async function judgeStoredRecords(
     });
   state.begun = true;
   options.onStarted?.({ runId: workflowId, resumed: true, attached: false, address: acquired.serverAddress });
-  const judged = await waitForResult(
-    client,
-    () => handle.result() as Promise<JudgeRecordsSummary>,
-    acquired,
-    options,
-  );
+  const poll = pollJudgeProgress(client, workflowId, options);
+  let judged: JudgeRecordsSummary;
+  try {
+    judged = await waitForResult(
+      client,
+      () => handle.result() as Promise<JudgeRecordsSummary>,
+      acquired,
+      options,
+    );
+  } finally {
+    await poll.stop();
+  }
   const temp = join(prep.dir, `${JUDGE_SUMMARY_FILE}.tmp`);
   await writeFile(temp, `${JSON.stringify(judged, null, 2)}\n`);
   await rename(temp, join(prep.dir, JUDGE_SUMMARY_FILE));
   const summary = (await run.result()) as RunSummary;
   return { summary, alreadyFinished: false, judged, replyChecks: acquired.replyChecks };
+}
+
+/** The run must be on this server and completed: its records are final. */
+async function checkRunCompleted(client: Client, runId: string): Promise<void> {
+  const { status } = await client.workflow
+    .getHandle(runId)
+    .describe()
+    .catch((error: unknown) => {
+      if (error instanceof WorkflowNotFoundError)
+        throw new ConfigError('DIR', `run ${runId} is not on this Temporal server`);
+      throw error;
+    });
+  if (status.name !== 'COMPLETED')
+    throw new ConfigError(
+      'DIR',
+      `run ${runId} is ${status.name.toLowerCase()}: judge it once it has completed`,
+    );
+}
+
+/** Reads the judge workflow's books every `progressIntervalMs` for `onJudgeProgress`, until `stop`. */
+function pollJudgeProgress(
+  client: Client,
+  workflowId: string,
+  options: GenerateOptions,
+): { stop(): Promise<void> } {
+  const report = options.onJudgeProgress;
+  let done = report === undefined;
+  let wake = () => {};
+  const loop = (async () => {
+    while (!done) {
+      // A handle without a run id follows the workflow across continue-as-new.
+      await client.workflow
+        .getHandle(workflowId)
+        .query(judgeRecordsProgressQuery)
+        .then(report, () => undefined); // between two runs, or finishing: the next read or the result says
+      if (done) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.progressIntervalMs ?? 1_000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  })();
+  return {
+    stop: () => {
+      done = true;
+      wake();
+      return loop;
+    },
+  };
 }
 
 /** The workflow's result, or an error when the caller stops waiting or a worker stops first. */
@@ -113,15 +163,19 @@ export function formatJudgeRecords(s: JudgeRecordsSummary): string {
   ].join(' · ');
 }
 
+/** `judge DIR`'s own flags; the connection flags (cli.ts's) come with them. */
+export type JudgeRecordsFlags = {
+  judgeModel?: string;
+  judgeSample?: string;
+  judgeBaseUrl?: string;
+} & Record<string, string | boolean | undefined>;
+
 /** The CLI command; the action (cli.ts's) is passed in, as cli.ts owns exit codes and signals. */
 export function addJudgeRecordsCommand(
   program: Command,
-  run: (
-    dir: string,
-    opts: { judgeModel?: string; judgeSample?: string; judgeBaseUrl?: string },
-  ) => Promise<number>,
-): void {
-  program
+  run: (dir: string, opts: JudgeRecordsFlags) => Promise<number>,
+): Command {
+  return program
     .command('judge <dir>')
     .description(
       "score a finished run's stored dialogues that have no verdict (or a failed one), exactly once each; resumable: run it again after a crash",
@@ -132,9 +186,7 @@ export function addJudgeRecordsCommand(
       '--judge-base-url <url>',
       "the judge's endpoint, key in CONSISTENT_CHAT_JUDGE_API_KEY (default CONSISTENT_CHAT_JUDGE_BASE_URL, else the run's endpoint)",
     )
-    .action(
-      async (dir: string, opts: { judgeModel?: string; judgeSample?: string; judgeBaseUrl?: string }) => {
-        process.exitCode = await run(dir, opts);
-      },
-    );
+    .action(async (dir: string, opts: JudgeRecordsFlags) => {
+      process.exitCode = await run(dir, opts);
+    });
 }

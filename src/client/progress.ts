@@ -1,8 +1,8 @@
 /** Live progress in the terminal: one bar per intent on a TTY, a line every few seconds otherwise. */
-import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import { MultiBar, Presets, SingleBar } from 'cli-progress';
 import { formatCost, liveCostUsd } from '../shared/pricing';
 import { meanJudgeScore, mergeJudgeTallies } from '../method/judge';
-import type { RunProgress, RunSummary } from '../run/schemas';
+import type { JudgeCalibration, RunProgress, RunSummary } from '../run/schemas';
 
 const formatTokens = (n: number) =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n);
@@ -199,6 +199,66 @@ export function formatJudge(summary: RunSummary): string | undefined {
   ].join(' · ');
 }
 
+/** What `judge DIR` has done so far, as its workflow's progress query gives it. */
+export interface JudgeProgress {
+  scanned: number;
+  judged: number;
+  failed: number;
+  llmCalls: number;
+}
+
+/**
+ * The live line of `judge DIR`, as generate's: a bar on a terminal, otherwise a line at most every 5 s.
+ * `total`: the lines of dialogs.jsonl when the command started (the records it will read).
+ */
+export function createJudgeProgressView(
+  total: number | undefined,
+  stream: NodeJS.WriteStream = process.stderr,
+): { update(p: JudgeProgress): void; stop(): void } {
+  const of = total === undefined ? '' : `/${total}`;
+  if (!stream.isTTY || total === undefined) {
+    let last = 0;
+    return {
+      update(p) {
+        if (Date.now() - last < 5_000) return;
+        last = Date.now();
+        stream.write(
+          `judge: ${p.scanned}${of} records read, ${p.judged} scored, ${p.failed} failed, ${p.llmCalls} calls\n`,
+        );
+      },
+      stop() {},
+    };
+  }
+  const bar = new SingleBar(
+    {
+      stream,
+      format: ' judge |{bar}| {value}/{total} records read · {judged} scored · {failed} failed',
+      hideCursor: true,
+      clearOnComplete: false,
+    },
+    Presets.shades_classic,
+  );
+  bar.start(total, 0, { judged: 0, failed: 0 });
+  return {
+    update: (p) => bar.update(Math.min(p.scanned, total), { judged: p.judged, failed: p.failed }),
+    stop: () => bar.stop(),
+  };
+}
+
+/** `judge calibration (gpt-4o): AUC 0.81, gap 2.4 points, 5 of 8 planted failures named (16 dialogues)`. */
+export function formatCalibration(c: JudgeCalibration): string {
+  const auc = c.auc === undefined ? 'n/a' : c.auc.toFixed(2);
+  const gap = c.gap === undefined ? 'n/a' : `${c.gap.toFixed(1)} points`;
+  const unscored = c.unscored ? `, ${c.unscored} unscored` : '';
+  const near = c.nearChance ? ' · near chance: its scores say little' : '';
+  return `judge calibration (${c.model}): AUC ${auc}, gap ${gap}, ${c.flagged} of ${c.planted} planted failures named (${c.dialogues} dialogues${unscored})${near}`;
+}
+
+/** The warning a run gives when its judge barely separates the calibration set. */
+export function calibrationWarning(c: JudgeCalibration): string {
+  return `the judge ${c.model} barely tells consistent dialogues from planted failures (calibration AUC ${c.auc?.toFixed(2) ?? 'n/a'}): its scores say little; consider another --judge-model`;
+}
+
 /** One line: what went through batches, at the batch price and at the real-time one. */
 export function formatBatch(batch: NonNullable<RunSummary['batch']>): string {
   const realtime =
@@ -215,6 +275,7 @@ export function formatSummary(summary: RunSummary): string {
     `model ${summary.model} · ${summary.llmCalls} LLM calls · tokens ${formatTokens(summary.tokens.prompt)} prompt + ${formatTokens(summary.tokens.completion)} completion · ${formatCost(summary.estimatedCostUsd)}`,
     ...(failedAttempts ? [failedAttempts] : []),
     ...(judge ? [judge] : []),
+    ...(summary.calibration ? [formatCalibration(summary.calibration)] : []),
     ...(summary.batch ? [formatBatch(summary.batch)] : []),
     `output: ${summary.outDir}`,
   ];

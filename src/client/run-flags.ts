@@ -36,8 +36,8 @@ export interface RunFlag {
   default?: string | number;
   choices?: readonly string[];
   required?: boolean;
-  /** A `switch` row (a flag without argument): the value it sets. */
-  value?: string;
+  /** A `switch` row (a flag without argument): the value it sets. A `--no-…` switch is given when commander reads false. */
+  value?: string | boolean;
 }
 
 export const RUN_FLAGS: readonly RunFlag[] = [
@@ -182,6 +182,14 @@ export const RUN_FLAGS: readonly RunFlag[] = [
     default: '1: all',
   },
   {
+    field: 'judge.calibrate',
+    flag: '--no-calibrate',
+    kind: 'switch',
+    value: false,
+    help: "with a judge: skip scoring the calibration set (a few dozen judge calls at the run's start that measure how well the judge separates consistent dialogues from planted failures)",
+    default: 'calibrate',
+  },
+  {
     field: 'responseFormat',
     flag: '--response-format <mode>',
     kind: 'choice',
@@ -290,7 +298,8 @@ export function runFlagValues(opts: Record<string, unknown>): Record<string, unk
   const values: Record<string, unknown> = {};
   for (const row of RUN_FLAGS) {
     const raw = opts[attributeName(row)];
-    if (row.kind === 'switch' && raw === true) setPath(values, row.field, row.value);
+    // commander reads a `--no-…` flag as false when given (and true when not).
+    if (row.kind === 'switch' && raw === !row.flag.startsWith('--no-')) setPath(values, row.field, row.value);
     if (typeof raw !== 'string' || row.kind === 'method') continue;
     const value =
       row.kind === 'whole' || row.kind === 'decimal'

@@ -6,6 +6,7 @@ import { stringify } from 'yaml';
 import { METRIC_NAMES, PAPER_BANDS, type MetricsSummary } from '../method/metrics';
 import type { RunFileInfo } from './records';
 import type { QualityStats } from '../report/quality';
+import type { JudgeCalibration } from '../run/schemas';
 
 export interface CardFacts {
   run: RunFileInfo | undefined;
@@ -24,6 +25,8 @@ export interface CardFacts {
   metrics?: MetricsSummary;
   /** The judge's verdicts on the rows written. */
   quality?: QualityStats;
+  /** How well the run's judge separated the calibration set (summary.json), when it was calibrated. */
+  calibration?: JudgeCalibration;
   license: string;
   language: string[];
 }
@@ -126,6 +129,27 @@ export function qualitySection(quality: QualityStats, rows: number): string[] {
   ];
 }
 
+/** The run's judge on the calibration set: how far its scores can be trusted. */
+export function calibrationSection(c: JudgeCalibration): string[] {
+  const auc = c.auc === undefined ? 'not measurable' : c.auc.toFixed(2);
+  const gap = c.gap === undefined ? 'not measurable' : `${c.gap.toFixed(1)} points`;
+  return [
+    '## Judge calibration',
+    '',
+    `Before the first dialogue, the judge ${cell(c.model)} scored the calibration set of consistent-chat (${c.dialogues}`,
+    `dialogues: consistent ones and ${c.planted} twins with one planted failure each${c.unscored ? `; ${c.unscored} went unscored` : ''}).`,
+    `AUC ${auc} (the chance that a consistent dialogue scores above a planted one; 0.5 is chance), score gap`,
+    `${gap}; ${c.flagged} of ${c.planted} planted failures named by their flag.`,
+    ...(c.nearChance
+      ? [
+          '',
+          '**Near chance:** this judge barely tells consistent dialogues from planted failures; its scores say little.',
+        ]
+      : []),
+    '',
+  ];
+}
+
 /** The metrics of the exported rows, the paper's means beside the word counts. */
 export function metricsSection(summary: MetricsSummary): string[] {
   const { queryWords, responseWords } = PAPER_BANDS;
@@ -223,6 +247,7 @@ export function datasetCard(facts: CardFacts): string {
       : []),
     ...(facts.metrics ? metricsSection(facts.metrics) : []),
     ...(facts.quality ? qualitySection(facts.quality, facts.rows) : []),
+    ...(facts.calibration ? calibrationSection(facts.calibration) : []),
     '## Dialogues per intent',
     '',
     countTable('intent', facts.perIntent),

@@ -20,6 +20,7 @@ import {
 } from './dedup';
 import { describeFilter, firstFailedFilter, type MetricFilter } from './filters';
 import { QualityAccumulator } from '../report/quality';
+import { readCalibration } from '../report/stats';
 import { EXPORT_FORMATS, toHfRow, toOpenAi, toShareGpt, type ExportFormat, type HfRow } from './formats';
 import { writeParquetShards, type ParquetShardOptions } from './parquet';
 import {
@@ -278,6 +279,7 @@ export async function exportDataset(options: ExportOptions): Promise<ExportResul
           filtered,
           metrics: metrics.summary(),
           quality: quality.summary(),
+          calibration: await readCalibration(dir),
           license: options.license ?? 'unknown',
           language: options.language ?? ['en'],
         }),

@@ -221,6 +221,9 @@ export function scoreAuc(consistent: readonly number[], planted: readonly number
   return wins / (consistent.length * planted.length);
 }
 
+/** Below this AUC the judge's scores say little: a warning, not a refusal. */
+export const CALIBRATION_WARN_AUC = 0.65;
+
 /** What a calibration reports: the separation, and each dialogue's score. */
 export interface CalibrationResult {
   auc: number | undefined;

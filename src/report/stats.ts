@@ -7,7 +7,8 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { costOf, priceFor, type Prices } from '../shared/pricing';
-import type { RunSummary } from '../run/schemas';
+import type { JudgeCalibration, RunSummary } from '../run/schemas';
+import { calibrationSchema } from '../run/status';
 import { BUILTIN_TAXONOMY, taxonomySchema } from '../method/taxonomy';
 import { MetricsAccumulator, metricsOf, PAPER_BANDS, type MetricsSummary } from '../method/metrics';
 import { wordCount } from '../method/replies';
@@ -144,6 +145,18 @@ export function summaryFileText(summary: RunSummary, prices: Prices = {}): strin
     }),
   };
   return `${JSON.stringify(file, null, 2)}\n`;
+}
+
+/** The judge's calibration recorded in summary.json, when the run calibrated it (and the file is readable). */
+export async function readCalibration(dir: string): Promise<JudgeCalibration | undefined> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(join(dir, SUMMARY_FILE), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const parsed = calibrationSchema.safeParse((value as { calibration?: unknown } | null)?.calibration);
+  return parsed.success ? parsed.data : undefined;
 }
 
 async function readSummary(dir: string): Promise<SummaryFile | undefined> {

@@ -92,6 +92,12 @@ export const judgeSettingsSchema = z
     temperature: z.number().min(0).max(MAX_TEMPERATURE).default(0),
     /** Completion token limit; when absent it scales with the number of turns. */
     maxTokens: z.number().int().min(16).max(200_000).optional(),
+    /**
+     * Score the calibration set (src/method/calibration.ts) with the judge model before the first
+     * dialogue, and report how well it separates consistent dialogues from planted failures
+     * (`--no-calibrate`: false). @default true
+     */
+    calibrate: z.boolean().optional(),
   })
   .strict();
 export type JudgeSettings = z.output<typeof judgeSettingsSchema>;

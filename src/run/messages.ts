@@ -1,6 +1,7 @@
 /** Signals and queries of the run and intent workflows, shared by the workflows and the client. */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { IntentProgress, RunControlState, RunProgress } from './schemas';
+import type { JudgeRecordsBooks } from '../workflows/judge-records';
 
 /** Stops new LLM calls; calls in flight finish. */
 export const pauseSignal = defineSignal('pause');
@@ -26,3 +27,6 @@ export const intentProgressQuery = defineQuery<IntentProgress>('intentProgress')
 export const pauseUpdate = defineUpdate<RunControlState>('pause');
 export const resumeUpdate = defineUpdate<RunControlState>('resume');
 export const setConcurrencyUpdate = defineUpdate<RunControlState, [number]>('setConcurrency');
+
+/** `judge DIR`'s workflow (src/workflows/judge-records.ts): what it has done so far, for its progress line. */
+export const judgeRecordsProgressQuery = defineQuery<JudgeRecordsBooks>('judgeProgress');

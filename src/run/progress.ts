@@ -82,6 +82,32 @@ export interface RunProgress {
   judgeModel?: string;
   /** The judge model's price per million tokens, when `judgeModel` is set and has one. */
   judgePrice?: Price;
+  /** Runs with a judge that calibrated it, once the calibration set is scored. */
+  calibration?: JudgeCalibration;
+}
+
+/**
+ * How well a run's judge separated the calibration set's consistent dialogues from their planted
+ * twins (src/method/calibration.ts), scored before the run's first dialogue.
+ */
+export interface JudgeCalibration {
+  model: string;
+  /** P(consistent scores above planted), ties half: 0.5 is chance. Absent when either kind went unscored. */
+  auc?: number;
+  /** Mean score of the consistent dialogues minus that of the planted ones. */
+  gap?: number;
+  /** AUC below CALIBRATION_WARN_AUC, or not measurable: the judge's scores say little. */
+  nearChance: boolean;
+  dialogues: number;
+  /** Dialogues whose judge call failed. */
+  unscored: number;
+  planted: number;
+  /** Planted failures the judge named with the right flag. */
+  flagged: number;
+  llmCalls: number;
+  tokens: TokenTotals;
+  /** Paid attempts that failed (not in `tokens` or `llmCalls`). */
+  failedAttempts: { calls: number; prompt: number; completion: number };
 }
 
 /** What a run acknowledges after `pause`, `resume` or `setConcurrency`: its state once the intents were told. */
@@ -116,6 +142,8 @@ export interface RunSummary {
   judge?: JudgeTally;
   /** The judge's model (runs with a judge only). */
   judgeModel?: string;
+  /** Runs whose judge was calibrated (its calls and tokens are in the totals too). */
+  calibration?: JudgeCalibration;
   /** Batch runs: what went through the provider's batches, at the batch price (also in the totals). */
   batch?: BatchSummary;
   intents: IntentProgress[];

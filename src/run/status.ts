@@ -35,6 +35,21 @@ const judgeTallySchema = z.object({
   flags: z.record(z.string(), count),
 });
 
+/** The judge's separation of the calibration set (`JudgeCalibration`), in runs that calibrated it. */
+export const calibrationSchema = z.object({
+  model: z.string(),
+  auc: z.number().min(0).max(1).optional(),
+  gap: z.number().optional(),
+  nearChance: z.boolean(),
+  dialogues: count,
+  unscored: count,
+  planted: count,
+  flagged: count,
+  llmCalls: count,
+  tokens: tokensSchema,
+  failedAttempts: attemptsSchema,
+});
+
 /** One intent's numbers (the `intentProgress` query, and an element of `progress.intents`). */
 export const intentProgressSchema = z.object({
   intent: z.string().min(1),
@@ -85,6 +100,8 @@ export const runProgressSchema = z.object({
   /** The judge's model when it is another than `model` (its tokens are priced apart), and its price. */
   judgeModel: z.string().optional(),
   judgePrice: priceSchema.optional(),
+  /** Runs with a judge: its calibration, once scored (before the first dialogue). */
+  calibration: calibrationSchema.optional(),
 });
 export type RunProgressDocument = z.infer<typeof runProgressSchema>;
 
@@ -106,6 +123,8 @@ export const runSummarySchema = z.object({
   /** Runs with a judge: its counts over the run, and its model. */
   judge: judgeTallySchema.optional(),
   judgeModel: z.string().optional(),
+  /** Runs whose judge was calibrated: how well it separated the calibration set. */
+  calibration: calibrationSchema.optional(),
   /** Runs that expanded topics: subtopics dropped by the checks and as duplicates. */
   topics: z.object({ dropped: count, duplicates: count }).optional(),
   /** Batch runs: calls and tokens that went through batches, at the batch price and what real time would cost. */

@@ -14,7 +14,6 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
-  defineQuery,
   isCancellation,
   proxyActivities,
   setHandler,
@@ -32,6 +31,7 @@ import {
   type RunConfig,
 } from '../run/schemas';
 import { RUN_FAILURE_TYPES } from './run';
+import { judgeRecordsProgressQuery } from '../run/messages';
 import { costOf, priceFor } from '../shared/pricing';
 import { storageTaskQueueFor } from '../shared/storage-queue';
 import { SYSTEMIC_FAILURE_LIMIT, SYSTEMIC_FAILURES } from './intent/books';
@@ -82,7 +82,7 @@ export interface JudgeRecordsSummary extends JudgeRecordsBooks {
   estimatedCostUsd?: number;
 }
 
-export const judgeRecordsProgressQuery = defineQuery<JudgeRecordsBooks>('judgeProgress');
+export { judgeRecordsProgressQuery };
 
 const emptyBooks = (): JudgeRecordsBooks => ({
   scanned: 0,

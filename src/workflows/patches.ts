@@ -130,4 +130,10 @@ export const PATCHES = {
    * Since 27fba6f. Way out: oldest resumable > 0.1.0, then `deprecatePatch` in run.ts, then removal.
    */
   runWritesFiles: 'run-writes-files',
+  /**
+   * A run with a judge scores the calibration set with its judge model before starting any intent
+   * (src/workflows/calibration.ts), unless its input says `judge.calibrate: false`; runs without a
+   * judge never reach the check. Since issue 23's run-start calibration.
+   */
+  judgeCalibration: 'judge-calibration',
 } as const;

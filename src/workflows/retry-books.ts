@@ -3,8 +3,9 @@
  * summary once the retry's own numbers are added. Pure (no Temporal API), so it is unit-tested alone.
  */
 import type { IntentId } from '../method/intents';
-import { costOf, paidTokens, priceFor, type Prices } from '../shared/pricing';
-import type { FailedAttempts, IntentProgress, RunSummary } from '../run/schemas';
+import { mergeJudgeTallies } from '../method/judge';
+import { runCostUsd, type Prices } from '../shared/pricing';
+import type { FailedAttempts, IntentProgress, JudgeTally, RunSummary, StageTokens } from '../run/schemas';
 
 /** The intent and plan index a dialogue id of run `runId` names (`<runId>.<intent>.<index>`). */
 export function parseDialogueId(
@@ -18,24 +19,56 @@ export function parseDialogueId(
   return { intent, index: Number(index) };
 }
 
-const addStages = (a: FailedAttempts | undefined, b: FailedAttempts | undefined): FailedAttempts => {
-  const stage = (s: keyof FailedAttempts) => ({
-    calls: (a?.[s]?.calls ?? 0) + (b?.[s]?.calls ?? 0),
-    prompt: (a?.[s]?.prompt ?? 0) + (b?.[s]?.prompt ?? 0),
-    completion: (a?.[s]?.completion ?? 0) + (b?.[s]?.completion ?? 0),
-  });
-  return { skeleton: stage('skeleton'), responses: stage('responses') };
-};
+type Stage = keyof FailedAttempts;
+type Attempts = FailedAttempts['skeleton'];
+type Tokens = StageTokens['skeleton'];
+const STAGES = ['skeleton', 'responses', 'judge'] as const satisfies readonly Stage[];
+
+/** Each stage's entries summed with `sign` (+1 adds, -1 takes away); `judge` only where either has it. */
+function combine<T extends Attempts | Tokens>(
+  a: Partial<Record<Stage, T>> | undefined,
+  b: Partial<Record<Stage, T>> | undefined,
+  sign = 1,
+): Record<'skeleton' | 'responses', T> & { judge?: T } {
+  const out: Partial<Record<Stage, T>> = {};
+  for (const stage of STAGES) {
+    const [x, y] = [a?.[stage], b?.[stage]];
+    if (stage === 'judge' && !x && !y) continue;
+    const entry = {} as Record<string, number>;
+    for (const key of new Set([...Object.keys(x ?? {}), ...Object.keys(y ?? {})]))
+      entry[key] =
+        ((x as Record<string, number> | undefined)?.[key] ?? 0) +
+        sign * ((y as Record<string, number> | undefined)?.[key] ?? 0);
+    out[stage] = entry as T;
+  }
+  return out as Record<'skeleton' | 'responses', T> & { judge?: T };
+}
+
+const attemptsOf = (a?: FailedAttempts, b?: FailedAttempts, sign = 1) =>
+  combine<Attempts>(
+    { skeleton: ZERO_ATTEMPTS, responses: ZERO_ATTEMPTS, ...a },
+    { skeleton: ZERO_ATTEMPTS, responses: ZERO_ATTEMPTS, ...b },
+    sign,
+  );
+const tokensOf = (a?: StageTokens, b?: StageTokens, sign = 1) =>
+  combine<Tokens>(
+    { skeleton: ZERO_TOKENS, responses: ZERO_TOKENS, ...a },
+    { skeleton: ZERO_TOKENS, responses: ZERO_TOKENS, ...b },
+    sign,
+  );
+const ZERO_ATTEMPTS: Attempts = { calls: 0, prompt: 0, completion: 0 };
+const ZERO_TOKENS: Tokens = { prompt: 0, completion: 0 };
+
+/** The judge's counts of both, when either has any (runs with a judge). */
+const judgeOf = (tallies: (JudgeTally | undefined)[]) =>
+  tallies.some(Boolean) ? { judge: mergeJudgeTallies(tallies) } : {};
 
 /**
  * One intent's numbers after a retry of `retried` of its failed dialogues: what the retry wrote joins
- * the written, what failed again replaces the failures it retried, and its calls and tokens are added.
+ * the written, what failed again replaces the failures it retried, and its calls, tokens and the
+ * judge's counts (runs with a judge) are added.
  */
 export function addRetry(base: IntentProgress, retry: IntentProgress, retried: number): IntentProgress {
-  const tokens = (s: 'skeleton' | 'responses') => ({
-    prompt: (base.stageTokens?.[s].prompt ?? 0) + (retry.stageTokens?.[s].prompt ?? 0),
-    completion: (base.stageTokens?.[s].completion ?? 0) + (retry.stageTokens?.[s].completion ?? 0),
-  });
   return {
     ...base,
     written: base.written + retry.written,
@@ -46,31 +79,55 @@ export function addRetry(base: IntentProgress, retry: IntentProgress, retried: n
       prompt: base.tokens.prompt + retry.tokens.prompt,
       completion: base.tokens.completion + retry.tokens.completion,
     },
-    failedAttempts: addStages(base.failedAttempts, retry.failedAttempts),
-    stageTokens: { skeleton: tokens('skeleton'), responses: tokens('responses') },
+    failedAttempts: attemptsOf(base.failedAttempts, retry.failedAttempts),
+    stageTokens: tokensOf(base.stageTokens, retry.stageTokens),
+    ...judgeOf([base.judge, retry.judge]),
   };
 }
 
-/** The run's summary from its intents' numbers, as the run workflow sums them. */
+/** Each stage's entries summed over intents. */
+const sumStages = <T>(
+  ps: IntentProgress[],
+  pick: (p: IntentProgress) => T | undefined,
+  add: (a?: T, b?: T, sign?: number) => T,
+): T => ps.reduce<T>((t, p) => add(t, pick(p)), add());
+
+/**
+ * The run's summary after a retry: the base's with each intent's numbers replaced, so what only the
+ * run counted (topic expansion, the judge's calibration) stays in its totals and cost.
+ */
 export function summaryOf(base: RunSummary, intents: IntentProgress[], prices?: Prices): RunSummary {
-  const sum = (pick: (p: IntentProgress) => number) => intents.reduce((total, p) => total + pick(p), 0);
-  const stageTokens = (s: 'skeleton' | 'responses') => ({
-    prompt: sum((p) => p.stageTokens?.[s].prompt ?? 0),
-    completion: sum((p) => p.stageTokens?.[s].completion ?? 0),
-  });
+  const sum = (ps: IntentProgress[], pick: (p: IntentProgress) => number) =>
+    ps.reduce((total, p) => total + pick(p), 0);
+  const delta = (pick: (p: IntentProgress) => number) => sum(intents, pick) - sum(base.intents, pick);
+  const attempts = (ps: IntentProgress[]) => sumStages(ps, (p) => p.failedAttempts, attemptsOf);
+  const stageTokens = (ps: IntentProgress[]) => sumStages(ps, (p) => p.stageTokens, tokensOf);
+  const cost = (ps: IntentProgress[]) =>
+    runCostUsd(ps, { model: base.model, judgeModel: base.judgeModel }, prices);
+  const costBefore = cost(base.intents);
   return {
     ...base,
-    written: sum((p) => p.written),
-    failed: sum((p) => p.failed),
-    tokens: { prompt: sum((p) => p.tokens.prompt), completion: sum((p) => p.tokens.completion) },
-    llmCalls: sum((p) => p.llmCalls),
-    duplicates: sum((p) => p.duplicates ?? 0),
-    failedAttempts: intents.reduce<FailedAttempts>(
-      (t, p) => addStages(t, p.failedAttempts),
-      addStages(undefined, undefined),
-    ),
-    stageTokens: { skeleton: stageTokens('skeleton'), responses: stageTokens('responses') },
-    estimatedCostUsd: costOf(priceFor(base.model, prices), paidTokens(intents)),
+    written: sum(intents, (p) => p.written),
+    failed: sum(intents, (p) => p.failed),
+    tokens: {
+      prompt: base.tokens.prompt + delta((p) => p.tokens.prompt),
+      completion: base.tokens.completion + delta((p) => p.tokens.completion),
+    },
+    llmCalls: base.llmCalls + delta((p) => p.llmCalls),
+    duplicates: sum(intents, (p) => p.duplicates ?? 0),
+    failedAttempts: {
+      ...base.failedAttempts,
+      ...attemptsOf(base.failedAttempts, attemptsOf(attempts(intents), attempts(base.intents), -1)),
+    },
+    stageTokens: {
+      ...base.stageTokens,
+      ...tokensOf(base.stageTokens, tokensOf(stageTokens(intents), stageTokens(base.intents), -1)),
+    },
+    estimatedCostUsd:
+      base.estimatedCostUsd === undefined || costBefore === undefined
+        ? cost(intents)
+        : base.estimatedCostUsd - costBefore + (cost(intents) ?? 0),
+    ...judgeOf(intents.map((p) => p.judge)),
     intents,
   };
 }

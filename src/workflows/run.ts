@@ -54,6 +54,7 @@ import {
   runInputSchema,
   type FailedAttempts,
   type IntentProgress,
+  type JudgeCalibration,
   type RunConfig,
   type RunControlState,
   type RunInput,
@@ -67,6 +68,7 @@ import { PATCHES } from './patches';
 import { expandedTaxonomy, expandTopics, openTopicBooks, type TopicBooks } from './topics';
 import { checkOutputDirectory } from './storage-check';
 import { writeRunFiles } from './run-files';
+import { calibrateRunJudge } from './calibration';
 
 /** `2h 05m`, `14m`, `40s`. */
 function formatDuration(ms: number): string {
@@ -97,6 +99,9 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
   run.markPaused();
   // A directory the storage worker refuses fails the run before any LLM call is paid for.
   if (patched(PATCHES.storageCheckFirst)) await checkOutputDirectory(config);
+  // A judge is calibrated before it is paid for (once: a resumed run replays the verdicts).
+  if (config.judge && config.judge.calibrate !== false && patched(PATCHES.judgeCalibration))
+    run.calibration = await calibrateRunJudge(run, config.judge);
 
   const children = await startIntents(run);
   run.childrenStarted = true;
@@ -110,13 +115,17 @@ export async function consistentChatRun(input: RunWorkflowInput): Promise<RunSum
       RUN_FAILURE_TYPES.intentFailed,
     );
   }
-  const summary = withTopics(
-    runSummary(
-      config,
-      config.intents.map((i) => run.finished.get(i)!),
+  const summary = withCalibration(
+    withTopics(
+      runSummary(
+        config,
+        config.intents.map((i) => run.finished.get(i)!),
+      ),
+      run.topicBooks,
+      run.price,
     ),
-    run.topicBooks,
-    run.price,
+    run.calibration,
+    run.judge ? run.judge.price : run.price,
   );
   // Whoever started the run, its directory gets summary.json (and run.json if no client wrote one).
   if (patched(PATCHES.runWritesFiles)) await writeRunFiles(config, summary);
@@ -169,6 +178,8 @@ class RunState {
   readonly topicBooks = openTopicBooks();
   /** Updates wait for this: they apply to children that exist. */
   childrenStarted = false;
+  /** The judge's calibration, once scored (runs with a judge that calibrate it). */
+  calibration: JudgeCalibration | undefined;
 
   constructor(readonly config: RunConfig) {
     this.paused = config.paused;
@@ -293,6 +304,7 @@ function handleProgress(run: RunState): void {
     concurrency: run.concurrency,
     price: run.price,
     ...(run.judge && { judgeModel: run.judge.model, judgePrice: run.judge.price }),
+    ...(run.calibration && { calibration: run.calibration }),
     intents: config.intents.map((i) => run.intentView(i)),
   }));
   setHandler(intentReportSignal, (report) => {
@@ -485,6 +497,39 @@ function withTopics(summary: RunSummary, books: TopicBooks, price: Price | undef
     topics: { dropped: books.dropped, duplicates: books.duplicates },
     ...(summary.estimatedCostUsd !== undefined && {
       estimatedCostUsd: summary.estimatedCostUsd + (costOf(price, tokens) ?? 0),
+    }),
+  };
+}
+
+/** Adds the judge's calibration and its calls, tokens and cost to a summary, when the run calibrated. */
+function withCalibration(
+  summary: RunSummary,
+  calibration: JudgeCalibration | undefined,
+  judgePrice: Price | undefined,
+): RunSummary {
+  if (!calibration) return summary;
+  const { tokens, failedAttempts: failed } = calibration;
+  const add = (a: { prompt: number; completion: number } | undefined, b: typeof tokens) => ({
+    prompt: (a?.prompt ?? 0) + b.prompt,
+    completion: (a?.completion ?? 0) + b.completion,
+  });
+  const judgeFailed = summary.failedAttempts?.judge;
+  const paid = add(tokens, failed);
+  return {
+    ...summary,
+    tokens: add(summary.tokens, tokens),
+    llmCalls: summary.llmCalls + calibration.llmCalls,
+    failedAttempts: summary.failedAttempts && {
+      ...summary.failedAttempts,
+      judge: { ...add(judgeFailed, failed), calls: (judgeFailed?.calls ?? 0) + failed.calls },
+    },
+    stageTokens: summary.stageTokens && {
+      ...summary.stageTokens,
+      judge: add(summary.stageTokens.judge, tokens),
+    },
+    calibration,
+    ...(summary.estimatedCostUsd !== undefined && {
+      estimatedCostUsd: summary.estimatedCostUsd + (costOf(judgePrice, paid) ?? 0),
     }),
   };
 }

@@ -9,19 +9,22 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { runCli, spawnCli } from '../helpers/cli';
 import { readDialogues } from '../helpers/output';
-import { tempDir } from '../helpers/temporal';
+import { devServer, tempDir, type TestDevServer } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import type { JudgeRecordsSummary } from '../../src/workflows/judge-records';
 
 const servers: LlmServer[] = [];
+const temporals: TestDevServer[] = [];
 after(async () => {
   await Promise.all(servers.map((s) => s.close()));
+  await Promise.all(temporals.map((t) => t.dispose()));
 });
 
-/** A finished run without a judge: two intents of `perIntent` dialogues of two turns. */
+/** A finished run without a judge: two intents of `perIntent` dialogues of two turns (`extra`: more flags). */
 async function unjudgedRun(
   perIntent: number,
+  ...extra: string[]
 ): Promise<{ dir: string; llm: LlmServer; env: NodeJS.ProcessEnv }> {
   const llm = await startLlmServer({ models: ['gen-model', 'judge-model'], latency: { meanMs: 5 } });
   servers.push(llm);
@@ -30,7 +33,7 @@ async function unjudgedRun(
   const generated = await runCli(
     [
       ...['generate', '--out', dir, '--model', 'gen-model', '--intents', 'problem_solving,educational'],
-      ...['--dialogs-per-intent', String(perIntent), '--turns', '2', '--concurrency', '2'],
+      ...['--dialogs-per-intent', String(perIntent), '--turns', '2', '--concurrency', '2', ...extra],
     ],
     env,
   );
@@ -100,4 +103,21 @@ test('judge DIR: killed with SIGKILL mid-way and run again, every record is judg
   );
   const stats = llm.stats();
   assert.equal(stats.stages.judge - stats.aborted, total, 'each record answered by the judge exactly once');
+});
+
+test('judge DIR: --temporal-address judges a run that is on an existing cluster, with a progress line as generate has', async () => {
+  const temporal = await devServer();
+  temporals.push(temporal);
+  const at = ['--temporal-address', temporal.address];
+  const { dir, llm, env } = await unjudgedRun(3, ...at);
+  // Slow enough for a progress read to find the judge mid-way, whatever the machine's load.
+  llm.configure({ latency: { meanMs: 400 } });
+  const result = await runCli(['judge', dir, '--judge-model', 'judge-model', ...at], env);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, new RegExp(`judging with \\S+\\.judge on Temporal ${temporal.address}`));
+  assert.match(result.stderr, /^judge: \d+\/6 records read, \d+ scored, \d+ failed, \d+ calls$/m);
+  assert.match(result.stdout, /judge \(judge-model\): 6 scored/);
+  assert.equal(llm.stats().stages.judge, 6);
+  assert.ok((await readDialogues(dir)).every((r) => r.judge?.model === 'judge-model'));
+  assert.ok(!existsSync(join(dir, '.temporal')), 'no embedded server started');
 });

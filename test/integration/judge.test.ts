@@ -81,7 +81,7 @@ describe('judge', () => {
       assert.ok(verdict.reason && verdict.reason.length > 0);
     }
     assert.equal(gen.stats().stages.judge, 0, 'no judge call went to the generation endpoint');
-    assert.equal(judge.stats().stages.judge, 8);
+    assert.equal(judge.stats().stages.judge, 8 + CALIBRATION_SET.length, 'and the calibration set, first');
     assert.equal(judge.stats().stages.skeleton + judge.stats().stages.responses, 0);
   });
 
@@ -93,7 +93,11 @@ describe('judge', () => {
     for (const r of run.records) histogram[r.judge!.score! - 1]!++;
     assert.deepEqual(summary.judge?.scores, histogram);
     assert.ok((summary.stageTokens?.judge?.prompt ?? 0) > 0, JSON.stringify(summary.stageTokens));
-    assert.equal(summary.llmCalls, 8 * 3, 'skeleton, responses and judge per dialogue');
+    assert.equal(
+      summary.llmCalls,
+      8 * 3 + CALIBRATION_SET.length,
+      'skeleton, responses and judge per dialogue, and the calibration',
+    );
     const mean = run.records.reduce((sum, r) => sum + r.judge!.score!, 0) / 8;
     assert.ok(
       run.stdout.includes(`judge (judge-model): 8 scored, mean ${mean.toFixed(1)} of 10`),
@@ -185,7 +189,7 @@ test('judge: --judge-sample judges the seeded sample only, on the generation end
   for (const record of run.records)
     assert.equal(record.judge !== undefined, inJudgeSample(record.id, 0.5), record.id);
   assert.ok(sampled.every((r) => r.judge?.model === 'gen-model'));
-  assert.equal(llm.stats().stages.judge, sampled.length);
+  assert.equal(llm.stats().stages.judge, sampled.length + CALIBRATION_SET.length, 'and the calibration set');
 });
 
 test('judge: a judge that refuses its key leaves dialogues unjudged, not lost, and stops being asked', async () => {
@@ -201,9 +205,11 @@ test('judge: a judge that refuses its key leaves dialogues unjudged, not lost, a
     assert.equal(record.judge?.score, undefined);
     assert.match(record.judge?.error ?? '', /^(Llm\.Auth|Judge\.Stopped)/, record.id);
   }
-  // Three failures in a row stop an intent's judge; calls already in flight (concurrency 2) may add one.
+  // Three failures in a row stop the calibration and each intent's judge; calls already in flight
+  // (concurrency 2) may add one to each.
   const asked = judge.stats().requests;
-  assert.ok(asked >= 3 && asked <= 2 * (3 + 1), `${asked} judge requests for 16 dialogues`);
+  assert.ok(asked >= 3 && asked <= 3 * (3 + 1), `${asked} judge requests for 16 dialogues`);
+  assert.equal((await readSummary(run.dir)).calibration?.auc, undefined, 'nothing scored');
   const summary = await readSummary(run.dir);
   assert.equal(summary.judge?.failed, 16);
   assert.equal(summary.judge?.judged, 0);
@@ -240,7 +246,7 @@ test('judge: --prompts DIR/judge.txt replaces the rubric the judge is sent, and 
   const run = await judgedRun(llm, 1, ['--judge', '--prompts', prompts]);
   assert.equal(run.code, 0, run.stderr);
   const sent = llm.received().filter((r) => r.stage === 'judge');
-  assert.equal(sent.length, 2);
+  assert.equal(sent.length, 2 + CALIBRATION_SET.length, 'the calibration set with the same rubric');
   for (const r of sent) {
     assert.equal(
       r.messages[0]?.content,
@@ -249,7 +255,7 @@ test('judge: --prompts DIR/judge.txt replaces the rubric the judge is sent, and 
     );
     assert.match(
       r.messages[1]?.content ?? '',
-      /^MARK-J (Problem Solving|Educational) Interaction\n\[User, turn 1\]/,
+      /^MARK-J [A-Z][a-z]+( [A-Z][a-z]+)* Interaction\n\[User, turn 1\]/,
     );
   }
   assert.ok(run.records.every((r) => r.judge?.score !== undefined));
@@ -301,7 +307,7 @@ test('judge: the client API takes the judge, its endpoint and per-stage sampling
   const out = join(await tempDir('cc-judge-api-'), 'run');
   const summary = await generator.run(out);
   assert.equal(summary.judge?.judged, 2);
-  assert.equal(judge.stats().stages.judge, 2);
+  assert.equal(judge.stats().stages.judge, 2 + CALIBRATION_SET.length, 'and the calibration set');
   assert.ok(
     llm
       .received()

@@ -12,6 +12,8 @@ import { waitFor } from '../helpers/wait';
 import { readDialogues, readFailures } from '../helpers/output';
 import { tempDir } from '../helpers/temporal';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
+import { CALIBRATION_SET } from '../../src/method/calibration';
+import type { RunSummary } from '../../src/run/schemas';
 
 let llm: LlmServer;
 before(async () => {
@@ -84,6 +86,44 @@ describe('retry failed', () => {
     const nothing = await runCli([...args, '--retry-failed'], env());
     assert.equal(nothing.code, 2, nothing.stderr);
     assert.match(nothing.stderr, /^error: --retry-failed: .*nothing to retry\n$/);
+  });
+
+  test("retry failed: a run with a judge keeps the judge's verdicts, tokens and calibration in its books after a retry", async () => {
+    const out = await tempDir('cc-retry-judge-');
+    const args = generateArgs(
+      out,
+      { dialogs: 3, turns: 1, intents: 'transaction', concurrency: 2 },
+      '--max-attempts',
+      '1',
+      '--judge',
+    );
+    // Every call of the first run fails: the calibration goes unscored, every dialogue fails.
+    llm.configure({ alwaysFail: 'serverError', faults: {}, hold: false });
+    const first = await runCli(args, env());
+    assert.equal(first.code, 1, first.stderr);
+    const before = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as RunSummary;
+    assert.equal(before.calibration?.unscored, CALIBRATION_SET.length);
+
+    llm.configure({ alwaysFail: undefined });
+    llm.resetStats();
+    const retry = await runCli([...args, '--retry-failed'], env());
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.equal(llm.stats().stages.judge, 3, 'the retried dialogues judged; no calibration again');
+    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as RunSummary;
+    assert.equal(summary.written, 3);
+    assert.equal(summary.judge?.judged, 3, JSON.stringify(summary.judge));
+    assert.ok((summary.stageTokens?.judge?.prompt ?? 0) > 0, JSON.stringify(summary.stageTokens));
+    assert.deepEqual(summary.calibration, before.calibration, 'the calibration kept');
+    assert.ok(
+      (summary.failedAttempts?.judge?.calls ?? 0) >= (before.failedAttempts?.judge?.calls ?? 0),
+      "the calibration's failed attempts kept",
+    );
+    assert.equal(
+      summary.llmCalls,
+      before.llmCalls + 3 * 3,
+      'skeleton, responses and judge per retried dialogue',
+    );
+    assert.match(retry.stdout, /judge \(test-model\): 3 scored/);
   });
 
   test('retry failed: a retry killed mid-way resumes as the same retry, and each dialogue ends written once', async () => {

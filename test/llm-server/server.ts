@@ -70,6 +70,11 @@ export interface LlmServerOptions {
   hold: boolean;
   /** The Batch API's pace and faults (batches.ts); its lines also draw `faults`. */
   batch: BatchFaults;
+  /**
+   * The judge's score for every turn of a judge request, from its messages' text (joined), instead of
+   * a random one: a test decides what the judge tells apart. @default none (random scores)
+   */
+  judgeScore?: (prompt: string) => number;
 }
 
 /** Options as given: the batch faults may be given in part. */
@@ -283,9 +288,9 @@ function response(rand: () => number, i: number, size: { min: number; max: numbe
 }
 
 /** A judge's reply: scores 3-10 per turn, a flag on a low one, so filters by score have something to cut. */
-function judgment(rand: () => number, n: number): Record<string, unknown> {
+function judgment(rand: () => number, n: number, fixed?: number): Record<string, unknown> {
   const turns = Array.from({ length: n }, () => {
-    const score = 3 + Math.floor(rand() * 8);
+    const score = fixed ?? 3 + Math.floor(rand() * 8);
     return { check: 'keeps to what the user said', flags: score < 5 ? ['forgotten_constraint'] : [], score };
   });
   return {
@@ -447,7 +452,7 @@ export async function startLlmServer(options: LlmServerSettings = {}): Promise<L
     return windowLog[0]! + windowMs - now;
   };
 
-  function content(stage: Stage, n: number, fault: Fault | undefined): string {
+  function content(stage: Stage, n: number, fault: Fault | undefined, prompt = ''): string {
     const r = prng(config.seed * 7919 + ++counter);
     let value: Record<string, unknown>;
     const count = fault === 'wrongCount' ? (n > 1 ? n - 1 : n + 1) : n;
@@ -460,7 +465,7 @@ export async function startLlmServer(options: LlmServerSettings = {}): Promise<L
     } else if (stage === 'responses') {
       value = { responses: Array.from({ length: count }, (_, i) => response(r, i, config.responseWords)) };
     } else if (stage === 'judge') {
-      value = judgment(r, count);
+      value = judgment(r, count, config.judgeScore?.(prompt));
     } else if (stage === 'topics') {
       value = { subtopics: Array.from({ length: count }, (_, i) => subtopic(r, counter, i)) };
     } else {
@@ -649,7 +654,8 @@ export async function startLlmServer(options: LlmServerSettings = {}): Promise<L
     if (fault === 'payloadTooLarge')
       return send(res, 413, errorBody('Request entity too large', 'invalid_request_error', null));
 
-    const text = content(stage, n, fault);
+    const prompt = body.messages.map((m) => (typeof m.content === 'string' ? m.content : '')).join('\n');
+    const text = content(stage, n, fault, prompt);
     const finishReason = fault === 'truncated' ? 'length' : 'stop';
     const promptTokens = body.messages.reduce(
       (s, m) => s + (typeof m.content === 'string' ? tokens(m.content) : 0),

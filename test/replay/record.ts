@@ -37,6 +37,8 @@ interface Scenario {
   during?: (client: Client, runId: string, llm: LlmServer) => Promise<void>;
   /** After the run: sets up the LLM server and runs `generate --retry-failed` on it, recording the retry too. */
   retryFailed?: (llm: LlmServer) => void;
+  /** After the run: sets up the LLM server and runs `judge DIR` on it with this judge, recording the judge too. */
+  judgeRecords?: { llm: (llm: LlmServer) => void; judge: NonNullable<GenerateOptions['run']['judge']> };
 }
 
 const retry = { maximumAttempts: 3, initialIntervalMs: 50, backoffCoefficient: 1, maximumIntervalMs: 50 };
@@ -186,6 +188,21 @@ const SCENARIOS: Record<string, Scenario> = {
     llm: (llm) =>
       llm.configure({ faults: { serverError: 0.15 }, alwaysFail: undefined, latency: { meanMs: 20 } }),
   },
+  // Recorded after a run with a judge began scoring the calibration set with it before its intents
+  // (patch judge-calibration), some calls failing (the committed recording has one calibration dialogue
+  // left unscored and one dialogue failed).
+  'judge-calibration': {
+    run: {
+      intents: ['transaction'],
+      numDialogsPerIntent: 2,
+      numTurnsPerDialog: 1,
+      concurrency: 2,
+      judge: { sample: 1 },
+      retry: { ...retry, maximumAttempts: 1 },
+    },
+    llm: (llm) =>
+      llm.configure({ faults: { serverError: 0.1 }, alwaysFail: undefined, latency: { meanMs: 10 } }),
+  },
   // Recorded after the run began asking the storage queue for its directory before any intent
   // (patch storage-check-first).
   'storage-check': {
@@ -254,6 +271,23 @@ const SCENARIOS: Record<string, Scenario> = {
         batch: { failLines: 0.3, expireBatches: 0, failValidationBatches: 0, hold: false },
       }),
   },
+  // Recorded for the consistentChatJudgeRecords workflow (`judge DIR`): a run without a judge, then
+  // its records judged afterwards with a seeded sample, some judge calls failing (kept unjudged).
+  'judge-records': {
+    run: {
+      intents: ['transaction', 'educational'],
+      numDialogsPerIntent: 3,
+      numTurnsPerDialog: 2,
+      concurrency: 2,
+      retry: { ...retry, maximumAttempts: 1 },
+    },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 10 } }),
+    judgeRecords: {
+      llm: (llm) =>
+        llm.configure({ faults: { serverError: 0.2 }, alwaysFail: undefined, latency: { meanMs: 10 } }),
+      judge: { sample: 0.8 },
+    },
+  },
   'systemic-stop': {
     run: { intents: ['emotional_support'], numDialogsPerIntent: 6, numTurnsPerDialog: 1, concurrency: 1 },
     llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 10 } }),
@@ -307,6 +341,16 @@ async function recordScenario(name: string, scenario: Scenario, llm: LlmServer, 
       });
       console.log(`${name} retry: written ${retried.summary.written}, failed ${retried.summary.failed}`);
     }
+    if (scenario.judgeRecords) {
+      scenario.judgeRecords.llm(llm);
+      const { judged } = await generate({
+        ...options,
+        run: { outDir, judge: scenario.judgeRecords.judge },
+        judgeRecords: true,
+        onStarted: ({ runId: judgeId }) => void ids.push(judgeId),
+      });
+      console.log(`${name} judge: judged ${judged?.judged}, failed ${judged?.failed}`);
+    }
 
     const dir = join(HISTORIES_DIR, name);
     await rm(dir, { recursive: true, force: true });
@@ -323,7 +367,8 @@ async function recordScenario(name: string, scenario: Scenario, llm: LlmServer, 
           workflowType: execution.type,
           history: historyToJson(history),
         };
-        // The retry's id is `<runId>.retry-<hash of failures.jsonl>`: its file is `retry.N.json`.
+        // The retry's id is `<runId>.retry-<hash of failures.jsonl>`: its file is `retry.N.json`; the
+        // judge's `<runId>.judge`: `judge.N.json`.
         const part = workflowId.slice(runId.length + 1).replace(/^retry-.*/, 'retry');
         const file = `${workflowId === runId ? 'run' : part}.${n}.json`;
         await writeFile(join(dir, file), `${JSON.stringify(recorded, null, 1)}\n`);

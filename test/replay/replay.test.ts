@@ -26,6 +26,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     WORKFLOW_TYPES.intent,
     WORKFLOW_TYPES.retry,
     WORKFLOW_TYPES.batchIntent,
+    WORKFLOW_TYPES.judgeRecords,
   ])
     assert.ok(types.has(type), `a ${type} history recorded`);
   const scenarios = new Set(histories.map((h) => h.name.split('/')[0]));
@@ -43,9 +44,11 @@ test('replay: every recorded run and intent history replays without nondetermini
     'worker-gate',
     'late-child-pause',
     'judge',
+    'judge-calibration',
     'topic-expansion',
     'storage-check',
     'retry-failed',
+    'judge-records',
     'run-files',
     'batch',
   ])

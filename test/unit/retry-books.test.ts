@@ -50,9 +50,90 @@ test('retry books: what the retry wrote joins the written, what failed again rep
     outDir: '/o',
     model: 'no-price-model',
     requested: 10,
+    written: 7,
+    failed: 3,
+    llmCalls: 14,
+    tokens: { prompt: 1400, completion: 700 },
     intents: [base],
   } as RunSummary;
   const summary = summaryOf(run, [after]);
   assert.deepEqual([summary.requested, summary.written, summary.failed, summary.llmCalls], [10, 9, 1, 19]);
   assert.equal(summary.estimatedCostUsd, undefined);
+});
+
+test("retry books: the judge's verdicts, tokens and failed attempts of a retry are added, and what only the run counted stays", () => {
+  const tally = (judged: number, score: number, failed = 0) => ({
+    judged,
+    failed,
+    scores: Array.from({ length: 10 }, (_, i) => (i === score - 1 ? judged : 0)),
+    flags: judged ? { contradiction: 1 } : {},
+  });
+  const attempts = (calls: number) => ({ calls, prompt: calls * 10, completion: calls * 5 });
+  const base = progress({
+    written: 8,
+    failed: 2,
+    llmCalls: 24,
+    tokens: { prompt: 2400, completion: 1200 },
+    stageTokens: {
+      skeleton: { prompt: 800, completion: 400 },
+      responses: { prompt: 800, completion: 400 },
+      judge: { prompt: 800, completion: 400 },
+    },
+    failedAttempts: { skeleton: attempts(1), responses: attempts(0), judge: attempts(1) },
+    judge: tally(8, 7, 1),
+  });
+  const retry = progress({
+    planned: 2,
+    written: 2,
+    llmCalls: 6,
+    tokens: { prompt: 600, completion: 300 },
+    stageTokens: {
+      skeleton: { prompt: 200, completion: 100 },
+      responses: { prompt: 200, completion: 100 },
+      judge: { prompt: 200, completion: 100 },
+    },
+    failedAttempts: { skeleton: attempts(0), responses: attempts(0), judge: attempts(2) },
+    judge: tally(2, 4),
+  });
+  const after = addRetry(base, retry, 2);
+  assert.deepEqual(after.stageTokens?.judge, { prompt: 1000, completion: 500 });
+  assert.deepEqual(after.failedAttempts?.judge, attempts(3));
+  assert.equal(after.judge?.judged, 10);
+  assert.equal(after.judge?.failed, 1);
+  assert.equal(after.judge?.scores[6], 8);
+  assert.equal(after.judge?.scores[3], 2);
+  assert.deepEqual(after.judge?.flags, { contradiction: 2 });
+
+  // The run also paid 16 calibration calls (1,000 + 500 tokens) that no intent counts.
+  const prices = { 'gen-model': { prompt: 1, completion: 2 }, 'judge-model': { prompt: 10, completion: 20 } };
+  const run = {
+    runId: 'r',
+    outDir: '/o',
+    model: 'gen-model',
+    judgeModel: 'judge-model',
+    requested: 10,
+    written: 8,
+    failed: 2,
+    llmCalls: 24 + 16,
+    tokens: { prompt: 2400 + 1000, completion: 1200 + 500 },
+    stageTokens: {
+      skeleton: { prompt: 800, completion: 400 },
+      responses: { prompt: 800, completion: 400 },
+      judge: { prompt: 800 + 1000, completion: 400 + 500 },
+    },
+    failedAttempts: { skeleton: attempts(1), responses: attempts(0), judge: attempts(1) },
+    estimatedCostUsd: 1,
+    judge: tally(8, 7, 1),
+    intents: [base],
+  } as RunSummary;
+  const summary = summaryOf(run, [after], prices);
+  assert.deepEqual([summary.written, summary.failed, summary.llmCalls], [10, 0, 24 + 16 + 6]);
+  assert.deepEqual(summary.tokens, { prompt: 3400 + 600, completion: 1700 + 300 });
+  assert.deepEqual(summary.stageTokens?.judge, { prompt: 2000, completion: 1000 });
+  assert.deepEqual(summary.failedAttempts?.judge, attempts(3));
+  assert.deepEqual(summary.failedAttempts?.skeleton, attempts(1));
+  assert.equal(summary.judge?.judged, 10);
+  // The retry's judge tokens (200 + 20 prompt, 100 + 10 completion) at the judge's price, the rest at the run's.
+  const added = (400 * 1 + 200 * 2 + 220 * 10 + 110 * 20) / 1e6;
+  assert.ok(Math.abs(summary.estimatedCostUsd! - (1 + added)) < 1e-12, String(summary.estimatedCostUsd));
 });

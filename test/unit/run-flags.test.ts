@@ -71,3 +71,12 @@ test('run flags: --batch sets mode batch, and the batch limits land under batch'
   assert.deepEqual(runFlagValues({ batchDeadline: '1.5h' }), { batch: { deadlineMs: 5_400_000 } });
   assert.throws(() => runFlagValues({ batchDeadline: 'soon' }), /--batch-deadline: must be a duration/);
 });
+
+test('run flags: --no-calibrate sets judge.calibrate false when given, and nothing when not', () => {
+  // commander reads a `--no-…` option as true when absent and false when given.
+  assert.deepEqual(runFlagValues({ calibrate: false }), { judge: { calibrate: false } });
+  assert.deepEqual(runFlagValues({ calibrate: true }), {});
+  assert.equal(flagOf('judge.calibrate'), '--no-calibrate');
+  assert.ok(runInputSchema.safeParse(withValue('judge.calibrate', false)).success);
+  assert.ok(!runInputSchema.safeParse(withValue('judge.calibrate', 'no')).success);
+});
