@@ -8,6 +8,7 @@
  * `npm run soak -- --minutes 60 --kill-every 180` (defaults); `--dialogs-per-intent N` sizes the run
  * (default: about what the minutes produce at this endpoint's pace).
  */
+import { createWriteStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -35,6 +36,8 @@ const FAULTS = {
   stall: 0.005,
 };
 const ACTIONS = ['worker', 'server', 'pause'] as const;
+/** No new record for this long (pauses and kills take well under it) ends the soak as failed. */
+const STALL_MS = 10 * 60_000;
 
 interface Sample {
   minute: number;
@@ -70,12 +73,17 @@ async function main(): Promise<void> {
   });
   let server = await startDevServer(files);
   const port = Number(server.address.split(':')[1]);
-  const startWorker = () =>
-    spawnCli(['worker', '--task-queue', 'soak', '--out-root', root], {
+  // Its stderr is kept, for a run that stops making progress (`worker.log` beside the output).
+  const workerLog = createWriteStream(join(root, 'worker.log'), { flags: 'a' });
+  const startWorker = () => {
+    const started = spawnCli(['worker', '--task-queue', 'soak', '--out-root', root], {
       TEMPORAL_ADDRESS: server.address,
       OPENAI_API_KEY: API_KEY,
       OPENAI_BASE_URL: llm.url,
     });
+    started.child.stderr!.pipe(workerLog, { end: false });
+    return started;
+  };
   let worker = startWorker();
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
@@ -95,8 +103,15 @@ async function main(): Promise<void> {
   });
   const started = Date.now();
   const samples: Sample[] = [];
+  let progressAt = Date.now();
   const sample = async () => {
     const lines = await countLines(join(outDir, 'dialogs.jsonl'));
+    if (lines !== samples.at(-1)?.lines) progressAt = Date.now();
+    // A soak that stops making progress has found something: stop with where to look.
+    if (Date.now() - progressAt > STALL_MS)
+      throw new Error(
+        `no dialogue written for ${STALL_MS / 60_000} minutes at ${lines}: see ${join(root, 'worker.log')} and the server at ${server.address}`,
+      );
     samples.push({ minute: (Date.now() - started) / 60_000, lines, dbBytes: await dbBytes(files.dbFile) });
     const s = samples.at(-1)!;
     console.log(
