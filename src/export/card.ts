@@ -178,10 +178,32 @@ export function metricsSection(summary: MetricsSummary): string[] {
   ];
 }
 
-export function datasetCard(facts: CardFacts): string {
-  const filtered = facts.filtered ?? [];
-  const removed = filtered.reduce((sum, f) => sum + f.removed, 0);
-  const header = {
+/** Columns of the `hf` rows, and how to load them: the same in every card. */
+const COLUMNS_AND_LOADING = [
+  '## Columns',
+  '',
+  '| column | type | content |',
+  '|---|---|---|',
+  '| `id` | string | `<runId>.<intent>.<index>`, unique |',
+  '| `messages` | list of {`role`, `content`} | the dialogue (`system` first when given, then `user` and `assistant` alternating) |',
+  '| `category` | string | the core-topic label the model wrote |',
+  '| `intent` | string | interaction intent |',
+  '| `info_flow` | string | information flow the user side follows |',
+  '| `topic` | string | the topic seed of the plan |',
+  '| `model` | string | the model that wrote the dialogue |',
+  '',
+  '## Loading',
+  '',
+  '```python',
+  'from datasets import load_dataset',
+  'ds = load_dataset("path/to/this/directory", split="train")',
+  '```',
+  '',
+];
+
+/** The Hub's YAML header: licence, language, task, size and where the rows are. */
+function cardHeader(facts: CardFacts) {
+  return {
     license: facts.license,
     language: facts.language,
     task_categories: ['text-generation'],
@@ -190,23 +212,18 @@ export function datasetCard(facts: CardFacts): string {
     pretty_name: facts.run ? `ConsistentChat run ${facts.run.runId}` : 'ConsistentChat dialogues',
     configs: [{ config_name: 'default', data_files: [{ split: 'train', path: 'data/train-*' }] }],
   };
-  const settings = facts.run
-    ? Object.entries(facts.run.input)
-        .filter(([k]) => !PRIVATE_INPUT_FIELDS.has(k) && !METHOD_FIELDS.has(k))
-        .map(([k, v]) => `| \`${k}\` | ${settingValue(v)} |`)
-    : [];
+}
+
+/** The facts table: generator, model, run, rows, and what the export left out. */
+function factsSection(facts: CardFacts): string[] {
+  const filtered = facts.filtered ?? [];
+  const removed = filtered.reduce((sum, f) => sum + f.removed, 0);
   const extraRunFacts = facts.run
     ? Object.entries(facts.run)
         .filter(([k]) => !['input', 'runId', 'createdAt'].includes(k))
         .map(([k, v]) => `| \`${k}\` | ${settingValue(v)} |`)
     : [];
-  const body = [
-    `# ${header.pretty_name}`,
-    '',
-    `Multi-turn dialogues generated with consistent-chat ${facts.generatorVersion} following the ConsistentChat`,
-    'method (skeleton-guided dialogues, arXiv 2506.03558): each dialogue has an interaction intent and an',
-    'information flow; the user queries were written first, then one assistant response per query.',
-    '',
+  return [
     '## Facts',
     '',
     '| fact | value |',
@@ -226,28 +243,40 @@ export function datasetCard(facts: CardFacts): string {
       : '| rows removed by metric filters | none (exported without --filter) |',
     ...extraRunFacts,
     '',
-    ...(settings.length
-      ? ['## Generation settings (run.json)', '', '| setting | value |', '|---|---|', ...settings, '']
-      : []),
-    ...(facts.run ? methodSection(facts.run.input, facts.perIntent, facts.run.methodHash) : []),
-    ...(filtered.length
-      ? [
-          '## Filters',
-          '',
-          'Applied in this order, before de-duplication; each removed the rows that failed it among those the',
-          'filters above it kept. A metric with no value (nothing to measure) passes; a judge filter removes',
-          'rows without a score. The removed ids are in',
-          '`filtered.jsonl` beside this card.',
-          '',
-          '| filter | rows removed |',
-          '|---|---:|',
-          ...filtered.map((f) => `| \`${cell(f.filter)}\` | ${f.removed} |`),
-          '',
-        ]
-      : []),
-    ...(facts.metrics ? metricsSection(facts.metrics) : []),
-    ...(facts.quality ? qualitySection(facts.quality, facts.rows) : []),
-    ...(facts.calibration ? calibrationSection(facts.calibration) : []),
+  ];
+}
+
+/** The run's input as run.json has it, less what is private and the method (its own section). */
+function settingsSection(run: CardFacts['run']): string[] {
+  const settings = run
+    ? Object.entries(run.input)
+        .filter(([k]) => !PRIVATE_INPUT_FIELDS.has(k) && !METHOD_FIELDS.has(k))
+        .map(([k, v]) => `| \`${k}\` | ${settingValue(v)} |`)
+    : [];
+  return settings.length
+    ? ['## Generation settings (run.json)', '', '| setting | value |', '|---|---|', ...settings, '']
+    : [];
+}
+
+function filtersSection(filtered: NonNullable<CardFacts['filtered']>): string[] {
+  if (!filtered.length) return [];
+  return [
+    '## Filters',
+    '',
+    'Applied in this order, before de-duplication; each removed the rows that failed it among those the',
+    'filters above it kept. A metric with no value (nothing to measure) passes; a judge filter removes',
+    'rows without a score. The removed ids are in',
+    '`filtered.jsonl` beside this card.',
+    '',
+    '| filter | rows removed |',
+    '|---|---:|',
+    ...filtered.map((f) => `| \`${cell(f.filter)}\` | ${f.removed} |`),
+    '',
+  ];
+}
+
+function countSections(facts: CardFacts): string[] {
+  return [
     '## Dialogues per intent',
     '',
     countTable('intent', facts.perIntent),
@@ -260,25 +289,27 @@ export function datasetCard(facts: CardFacts): string {
     '',
     countTable('intent / information flow', facts.perIntentFlow),
     '',
-    '## Columns',
+  ];
+}
+
+export function datasetCard(facts: CardFacts): string {
+  const header = cardHeader(facts);
+  const body = [
+    `# ${header.pretty_name}`,
     '',
-    '| column | type | content |',
-    '|---|---|---|',
-    '| `id` | string | `<runId>.<intent>.<index>`, unique |',
-    '| `messages` | list of {`role`, `content`} | the dialogue (`system` first when given, then `user` and `assistant` alternating) |',
-    '| `category` | string | the core-topic label the model wrote |',
-    '| `intent` | string | interaction intent |',
-    '| `info_flow` | string | information flow the user side follows |',
-    '| `topic` | string | the topic seed of the plan |',
-    '| `model` | string | the model that wrote the dialogue |',
+    `Multi-turn dialogues generated with consistent-chat ${facts.generatorVersion} following the ConsistentChat`,
+    'method (skeleton-guided dialogues, arXiv 2506.03558): each dialogue has an interaction intent and an',
+    'information flow; the user queries were written first, then one assistant response per query.',
     '',
-    '## Loading',
-    '',
-    '```python',
-    'from datasets import load_dataset',
-    'ds = load_dataset("path/to/this/directory", split="train")',
-    '```',
-    '',
+    ...factsSection(facts),
+    ...settingsSection(facts.run),
+    ...(facts.run ? methodSection(facts.run.input, facts.perIntent, facts.run.methodHash) : []),
+    ...filtersSection(facts.filtered ?? []),
+    ...(facts.metrics ? metricsSection(facts.metrics) : []),
+    ...(facts.quality ? qualitySection(facts.quality, facts.rows) : []),
+    ...(facts.calibration ? calibrationSection(facts.calibration) : []),
+    ...countSections(facts),
+    ...COLUMNS_AND_LOADING,
   ];
   return `---\n${stringify(header)}---\n\n${body.join('\n')}`;
 }
