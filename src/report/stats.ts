@@ -20,6 +20,7 @@ import {
   readFailureLines,
   readRunFile,
   type RunFileInfo,
+  type StoredDialogueRecord,
 } from '../export/records';
 
 /** The paper's dataset means, for the histograms' marks: the bands of src/method/metrics.ts. */
@@ -170,6 +171,78 @@ async function readSummary(dir: string): Promise<SummaryFile | undefined> {
   return parsed.success ? parsed.data : undefined;
 }
 
+/** A histogram of word counts, with their mean. */
+class WordHistogram {
+  private readonly counts = new Map<number, number>();
+  private sum = 0;
+  private n = 0;
+  add(words: number): void {
+    bump(this.counts, words);
+    this.sum += words;
+    this.n++;
+  }
+  summary() {
+    return { counts: sorted(this.counts), mean: this.n ? this.sum / this.n : 0, total: this.n };
+  }
+}
+
+/** Exact and near duplicates among whole dialogues and among single queries, with up to 20 examples. */
+class DuplicateTally {
+  private readonly maxIndexed: number;
+  private readonly dialogueIndex: DuplicateIndex;
+  private readonly queryIndex: DuplicateIndex;
+  readonly result: ReportStats['duplicates'];
+
+  constructor(dedup: Partial<DedupOptions>) {
+    const options = { maxIndexed: REPORT_INDEX_CAP, ...dedup };
+    this.maxIndexed = options.maxIndexed;
+    this.dialogueIndex = new DuplicateIndex(options);
+    this.queryIndex = new DuplicateIndex(options);
+    this.result = {
+      threshold: this.dialogueIndex.options.threshold,
+      indexCap: undefined,
+      dialogues: { exact: 0, near: 0 },
+      queries: { exact: 0, near: 0 },
+      examples: [],
+    };
+  }
+
+  /** The query at `turn` of dialogue `id`. */
+  addQuery(id: string, turn: number, text: string): void {
+    const match = this.queryIndex.add(`${id}#${turn}`, text);
+    if (match) this.result.queries[match.kind]++;
+  }
+
+  addDialogue(record: StoredDialogueRecord): void {
+    const match = this.dialogueIndex.add(record.id, dialogueText(record.conversation));
+    if (!match) return;
+    this.result.dialogues[match.kind]++;
+    if (this.result.examples.length < 20) this.result.examples.push({ id: record.id, ...match });
+  }
+
+  finish(): ReportStats['duplicates'] {
+    if (this.dialogueIndex.saturated || this.queryIndex.saturated) this.result.indexCap = this.maxIndexed;
+    return this.result;
+  }
+}
+
+/** failures.jsonl counted by failure type and stage. */
+async function failureCounts(dir: string): Promise<ReportStats['failures']> {
+  const byTypeStage = new Map<string, number>();
+  let total = 0;
+  for await (const failure of readFailureLines(dir)) {
+    total++;
+    bump(byTypeStage, `${failure.type}\u0000${failure.stage}`);
+  }
+  return {
+    total,
+    byTypeStage: [...byTypeStage.entries()].map(([k, v]) => {
+      const [type, stage] = k.split('\u0000') as [string, string];
+      return [type, stage, v];
+    }),
+  };
+}
+
 export async function collectStats(dir: string, dedup: Partial<DedupOptions> = {}): Promise<ReportStats> {
   await checkRunDir(dir);
   const run = await readRunFile(dir);
@@ -177,26 +250,13 @@ export async function collectStats(dir: string, dedup: Partial<DedupOptions> = {
   const intentFlow = new Map<string, number>();
   const topics = new Map<string, Set<string>>();
   const turns = new Map<number, number>();
-  const queryWords = new Map<number, number>();
-  const responseWords = new Map<number, number>();
+  const queryWords = new WordHistogram();
+  const responseWords = new WordHistogram();
   const models = new Set<string>();
-  const options = { maxIndexed: REPORT_INDEX_CAP, ...dedup };
-  const dialogueIndex = new DuplicateIndex(options);
-  const queryIndex = new DuplicateIndex(options);
-  const duplicates = {
-    threshold: dialogueIndex.options.threshold,
-    indexCap: undefined as number | undefined,
-    dialogues: { exact: 0, near: 0 },
-    queries: { exact: 0, near: 0 },
-    examples: [] as DuplicateExample[],
-  };
-  let dialogues = 0;
-  let querySum = 0;
-  let queryN = 0;
-  let responseSum = 0;
-  let responseN = 0;
+  const duplicates = new DuplicateTally(dedup);
   const metrics = new MetricsAccumulator();
   const quality = new QualityAccumulator();
+  let dialogues = 0;
 
   for await (const record of readDialogueRecords(dir)) {
     dialogues++;
@@ -211,31 +271,11 @@ export async function collectStats(dir: string, dedup: Partial<DedupOptions> = {
     bump(turns, record.conversation.length / 2);
     record.conversation.forEach((turn, i) => {
       const words = wordCount(turn.value);
-      if (turn.role === 'user') {
-        bump(queryWords, words);
-        querySum += words;
-        queryN++;
-        const match = queryIndex.add(`${record.id}#${i / 2}`, turn.value);
-        if (match) duplicates.queries[match.kind]++;
-      } else {
-        bump(responseWords, words);
-        responseSum += words;
-        responseN++;
-      }
+      if (turn.role !== 'user') return responseWords.add(words);
+      queryWords.add(words);
+      duplicates.addQuery(record.id, i / 2, turn.value);
     });
-    const match = dialogueIndex.add(record.id, dialogueText(record.conversation));
-    if (match) {
-      duplicates.dialogues[match.kind]++;
-      if (duplicates.examples.length < 20) duplicates.examples.push({ id: record.id, ...match });
-    }
-  }
-
-  if (dialogueIndex.saturated || queryIndex.saturated) duplicates.indexCap = options.maxIndexed;
-  const failures = new Map<string, number>();
-  let failureTotal = 0;
-  for await (const failure of readFailureLines(dir)) {
-    failureTotal++;
-    bump(failures, `${failure.type}\u0000${failure.stage}`);
+    duplicates.addDialogue(record);
   }
 
   return {
@@ -250,21 +290,11 @@ export async function collectStats(dir: string, dedup: Partial<DedupOptions> = {
       return { intent, used: used.size, available: available.get(intent) };
     }),
     turns: sorted(turns),
-    queryWords: { counts: sorted(queryWords), mean: queryN ? querySum / queryN : 0, total: queryN },
-    responseWords: {
-      counts: sorted(responseWords),
-      mean: responseN ? responseSum / responseN : 0,
-      total: responseN,
-    },
+    queryWords: queryWords.summary(),
+    responseWords: responseWords.summary(),
     tokens: await readSummary(dir),
-    failures: {
-      total: failureTotal,
-      byTypeStage: [...failures.entries()].map(([k, v]) => {
-        const [type, stage] = k.split('\u0000') as [string, string];
-        return [type, stage, v];
-      }),
-    },
-    duplicates,
+    failures: await failureCounts(dir),
+    duplicates: duplicates.finish(),
     run,
     metrics: metrics.summary(),
     quality: quality.summary(),
