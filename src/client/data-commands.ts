@@ -20,6 +20,36 @@ export function thresholdFlag(raw: string | undefined): number | undefined {
 }
 
 export function addDataCommands(program: Command): void {
+  addExportCommand(program);
+  program
+    .command('report')
+    .description(
+      'write DIR/report.html (charts of coverage, lengths, tokens, failures, duplicates) and print the figures',
+    )
+    .argument('<dir>', 'output directory of the run (holds dialogs.jsonl)')
+    .option('--near-threshold <t>', 'MinHash Jaccard similarity for near-duplicates, (0, 1] (default 0.8)')
+    .action(async (dir: string, opts: { nearThreshold?: string }) => {
+      const threshold = thresholdFlag(opts.nearThreshold);
+      const { formatReportTable, writeReport } = await import('../report/report.js');
+      const { path, stats } = await writeReport(dir, threshold === undefined ? {} : { threshold });
+      process.stdout.write(`${formatReportTable(stats)}\nwrote ${relative(process.cwd(), path) || path}\n`);
+    });
+}
+
+interface ExportFlags {
+  format: ExportFormat;
+  out?: string;
+  system?: string;
+  dedup?: boolean;
+  nearThreshold?: string;
+  filter: string[];
+  minScore?: string;
+  maxFlags?: string;
+  license?: string;
+  language?: string;
+}
+
+function addExportCommand(program: Command): void {
   program
     .command('export')
     .description(
@@ -47,69 +77,41 @@ export function addDataCommands(program: Command): void {
     )
     .option('--license <id>', 'licence id in the dataset card (hf; default "unknown")')
     .option('--language <codes>', 'comma-separated language codes in the dataset card (hf; default "en")')
-    .action(
-      async (
-        dir: string,
-        opts: {
-          format: ExportFormat;
-          out?: string;
-          system?: string;
-          dedup?: boolean;
-          nearThreshold?: string;
-          filter: string[];
-          minScore?: string;
-          maxFlags?: string;
-          license?: string;
-          language?: string;
-        },
-      ) => {
-        const threshold = thresholdFlag(opts.nearThreshold);
-        const filters = [
-          ...opts.filter.map(parseMetricFilter),
-          ...judgeFilters(
-            wholeFlag('--min-score', opts.minScore, 1, 10),
-            wholeFlag('--max-flags', opts.maxFlags, 0, 5),
-          ),
-        ];
-        // Loaded here: Arrow and Parquet take a tenth of a second that other commands need not pay.
-        const { exportDataset } = await import('../export/export.js');
-        const result = await exportDataset({
-          dir,
-          format: opts.format,
-          out: opts.out,
-          system: opts.system,
-          dedup: opts.dedup === true,
-          dedupOptions: threshold === undefined ? undefined : { threshold },
-          filters,
-          license: opts.license,
-          language: opts.language?.split(',').map((s) => s.trim()),
-        });
-        const shown = relative(process.cwd(), result.outDir) || '.';
-        const dropped = opts.dedup
-          ? `, ${result.duplicates.exact} exact and ${result.duplicates.near} near duplicates left out`
-          : '';
-        const removed = result.filtered.map((f) => `  filter ${f.filter}: ${f.removed} removed\n`).join('');
-        process.stdout.write(
-          `exported ${result.written} of ${result.read} dialogues as ${opts.format} to ${shown}${dropped}\n` +
-            removed +
-            result.files.map((f) => `  ${f}\n`).join(''),
-        );
-      },
-    );
+    .action(runExport);
+}
 
-  program
-    .command('report')
-    .description(
-      'write DIR/report.html (charts of coverage, lengths, tokens, failures, duplicates) and print the figures',
-    )
-    .argument('<dir>', 'output directory of the run (holds dialogs.jsonl)')
-    .option('--near-threshold <t>', 'MinHash Jaccard similarity for near-duplicates, (0, 1] (default 0.8)')
-    .action(async (dir: string, opts: { nearThreshold?: string }) => {
-      const threshold = thresholdFlag(opts.nearThreshold);
-      const { formatReportTable, writeReport } = await import('../report/report.js');
-      const { path, stats } = await writeReport(dir, threshold === undefined ? {} : { threshold });
-      process.stdout.write(`${formatReportTable(stats)}\nwrote ${relative(process.cwd(), path) || path}\n`);
-    });
+async function runExport(dir: string, opts: ExportFlags): Promise<void> {
+  const threshold = thresholdFlag(opts.nearThreshold);
+  const filters = [
+    ...opts.filter.map(parseMetricFilter),
+    ...judgeFilters(
+      wholeFlag('--min-score', opts.minScore, 1, 10),
+      wholeFlag('--max-flags', opts.maxFlags, 0, 5),
+    ),
+  ];
+  // Loaded here: Arrow and Parquet take a tenth of a second that other commands need not pay.
+  const { exportDataset } = await import('../export/export.js');
+  const result = await exportDataset({
+    dir,
+    format: opts.format,
+    out: opts.out,
+    system: opts.system,
+    dedup: opts.dedup === true,
+    dedupOptions: threshold === undefined ? undefined : { threshold },
+    filters,
+    license: opts.license,
+    language: opts.language?.split(',').map((s) => s.trim()),
+  });
+  const shown = relative(process.cwd(), result.outDir) || '.';
+  const dropped = opts.dedup
+    ? `, ${result.duplicates.exact} exact and ${result.duplicates.near} near duplicates left out`
+    : '';
+  const removed = result.filtered.map((f) => `  filter ${f.filter}: ${f.removed} removed\n`).join('');
+  process.stdout.write(
+    `exported ${result.written} of ${result.read} dialogues as ${opts.format} to ${shown}${dropped}\n` +
+      removed +
+      result.files.map((f) => `  ${f}\n`).join(''),
+  );
 }
 
 /** A whole-number flag within bounds, or undefined when not given; the error names the flag. */
