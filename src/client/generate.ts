@@ -243,12 +243,15 @@ const PLAN_FIELDS = [
   'expand',
 ] as const;
 
+type RunMethodOptions = { keepRecordedMethod?: boolean; onWarning?: (message: string) => void };
+type ResolvedRunInput = { config: RunConfig; resumed: boolean; record: RunMethodRecord };
+
 /** Resolves the run's input: an earlier run in the directory wins for what was not given now. */
 export async function resolveRunInput(
   options: GenerateOptions['run'],
   dir: string,
-  method: { keepRecordedMethod?: boolean; onWarning?: (message: string) => void } = {},
-): Promise<{ config: RunConfig; resumed: boolean; record: RunMethodRecord }> {
+  method: RunMethodOptions = {},
+): Promise<ResolvedRunInput> {
   const runFile = join(dir, OUTPUT_FILES.run);
   let previous: RunFile | undefined;
   try {
@@ -259,40 +262,54 @@ export async function resolveRunInput(
     }
   }
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  if (previous && (!given.runId || given.runId === previous.runId)) {
-    checkResumable(previous, dir);
-    checkRecordedMethod(previous, given, dir, method);
-    // A run finishes with the taxonomy and prompts it started with: the recorded ones, never new ones.
-    delete given.taxonomy;
-    delete given.prompts;
-    for (const field of PLAN_FIELDS) {
-      if (
-        given[field] !== undefined &&
-        JSON.stringify(given[field]) !== JSON.stringify(previous.input[field])
-      ) {
-        throw new ConfigError(
-          flagOf(field),
-          `${JSON.stringify(given[field])} differs from the run ${previous.runId} already in ${dir} (${JSON.stringify(previous.input[field])}); use another --out or the same value`,
-        );
-      }
+  if (previous && (!given.runId || given.runId === previous.runId))
+    return resumedRunInput(previous, given, dir, method);
+  return newRunInput(given, dir);
+}
+
+/** The input of the run `run.json` recorded, with what was given now where the run allows a change. */
+async function resumedRunInput(
+  previous: RunFile,
+  given: Record<string, unknown>,
+  dir: string,
+  method: RunMethodOptions,
+): Promise<ResolvedRunInput> {
+  checkResumable(previous, dir);
+  checkRecordedMethod(previous, given, dir, method);
+  // A run finishes with the taxonomy and prompts it started with: the recorded ones, never new ones.
+  delete given.taxonomy;
+  delete given.prompts;
+  for (const field of PLAN_FIELDS) {
+    if (
+      given[field] !== undefined &&
+      JSON.stringify(given[field]) !== JSON.stringify(previous.input[field])
+    ) {
+      throw new ConfigError(
+        flagOf(field),
+        `${JSON.stringify(given[field])} differs from the run ${previous.runId} already in ${dir} (${JSON.stringify(previous.input[field])}); use another --out or the same value`,
+      );
     }
-    const parsed = runInputSchema.safeParse({
-      ...previous.input,
-      ...given,
-      outDir: dir,
-      runId: previous.runId,
-    });
-    if (!parsed.success) throw zodToConfigError(parsed.error);
-    const { taxonomy, prompts } = parsed.data;
-    // Copies deleted by hand come back: they are how the run's method is read and reused.
-    if (taxonomy && prompts && previous.methodHash && !existsSync(join(dir, METHOD_COPIES.taxonomy)))
-      await writeMethodCopies(dir, taxonomy, prompts, previous.methodHash);
-    return {
-      config: parsed.data,
-      resumed: true,
-      record: { packageVersion: previous.packageVersion, methodHash: previous.methodHash },
-    };
   }
+  const parsed = runInputSchema.safeParse({
+    ...previous.input,
+    ...given,
+    outDir: dir,
+    runId: previous.runId,
+  });
+  if (!parsed.success) throw zodToConfigError(parsed.error);
+  const { taxonomy, prompts } = parsed.data;
+  // Copies deleted by hand come back: they are how the run's method is read and reused.
+  if (taxonomy && prompts && previous.methodHash && !existsSync(join(dir, METHOD_COPIES.taxonomy)))
+    await writeMethodCopies(dir, taxonomy, prompts, previous.methodHash);
+  return {
+    config: parsed.data,
+    resumed: true,
+    record: { packageVersion: previous.packageVersion, methodHash: previous.methodHash },
+  };
+}
+
+/** A new run's input: the built-in method and defaults under what was given. */
+function newRunInput(given: Record<string, unknown>, dir: string): ResolvedRunInput {
   if (!given.model) throw new ConfigError('--model', 'no model given: pass --model or set OPENAI_MODEL');
   // The run carries its taxonomy and templates in its input (the built-in ones unless given), so the
   // plan and prompts it starts with are the ones it finishes with, whatever package version runs it.
