@@ -13,12 +13,11 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { startDevServer } from '../src/client/dev-server';
 import { INTENT_IDS } from '../src/method/intents';
 import { pauseSignal, resumeSignal } from '../src/run/messages';
 import type { RunInput, RunSummary } from '../src/run/schemas';
 import { WORKFLOW_TYPES } from '../src/shared/constants';
-import { spawnCli } from '../test/helpers/cli';
+import { countLines, spawnWorker, startRestartableServer } from '../test/helpers/crash';
 import { tempDir } from '../test/helpers/temporal';
 import { sleep, waitFor } from '../test/helpers/wait';
 import { startLlmServer, type LlmServer } from '../test/llm-server/server';
@@ -61,29 +60,22 @@ async function main(): Promise<void> {
   );
   const root = await tempDir('cc-soak-');
   const outDir = join(root, 'out');
-  const files = {
-    dbFile: join(root, 'temporal.db'),
-    stateFile: join(root, 's.json'),
-    logFile: join(root, 't.log'),
-  };
   const llm = await startLlmServer({
     apiKey: API_KEY,
     latency: { meanMs: 1_000, jitter: 0.5, tokensPerSecond: 400 },
     faults: FAULTS,
   });
-  let server = await startDevServer(files);
-  const port = Number(server.address.split(':')[1]);
+  const server = await startRestartableServer(root);
   // Its stderr is kept, for a run that stops making progress (`worker.log` beside the output).
   const workerLog = createWriteStream(join(root, 'worker.log'), { flags: 'a' });
-  const startWorker = () => {
-    const started = spawnCli(['worker', '--task-queue', 'soak', '--out-root', root], {
-      TEMPORAL_ADDRESS: server.address,
-      OPENAI_API_KEY: API_KEY,
-      OPENAI_BASE_URL: llm.url,
+  const startWorker = () =>
+    spawnWorker({
+      address: server.address,
+      taskQueue: 'soak',
+      outRoot: root,
+      llm: { url: llm.url, apiKey: API_KEY },
+      log: workerLog,
     });
-    started.child.stderr!.pipe(workerLog, { end: false });
-    return started;
-  };
   let worker = startWorker();
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection });
@@ -112,7 +104,7 @@ async function main(): Promise<void> {
       throw new Error(
         `no dialogue written for ${STALL_MS / 60_000} minutes at ${lines}: see ${join(root, 'worker.log')} and the server at ${server.address}`,
       );
-    samples.push({ minute: (Date.now() - started) / 60_000, lines, dbBytes: await dbBytes(files.dbFile) });
+    samples.push({ minute: (Date.now() - started) / 60_000, lines, dbBytes: await dbBytes(server.dbFile) });
     const s = samples.at(-1)!;
     console.log(
       `${s.minute.toFixed(1)} min: ${lines} written, server db ${(s.dbBytes / 1e6).toFixed(1)} MB (${lines > 0 ? (((s.dbBytes / lines) * 1e3) / 1e6).toFixed(2) : '?'} MB per 1,000)`,
@@ -147,9 +139,7 @@ async function main(): Promise<void> {
       // kill, and of calls the worker started while the server was down.
       const running = await runningLlmActivities(client, runId);
       const requests = llm.stats().requests;
-      process.kill(server.pid, 'SIGKILL');
-      await sleep(2_000);
-      server = await startDevServer({ ...files, port });
+      await server.killAndRestart();
       await waitFor(
         async () => (await runningLlmActivities(client, runId).catch(() => -1)) >= 0,
         120_000,
@@ -235,13 +225,6 @@ async function check(
     kills: lostAtKills.length,
     faults,
   };
-}
-
-async function countLines(file: string): Promise<number> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  let n = 0;
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
-  return n;
 }
 
 /** The SQLite file and its write-ahead log. */

@@ -84,6 +84,7 @@ import { methodHash, sameContent, writeMethodCopies, METHOD_COPIES } from './met
 import { packageVersion } from './version';
 import semver from 'semver';
 import { OLDEST_RESUMABLE_VERSION } from '../workflows/patches';
+import { pollUntilStopped, type Poller } from './poll';
 import { Resources } from './resources';
 import { createWorkers } from './workers';
 import { SUMMARY_FILE } from '../report/stats';
@@ -535,8 +536,7 @@ function pollProgress(
   client: Client,
   runId: string,
   options: GenerateOptions,
-): { stop(): Promise<void>; warnCalibration(c: JudgeCalibration): void } {
-  let done = false;
+): Poller & { warnCalibration(c: JudgeCalibration): void } {
   let calibrationWarned = false;
   // Said once, as soon as the judge is calibrated: before the run pays for judging every dialogue.
   const warnCalibration = (c: JudgeCalibration) => {
@@ -544,7 +544,6 @@ function pollProgress(
     calibrationWarned = true;
     options.onWarning?.(calibrationWarning(c));
   };
-  let wake = () => {};
   const storageWarnings = new Set<string>();
   let storageCheckedAt = 0;
   const ages = new ReportAges();
@@ -561,35 +560,18 @@ function pollProgress(
       storageWarnings.add(key);
     }
   };
-  const loop = (async () => {
-    while (!done && options.onProgress) {
-      try {
+  const onProgress = options.onProgress;
+  const poller = onProgress
+    ? pollUntilStopped(options.progressIntervalMs ?? 1_000, async () => {
+        // A read fails while the run is completing; the next tick or the result says.
         const progress = await readProgress(client, runId, ages);
-        options.onProgress(progress);
+        onProgress(progress);
         if (progress.calibration) warnCalibration(progress.calibration);
         if (options.onWarning && Date.now() - storageCheckedAt >= STORAGE_CHECK_INTERVAL_MS)
           await warnStorage(progress, options.onWarning);
-      } catch {
-        // the run may be completing; the next tick or the result will say
-      }
-      if (done) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.progressIntervalMs ?? 1_000);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  })();
-  return {
-    stop: () => {
-      done = true;
-      wake();
-      return loop;
-    },
-    warnCalibration,
-  };
+      })
+    : { stop: () => Promise.resolve() };
+  return { stop: () => poller.stop(), warnCalibration };
 }
 
 /** Checks the Temporal settings' shape, so a typo is one line instead of a retried connection. */

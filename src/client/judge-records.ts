@@ -16,6 +16,7 @@ import type { JudgeRecordsInput, JudgeRecordsSummary } from '../workflows/judge-
 import type { RunSummary } from '../run/schemas';
 import { judgeRecordsProgressQuery } from '../run/messages';
 import type { Acquired, GenerateOptions, GenerateResult, Prepared, StartState } from './generate';
+import { pollUntilStopped, type Poller } from './poll';
 
 /** The command's books beside the run's own summary.json (whose numbers are the run's). */
 export const JUDGE_SUMMARY_FILE = 'judge-summary.json';
@@ -89,38 +90,14 @@ async function checkRunCompleted(client: Client, runId: string): Promise<void> {
 }
 
 /** Reads the judge workflow's books every `progressIntervalMs` for `onJudgeProgress`, until `stop`. */
-function pollJudgeProgress(
-  client: Client,
-  workflowId: string,
-  options: GenerateOptions,
-): { stop(): Promise<void> } {
+function pollJudgeProgress(client: Client, workflowId: string, options: GenerateOptions): Poller {
   const report = options.onJudgeProgress;
-  let done = report === undefined;
-  let wake = () => {};
-  const loop = (async () => {
-    while (!done) {
-      // A handle without a run id follows the workflow across continue-as-new.
-      await client.workflow
-        .getHandle(workflowId)
-        .query(judgeRecordsProgressQuery)
-        .then(report, () => undefined); // between two runs, or finishing: the next read or the result says
-      if (done) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.progressIntervalMs ?? 1_000);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  })();
-  return {
-    stop: () => {
-      done = true;
-      wake();
-      return loop;
-    },
-  };
+  if (report === undefined) return { stop: () => Promise.resolve() };
+  return pollUntilStopped(options.progressIntervalMs ?? 1_000, async () => {
+    // A handle without a run id follows the workflow across continue-as-new. Between two runs, or
+    // finishing, a read fails: the next read or the result says.
+    report(await client.workflow.getHandle(workflowId).query(judgeRecordsProgressQuery));
+  });
 }
 
 /** The workflow's result, or an error when the caller stops waiting or a worker stops first. */

@@ -17,6 +17,7 @@ import { assertDataset, readDialogues } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
 import { startDevServer } from '../../src/client/dev-server';
 import { waitFor } from '../helpers/wait';
+import { countLines, spawnWorker, startRestartableServer } from '../helpers/crash';
 import { INTENT_IDS } from '../../src/method/intents';
 import { CALIBRATION_SET } from '../../src/method/calibration';
 
@@ -29,14 +30,6 @@ before(async () => {
 after(async () => {
   await llm?.close();
 });
-
-async function countLines(file: string): Promise<number> {
-  try {
-    return (await readFile(file, 'utf8')).split('\n').filter(Boolean).length;
-  } catch {
-    return 0;
-  }
-}
 
 const LLM_ACTIVITIES = new Set(['generateSkeleton', 'generateResponses', 'judgeDialogue']);
 const EventType = proto.api.enums.v1.EventType;
@@ -84,13 +77,7 @@ async function llmConnectionsClosed(): Promise<void> {
 }
 
 function startWorker(address: string, taskQueue: string) {
-  return spawnCli(
-    ['worker', '--temporal-address', address, '--task-queue', taskQueue, '--out-root', tmpdir()],
-    {
-      OPENAI_API_KEY: API_KEY,
-      OPENAI_BASE_URL: llm.url,
-    },
-  );
+  return spawnWorker({ address, taskQueue, outRoot: tmpdir(), llm: { url: llm.url, apiKey: API_KEY } });
 }
 
 function runInput(runId: string, outDir: string, dialogs: number): RunInput {
@@ -193,13 +180,7 @@ describe('durability', () => {
   test('durability: a SIGKILLed Temporal server restarted on its file finishes the run with nothing lost', async () => {
     const dir = await tempDir('cc-kill-server-');
     const outDir = join(dir, 'out');
-    const serverFiles = {
-      dbFile: join(dir, 'temporal.db'),
-      stateFile: join(dir, 'server.json'),
-      logFile: join(dir, 'server.log'),
-    };
-    let server = await startDevServer(serverFiles);
-    const port = Number(server.address.split(':')[1]);
+    const server = await startRestartableServer(dir);
     const taskQueue = unique('kill-server');
     const runId = unique('kill-server');
     const total = 3 * 10;
@@ -217,10 +198,8 @@ describe('durability', () => {
         180_000,
         '30% written',
       );
-      process.kill(server.pid, 'SIGKILL');
       await connection.close();
-      await new Promise((r) => setTimeout(r, 1_000));
-      server = await startDevServer({ ...serverFiles, port });
+      await server.killAndRestart();
       connection = await Connection.connect({ address: server.address });
       const client = new Client({ connection });
       const summary = (await client.workflow.getHandle(runId).result()) as RunSummary;

@@ -169,3 +169,24 @@ export function fakeActivities(
   };
   return { activities, log };
 }
+
+type ResultOf<K extends keyof Activities> = Awaited<ReturnType<Activities[K]>>;
+
+/** Per activity, what to do with a result before the workflow gets it: change it, or hold it. */
+export type ResultHooks = {
+  [K in keyof Activities]?: (
+    result: ResultOf<K>,
+    input: Parameters<Activities[K]>[0],
+  ) => ResultOf<K> | Promise<ResultOf<K>>;
+};
+
+/** `base` with each hooked activity's result passed through its hook: the fake's work, then the test's. */
+export function withResultHooks(base: Activities, hooks: ResultHooks): Activities {
+  const wrapped: Record<string, unknown> = { ...base };
+  for (const [name, hook] of Object.entries(hooks)) {
+    const original = wrapped[name] as (input: unknown) => Promise<unknown>;
+    const after = hook as (result: unknown, input: unknown) => unknown;
+    wrapped[name] = async (input: unknown) => after(await original(input), input);
+  }
+  return wrapped as Activities;
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli, spawnCli, generateArgs } from '../helpers/cli';
+import { runCli, spawnCli, generateArgs, type GenerateSettings } from '../helpers/cli';
 import { waitFor } from '../helpers/wait';
 import { readDialogues, readFailures } from '../helpers/output';
 import { tempDir } from '../helpers/temporal';
@@ -25,27 +25,32 @@ after(async () => {
 
 const env = () => ({ OPENAI_API_KEY: 'sk-retry', OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: '' });
 const summaryOf = async (out: string) =>
-  JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as {
-    written: number;
-    failed: number;
-    llmCalls: number;
-  };
+  JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as RunSummary;
+
+/** A run in which every chat call fails, so each of its dialogues is recorded in failures.jsonl. */
+async function failedRun(
+  prefix: string,
+  shape: GenerateSettings & { dialogs: number },
+  ...extra: string[]
+): Promise<{ out: string; args: string[]; failedIds: string[] }> {
+  const out = await tempDir(prefix);
+  const args = generateArgs(out, shape, ...extra);
+  llm.configure({ alwaysFail: 'serverError', faults: {}, hold: false });
+  const first = await runCli(args, env());
+  assert.equal(first.code, 1, first.stderr);
+  const failedIds = (await readFailures(out)).map((f) => f.id).sort();
+  assert.equal(failedIds.length, shape.dialogs);
+  return { out, args, failedIds };
+}
 
 describe('retry failed', () => {
   test('retry failed: only the recorded failures are retried, once each, booked, and failures.jsonl keeps what failed again', async () => {
-    const out = await tempDir('cc-retry-');
-    const args = generateArgs(
-      out,
+    const { out, args, failedIds } = await failedRun(
+      'cc-retry-',
       { dialogs: 4, turns: 1, intents: 'transaction', concurrency: 2 },
       '--max-attempts',
       '1',
     );
-    // First run: every chat call fails, so all four dialogues are recorded as failed.
-    llm.configure({ alwaysFail: 'serverError', faults: {} });
-    const first = await runCli(args, env());
-    assert.equal(first.code, 1, first.stderr);
-    const failedIds = (await readFailures(out)).map((f) => f.id).sort();
-    assert.equal(failedIds.length, 4);
 
     // First retry: half the calls fail; each failed dialogue gets exactly one skeleton call.
     llm.configure({ alwaysFail: undefined, faults: { serverError: 0.5 } });
@@ -89,19 +94,15 @@ describe('retry failed', () => {
   });
 
   test("retry failed: a run with a judge keeps the judge's verdicts, tokens and calibration in its books after a retry", async () => {
-    const out = await tempDir('cc-retry-judge-');
-    const args = generateArgs(
-      out,
+    // Every call of the first run fails: the calibration goes unscored, every dialogue fails.
+    const { out, args } = await failedRun(
+      'cc-retry-judge-',
       { dialogs: 3, turns: 1, intents: 'transaction', concurrency: 2 },
       '--max-attempts',
       '1',
       '--judge',
     );
-    // Every call of the first run fails: the calibration goes unscored, every dialogue fails.
-    llm.configure({ alwaysFail: 'serverError', faults: {}, hold: false });
-    const first = await runCli(args, env());
-    assert.equal(first.code, 1, first.stderr);
-    const before = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as RunSummary;
+    const before = await summaryOf(out);
     assert.equal(before.calibration?.unscored, CALIBRATION_SET.length);
 
     llm.configure({ alwaysFail: undefined });
@@ -109,7 +110,7 @@ describe('retry failed', () => {
     const retry = await runCli([...args, '--retry-failed'], env());
     assert.equal(retry.code, 0, retry.stderr);
     assert.equal(llm.stats().stages.judge, 3, 'the retried dialogues judged; no calibration again');
-    const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as RunSummary;
+    const summary = await summaryOf(out);
     assert.equal(summary.written, 3);
     assert.equal(summary.judge?.judged, 3, JSON.stringify(summary.judge));
     assert.ok((summary.stageTokens?.judge?.prompt ?? 0) > 0, JSON.stringify(summary.stageTokens));
@@ -127,18 +128,12 @@ describe('retry failed', () => {
   });
 
   test('retry failed: a retry killed mid-way resumes as the same retry, and each dialogue ends written once', async () => {
-    const out = await tempDir('cc-retry-crash-');
-    const args = generateArgs(
-      out,
+    const { out, args, failedIds } = await failedRun(
+      'cc-retry-crash-',
       { dialogs: 3, turns: 1, intents: 'educational', concurrency: 3 },
       '--max-attempts',
       '2',
     );
-    llm.configure({ alwaysFail: 'serverError', faults: {}, hold: false });
-    const first = await runCli(args, env());
-    assert.equal(first.code, 1, first.stderr);
-    const failedIds = (await readFailures(out)).map((f) => f.id).sort();
-    assert.equal(failedIds.length, 3);
 
     // The retry's calls are held at the endpoint; the process is killed while they wait.
     llm.configure({ alwaysFail: undefined, hold: true });

@@ -69,16 +69,20 @@ test("retry books: the judge's verdicts, tokens and failed attempts of a retry a
     flags: judged ? { contradiction: 1 } : {},
   });
   const attempts = (calls: number) => ({ calls, prompt: calls * 10, completion: calls * 5 });
+  // The same tokens in each of the three stages, and their sum as the run's.
+  const everyStage = (prompt: number, completion: number) => ({
+    tokens: { prompt: 3 * prompt, completion: 3 * completion },
+    stageTokens: {
+      skeleton: { prompt, completion },
+      responses: { prompt, completion },
+      judge: { prompt, completion },
+    },
+  });
   const base = progress({
     written: 8,
     failed: 2,
     llmCalls: 24,
-    tokens: { prompt: 2400, completion: 1200 },
-    stageTokens: {
-      skeleton: { prompt: 800, completion: 400 },
-      responses: { prompt: 800, completion: 400 },
-      judge: { prompt: 800, completion: 400 },
-    },
+    ...everyStage(800, 400),
     failedAttempts: { skeleton: attempts(1), responses: attempts(0), judge: attempts(1) },
     judge: tally(8, 7, 1),
   });
@@ -86,12 +90,7 @@ test("retry books: the judge's verdicts, tokens and failed attempts of a retry a
     planned: 2,
     written: 2,
     llmCalls: 6,
-    tokens: { prompt: 600, completion: 300 },
-    stageTokens: {
-      skeleton: { prompt: 200, completion: 100 },
-      responses: { prompt: 200, completion: 100 },
-      judge: { prompt: 200, completion: 100 },
-    },
+    ...everyStage(200, 100),
     failedAttempts: { skeleton: attempts(0), responses: attempts(0), judge: attempts(2) },
     judge: tally(2, 4),
   });

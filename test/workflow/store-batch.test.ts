@@ -10,7 +10,7 @@ import { MAX_TURNS_PER_DIALOG, WORKFLOW_TYPES } from '../../src/shared/constants
 import type { Activities } from '../../src/activities';
 import type { RunInput, RunSummary } from '../../src/run/schemas';
 import { STORE_BATCH_BYTES } from '../../src/workflows/budget';
-import { fakeActivities } from '../helpers/fake-activities';
+import { fakeActivities, withResultHooks } from '../helpers/fake-activities';
 import { Worker } from '@temporalio/worker';
 import { sharedStorageTaskQueue } from '../../src/shared/storage-queue';
 import { workflowBundle } from '../../src/worker';
@@ -27,29 +27,25 @@ test('storage batches: the longest dialogues the schema allows go in batches wel
   const allFinished = new Promise<void>((r) => (release = r));
   let responded = 0;
   const dialogs = 5;
-  const atTheLimit: Activities = {
-    ...activities,
-    async generateSkeleton(input) {
-      const result = await activities.generateSkeleton(input);
-      return {
-        ...result,
-        skeleton: {
-          ...result.skeleton,
-          queries: result.skeleton.queries.map(() => '問'.repeat(MAX_QUERY_CHARS)),
-        },
-      };
-    },
-    async generateResponses(input) {
-      const result = await activities.generateResponses(input);
+  const atTheLimit = withResultHooks(activities, {
+    generateSkeleton: (result) => ({
+      ...result,
+      skeleton: {
+        ...result.skeleton,
+        queries: result.skeleton.queries.map(() => '問'.repeat(MAX_QUERY_CHARS)),
+      },
+    }),
+    async generateResponses(result) {
       // Every dialogue finishes at once, so finished records queue up behind the first store call.
       if (++responded === dialogs) release();
       await allFinished;
       return { ...result, responses: result.responses.map(() => '答'.repeat(MAX_RESPONSE_CHARS)) };
     },
-    storeDialogues(input) {
-      payloads.push(Buffer.byteLength(JSON.stringify(input)));
-      return activities.storeDialogues(input);
-    },
+  });
+  const storing = atTheLimit.storeDialogues;
+  atTheLimit.storeDialogues = (input) => {
+    payloads.push(Buffer.byteLength(JSON.stringify(input)));
+    return storing(input);
   };
   const runId = unique('batch-run');
   const input: RunInput = {
@@ -95,17 +91,10 @@ test('storage batches: a dialogue finished in the activation that completes the 
   };
   const firstStore = held<Awaited<ReturnType<Activities['storeDialogues']>>>();
   const lastResponses = held<Awaited<ReturnType<Activities['generateResponses']>>>();
-  const gated: Activities = {
-    ...activities,
-    async generateResponses(input) {
-      const result = await activities.generateResponses(input);
-      return input.plan.index === 1 ? lastResponses.hold(result) : result;
-    },
-    async storeDialogues(input) {
-      const result = await activities.storeDialogues(input);
-      return log.storeCalls === 1 ? firstStore.hold(result) : result;
-    },
-  };
+  const gated = withResultHooks(activities, {
+    generateResponses: (result, input) => (input.plan.index === 1 ? lastResponses.hold(result) : result),
+    storeDialogues: (result) => (log.storeCalls === 1 ? firstStore.hold(result) : result),
+  });
   const taskQueue = unique('store-race');
   const runId = unique('store-race-run');
   const input: RunInput = {
