@@ -1,7 +1,7 @@
 /** Signals and queries of the run and intent workflows, shared by the workflows and the client. */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { IntentProgress, RunControlState, RunProgress } from './schemas';
-import type { JudgeRecordsBooks } from '../workflows/judge-records';
+import type { JudgeRecordsBooks } from './judge-records';
 
 /** Stops new LLM calls; calls in flight finish. */
 export const pauseSignal = defineSignal('pause');

@@ -23,13 +23,8 @@ import type { Activities } from '../activities';
 import type { ReadJudgePageResult } from '../activities/storage';
 import { emptyJudgeTally, tallyVerdict, type JudgeContext } from '../method/judge';
 import { BUILTIN_TAXONOMY } from '../method/taxonomy';
-import {
-  runInputSchema,
-  type JudgeSettings,
-  type JudgeTally,
-  type JudgeVerdict,
-  type RunConfig,
-} from '../run/schemas';
+import { runInputSchema, type JudgeSettings, type JudgeVerdict, type RunConfig } from '../run/schemas';
+import type { JudgeRecordsBooks, JudgeRecordsInput, JudgeRecordsSummary } from '../run/judge-records';
 import { RUN_FAILURE_TYPES } from './run';
 import { judgeRecordsProgressQuery } from '../run/messages';
 import { costOf, priceFor } from '../shared/pricing';
@@ -44,45 +39,11 @@ export const JUDGE_PAGE_LINES = 200;
 const HISTORY_EVENTS_LIMIT = 4_000;
 const HISTORY_BYTES_LIMIT = 4 * 1024 * 1024;
 
-type Tokens = { prompt: number; completion: number };
-
 /** The client always sets the judge; a bare input judges everything with the run's model, as `--judge`. */
 const DEFAULT_JUDGE: JudgeSettings = { sample: 1, temperature: 0 };
 
-/** What `judge DIR` has done so far: carried across continue-as-new, returned at the end. */
-export interface JudgeRecordsBooks {
-  /** Lines of dialogs.jsonl read. */
-  scanned: number;
-  /** Records given a verdict, and records whose judge call failed (they stay to judge). */
-  judged: number;
-  failed: number;
-  llmCalls: number;
-  tokens: Tokens;
-  failedAttempts: Tokens & { calls: number };
-  tally: JudgeTally;
-  systemicInARow: number;
-  /** Why judging stopped early: the judge failed systemically this many times in a row. */
-  stopped?: string;
-}
-
-export interface JudgeRecordsInput {
-  /** The run's input as `run.json` records it, with `judge` set to this command's judge. */
-  config: RunConfig;
-  /** The next page's start in dialogs.jsonl; absent at first. */
-  from?: { line: number; byte: number };
-  books?: JudgeRecordsBooks;
-}
-
-export interface JudgeRecordsSummary extends JudgeRecordsBooks {
-  runId: string;
-  judgeModel: string;
-  /** Records given a verdict by the merge into dialogs.jsonl. */
-  merged: number;
-  /** USD for the judge's calls and failed attempts at the judge model's price; absent without one. */
-  estimatedCostUsd?: number;
-}
-
 export { judgeRecordsProgressQuery };
+export type { JudgeRecordsBooks, JudgeRecordsInput, JudgeRecordsSummary };
 
 const emptyBooks = (): JudgeRecordsBooks => ({
   scanned: 0,
