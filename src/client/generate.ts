@@ -90,7 +90,7 @@ import { createWorkers } from './workers';
 import { SUMMARY_FILE } from '../report/stats';
 import { flagOf } from './run-flags';
 import { judgeStoredRecords } from './judge-records';
-import type { JudgeRecordsBooks, JudgeRecordsSummary } from '../workflows/judge-records';
+import type { JudgeRecordsBooks, JudgeRecordsSummary } from '../run/judge-records';
 
 /** How often a followed run's storage activities are checked for failures that keep repeating. */
 const STORAGE_CHECK_INTERVAL_MS = 5_000;

@@ -12,7 +12,7 @@ import { ConfigError } from '../shared/errors';
 import { WORKFLOW_TYPES } from '../shared/constants';
 import { formatCost } from '../shared/pricing';
 import { meanJudgeScore } from '../method/judge';
-import type { JudgeRecordsInput, JudgeRecordsSummary } from '../workflows/judge-records';
+import type { JudgeRecordsInput, JudgeRecordsSummary } from '../run/judge-records';
 import type { RunSummary } from '../run/schemas';
 import { judgeRecordsProgressQuery } from '../run/messages';
 import type { Acquired, GenerateOptions, GenerateResult, Prepared, StartState } from './generate';
