@@ -5,6 +5,8 @@
  * - `sharegpt`: `{conversations: [{from: "human"|"gpt", value}]}` plus the metadata columns, and
  *   `system` when one is given (the column LLaMA-Factory's ShareGPT loader reads);
  * - `hf`: one Parquet row, `messages` as in `openai` plus the metadata columns.
+ * `sharegpt` and `hf` also carry what the dialogue was planned from beyond its topic (issue 22): the
+ * leaf's `topic_path` and the user `attributes`, so a dataset's variety can be audited from it alone.
  */
 import type { DialogueRecord } from '../run/schemas';
 
@@ -28,6 +30,10 @@ export interface ShareGptRow {
   intent: string;
   info_flow: string;
   topic: string;
+  /** The leaf topic's path from its seed, in runs with topic expansion. */
+  topic_path?: string[];
+  /** The user attributes the dialogue was planned with, by axis, in runs with attributes. */
+  attributes?: Record<string, string>;
   model: string;
 }
 
@@ -38,6 +44,13 @@ export interface HfRow {
   intent: string;
   info_flow: string;
   topic: string;
+  /** Null in runs without topic expansion: every shard has the same columns. */
+  topic_path: string[] | null;
+  /**
+   * The attributes as a JSON object in a string (null in runs without): their names differ from run
+   * to run, and a string column loads the same in every Parquet reader and in `datasets`.
+   */
+  attributes: string | null;
   model: string;
 }
 
@@ -65,6 +78,8 @@ export function toShareGpt(record: DialogueRecord, system?: string): ShareGptRow
     intent: record.intent,
     info_flow: record.info_flow,
     topic: record.topic,
+    ...(record.topic_path ? { topic_path: record.topic_path } : {}),
+    ...(record.attributes ? { attributes: record.attributes } : {}),
     model: record.model,
   };
 }
@@ -77,6 +92,8 @@ export function toHfRow(record: DialogueRecord, system?: string): HfRow {
     intent: record.intent,
     info_flow: record.info_flow,
     topic: record.topic,
+    topic_path: record.topic_path ?? null,
+    attributes: record.attributes ? JSON.stringify(record.attributes) : null,
     model: record.model,
   };
 }

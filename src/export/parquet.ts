@@ -35,6 +35,9 @@ const messagesType = new List(
   ),
 );
 
+/** `topic_path`: list<string>, null in runs without topic expansion. */
+const topicPathType = new List(new Field('item', utf8(), false));
+
 function toRecordBatches(rows: HfRow[]): parquet.RecordBatch[] {
   const columns: Record<string, Vector> = {
     id: vectorFromArray(
@@ -51,6 +54,15 @@ function toRecordBatches(rows: HfRow[]): parquet.RecordBatch[] {
       rows.map((r) => r[column]),
       utf8(),
     );
+  // After the fixed columns, so readers that pick columns by position still find those where they were.
+  columns.topic_path = vectorFromArray(
+    rows.map((r) => r.topic_path),
+    topicPathType,
+  );
+  columns.attributes = vectorFromArray(
+    rows.map((r) => r.attributes),
+    utf8(),
+  );
   const table = parquet.Table.fromIPCStream(tableToIPC(new Table(columns), 'stream'));
   try {
     return table.recordBatches();

@@ -89,16 +89,17 @@ describe('export', () => {
       intent: r.intent,
       info_flow: r.info_flow,
       topic: r.topic,
+      // What the dialogue was planned from: the run's built-in attributes (and topic paths, when the
+      // run was large enough to expand its topics).
+      ...(r.topic_path ? { topic_path: r.topic_path } : {}),
+      attributes: r.attributes,
       model: r.model,
     };
+    assert.ok(r.attributes && Object.keys(r.attributes).length > 0, 'the run was planned with attributes');
     const seen = await loadWithConsumers('jsonl', join(out, 'train.jsonl'), index);
     for (const view of [...seen.datasets, ...seen.pandas]) {
       assert.equal(view.rows, records.length, view.loader);
-      assert.deepEqual(
-        view.columns,
-        ['id', 'conversations', 'category', 'intent', 'info_flow', 'topic', 'model'],
-        view.loader,
-      );
+      assert.deepEqual(view.columns, Object.keys(expected), view.loader);
       assert.deepEqual(view.row, expected, view.loader);
     }
   });
@@ -155,12 +156,14 @@ describe('export', () => {
       info_flow: r.info_flow,
       topic: r.topic,
       model: r.model,
+      topic_path: r.topic_path ?? null,
+      attributes: JSON.stringify(r.attributes),
     };
     const seen = await loadWithConsumers('hf', out, index);
     assert.equal(seen.datasets.length, 2);
     for (const view of [...seen.datasets, ...seen.pandas]) {
       assert.equal(view.rows, records.length, view.loader);
-      assert.deepEqual(view.columns, ['id', 'messages', 'category', 'intent', 'info_flow', 'topic', 'model']);
+      assert.deepEqual(view.columns, Object.keys(expected), view.loader);
       assert.deepEqual(view.row, expected, view.loader);
     }
 
