@@ -20,6 +20,11 @@ export const LLM_FAILURE_TYPES = {
   contextLength: 'Llm.ContextLength',
   /** The endpoint's content policy refused this dialogue's request. Fails that dialogue only. */
   contentPolicy: 'Llm.ContentPolicy',
+  /**
+   * A fault of this worker's own code (a TypeError and the like, not the network's): a new attempt runs
+   * the same code and fails the same way, so it is not retried.
+   */
+  localFault: 'Llm.LocalFault',
 } as const;
 
 // What OpenAI, Azure, vLLM, llama.cpp and others say when a prompt does not fit, or a policy refuses it.
@@ -59,6 +64,57 @@ export function invalidOutput(message: string, cause?: unknown): ApplicationFail
   });
 }
 
+/** Errors JavaScript raises for a program's own mistakes (SyntaxError is a reply's bad JSON here). */
+const PROGRAMMING_ERRORS = [TypeError, ReferenceError, RangeError, EvalError, URIError];
+
+/**
+ * Codes of a network or socket failure, as the system, node:http and undici give them: a new attempt
+ * may get through. undici's own argument errors are left out: they are the caller's mistakes.
+ */
+const NETWORK_CODE =
+  /^(?:E(?:CONN[A-Z]+|TIMEDOUT|PIPE|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|NETDOWN|HOSTDOWN|NETRESET|PROTO|ADDRNOTAVAIL)|UND_ERR_(?!INVALID_ARG|INVALID_RETURN_VALUE|NOT_SUPPORTED)[A-Z_]+|ERR_STREAM_PREMATURE_CLOSE|ERR_SOCKET_[A-Z_]+|ERR_HTTP2_[A-Z_]+)$/;
+/** What undici's and node:http's network TypeErrors say ("fetch failed", "terminated", …). */
+const NETWORK_MESSAGE =
+  /fetch failed|terminated|socket hang up|other side closed|network|ECONNRESET|ETIMEDOUT/i;
+
+/** The error and its causes, outermost first (a few levels: causes may loop). */
+function causeChain(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (
+    let e = error;
+    e !== undefined && e !== null && chain.length < 8;
+    e = (e as { cause?: unknown }).cause
+  ) {
+    if (chain.includes(e)) break;
+    chain.push(e);
+  }
+  return chain;
+}
+
+function looksLikeNetwork(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return (
+    (typeof code === 'string' && NETWORK_CODE.test(code)) ||
+    (typeof message === 'string' && NETWORK_MESSAGE.test(message))
+  );
+}
+
+/**
+ * The programming error behind `error`, if it is one: a TypeError and the like, thrown directly or by
+ * the client's fetch (which the openai client wraps in an `APIConnectionError`), with nothing in its
+ * causes that names the network. undici's "fetch failed" and "terminated" are TypeErrors whose causes
+ * carry a socket code: those stay retryable.
+ */
+export function localFault(error: unknown): Error | undefined {
+  const inner =
+    error instanceof OpenAI.APIConnectionError && !(error instanceof OpenAI.APIConnectionTimeoutError)
+      ? error.cause
+      : error;
+  if (!PROGRAMMING_ERRORS.some((type) => inner instanceof type)) return undefined;
+  return causeChain(inner).some(looksLikeNetwork) ? undefined : (inner as Error);
+}
+
 /** Maps any error thrown while calling the LLM to an `ApplicationFailure` with a namespaced type. */
 export function toLlmFailure(error: unknown): ApplicationFailure {
   if (error instanceof ApplicationFailure) return error;
@@ -67,6 +123,15 @@ export function toLlmFailure(error: unknown): ApplicationFailure {
   const fail = (type: LlmFailureType, nonRetryable: boolean, message: string, nextRetryDelay?: number) =>
     ApplicationFailure.create({ type, message, nonRetryable, cause, nextRetryDelay });
 
+  const fault = localFault(error);
+  if (fault) {
+    const said = redactError(fault);
+    return fail(
+      LLM_FAILURE_TYPES.localFault,
+      true,
+      `a fault in the worker's own code, not the endpoint's (a retry would repeat it): ${said.name}: ${said.message}`,
+    );
+  }
   if (error instanceof OpenAI.APIConnectionTimeoutError) {
     return fail(LLM_FAILURE_TYPES.unavailable, false, `LLM request timed out: ${cause.message}`);
   }

@@ -16,6 +16,7 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -43,13 +44,23 @@ import { type Books, failureRecord, openBooks, progressOf, SYSTEMIC_FAILURES } f
 import type { IntentInput } from './intent';
 import { llmCallSettings, storageActivityOptions, storageQueueOf, storageSummary } from './intent/options';
 import { progressReporter, type ProgressReporter } from './intent/reporter';
+import { PATCHES } from './patches';
 import { type Leftover, type RealtimeContext, runInRealTime } from './batch-realtime';
 
 const FAILURE_BATCH = 100;
 const ENDED = new Set<string>(BATCH_END_STATES);
 
-/** Batch activities: the provider is slow to answer at times, and a retry finds what it created. */
-function batchActivityOptions(config: RunConfig): ActivityOptions {
+/**
+ * Attempts of one batch activity: 1 s doubling to a minute between them, about 15 minutes in all. A
+ * provider out for longer fails the intent; what it created is found again by its metadata.
+ */
+export const BATCH_ACTIVITY_ATTEMPTS = 20;
+
+/**
+ * Batch activities: the provider is slow to answer at times, and a retry finds what it created.
+ * `bounded` (patch batch-bounded-retries): histories from before retried without end.
+ */
+function batchActivityOptions(config: RunConfig, bounded: boolean): ActivityOptions {
   return {
     startToCloseTimeout: '10 minutes',
     // The activities heartbeat while they upload and download: a dead worker's call is retried soon.
@@ -57,6 +68,7 @@ function batchActivityOptions(config: RunConfig): ActivityOptions {
     retry: {
       initialInterval: '1 second',
       maximumInterval: '1 minute',
+      ...(bounded && { maximumAttempts: BATCH_ACTIVITY_ATTEMPTS }),
       nonRetryableErrorTypes: [...SYSTEMIC_FAILURES, 'Batch.NoOutputRoot', 'Storage.ForbiddenDirectory'],
     },
   };
@@ -104,7 +116,7 @@ export async function consistentChatBatchIntent(input: IntentInput): Promise<Int
   setHandler(resumeSignal, () => void (books.paused = false));
   const waves: Waves = {
     config,
-    acts: proxyActivities<Activities>(batchActivityOptions(config)),
+    acts: proxyActivities<Activities>(batchActivityOptions(config, patched(PATCHES.batchBoundedRetries))),
     intent,
     settings: batchSettingsSchema.parse(config.batch ?? {}),
     books,

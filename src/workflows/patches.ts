@@ -136,4 +136,11 @@ export const PATCHES = {
    * judge never reach the check. Since issue 23's run-start calibration.
    */
   judgeCalibration: 'judge-calibration',
+  /**
+   * The batch intent's activities retry at most `BATCH_ACTIVITY_ATTEMPTS` times (about 15 minutes of
+   * an unreachable provider), so a fault that no retry fixes fails the intent instead of retrying for
+   * ever. Called at the batch intent's start: every new batch history carries the marker (issue 25).
+   * Way out: oldest resumable > 0.1.0, then `deprecatePatch` in batch-intent.ts, then removal.
+   */
+  batchBoundedRetries: 'batch-bounded-retries',
 } as const;
