@@ -207,3 +207,13 @@ export interface StagedSkeletonInput {
   intent: string;
   index: number;
 }
+
+/**
+ * Staged files nothing needs any more: one responses batch's replies (its dialogues are stored), or,
+ * without `batch`, the intent's whole staging directory (the intent has completed).
+ */
+export interface ClearStagingInput {
+  outDir: string;
+  intent: string;
+  batch?: { stage: BatchStage; batchId: string };
+}

@@ -84,6 +84,8 @@ interface Waves {
   reporter: ProgressReporter;
   /** Batches not yet ended, with their stage: cancelled with the run. */
   open: Map<string, BatchStage>;
+  /** Batches this intent asked the provider to cancel after a failed one. */
+  cancelled: Set<string>;
   /** The last failure of each dialogue that has not succeeded (yet), with its stage. */
   failures: Map<number, BatchLineFailure & { stage: BatchStage }>;
   /** Hybrid runs: workflow time after which open batches are cancelled and the rest runs in real time. */
@@ -92,6 +94,25 @@ interface Waves {
   late: boolean;
   /** Epoch seconds a minute before this intent started (clocks differ): none of its batches is older. */
   startedAt: number;
+  /** Which patched paths this execution takes (see `pathsOf`). */
+  paths: Paths;
+  /** A batch failed validation: the wave's other batches are being cancelled, then this ends the intent. */
+  failure?: ApplicationFailure;
+}
+
+/** The patched paths of the batch intent, asked at its start so every new history carries their markers. */
+interface Paths {
+  /** A failed batch cancels the wave's other open batches and keeps what they finished. */
+  cancelOnFailure: boolean;
+  /** Staged files are removed once stored, and the intent's staging directory when it completes. */
+  clearStaging: boolean;
+}
+
+function pathsOf(): Paths {
+  return {
+    cancelOnFailure: patched(PATCHES.batchFailureCancelsOthers),
+    clearStaging: patched(PATCHES.batchClearsStaging),
+  };
 }
 
 export async function consistentChatBatchIntent(input: IntentInput): Promise<IntentProgress> {
@@ -117,12 +138,14 @@ export async function consistentChatBatchIntent(input: IntentInput): Promise<Int
   const waves: Waves = {
     config,
     acts: proxyActivities<Activities>(batchActivityOptions(config, patched(PATCHES.batchBoundedRetries))),
+    paths: pathsOf(),
     intent,
     settings: batchSettingsSchema.parse(config.batch ?? {}),
     books,
     progress: batches,
     reporter: progressReporter(books, total, progress),
     open: new Map(),
+    cancelled: new Set(),
     failures: new Map(),
     late: false,
     startedAt: Math.floor(workflowInfo().runStartTime.getTime() / 1000) - 60,
@@ -143,6 +166,7 @@ export async function consistentChatBatchIntent(input: IntentInput): Promise<Int
     }
     if (leftovers.length > 0) await runInRealTime(realtime(waves, input), leftovers);
     await recordFailures(waves);
+    if (waves.paths.clearStaging) await waves.acts.clearStaging({ outDir: config.outDir, intent });
   } catch (error) {
     if (isCancellation(error)) await CancellationScope.nonCancellable(() => cancelOpen(waves));
     throw error;
@@ -193,6 +217,7 @@ async function stageWaves(
         for (const i of collected.final) final.add(i);
       }),
     );
+    if (w.failure) throw w.failure;
     // A line neither answered nor failed (a cancelled batch's unstarted lines) goes again too.
     todo = todo.filter((i) => !ok.has(i) && !final.has(i));
     for (const i of todo)
@@ -219,12 +244,26 @@ async function awaitBatch(
   const ended = await poll(w, batchId);
   w.progress.waiting--;
   w.open.delete(batchId);
-  if (ended.status === 'failed')
-    throw ApplicationFailure.nonRetryable(
+  if (ended.status === 'failed') {
+    const failure = ApplicationFailure.nonRetryable(
       `batch ${batchId} (${stage}) failed validation: ${ended.error ?? 'no reason given'}`,
       'Batch.Validation',
     );
+    if (!w.paths.cancelOnFailure) throw failure;
+    // The wave's other batches end as cancelled and are taken in (what they finished is kept); the
+    // wave then throws the first failure.
+    w.failure ??= failure;
+    await cancelStillOpen(w);
+    return { ok: [], final: [] };
+  }
   return takeIn(w, stage, batchId);
+}
+
+/** Cancels every open batch not cancelled yet (their pollers then see them end). */
+async function cancelStillOpen(w: Waves): Promise<void> {
+  const open = [...w.open.keys()].filter((id) => !w.cancelled.has(id));
+  for (const id of open) w.cancelled.add(id);
+  await Promise.all(open.map((batchId) => w.acts.cancelBatch({ batchId })));
 }
 
 async function takeIn(
@@ -322,6 +361,12 @@ async function store(w: Waves, batchId: string, ok: number[]): Promise<void> {
     });
   }
   w.reporter.finished();
+  if (w.paths.clearStaging)
+    await w.acts.clearStaging({
+      outDir: w.config.outDir,
+      intent: w.intent,
+      batch: { stage: 'responses', batchId },
+    });
 }
 
 /** What failed for good: failures.jsonl, in batches, as the real-time intent records them. */

@@ -143,4 +143,18 @@ export const PATCHES = {
    * Way out: oldest resumable > 0.1.0, then `deprecatePatch` in batch-intent.ts, then removal.
    */
   batchBoundedRetries: 'batch-bounded-retries',
+  /**
+   * A batch that fails validation has the batch intent cancel the wave's other open batches and take in
+   * what they finished before it fails with that batch's error (before: it failed at once, leaving them
+   * running at the provider). Asked at the batch intent's start (issue 25).
+   * Way out: oldest resumable > 0.1.0, then `deprecatePatch` in batch-intent.ts, then removal.
+   */
+  batchFailureCancelsOthers: 'batch-failure-cancels-others',
+  /**
+   * The batch intent removes a responses batch's staged replies once its dialogues are stored, and its
+   * `.batch/<intent>/` directory when it completes (activity `clearStaging`). Asked at the batch
+   * intent's start (issue 25).
+   * Way out: oldest resumable > 0.1.0, then `deprecatePatch` in batch-intent.ts, then removal.
+   */
+  batchClearsStaging: 'batch-clears-staging',
 } as const;

@@ -3,6 +3,7 @@
  * against the test server's Batch API (test/llm-server/batches.ts).
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -61,13 +62,14 @@ function reset(batch: Parameters<LlmServer['configure']>[0]['batch'] = {}) {
 }
 
 describe('batch mode', () => {
-  test('batch run: every dialogue is written once, through four batches and no real-time call', async () => {
+  test('batch run: every dialogue is written once, through four batches and no real-time call; no staged file remains', async () => {
     reset();
     const { summary, outDir, runId } = await batchRun();
     assert.equal(summary.written, 10);
     assert.equal(summary.failed, 0);
     assertDataset(await readDialogues(outDir), { count: 10, turns: 3, intents: [...INTENTS] });
     assert.deepEqual(await readFailures(outDir), []);
+    assert.equal(existsSync(join(outDir, '.batch')), false, 'the staged batch files are removed');
     const stats = llm.stats();
     assert.equal(stats.requests, 0, 'no real-time call');
     assert.equal(stats.batch.created, 4, 'one skeleton and one responses batch per intent');
@@ -122,16 +124,28 @@ describe('batch mode', () => {
     assert.equal(llm.stats().batch.created, 4, 'two attempts per intent');
   });
 
-  test('batch run: a failed batch fails the run with one error naming the line and field', async () => {
-    reset({ failValidationBatches: 1 });
-    const error = await batchRun({ intents: ['transaction'] }).then(
+  test("batch run: a failed batch cancels the wave's other batches and fails the run with one error naming the line, dialogue and field", async () => {
+    // Three skeleton batches of 2, 2 and 1 requests; the provider keeps the good ones queued.
+    reset({ failValidationBatches: 1, hold: true });
+    const runId = unique('batch-invalid');
+    const error = await batchRun({
+      runId,
+      intents: ['transaction'],
+      batch: { pollInitialMs: 50, pollMaxMs: 200, requestsPerFile: 2 },
+    }).then(
       () => assert.fail('the run completed'),
       (e: Error) => e,
     );
     assert.match(
       String((error.cause as Error | undefined)?.message),
-      /failed validation: line 1, field body\.messages: /,
+      new RegExp(
+        `failed validation: line 1 \\(dialogue ${runId}\\.transaction\\.\\d\\), field body\\.messages: `,
+      ),
     );
+    const stats = llm.stats().batch;
+    assert.equal(stats.created, 3);
+    assert.equal(stats.failed, 1);
+    assert.equal(stats.cancelled, 2, 'the other two cancelled, none left running at the provider');
   });
 
   test('batch run: cancelling the run cancels its provider batches', async () => {

@@ -51,6 +51,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     'judge-records',
     'run-files',
     'batch',
+    'batch-patched',
   ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
 
