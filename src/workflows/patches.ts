@@ -157,4 +157,12 @@ export const PATCHES = {
    * Way out: oldest resumable > 0.1.0, then `deprecatePatch` in batch-intent.ts, then removal.
    */
   batchClearsStaging: 'batch-clears-staging',
+  /**
+   * The batch intent continues as new when its history is full (the real-time intent's budget,
+   * HISTORY_BUDGET, or the server's suggestion), carrying its open batches, what is known of the stage
+   * and its failures; its pollers wait on `condition` so they stop at once. Asked at the batch intent's
+   * start (issue 25); its new path is replayed by the `batch-continue-as-new` histories.
+   * Way out: oldest resumable > 0.1.0, then `deprecatePatch` in batch-intent.ts, then removal.
+   */
+  batchContinueAsNew: 'batch-continue-as-new',
 } as const;

@@ -222,3 +222,56 @@ describe('batch mode', () => {
     assert.equal(bad.stderr.trim().split('\n').length, 1);
   });
 });
+
+describe('batch mode across continue-as-new', () => {
+  // The server suggests continue-as-new past 60 events: a few looks at a batch.
+  let small: TestDevServer;
+  before(async () => {
+    small = await devServer({ 'limit.historyCount.suggestContinueAsNew': 60 });
+  });
+  after(async () => {
+    await small?.dispose();
+  });
+
+  test("batch intent: continues as new while its batches run and carries them: none submitted twice, each dialogue once, the provider's counts whole", async () => {
+    reset({ hold: true });
+    const runId = unique('batch-can');
+    const client = new Client({ connection: await Connection.connect({ address: small.address }) });
+    try {
+      const running = batchRun(
+        { runId, intents: ['transaction'], numDialogsPerIntent: 6, numTurnsPerDialog: 2 },
+        { temporal: { address: small.address, taskQueue: unique('tq') } },
+      );
+      const runs = async () => {
+        let n = 0;
+        for await (const _ of client.workflow.list({ query: `WorkflowId = '${runId}.transaction'` })) n++;
+        return n;
+      };
+      // The skeleton batch is held: the intent can only poll it, and continues as new meanwhile.
+      await waitFor(async () => (await runs()) >= 2, 120_000, 'the intent continued as new');
+      llm.configure({ batch: { hold: false } });
+      const { summary, outDir } = await running;
+      assert.equal(summary.written, 6);
+      assert.equal(summary.failed, 0);
+      assertDataset(await readDialogues(outDir), { count: 6, turns: 2, intents: ['transaction'] });
+      const stats = llm.stats();
+      assert.equal(
+        stats.batch.created,
+        2,
+        'one skeleton and one responses batch: the open one carried, not submitted again',
+      );
+      assert.equal(stats.requests, 0);
+      const intent = summary.intents[0]!;
+      assert.ok(intent.continuedAsNew >= 1, `continued as new ${intent.continuedAsNew} times`);
+      assert.equal(intent.batch?.batches, 2);
+      assert.deepEqual(
+        intent.batch?.requests,
+        { total: 12, completed: 12, failed: 0 },
+        'counts not shown twice',
+      );
+      assert.equal(existsSync(join(outDir, '.batch')), false);
+    } finally {
+      await client.connection.close();
+    }
+  });
+});

@@ -64,7 +64,7 @@ const BATCH_RUN: Scenario = {
       faults: {},
       alwaysFail: undefined,
       latency: { meanMs: 10 },
-      batch: { failLines: 0.3, expireBatches: 0, failValidationBatches: 0, hold: false },
+      batch: { failLines: 0.3, expireBatches: 0, failValidationBatches: 0, hold: false, stepMs: 10 },
     }),
 };
 
@@ -276,6 +276,17 @@ const SCENARIOS: Record<string, Scenario> = {
   // The same run on the batch intent's patched paths (bounded retries, a failed batch cancelling the
   // wave's others, staged files cleared): every batch marker is asked for at the intent's start.
   'batch-patched': BATCH_RUN,
+  // The same run with the server suggesting continue-as-new past 60 events and each step of the
+  // provider's lifecycle taking 300 ms: the intent looks at its batches often enough to continue as new
+  // with batches open (patch batch-continue-as-new), and carries them.
+  'batch-continue-as-new': {
+    lowHistoryLimit: true,
+    run: BATCH_RUN.run,
+    llm: (llm) => {
+      BATCH_RUN.llm?.(llm);
+      llm.configure({ batch: { stepMs: 300 } });
+    },
+  },
   // Recorded for the consistentChatJudgeRecords workflow (`judge DIR`): a run without a judge, then
   // its records judged afterwards with a seeded sample, some judge calls failing (kept unjudged).
   'judge-records': {

@@ -52,6 +52,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     'run-files',
     'batch',
     'batch-patched',
+    'batch-continue-as-new',
   ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
 
