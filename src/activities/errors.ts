@@ -115,12 +115,19 @@ export function localFault(error: unknown): Error | undefined {
   return causeChain(inner).some(looksLikeNetwork) ? undefined : (inner as Error);
 }
 
+type Fail = (
+  type: LlmFailureType,
+  nonRetryable: boolean,
+  message: string,
+  nextRetryDelay?: number,
+) => ApplicationFailure;
+
 /** Maps any error thrown while calling the LLM to an `ApplicationFailure` with a namespaced type. */
 export function toLlmFailure(error: unknown): ApplicationFailure {
   if (error instanceof ApplicationFailure) return error;
   // Endpoint error text can carry credentials (a base URL with a password, a key echoed back).
   const cause = redactError(error);
-  const fail = (type: LlmFailureType, nonRetryable: boolean, message: string, nextRetryDelay?: number) =>
+  const fail: Fail = (type, nonRetryable, message, nextRetryDelay) =>
     ApplicationFailure.create({ type, message, nonRetryable, cause, nextRetryDelay });
 
   const fault = localFault(error);
@@ -149,45 +156,7 @@ export function toLlmFailure(error: unknown): ApplicationFailure {
       `LLM endpoint refused the credentials (${error.status}): ${cause.message}`,
     );
   }
-  const said =
-    error instanceof OpenAI.APIError ? `${error.code ?? ''} ${error.type ?? ''} ${cause.message}` : '';
-  if (
-    error instanceof OpenAI.APIError &&
-    (error.status === 413 || (error.status === 400 && CONTEXT_LENGTH.test(said)))
-  ) {
-    return fail(
-      LLM_FAILURE_TYPES.contextLength,
-      true,
-      `the request does not fit the model (${error.status}): ${cause.message}`,
-    );
-  }
-  if (error instanceof OpenAI.BadRequestError && CONTENT_POLICY.test(said)) {
-    return fail(
-      LLM_FAILURE_TYPES.contentPolicy,
-      true,
-      `the endpoint's content policy refused this dialogue (${error.status}): ${cause.message}`,
-    );
-  }
-  if (
-    error instanceof OpenAI.BadRequestError ||
-    error instanceof OpenAI.NotFoundError ||
-    error instanceof OpenAI.UnprocessableEntityError
-  ) {
-    return fail(
-      LLM_FAILURE_TYPES.badRequest,
-      true,
-      `LLM endpoint rejected the request (${error.status}): ${cause.message}`,
-    );
-  }
-  if (error instanceof OpenAI.APIError) {
-    // 408, 409, 5xx and unknown statuses: the endpoint may recover.
-    return fail(
-      LLM_FAILURE_TYPES.unavailable,
-      false,
-      `LLM endpoint error (${error.status ?? 'no status'}): ${cause.message}`,
-      retryAfterMs(error.headers as Headers | undefined),
-    );
-  }
+  if (error instanceof OpenAI.APIError) return statusFailure(error, cause.message, fail);
   if (error instanceof SyntaxError) {
     return fail(
       LLM_FAILURE_TYPES.invalidOutput,
@@ -198,6 +167,47 @@ export function toLlmFailure(error: unknown): ApplicationFailure {
   }
   // Network-level failures surfacing outside the client (e.g. a stream cut mid-body).
   return fail(LLM_FAILURE_TYPES.unavailable, false, `LLM call failed: ${cause.message}`);
+}
+
+/** An endpoint's error answer by its status (and, for a 400, by what it says). */
+function statusFailure<E extends InstanceType<typeof OpenAI.APIError>>(
+  error: E,
+  message: string,
+  fail: Fail,
+): ApplicationFailure {
+  const said = `${error.code ?? ''} ${error.type ?? ''} ${message}`;
+  if (error.status === 413 || (error.status === 400 && CONTEXT_LENGTH.test(said))) {
+    return fail(
+      LLM_FAILURE_TYPES.contextLength,
+      true,
+      `the request does not fit the model (${error.status}): ${message}`,
+    );
+  }
+  if (error instanceof OpenAI.BadRequestError && CONTENT_POLICY.test(said)) {
+    return fail(
+      LLM_FAILURE_TYPES.contentPolicy,
+      true,
+      `the endpoint's content policy refused this dialogue (${error.status}): ${message}`,
+    );
+  }
+  if (
+    error instanceof OpenAI.BadRequestError ||
+    error instanceof OpenAI.NotFoundError ||
+    error instanceof OpenAI.UnprocessableEntityError
+  ) {
+    return fail(
+      LLM_FAILURE_TYPES.badRequest,
+      true,
+      `LLM endpoint rejected the request (${error.status}): ${message}`,
+    );
+  }
+  // 408, 409, 5xx and unknown statuses: the endpoint may recover.
+  return fail(
+    LLM_FAILURE_TYPES.unavailable,
+    false,
+    `LLM endpoint error (${error.status ?? 'no status'}): ${message}`,
+    retryAfterMs(error.headers),
+  );
 }
 
 export { STORAGE_FAILURE_TYPES };
