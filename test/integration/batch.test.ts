@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { generate, type GenerateOptions } from '../../src/client/generate';
+import { BATCH_ACTIVITY_ATTEMPTS } from '../../src/workflows/batch-intent';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { assertDataset, readDialogues, readFailures } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
@@ -16,6 +17,13 @@ import { waitFor } from '../helpers/wait';
 import { generateArgs, runCli } from '../helpers/cli';
 
 const API_KEY = 'sk-test-secret-key-batch-0123456789';
+const BATCH_ACTIVITIES = new Set([
+  'submitBatch',
+  'batchStatus',
+  'collectBatch',
+  'cancelBatch',
+  'clearStaging',
+]);
 const INTENTS = ['transaction', 'educational'] as const;
 let temporal: TestDevServer;
 let llm: LlmServer;
@@ -85,6 +93,14 @@ describe('batch mode', () => {
       const history = await client.workflow.getHandle(`${runId}.transaction`).fetchHistory();
       assert.ok((history.events?.length ?? 0) < 150, `${history.events?.length} events`);
       assert.ok(!JSON.stringify(history).includes('"queries"'), 'no skeleton in the history');
+      // Every batch activity has a bounded retry policy: a fault no retry fixes cannot retry for ever.
+      const scheduled = (history.events ?? []).flatMap((e) => {
+        const a = e.activityTaskScheduledEventAttributes;
+        return a && BATCH_ACTIVITIES.has(a.activityType?.name ?? '') ? [a] : [];
+      });
+      assert.ok(scheduled.length >= 4, `${scheduled.length} batch activities`);
+      for (const a of scheduled)
+        assert.equal(a.retryPolicy?.maximumAttempts, BATCH_ACTIVITY_ATTEMPTS, a.activityType?.name ?? '');
     } finally {
       await client.connection.close();
     }
