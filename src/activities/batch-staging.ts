@@ -3,7 +3,7 @@
  * root like the store): request files before upload, and the usable replies each batch brought, one
  * file per batch, rewritten whole by a retried activity. Workflows only ever see these files' names.
  */
-import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { openConfinedDirectory } from '../storage/confine';
@@ -26,6 +26,8 @@ export interface Staging {
   /** The replies one batch brought. */
   repliesOf<T>(stage: BatchStage, batchId: string): Promise<StagedReply<T>[]>;
   keep<T>(stage: BatchStage, batchId: string, replies: StagedReply<T>[]): Promise<void>;
+  /** Removes a file; one already gone is no error (a retried activity removes it again). */
+  remove(name: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -73,6 +75,7 @@ export async function openStaging(
     },
     keep: (stage, batchId, replies) =>
       write(repliesFile(stage, batchId), replies.map((r) => `${JSON.stringify(r)}\n`).join('')),
+    remove: (name) => rm(path(name), { force: true }),
     // Paths are fd-relative: the directory stays open while they are used.
     close: () => dir.close(),
   };

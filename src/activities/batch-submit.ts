@@ -97,6 +97,8 @@ export function createSubmitBatch(deps: BatchDeps) {
             completion_window: '24h',
             metadata: batchMetadata(input, chunk),
           });
+          // Uploaded and submitted: a retry rebuilds the file from the staged replies if it needs it.
+          await staging.remove(name);
           batches.push({ id: batch.id, requests: fileLines.length, reused: false });
         }
         return { batches };

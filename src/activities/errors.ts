@@ -20,6 +20,11 @@ export const LLM_FAILURE_TYPES = {
   contextLength: 'Llm.ContextLength',
   /** The endpoint's content policy refused this dialogue's request. Fails that dialogue only. */
   contentPolicy: 'Llm.ContentPolicy',
+  /**
+   * A fault of this worker's own code (a TypeError and the like, not the network's): a new attempt runs
+   * the same code and fails the same way, so it is not retried.
+   */
+  localFault: 'Llm.LocalFault',
 } as const;
 
 // What OpenAI, Azure, vLLM, llama.cpp and others say when a prompt does not fit, or a policy refuses it.
@@ -59,14 +64,81 @@ export function invalidOutput(message: string, cause?: unknown): ApplicationFail
   });
 }
 
+/** Errors JavaScript raises for a program's own mistakes (SyntaxError is a reply's bad JSON here). */
+const PROGRAMMING_ERRORS = [TypeError, ReferenceError, RangeError, EvalError, URIError];
+
+/**
+ * Codes of a network or socket failure, as the system, node:http and undici give them: a new attempt
+ * may get through. undici's own argument errors are left out: they are the caller's mistakes.
+ */
+const NETWORK_CODE =
+  /^(?:E(?:CONN[A-Z]+|TIMEDOUT|PIPE|NOTFOUND|AI_AGAIN|HOSTUNREACH|NETUNREACH|NETDOWN|HOSTDOWN|NETRESET|PROTO|ADDRNOTAVAIL)|UND_ERR_(?!INVALID_ARG|INVALID_RETURN_VALUE|NOT_SUPPORTED)[A-Z_]+|ERR_STREAM_PREMATURE_CLOSE|ERR_SOCKET_[A-Z_]+|ERR_HTTP2_[A-Z_]+)$/;
+/** What undici's and node:http's network TypeErrors say ("fetch failed", "terminated", …). */
+const NETWORK_MESSAGE =
+  /fetch failed|terminated|socket hang up|other side closed|network|ECONNRESET|ETIMEDOUT/i;
+
+/** The error and its causes, outermost first (a few levels: causes may loop). */
+function causeChain(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (
+    let e = error;
+    e !== undefined && e !== null && chain.length < 8;
+    e = (e as { cause?: unknown }).cause
+  ) {
+    if (chain.includes(e)) break;
+    chain.push(e);
+  }
+  return chain;
+}
+
+function looksLikeNetwork(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return (
+    (typeof code === 'string' && NETWORK_CODE.test(code)) ||
+    (typeof message === 'string' && NETWORK_MESSAGE.test(message))
+  );
+}
+
+/**
+ * The programming error behind `error`, if it is one: a TypeError and the like, thrown directly or by
+ * the client's fetch (which the openai client wraps in an `APIConnectionError`), with nothing in its
+ * causes that names the network. undici's "fetch failed" and "terminated" are TypeErrors whose causes
+ * carry a socket code: those stay retryable.
+ */
+export function localFault(error: unknown): Error | undefined {
+  const inner =
+    error instanceof OpenAI.APIConnectionError && !(error instanceof OpenAI.APIConnectionTimeoutError)
+      ? error.cause
+      : error;
+  if (!PROGRAMMING_ERRORS.some((type) => inner instanceof type)) return undefined;
+  return causeChain(inner).some(looksLikeNetwork) ? undefined : (inner as Error);
+}
+
+type Fail = (
+  type: LlmFailureType,
+  nonRetryable: boolean,
+  message: string,
+  nextRetryDelay?: number,
+) => ApplicationFailure;
+
 /** Maps any error thrown while calling the LLM to an `ApplicationFailure` with a namespaced type. */
 export function toLlmFailure(error: unknown): ApplicationFailure {
   if (error instanceof ApplicationFailure) return error;
   // Endpoint error text can carry credentials (a base URL with a password, a key echoed back).
   const cause = redactError(error);
-  const fail = (type: LlmFailureType, nonRetryable: boolean, message: string, nextRetryDelay?: number) =>
+  const fail: Fail = (type, nonRetryable, message, nextRetryDelay) =>
     ApplicationFailure.create({ type, message, nonRetryable, cause, nextRetryDelay });
 
+  const fault = localFault(error);
+  if (fault) {
+    const said = redactError(fault);
+    return fail(
+      LLM_FAILURE_TYPES.localFault,
+      true,
+      `a fault in the worker's own code, not the endpoint's (a retry would repeat it): ${said.name}: ${said.message}`,
+    );
+  }
   if (error instanceof OpenAI.APIConnectionTimeoutError) {
     return fail(LLM_FAILURE_TYPES.unavailable, false, `LLM request timed out: ${cause.message}`);
   }
@@ -84,45 +156,7 @@ export function toLlmFailure(error: unknown): ApplicationFailure {
       `LLM endpoint refused the credentials (${error.status}): ${cause.message}`,
     );
   }
-  const said =
-    error instanceof OpenAI.APIError ? `${error.code ?? ''} ${error.type ?? ''} ${cause.message}` : '';
-  if (
-    error instanceof OpenAI.APIError &&
-    (error.status === 413 || (error.status === 400 && CONTEXT_LENGTH.test(said)))
-  ) {
-    return fail(
-      LLM_FAILURE_TYPES.contextLength,
-      true,
-      `the request does not fit the model (${error.status}): ${cause.message}`,
-    );
-  }
-  if (error instanceof OpenAI.BadRequestError && CONTENT_POLICY.test(said)) {
-    return fail(
-      LLM_FAILURE_TYPES.contentPolicy,
-      true,
-      `the endpoint's content policy refused this dialogue (${error.status}): ${cause.message}`,
-    );
-  }
-  if (
-    error instanceof OpenAI.BadRequestError ||
-    error instanceof OpenAI.NotFoundError ||
-    error instanceof OpenAI.UnprocessableEntityError
-  ) {
-    return fail(
-      LLM_FAILURE_TYPES.badRequest,
-      true,
-      `LLM endpoint rejected the request (${error.status}): ${cause.message}`,
-    );
-  }
-  if (error instanceof OpenAI.APIError) {
-    // 408, 409, 5xx and unknown statuses: the endpoint may recover.
-    return fail(
-      LLM_FAILURE_TYPES.unavailable,
-      false,
-      `LLM endpoint error (${error.status ?? 'no status'}): ${cause.message}`,
-      retryAfterMs(error.headers as Headers | undefined),
-    );
-  }
+  if (error instanceof OpenAI.APIError) return statusFailure(error, cause.message, fail);
   if (error instanceof SyntaxError) {
     return fail(
       LLM_FAILURE_TYPES.invalidOutput,
@@ -133,6 +167,47 @@ export function toLlmFailure(error: unknown): ApplicationFailure {
   }
   // Network-level failures surfacing outside the client (e.g. a stream cut mid-body).
   return fail(LLM_FAILURE_TYPES.unavailable, false, `LLM call failed: ${cause.message}`);
+}
+
+/** An endpoint's error answer by its status (and, for a 400, by what it says). */
+function statusFailure<E extends InstanceType<typeof OpenAI.APIError>>(
+  error: E,
+  message: string,
+  fail: Fail,
+): ApplicationFailure {
+  const said = `${error.code ?? ''} ${error.type ?? ''} ${message}`;
+  if (error.status === 413 || (error.status === 400 && CONTEXT_LENGTH.test(said))) {
+    return fail(
+      LLM_FAILURE_TYPES.contextLength,
+      true,
+      `the request does not fit the model (${error.status}): ${message}`,
+    );
+  }
+  if (error instanceof OpenAI.BadRequestError && CONTENT_POLICY.test(said)) {
+    return fail(
+      LLM_FAILURE_TYPES.contentPolicy,
+      true,
+      `the endpoint's content policy refused this dialogue (${error.status}): ${message}`,
+    );
+  }
+  if (
+    error instanceof OpenAI.BadRequestError ||
+    error instanceof OpenAI.NotFoundError ||
+    error instanceof OpenAI.UnprocessableEntityError
+  ) {
+    return fail(
+      LLM_FAILURE_TYPES.badRequest,
+      true,
+      `LLM endpoint rejected the request (${error.status}): ${message}`,
+    );
+  }
+  // 408, 409, 5xx and unknown statuses: the endpoint may recover.
+  return fail(
+    LLM_FAILURE_TYPES.unavailable,
+    false,
+    `LLM endpoint error (${error.status ?? 'no status'}): ${message}`,
+    retryAfterMs(error.headers),
+  );
 }
 
 export { STORAGE_FAILURE_TYPES };

@@ -13,6 +13,7 @@ import { createBatchStatus } from './batch-status';
 import { createCollectBatch } from './batch-collect';
 import { createCancelBatch } from './batch-cancel';
 import { createStagedSkeleton } from './batch-staged';
+import { createClearStaging } from './batch-clear';
 import { withHeartbeats } from './heartbeats';
 
 /** An activity that heartbeats while it works: a dead worker's call is retried within the heartbeat timeout. */
@@ -60,6 +61,7 @@ export function createBatchActivities(deps: BatchDeps) {
     collectBatch: heartbeating(createCollectBatch(deps)),
     cancelBatch: heartbeating(createCancelBatch(deps)),
     stagedSkeleton: createStagedSkeleton(deps),
+    clearStaging: createClearStaging(deps),
   };
 }
 

@@ -207,3 +207,45 @@ export interface StagedSkeletonInput {
   intent: string;
   index: number;
 }
+
+/**
+ * Staged files nothing needs any more: one responses batch's replies (its dialogues are stored), or,
+ * without `batch`, the intent's whole staging directory (the intent has completed).
+ */
+export interface ClearStagingInput {
+  outDir: string;
+  intent: string;
+  batch?: { stage: BatchStage; batchId: string };
+}
+
+/** A submitted batch not taken in yet, with the request counts the intent's progress already shows. */
+export interface PendingBatch {
+  id: string;
+  seen: { total: number; completed: number; failed: number };
+}
+
+/**
+ * What a batch intent carries across continue-as-new: the attempt whose batches are out (awaited again,
+ * never submitted again), what is known of its stage, the failures so far, its counts and its times.
+ * Indexes as ranges; the failures one entry per dialogue that has not succeeded yet.
+ */
+export interface BatchCarry {
+  stage: BatchStage;
+  attempt: number;
+  /** The attempt's requests: the stage's dialogues without a usable reply when it was submitted. */
+  todo: IndexRanges;
+  /** The stage's dialogues with a usable reply so far. */
+  ok: IndexRanges;
+  /** This attempt's dialogues that failed for good so far. */
+  final: IndexRanges;
+  pending: PendingBatch[];
+  /** Dialogues the skeleton stage left for real time (carried through the responses stage). */
+  skeletonLeft: IndexRanges;
+  failures: (BatchLineFailure & { stage: BatchStage })[];
+  progress: BatchProgress;
+  /** Workflow time (epoch ms) of a hybrid run's deadline. */
+  deadlineAt?: number;
+  late: boolean;
+  /** Epoch seconds before which none of the intent's batches was created (the first run's start). */
+  startedAt: number;
+}

@@ -136,4 +136,33 @@ export const PATCHES = {
    * judge never reach the check. Since issue 23's run-start calibration.
    */
   judgeCalibration: 'judge-calibration',
+  /**
+   * The batch intent's activities retry at most `BATCH_ACTIVITY_ATTEMPTS` times (about 15 minutes of
+   * an unreachable provider), so a fault that no retry fixes fails the intent instead of retrying for
+   * ever. Called at the batch intent's start: every new batch history carries the marker (issue 25).
+   * Way out: oldest resumable > 0.1.0, then `deprecatePatch` in batch-intent.ts, then removal.
+   */
+  batchBoundedRetries: 'batch-bounded-retries',
+  /**
+   * A batch that fails validation has the batch intent cancel the wave's other open batches and take in
+   * what they finished before it fails with that batch's error (before: it failed at once, leaving them
+   * running at the provider). Asked at the batch intent's start (issue 25).
+   * Way out: oldest resumable > 0.1.0, then `deprecatePatch` in batch-intent.ts, then removal.
+   */
+  batchFailureCancelsOthers: 'batch-failure-cancels-others',
+  /**
+   * The batch intent removes a responses batch's staged replies once its dialogues are stored, and its
+   * `.batch/<intent>/` directory when it completes (activity `clearStaging`). Asked at the batch
+   * intent's start (issue 25).
+   * Way out: oldest resumable > 0.1.0, then `deprecatePatch` in batch-intent.ts, then removal.
+   */
+  batchClearsStaging: 'batch-clears-staging',
+  /**
+   * The batch intent continues as new when its history is full (the real-time intent's budget,
+   * HISTORY_BUDGET, or the server's suggestion), carrying its open batches, what is known of the stage
+   * and its failures; its pollers wait on `condition` so they stop at once. Asked at the batch intent's
+   * start (issue 25); its new path is replayed by the `batch-continue-as-new` histories.
+   * Way out: oldest resumable > 0.1.0, then `deprecatePatch` in batch-intent.ts, then removal.
+   */
+  batchContinueAsNew: 'batch-continue-as-new',
 } as const;

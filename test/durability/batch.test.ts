@@ -1,17 +1,20 @@
 /**
  * Batch mode across crashes (issue 25): a `worker` process SIGKILLed while it submits a batch (the
  * provider has created it, the worker never heard its id) and again while the workflow polls; the run
- * finishes on a new worker with exactly one batch per chunk and every dialogue written once.
+ * finishes on a new worker with exactly one batch per chunk and every dialogue written once. And
+ * `generate --batch` itself (its own worker and server) SIGKILLed while it polls, then run again.
  */
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import OpenAI from 'openai';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
 import type { RunInput, RunSummary } from '../../src/run/schemas';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
-import { spawnCli } from '../helpers/cli';
+import { generateArgs, spawnCli } from '../helpers/cli';
 import { assertDataset, readDialogues } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
@@ -93,5 +96,47 @@ describe('batch durability', () => {
       await worker.done.catch(() => undefined);
       await client.connection.close();
     }
+  });
+});
+
+describe('batch durability of the embedded mode', () => {
+  test('batch durability: `generate --batch` SIGKILLed while it polls resumes when run again; one batch per chunk, each dialogue once', async () => {
+    const outDir = await tempDir('cc-batch-resume-');
+    const config = join(outDir, '..', `${unique('batch-resume')}.yaml`);
+    await writeFile(config, 'mode: batch\nbatch:\n  pollInitialMs: 50\n  pollMaxMs: 200\n');
+    const args = generateArgs(
+      outDir,
+      { dialogs: 4, turns: 2, intents: 'transaction,educational' },
+      '--config',
+      config,
+    );
+    const env = { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: llm.url, TEMPORAL_ADDRESS: '' };
+    // The provider keeps the skeleton batches in progress: the run can only poll them.
+    llm.configure({ batch: { hold: true, holdCreate: false } });
+    llm.resetStats();
+    const first = spawnCli(args, env);
+    try {
+      await waitFor(() => llm.stats().batch.created === 2, 120_000, 'both skeleton batches submitted');
+      const looks = llm.stats().batch.looks;
+      await waitFor(() => llm.stats().batch.looks >= looks + 4, 60_000, 'the run polling its batches');
+    } finally {
+      first.child.kill('SIGKILL');
+    }
+    await first.done;
+    llm.configure({ batch: { hold: false } });
+    const runFile = JSON.parse(await readFile(join(outDir, 'run.json'), 'utf8')) as { runId: string };
+    const second = await spawnCli(args, env).done;
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stderr, new RegExp(`resuming run ${runFile.runId}`));
+    assert.match(second.stdout, /8\/8 dialogues written, 0 failed/);
+    assertDataset(await readDialogues(outDir), {
+      count: 8,
+      turns: 2,
+      intents: ['transaction', 'educational'],
+    });
+    const stats = llm.stats();
+    assert.equal(stats.batch.created, 4, 'one skeleton and one responses batch per intent, none twice');
+    assert.equal(stats.batch.chat.requests, 16, 'each request answered once');
+    assert.equal(stats.requests, 0, 'no real-time call');
   });
 });

@@ -165,6 +165,7 @@ export function fakeActivities(
     collectBatch: notFaked,
     cancelBatch: notFaked,
     stagedSkeleton: notFaked,
+    clearStaging: notFaked,
     storeBatchDialogues: notFaked,
   };
   return { activities, log };

@@ -3,11 +3,13 @@
  * against the test server's Batch API (test/llm-server/batches.ts).
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { generate, type GenerateOptions } from '../../src/client/generate';
+import { BATCH_ACTIVITY_ATTEMPTS } from '../../src/workflows/batch-intent';
 import { startLlmServer, type LlmServer } from '../llm-server/server';
 import { assertDataset, readDialogues, readFailures } from '../helpers/output';
 import { devServer, tempDir, unique, type TestDevServer } from '../helpers/temporal';
@@ -15,6 +17,13 @@ import { waitFor } from '../helpers/wait';
 import { generateArgs, runCli } from '../helpers/cli';
 
 const API_KEY = 'sk-test-secret-key-batch-0123456789';
+const BATCH_ACTIVITIES = new Set([
+  'submitBatch',
+  'batchStatus',
+  'collectBatch',
+  'cancelBatch',
+  'clearStaging',
+]);
 const INTENTS = ['transaction', 'educational'] as const;
 let temporal: TestDevServer;
 let llm: LlmServer;
@@ -61,13 +70,14 @@ function reset(batch: Parameters<LlmServer['configure']>[0]['batch'] = {}) {
 }
 
 describe('batch mode', () => {
-  test('batch run: every dialogue is written once, through four batches and no real-time call', async () => {
+  test('batch run: every dialogue is written once, through four batches and no real-time call; no staged file remains', async () => {
     reset();
     const { summary, outDir, runId } = await batchRun();
     assert.equal(summary.written, 10);
     assert.equal(summary.failed, 0);
     assertDataset(await readDialogues(outDir), { count: 10, turns: 3, intents: [...INTENTS] });
     assert.deepEqual(await readFailures(outDir), []);
+    assert.equal(existsSync(join(outDir, '.batch')), false, 'the staged batch files are removed');
     const stats = llm.stats();
     assert.equal(stats.requests, 0, 'no real-time call');
     assert.equal(stats.batch.created, 4, 'one skeleton and one responses batch per intent');
@@ -83,6 +93,14 @@ describe('batch mode', () => {
       const history = await client.workflow.getHandle(`${runId}.transaction`).fetchHistory();
       assert.ok((history.events?.length ?? 0) < 150, `${history.events?.length} events`);
       assert.ok(!JSON.stringify(history).includes('"queries"'), 'no skeleton in the history');
+      // Every batch activity has a bounded retry policy: a fault no retry fixes cannot retry for ever.
+      const scheduled = (history.events ?? []).flatMap((e) => {
+        const a = e.activityTaskScheduledEventAttributes;
+        return a && BATCH_ACTIVITIES.has(a.activityType?.name ?? '') ? [a] : [];
+      });
+      assert.ok(scheduled.length >= 4, `${scheduled.length} batch activities`);
+      for (const a of scheduled)
+        assert.equal(a.retryPolicy?.maximumAttempts, BATCH_ACTIVITY_ATTEMPTS, a.activityType?.name ?? '');
     } finally {
       await client.connection.close();
     }
@@ -122,16 +140,28 @@ describe('batch mode', () => {
     assert.equal(llm.stats().batch.created, 4, 'two attempts per intent');
   });
 
-  test('batch run: a failed batch fails the run with one error naming the line and field', async () => {
-    reset({ failValidationBatches: 1 });
-    const error = await batchRun({ intents: ['transaction'] }).then(
+  test("batch run: a failed batch cancels the wave's other batches and fails the run with one error naming the line, dialogue and field", async () => {
+    // Three skeleton batches of 2, 2 and 1 requests; the provider keeps the good ones queued.
+    reset({ failValidationBatches: 1, hold: true });
+    const runId = unique('batch-invalid');
+    const error = await batchRun({
+      runId,
+      intents: ['transaction'],
+      batch: { pollInitialMs: 50, pollMaxMs: 200, requestsPerFile: 2 },
+    }).then(
       () => assert.fail('the run completed'),
       (e: Error) => e,
     );
     assert.match(
       String((error.cause as Error | undefined)?.message),
-      /failed validation: line 1, field body\.messages: /,
+      new RegExp(
+        `failed validation: line 1 \\(dialogue ${runId}\\.transaction\\.\\d\\), field body\\.messages: `,
+      ),
     );
+    const stats = llm.stats().batch;
+    assert.equal(stats.created, 3);
+    assert.equal(stats.failed, 1);
+    assert.equal(stats.cancelled, 2, 'the other two cancelled, none left running at the provider');
   });
 
   test('batch run: cancelling the run cancels its provider batches', async () => {
@@ -206,5 +236,58 @@ describe('batch mode', () => {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--batch-attempts/);
     assert.equal(bad.stderr.trim().split('\n').length, 1);
+  });
+});
+
+describe('batch mode across continue-as-new', () => {
+  // The server suggests continue-as-new past 60 events: a few looks at a batch.
+  let small: TestDevServer;
+  before(async () => {
+    small = await devServer({ 'limit.historyCount.suggestContinueAsNew': 60 });
+  });
+  after(async () => {
+    await small?.dispose();
+  });
+
+  test("batch intent: continues as new while its batches run and carries them: none submitted twice, each dialogue once, the provider's counts whole", async () => {
+    reset({ hold: true });
+    const runId = unique('batch-can');
+    const client = new Client({ connection: await Connection.connect({ address: small.address }) });
+    try {
+      const running = batchRun(
+        { runId, intents: ['transaction'], numDialogsPerIntent: 6, numTurnsPerDialog: 2 },
+        { temporal: { address: small.address, taskQueue: unique('tq') } },
+      );
+      const runs = async () => {
+        let n = 0;
+        for await (const _ of client.workflow.list({ query: `WorkflowId = '${runId}.transaction'` })) n++;
+        return n;
+      };
+      // The skeleton batch is held: the intent can only poll it, and continues as new meanwhile.
+      await waitFor(async () => (await runs()) >= 2, 120_000, 'the intent continued as new');
+      llm.configure({ batch: { hold: false } });
+      const { summary, outDir } = await running;
+      assert.equal(summary.written, 6);
+      assert.equal(summary.failed, 0);
+      assertDataset(await readDialogues(outDir), { count: 6, turns: 2, intents: ['transaction'] });
+      const stats = llm.stats();
+      assert.equal(
+        stats.batch.created,
+        2,
+        'one skeleton and one responses batch: the open one carried, not submitted again',
+      );
+      assert.equal(stats.requests, 0);
+      const intent = summary.intents[0]!;
+      assert.ok(intent.continuedAsNew >= 1, `continued as new ${intent.continuedAsNew} times`);
+      assert.equal(intent.batch?.batches, 2);
+      assert.deepEqual(
+        intent.batch?.requests,
+        { total: 12, completed: 12, failed: 0 },
+        'counts not shown twice',
+      );
+      assert.equal(existsSync(join(outDir, '.batch')), false);
+    } finally {
+      await client.connection.close();
+    }
   });
 });

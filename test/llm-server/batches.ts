@@ -9,7 +9,10 @@
 export interface BatchFaults {
   /** Time between lifecycle steps. @default 10 */
   stepMs: number;
-  /** While true, batches stay in their current state (a test keeps one mid-way). @default false */
+  /**
+   * While true, batches stay in their current state (a test keeps one mid-way). Validation is not
+   * held: a batch that fails it fails at once, as a provider checks a file before queueing it. @default false
+   */
   hold: boolean;
   /** Probability that a line's answer is a 500 error line. @default 0 */
   failLines: number;
@@ -42,6 +45,8 @@ export interface BatchStats {
   cancelled: number;
   expired: number;
   failed: number;
+  /** Looks at one batch (`GET /v1/batches/:id`): a client polling. */
+  looks: number;
   /** Lines answered, by outcome. */
   lines: { completed: number; failed: number };
 }
@@ -52,6 +57,7 @@ export const freshBatchStats = (): BatchStats => ({
   cancelled: 0,
   expired: 0,
   failed: 0,
+  looks: 0,
   lines: { completed: 0, failed: 0 },
 });
 
@@ -246,7 +252,7 @@ export function createBatchApi(deps: BatchDeps) {
 
   /** Drives one batch through its lifecycle; cancellation and expiry stop it between lines. */
   async function drive(batch: StoredBatch): Promise<void> {
-    await step(batch);
+    await sleep(deps.faults().stepMs);
     const faults = deps.faults();
     const lines = validate(batch);
     if (!Array.isArray(lines) || faults.failValidationBatches > 0) {
@@ -262,9 +268,12 @@ export function createBatchApi(deps: BatchDeps) {
       deps.stats().failed++;
       return;
     }
+    await step(batch);
     if (cancelling(batch)) return finish(batch, [], [], 'cancelled');
-    const expireAfter = faults.expireBatches > 0 ? faults.expireAfterLines : Infinity;
-    if (faults.expireBatches > 0) faults.expireBatches--;
+    // The faults as they are once the batch leaves the queue (a test may have changed them meanwhile).
+    const queued = deps.faults();
+    const expireAfter = queued.expireBatches > 0 ? queued.expireAfterLines : Infinity;
+    if (queued.expireBatches > 0) queued.expireBatches--;
     Object.assign(batch, { status: 'in_progress', in_progress_at: now() });
     batch.request_counts.total = lines.length;
     await step(batch);
@@ -397,6 +406,7 @@ export function createBatchApi(deps: BatchDeps) {
     const batchRoute = /^\/v1\/batches\/([\w-]+)(\/cancel)?$/.exec(path);
     if (batchRoute && method === 'POST' && batchRoute[2]) return cancel(batchRoute[1]!);
     if (batchRoute && method === 'GET' && !batchRoute[2]) {
+      deps.stats().looks++;
       const batch = batches.get(batchRoute[1]!);
       return batch ? json(200, batch) : error(404, `No such Batch object: ${batchRoute[1]}`);
     }

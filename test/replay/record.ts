@@ -51,6 +51,23 @@ async function pauseMidRun(client: Client, runId: string): Promise<void> {
   await client.workflow.getHandle(runId).signal(resumeSignal);
 }
 
+const BATCH_RUN: Scenario = {
+  run: {
+    intents: ['transaction'],
+    numDialogsPerIntent: 3,
+    numTurnsPerDialog: 1,
+    mode: 'batch',
+    batch: { pollInitialMs: 50, pollMaxMs: 200, maxAttempts: 4 },
+  },
+  llm: (llm) =>
+    llm.configure({
+      faults: {},
+      alwaysFail: undefined,
+      latency: { meanMs: 10 },
+      batch: { failLines: 0.3, expireBatches: 0, failValidationBatches: 0, hold: false, stepMs: 10 },
+    }),
+};
+
 const SCENARIOS: Record<string, Scenario> = {
   normal: {
     run: { intents: ['transaction', 'educational'], numDialogsPerIntent: 2, numTurnsPerDialog: 2 },
@@ -255,21 +272,20 @@ const SCENARIOS: Record<string, Scenario> = {
   },
   // A batch-mode run (workflow type consistentChatBatchIntent): skeletons and responses through the
   // test server's Batch API, some lines failing so a later batch carries them.
-  batch: {
-    run: {
-      intents: ['transaction'],
-      numDialogsPerIntent: 3,
-      numTurnsPerDialog: 1,
-      mode: 'batch',
-      batch: { pollInitialMs: 50, pollMaxMs: 200, maxAttempts: 4 },
+  batch: BATCH_RUN,
+  // The same run on the batch intent's patched paths (bounded retries, a failed batch cancelling the
+  // wave's others, staged files cleared): every batch marker is asked for at the intent's start.
+  'batch-patched': BATCH_RUN,
+  // The same run with the server suggesting continue-as-new past 60 events and each step of the
+  // provider's lifecycle taking 300 ms: the intent looks at its batches often enough to continue as new
+  // with batches open (patch batch-continue-as-new), and carries them.
+  'batch-continue-as-new': {
+    lowHistoryLimit: true,
+    run: BATCH_RUN.run,
+    llm: (llm) => {
+      BATCH_RUN.llm?.(llm);
+      llm.configure({ batch: { stepMs: 300 } });
     },
-    llm: (llm) =>
-      llm.configure({
-        faults: {},
-        alwaysFail: undefined,
-        latency: { meanMs: 10 },
-        batch: { failLines: 0.3, expireBatches: 0, failValidationBatches: 0, hold: false },
-      }),
   },
   // Recorded for the consistentChatJudgeRecords workflow (`judge DIR`): a run without a judge, then
   // its records judged afterwards with a seeded sample, some judge calls failing (kept unjudged).

@@ -51,6 +51,8 @@ test('replay: every recorded run and intent history replays without nondetermini
     'judge-records',
     'run-files',
     'batch',
+    'batch-patched',
+    'batch-continue-as-new',
   ])
     assert.ok(scenarios.has(s), `scenario ${s} recorded`);
 

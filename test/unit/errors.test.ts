@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import OpenAI from 'openai';
 import { LLM_FAILURE_TYPES, retryAfterMs, toLlmFailure } from '../../src/activities/errors';
+import { nodeFetch } from '../../src/activities/node-fetch';
 
 const apiError = (status: number, headers: Record<string, string> = {}) =>
   OpenAI.APIError.generate(
@@ -98,5 +101,109 @@ test('errors: a content-policy 400 is a non-retryable Llm.ContentPolicy, apart f
   assert.equal(
     toLlmFailure(openAiError(404, 'The model `x` does not exist', 'model_not_found')).type,
     LLM_FAILURE_TYPES.badRequest,
+  );
+});
+
+/** A loopback server whose every request gets `reply`; closed after `use`. */
+async function withServer(
+  reply: (req: IncomingMessage, res: ServerResponse) => void,
+  use: (url: string) => Promise<void>,
+): Promise<void> {
+  const server = createServer(reply);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+}
+
+/** What a call through the real openai client with this `fetch` throws. */
+async function clientError(baseURL: string, fetch?: typeof globalThis.fetch): Promise<unknown> {
+  const client = new OpenAI({ apiKey: 'sk-test', baseURL, maxRetries: 0, ...(fetch && { fetch }) });
+  return client.models.list().then(
+    () => assert.fail('the call succeeded'),
+    (error: unknown) => error,
+  );
+}
+
+const assertRetryable = (error: unknown, what: string) => {
+  const failure = toLlmFailure(error);
+  assert.equal(failure.nonRetryable, false, `${what}: ${String(error)}`);
+  assert.notEqual(failure.type, LLM_FAILURE_TYPES.localFault, what);
+};
+
+const assertLocalFault = (error: unknown, what: string) => {
+  const failure = toLlmFailure(error);
+  assert.equal(failure.type, LLM_FAILURE_TYPES.localFault, `${what}: ${String(error)}`);
+  assert.equal(failure.nonRetryable, true, what);
+};
+
+test("errors: the worker's own TypeErrors and the like are non-retryable Llm.LocalFault, thrown directly or inside fetch", async () => {
+  const undef = undefined as unknown as { x: number };
+  assertLocalFault(
+    (() => {
+      try {
+        return undef.x;
+      } catch (error) {
+        return error;
+      }
+    })(),
+    'reading a property of undefined',
+  );
+  assertLocalFault(new RangeError('index 9 of 3'), 'a RangeError');
+  // Node's own argument checks: a TypeError with a code that is not the network's.
+  assertLocalFault(
+    (() => {
+      try {
+        return Buffer.from(undefined as unknown as string);
+      } catch (error) {
+        return error;
+      }
+    })(),
+    'ERR_INVALID_ARG_TYPE',
+  );
+  // The past endless retry: the client's fetch refused the upload's body; the client wraps that in an
+  // APIConnectionError, whose cause is our TypeError.
+  const refused = await clientError('http://127.0.0.1:9/v1', () =>
+    Promise.reject(new TypeError('fetch: this request body type is not supported')),
+  );
+  assert.ok(refused instanceof OpenAI.APIConnectionError);
+  assertLocalFault(refused, 'a TypeError inside fetch');
+});
+
+test('errors: network failures of undici and node:http stay retryable, TypeErrors among them', async () => {
+  // Nothing listens: undici's "TypeError: fetch failed" (cause ECONNREFUSED), wrapped by the client.
+  let closedPort = '';
+  await withServer(
+    (_req, res) => res.end(),
+    (url) => Promise.resolve(void (closedPort = url)),
+  );
+  assertRetryable(await clientError(closedPort), 'connection refused through the global fetch');
+  assertRetryable(await clientError(closedPort, nodeFetch), 'connection refused through nodeFetch');
+  const cutBody = (_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+    res.write('{"data": [');
+    setTimeout(() => res.socket?.destroy(), 20);
+  };
+  await withServer(cutBody, async (url) => {
+    // A body cut mid-way: undici says "TypeError: terminated" (cause UND_ERR_SOCKET) as the client reads it.
+    const viaUndici = await clientError(url);
+    assert.ok(viaUndici instanceof TypeError, String(viaUndici));
+    assertRetryable(viaUndici, 'a body cut mid-way, read through undici');
+    assertRetryable(await clientError(url, nodeFetch), 'a body cut mid-way, read through nodeFetch');
+  });
+  // A connection closed before any answer: node:http's "socket hang up" (ECONNRESET).
+  await withServer(
+    (req) => req.socket.destroy(),
+    async (url) => {
+      assertRetryable(await clientError(url, nodeFetch), 'socket hang up through nodeFetch');
+      assertRetryable(await clientError(url), 'connection reset through the global fetch');
+    },
+  );
+  assertRetryable(
+    new TypeError('fetch failed', { cause: Object.assign(new Error('read'), { code: 'ETIMEDOUT' }) }),
+    'fetch failed, timed out',
   );
 });
