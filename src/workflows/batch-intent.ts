@@ -57,10 +57,12 @@ const ZERO_COUNTS = { total: 0, completed: 0, failed: 0 } as const;
 const ENDED = new Set<string>(BATCH_END_STATES);
 
 /**
- * Attempts of one batch activity: 1 s doubling to a minute between them, about 15 minutes in all. A
- * provider out for longer fails the intent; what it created is found again by its metadata.
+ * Attempts of one batch activity: 1 s doubling to a minute between them, about a day in all, the
+ * window a provider gives a batch. The worker's own faults do not retry at all (`Llm.LocalFault`), so
+ * what this bounds is an unreachable provider: waited out for a day, as the batch itself would be,
+ * rather than failing the intent (whose rerun would not find the batches this run created) in minutes.
  */
-export const BATCH_ACTIVITY_ATTEMPTS = 20;
+export const BATCH_ACTIVITY_ATTEMPTS = 1_450;
 
 /**
  * Batch activities: the provider is slow to answer at times, and a retry finds what it created.

@@ -137,9 +137,8 @@ export const PATCHES = {
    */
   judgeCalibration: 'judge-calibration',
   /**
-   * The batch intent's activities retry at most `BATCH_ACTIVITY_ATTEMPTS` times (about 15 minutes of
-   * an unreachable provider), so a fault that no retry fixes fails the intent instead of retrying for
-   * ever. Called at the batch intent's start: every new batch history carries the marker (issue 25).
+   * The batch intent's activities retry at most `BATCH_ACTIVITY_ATTEMPTS` times (about a day of an
+   * unreachable provider), so a fault that no retry fixes ends instead of retrying for ever. Called at the batch intent's start: every new batch history carries the marker (issue 25).
    * Way out: oldest resumable > 0.1.0, then `deprecatePatch` in batch-intent.ts, then removal.
    */
   batchBoundedRetries: 'batch-bounded-retries',
