@@ -191,7 +191,7 @@ const COLUMNS_AND_LOADING = [
   '| `info_flow` | string | information flow the user side follows |',
   '| `topic` | string | the topic of the plan (the leaf, in runs with topic expansion) |',
   '| `model` | string | the model that wrote the dialogue |',
-  '| `topic_path` | list of string, or null | the leaf topic\'s path from its seed topic (runs with topic expansion) |',
+  "| `topic_path` | list of string, or null | the leaf topic's path from its seed topic (runs with topic expansion) |",
   '| `attributes` | string (a JSON object), or null | the user attributes the dialogue was planned with (runs with attributes) |',
   '',
   '## Loading',
