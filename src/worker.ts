@@ -157,6 +157,12 @@ export interface GenerationWorkerOptions {
   outputRoot?: string;
   /** @default DEFAULT_MAX_CONCURRENT_LLM_CALLS */
   maxConcurrentLlmCalls?: number;
+  /**
+   * Temporal's eager activity dispatch: a workflow task's new activities start on this worker at once,
+   * without passing through the task queue, so the queue's priority, fairness and rate limit never see
+   * them (README "Fair sharing"). It saves one matching round trip per LLM call. @default false
+   */
+  eagerActivities?: boolean;
   /** @default DEFAULT_MAX_CACHED_WORKFLOWS */
   maxCachedWorkflows?: number;
   /** @default DEFAULT_SHUTDOWN_GRACE_MS */
@@ -183,6 +189,13 @@ export interface GenerationWorkerOptions {
   /** Traces of this worker's workflows and activities (src/tracing.ts). @default none */
   tracing?: Tracing;
 }
+
+/**
+ * Sends every activity through its task queue. By default a workflow task starts the activities it
+ * schedules on its own worker when a slot is free (eager dispatch): those skip the queue, so runs'
+ * priorities, fair shares and the queue's rate limit do not apply to them.
+ */
+export const QUEUED_ACTIVITIES = { maxEagerActivityReservationsPerWorkflowTask: 0 } as const;
 
 export async function createGenerationWorker(options: GenerationWorkerOptions): Promise<Worker> {
   const metrics = options.metrics ?? processMetrics();
@@ -218,6 +231,7 @@ export async function createGenerationWorker(options: GenerationWorkerOptions): 
     activities,
     ...(await tracingOptions(options.tracing)),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentLlmCalls ?? DEFAULT_MAX_CONCURRENT_LLM_CALLS,
+    ...(!options.eagerActivities && QUEUED_ACTIVITIES),
     maxCachedWorkflows: options.maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
     ...(options.workflowThreads !== undefined && { workflowThreadPoolSize: options.workflowThreads }),
     shutdownGraceTime: options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,

@@ -2,8 +2,9 @@
  * A run's place among the runs sharing one task queue: Temporal's task priority and fairness key,
  * set on the run workflow when it starts. The server hands them down to the run's intent workflows and
  * their activities (children and activities without their own take their workflow's), so no workflow
- * code changes and no history needs a patch. What the server does with them depends on its matcher
- * settings (README "Fair sharing").
+ * code changes and no history needs a patch. Activities started eagerly on a worker skip the queue and
+ * its order: the generation worker turns that off (QUEUED_ACTIVITIES, src/worker.ts). What the server
+ * does with them depends on its matcher settings (README "Fair sharing").
  */
 import type { Priority } from '@temporalio/common';
 import { z } from 'zod';

@@ -1,5 +1,5 @@
 /** Workers of workflow tests: the workflows and LLM activities on a task queue, and storage where runs send it. */
-import { Worker, type NativeConnection } from '@temporalio/worker';
+import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { sharedStorageTaskQueue } from '../../src/shared/storage-queue';
 import { workflowBundle } from '../../src/worker';
 import { fakeActivities } from './fake-activities';
@@ -14,8 +14,11 @@ export async function createTestWorker(options: {
   connection: NativeConnection;
   taskQueue: string;
   activities: ReturnType<typeof fakeActivities>['activities'];
+  /** More options of the worker on `taskQueue`. */
+  workerOptions?: Partial<WorkerOptions>;
 }): Promise<{ runUntil<T>(until: Promise<T>): Promise<T> }> {
   const main = await Worker.create({
+    ...options.workerOptions,
     connection: options.connection,
     taskQueue: options.taskQueue,
     workflowBundle: await workflowBundle(),
@@ -41,6 +44,7 @@ export async function withTestWorker<T>(
     prefix: string;
     deadlineMs?: number;
     deadlineMessage?: string;
+    workerOptions?: Partial<WorkerOptions>;
   },
   fn: (taskQueue: string) => Promise<T>,
 ): Promise<T> {
@@ -49,6 +53,7 @@ export async function withTestWorker<T>(
     connection: options.connection,
     taskQueue,
     activities: options.activities,
+    workerOptions: options.workerOptions,
   });
   const { deadlineMs } = options;
   if (deadlineMs === undefined) return worker.runUntil(fn(taskQueue));
