@@ -960,6 +960,9 @@ async function startWorkers(
             // One thread loads the bundle once: a shorter start, and the workflow code of one run
             // needs a fraction of a core even at hundreds of calls a second.
             workflowThreads: 1,
+            // The embedded server holds this run alone: no other run to share with, and eager
+            // dispatch saves a matching round trip per call. On a named cluster, the queue decides.
+            eagerActivities: prep.address === undefined,
           }),
         ]
       : []),
