@@ -63,6 +63,8 @@ const { values: args } = parseArgs({
     'profile-cli': { type: 'string' },
     // Rounds of the streams scenario (generate, pool and reference model interleaved); medians reported.
     rounds: { type: 'string' },
+    // Which of the streams scenario's configurations, as TOKENS_PER_EVENT:C (e.g. `1:64,1:256`). @default all three
+    'streams-configs': { type: 'string' },
     // Print the start and end of the efficiency run's histories, event by event.
     timeline: { type: 'boolean', default: false },
     // Also run the scale scenario with Node's default heap sizing (the comparison in BENCHMARKS.md).
@@ -816,11 +818,12 @@ const scenarios: Record<string, () => Promise<void>> = {
    */
   async streams() {
     const rounds = Number(args.rounds ?? 1);
+    const chosen = args['streams-configs']?.split(',');
     const configs = [
       { tokensPerChunk: 1, concurrency: 64, perIntent: QUICK ? 10 : 40 },
       { tokensPerChunk: 1, concurrency: 256, perIntent: QUICK ? 40 : 160 },
       { tokensPerChunk: 8, concurrency: 64, perIntent: QUICK ? 10 : 40 },
-    ];
+    ].filter((c) => !chosen || chosen.includes(`${c.tokensPerChunk}:${c.concurrency}`));
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1]!;
     const all: unknown[] = [];
     for (const { tokensPerChunk, concurrency, perIntent } of configs) {
