@@ -77,7 +77,16 @@ async function main() {
   await configureQueue(client, f);
   const slots = f.serverRps === undefined ? 2 : 500;
   const worker = spawnCli(
-    ['worker', '--task-queue', TASK_QUEUE, '--out-root', root, '--max-concurrent-calls', String(slots)],
+    [
+      'worker',
+      '--task-queue',
+      TASK_QUEUE,
+      '--out-root',
+      root,
+      '--max-concurrent-calls',
+      String(slots),
+      '--queued-activities',
+    ],
     {
       TEMPORAL_ADDRESS: server.address,
       OPENAI_API_KEY: 'sk-bench-0123456789abcdef',

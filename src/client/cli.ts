@@ -476,6 +476,8 @@ interface WorkerSettings {
   outRoot?: string;
   maxConcurrent?: number;
   maxCachedWorkflows?: number;
+  /** Every LLM activity through the task queue, none started eagerly (README "Fair sharing"). */
+  queuedActivities: boolean;
   deployment?: { deploymentName: string; buildId?: string };
 }
 
@@ -512,6 +514,7 @@ function workerSettings(opts: Opts): WorkerSettings {
       storageOnly,
       maxConcurrent,
       maxCachedWorkflows,
+      queuedActivities: opts.queuedActivities === true,
     },
     storageQueue: str('storageTaskQueue') ?? sharedStorageTaskQueue(taskQueue),
     outRoot: serveStorage ? outRoot : undefined,
@@ -559,6 +562,7 @@ async function createProcessWorkers(
             storage,
             maxConcurrentLlmCalls: s.maxConcurrent,
             maxCachedWorkflows: s.maxCachedWorkflows,
+            eagerActivities: !s.queuedActivities,
             deployment: s.deployment,
           }),
         ]
@@ -863,6 +867,10 @@ function addWorkerCommand(program: Command): void {
       )
       .option(METRICS_PORT_FLAG, METRICS_PORT_HELP)
       .option('--max-concurrent-calls <n>', 'LLM activities this worker runs at once (default 500)')
+      .option(
+        '--queued-activities',
+        'start no activity eagerly: every one goes through the task queue, where priorities, fairness weights and its rate limit apply (costs throughput)',
+      )
       .option(
         '--max-cached-workflows <n>',
         `workflows kept in memory between tasks (default ${DEFAULT_MAX_CACHED_WORKFLOWS})`,

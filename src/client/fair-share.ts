@@ -3,7 +3,8 @@
  * set on the run workflow when it starts. The server hands them down to the run's intent workflows and
  * their activities (children and activities without their own take their workflow's), so no workflow
  * code changes and no history needs a patch. Activities started eagerly on a worker skip the queue and
- * its order: the generation worker turns that off (QUEUED_ACTIVITIES, src/worker.ts). What the server
+ * its order: `worker --queued-activities`, and `generate` with a share on a named cluster, turn that
+ * off (QUEUED_ACTIVITIES, src/worker.ts). What the server
  * does with them depends on its matcher settings (README "Fair sharing").
  */
 import type { Priority } from '@temporalio/common';
@@ -40,6 +41,11 @@ export function parseFairShare(raw: {
   const issue = parsed.error.issues[0]!;
   const field = issue.path[0] as keyof FairShare;
   throw new ConfigError(FLAGS[field] ?? String(field), issue.message);
+}
+
+/** Whether the run asked for a priority, a fairness key or a weight of its own. */
+export function asksForShare(share: FairShare | undefined): boolean {
+  return share !== undefined && Object.values(share).some((v) => v !== undefined);
 }
 
 /** The run workflow's start option: the run's own fairness key unless another is given. */

@@ -62,7 +62,7 @@ import {
 } from './connection';
 import { startDevServer, type DevServer } from './dev-server';
 import { checkTracingEnv, tracingRequested } from '../shared/otel-env';
-import { runPriority, type FairShare } from './fair-share';
+import { asksForShare, runPriority, type FairShare } from './fair-share';
 import { installRoutedRuntime, LOG_FILE, routedRuntimeLogger, type MetricsExport } from './logging';
 import { checkOutDir } from './out-dir';
 import { loadReplyChecks, saveReplyChecks } from './reply-checks';
@@ -960,9 +960,9 @@ async function startWorkers(
             // One thread loads the bundle once: a shorter start, and the workflow code of one run
             // needs a fraction of a core even at hundreds of calls a second.
             workflowThreads: 1,
-            // The embedded server holds this run alone: no other run to share with, and eager
-            // dispatch saves a matching round trip per call. On a named cluster, the queue decides.
-            eagerActivities: prep.address === undefined,
+            // Eager dispatch saves a matching round trip per call; a run that asks for a share of a
+            // named cluster sends its activities through the queue, where the share is decided.
+            eagerActivities: prep.address === undefined || !asksForShare(prep.fairShare),
           }),
         ]
       : []),
