@@ -29,17 +29,22 @@ export async function nodeFetch(input: string | URL | Request, init: RequestInit
   if (!transport) throw new TypeError(`fetch: unsupported protocol ${url.protocol}`);
   // Multipart uploads (the Batch API's input files) and other bodies: the global fetch encodes them.
   if (!isPlainBody(init.body)) return fetch(input, init);
-  const message = await new Promise<IncomingMessage>((resolve, reject) => {
-    const request = transport.request(url, {
-      method: init.method ?? 'GET',
-      headers: Object.fromEntries(new Headers(init.headers).entries()),
-      agent: agents[url.protocol as keyof typeof agents],
-      signal: init.signal ?? undefined,
-    });
-    request.once('response', resolve);
-    request.once('error', reject);
-    request.end(requestBody(init.body));
-  });
+  const options: http.RequestOptions = {
+    method: init.method ?? 'GET',
+    headers: Object.fromEntries(new Headers(init.headers).entries()),
+    agent: agents[url.protocol as keyof typeof agents],
+    signal: init.signal ?? undefined,
+  };
+  const body = requestBody(init.body);
+  let message: IncomingMessage | undefined;
+  for (let stale = 0; !message; stale++) {
+    try {
+      message = await send(transport, url, options, body);
+    } catch (error) {
+      if (!(error instanceof StaleSocketError)) throw error;
+      if (stale >= MAX_STALE_SOCKETS) throw error.cause;
+    }
+  }
   const headers = new Headers();
   for (const [name, value] of Object.entries(message.headers)) {
     for (const one of Array.isArray(value) ? value : [value])
@@ -53,6 +58,34 @@ export async function nodeFetch(input: string | URL | Request, init: RequestInit
   });
   nodeBodies.set(response, message);
   return response;
+}
+
+/**
+ * A kept-alive connection the server closed as the request went out: the server read nothing (it had
+ * timed the connection out), so sending again cannot pay for a reply twice. Node documents this race
+ * (`request.reusedSocket`); llama.cpp's 5 s keep-alive meets it whenever the worker takes about that long
+ * to send its next call, as a busy 2-core machine does (seen as "socket hang up" on 10-16% of dialogues).
+ */
+class StaleSocketError extends Error {}
+
+/** How many stale kept-alive connections one request skips before the error is the caller's. */
+const MAX_STALE_SOCKETS = 3;
+
+function send(
+  transport: typeof http | typeof https,
+  url: URL,
+  options: http.RequestOptions,
+  body: string | Uint8Array | undefined,
+): Promise<IncomingMessage> {
+  return new Promise<IncomingMessage>((resolve, reject) => {
+    const request = transport.request(url, options);
+    request.once('response', resolve);
+    request.once('error', (error: NodeJS.ErrnoException) => {
+      const stale = request.reusedSocket && error.code === 'ECONNRESET' && !options.signal?.aborted;
+      reject(stale ? new StaleSocketError('stale kept-alive connection', { cause: error }) : error);
+    });
+    request.end(body);
+  });
 }
 
 function isPlainBody(body: RequestInit['body']): boolean {

@@ -247,3 +247,49 @@ test('chat stream: over node-fetch.ts, a reply read to its [DONE] leaves its con
     await server.close();
   }
 });
+
+test('chat stream: over node-fetch.ts, a kept-alive connection the server drops as the next call goes out is replaced, and only a reused one', async () => {
+  // As llama.cpp when its 5 s keep-alive ends just as the next request arrives: it closes without answering.
+  const served = new WeakSet<object>();
+  let answered = 0;
+  let dropped = 0;
+  let dropFresh = false;
+  const server = createServer((req, res) => {
+    req.resume();
+    if (served.has(req.socket) || dropFresh) {
+      dropped++;
+      return void req.socket.destroy();
+    }
+    served.add(req.socket);
+    answered++;
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(REPLY);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const openai = overNode(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`);
+  try {
+    for (let call = 1; call <= 3; call++) {
+      const response = await ask(openai);
+      const message = nodeBody(response)!;
+      assert.equal((await readChatStream(response, () => undefined)).finishReason, 'stop', `call ${call}`);
+      await waitFor(() => message.readableEnded, 10_000, 'the rest of the body');
+    }
+    assert.deepEqual(
+      { answered, dropped },
+      { answered: 3, dropped: 2 },
+      'calls 2 and 3 met a dropped socket',
+    );
+    // A new connection closed without an answer may have been read: that one is the caller's to retry.
+    dropFresh = true;
+    const error = await ask(openai).then(
+      () => assert.fail('a fresh connection dropped must throw'),
+      (e: unknown) => e,
+    );
+    assert.equal(toLlmFailure(error).type, LLM_FAILURE_TYPES.unavailable);
+    assert.equal(dropped, 4, 'the kept-alive connection, then one new one, and no more');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});

@@ -10,6 +10,7 @@ import { MAX_PROGRESS_REPORTS } from '../../src/workflows/intent';
 import { fakeActivities } from '../helpers/fake-activities';
 import { withTestWorker } from '../helpers/workers';
 import { openTemporal, unique, useTemporal } from '../helpers/temporal';
+import { testRunInput } from '../helpers/run-input';
 
 const temporal = useTemporal({ 'limit.historyCount.suggestContinueAsNew': 400 });
 
@@ -39,15 +40,14 @@ async function generateWith(input: RunInput): Promise<{ summary: RunSummary; dia
 describe('continue-as-new', () => {
   test('intent workflow: continues as new when the server suggests it and loses no dialogue', async () => {
     const runId = unique('can-hint');
-    const { summary, dialogues } = await generateWith({
-      runId,
-      outDir: '/tmp/cc-can',
-      model: 'm',
-      intents: ['exploratory'],
-      numDialogsPerIntent: 160,
-      numTurnsPerDialog: 2,
-      concurrency: 4,
-    });
+    const { summary, dialogues } = await generateWith(
+      testRunInput(runId, {
+        intents: ['exploratory'],
+        numDialogsPerIntent: 160,
+        numTurnsPerDialog: 2,
+        concurrency: 4,
+      }),
+    );
     assert.equal(summary.written, 160);
     assert.equal(dialogues, 160);
     const progress = summary.intents[0]!;
@@ -65,15 +65,11 @@ describe('continue-as-new', () => {
     const c = noHint.client;
     try {
       const { activities, log } = fakeActivities();
-      const input: RunInput = {
-        runId,
-        outDir: '/tmp/cc-budget',
-        model: 'm',
-        intents: ['transaction'],
+      const input = testRunInput(runId, {
         numDialogsPerIntent: 2_000,
         numTurnsPerDialog: 6,
         concurrency: 200,
-      };
+      });
       const summary = (await withTestWorker(
         { connection: noHint.connection, activities, prefix: 'budget' },
         (taskQueue) =>

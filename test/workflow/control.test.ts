@@ -18,23 +18,19 @@ import {
 import type { RunInput, RunSummary } from '../../src/run/schemas';
 import type { fakeActivities } from '../helpers/fake-activities';
 import { unique, useTemporal } from '../helpers/temporal';
+import { testRunInput } from '../helpers/run-input';
 import { callGate, pendingActivities, sleep, waitFor } from '../helpers/wait';
 import { withGatedWorker } from '../helpers/workers';
 
 const temporal = useTemporal();
 
-function input(runId: string, overrides: Partial<RunInput> = {}): RunInput {
-  return {
-    runId,
-    outDir: '/tmp/cc-control-test',
-    model: 'test-model',
+const input = (runId: string, overrides: Partial<RunInput> = {}): RunInput =>
+  testRunInput(runId, {
     intents: ['transaction', 'educational'],
     numDialogsPerIntent: 6,
-    numTurnsPerDialog: 1,
     concurrency: 4,
     ...overrides,
-  };
-}
+  });
 
 /** Runs `fn` with a worker whose LLM activities take `delayMs`; fails if the run does not end in time. */
 function withWorker<T>(

@@ -10,10 +10,11 @@ import { Context } from '@temporalio/activity';
 import type { Priority } from '@temporalio/common';
 import type { Activities } from '../../src/activities';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import type { RunInput, RunSummary } from '../../src/run/schemas';
+import type { RunSummary } from '../../src/run/schemas';
 import { QUEUED_ACTIVITIES } from '../../src/worker';
 import { fakeActivities } from '../helpers/fake-activities';
 import { unique, useTemporal } from '../helpers/temporal';
+import { testRunInput } from '../helpers/run-input';
 import { withTestWorker } from '../helpers/workers';
 
 const temporal = useTemporal();
@@ -33,14 +34,7 @@ test('fair share: the LLM activities of a run come from the task queue with the 
     },
   };
   const runId = unique('fair');
-  const input: RunInput = {
-    runId,
-    outDir: '/tmp/cc-fair-share-test',
-    model: 'test-model',
-    intents: ['transaction'],
-    numDialogsPerIntent: 2,
-    numTurnsPerDialog: 1,
-  };
+  const input = testRunInput(runId);
   const priority = { priorityKey: 2, fairnessKey: 'team-a', fairnessWeight: 2.5 };
   const summary = await withTestWorker(
     {

@@ -9,6 +9,7 @@ import type { RunInput, RunSummary } from '../../src/run/schemas';
 import { fakeActivities } from '../helpers/fake-activities';
 import { withTestWorker } from '../helpers/workers';
 import { timeSkippingEnv, unique } from '../helpers/temporal';
+import { testRunInput } from '../helpers/run-input';
 
 let env: TestWorkflowEnvironment;
 before(async () => {
@@ -18,17 +19,14 @@ after(async () => {
   await env?.teardown();
 });
 
-function input(runId: string, overrides: Partial<RunInput> = {}): RunInput {
-  return {
-    runId,
-    outDir: '/tmp/cc-workflow-test',
-    model: 'test-model',
+const input = (runId: string, overrides: Partial<RunInput> = {}): RunInput =>
+  testRunInput(runId, {
+    intents: undefined, // every intent, the run's default
     numDialogsPerIntent: 3,
     numTurnsPerDialog: 2,
     retry: { maximumAttempts: 3, initialIntervalMs: 1000, backoffCoefficient: 2, maximumIntervalMs: 10_000 },
     ...overrides,
-  };
-}
+  });
 
 /** Runs `fn` with a worker serving `activities` on the time-skipping server. */
 function withWorker<T>(

@@ -12,7 +12,6 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createStorageActivities } from '../../src/activities/storage';
 import { WORKFLOW_TYPES } from '../../src/shared/constants';
-import type { RunInput } from '../../src/run/schemas';
 import { sharedStorageTaskQueue } from '../../src/shared/storage-queue';
 import { resolveOutputRoot } from '../../src/storage/confine';
 import { StoreRegistry } from '../../src/storage/jsonl-store';
@@ -21,6 +20,7 @@ import { fakeActivities } from '../helpers/fake-activities';
 import { readDialogues } from '../helpers/output';
 import { snapshotTree } from '../helpers/storage';
 import { tempDir, timeSkippingEnv, unique } from '../helpers/temporal';
+import { testRunInput } from '../helpers/run-input';
 
 let env: TestWorkflowEnvironment;
 let base: string;
@@ -60,15 +60,7 @@ async function runWith(
     taskQueue: sharedStorageTaskQueue(taskQueue),
     activities: createStorageActivities(registry),
   });
-  const input: RunInput = {
-    runId,
-    outDir,
-    model: 'test-model',
-    intents: ['transaction'],
-    numDialogsPerIntent: 3,
-    numTurnsPerDialog: 1,
-    concurrency: 1,
-  };
+  const input = testRunInput(runId, { outDir, numDialogsPerIntent: 3, concurrency: 1 });
   try {
     await llmWorker.runUntil(
       storageWorker.runUntil(

@@ -8,13 +8,14 @@ import { test } from 'node:test';
 import { MAX_QUERY_CHARS, MAX_RESPONSE_CHARS } from '../../src/method/replies';
 import { MAX_TURNS_PER_DIALOG, WORKFLOW_TYPES } from '../../src/shared/constants';
 import type { Activities } from '../../src/activities';
-import type { RunInput, RunSummary } from '../../src/run/schemas';
+import type { RunSummary } from '../../src/run/schemas';
 import { STORE_BATCH_BYTES } from '../../src/workflows/budget';
 import { fakeActivities, withResultHooks } from '../helpers/fake-activities';
 import { Worker } from '@temporalio/worker';
 import { sharedStorageTaskQueue } from '../../src/shared/storage-queue';
 import { workflowBundle } from '../../src/worker';
 import { unique, useTemporal } from '../helpers/temporal';
+import { testRunInput } from '../helpers/run-input';
 import { loadScaled, waitFor } from '../helpers/wait';
 import { withTestWorker } from '../helpers/workers';
 
@@ -48,15 +49,11 @@ test('storage batches: the longest dialogues the schema allows go in batches wel
     return storing(input);
   };
   const runId = unique('batch-run');
-  const input: RunInput = {
-    runId,
-    outDir: '/tmp/cc-batch-test',
-    model: 'm',
-    intents: ['transaction'],
+  const input = testRunInput(runId, {
     numDialogsPerIntent: dialogs,
     numTurnsPerDialog: MAX_TURNS_PER_DIALOG,
     concurrency: dialogs,
-  };
+  });
   // A run without storageTaskQueue stores on the shared storage queue: the test worker serves both.
   const summary = (await withTestWorker(
     {
@@ -97,15 +94,7 @@ test('storage batches: a dialogue finished in the activation that completes the 
   });
   const taskQueue = unique('store-race');
   const runId = unique('store-race-run');
-  const input: RunInput = {
-    runId,
-    outDir: '/tmp/cc-store-race-test',
-    model: 'm',
-    intents: ['transaction'],
-    numDialogsPerIntent: 2,
-    numTurnsPerDialog: 2,
-    concurrency: 2,
-  };
+  const input = testRunInput(runId, { numTurnsPerDialog: 2, concurrency: 2 });
   const workflowWorker = () =>
     workflowBundle().then((bundle) =>
       Worker.create({ connection: temporal.connection, taskQueue, workflowBundle: bundle }),

@@ -11,23 +11,20 @@ import { intentProgressQuery, pauseUpdate, resumeUpdate, runProgressQuery } from
 import type { RunInput, RunProgress, RunSummary } from '../../src/run/schemas';
 import { MAX_PROGRESS_REPORTS, MIN_REPORT_INTERVAL_MS } from '../../src/workflows/intent';
 import { unique, useTemporal } from '../helpers/temporal';
+import { testRunInput } from '../helpers/run-input';
 import { callGate, waitFor } from '../helpers/wait';
 import { withGatedWorker } from '../helpers/workers';
 
 const temporal = useTemporal();
 
-function input(runId: string, overrides: Partial<RunInput> = {}): RunInput {
-  return {
-    runId,
-    outDir: '/tmp/cc-visibility-test',
+const input = (runId: string, overrides: Partial<RunInput> = {}): RunInput =>
+  testRunInput(runId, {
     model: 'gpt-4o-mini',
     intents: ['transaction', 'educational'],
     numDialogsPerIntent: 20,
-    numTurnsPerDialog: 1,
     concurrency: 2,
     ...overrides,
-  };
-}
+  });
 
 /** Runs `fn` with a worker whose LLM activities pass `gate` first (none: they run at once). */
 function withWorker<T>(
