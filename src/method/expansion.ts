@@ -22,6 +22,10 @@ export const EXPANSION_LIMITS = {
   maxLeaves: TAXONOMY_LIMITS.topicsPerIntent,
   /** Expansion calls of one intent in flight at once. */
   batch: 8,
+  /** Dialogues per expansion call the spread aims for: the issue asks for well under one call per 50. */
+  dialoguesPerCall: 100,
+  /** Subtopics asked of one call at least: the schema's least `subtopicsPerCall`. */
+  minPerCall: 4,
   /**
    * Near-duplicate leaves: the export's MinHash over word pairs (topics are a few words long, so the
    * export's trigrams would call "a flight to Rome" and "a flight to Paris" unrelated); 0.7 catches a
@@ -65,6 +69,66 @@ export function leavesNeeded(dialogues: number, settings: ExpandSettings): numbe
     EXPANSION_LIMITS.maxLeaves,
     Math.ceil((dialogues * settings.margin) / settings.dialoguesPerLeaf),
   );
+}
+
+/** Expansion calls the spread may make for an intent's `dialogues` before it asks full-size calls. */
+export function expansionCallBudget(dialogues: number): number {
+  return Math.max(1, Math.ceil(dialogues / EXPANSION_LIMITS.dialoguesPerCall));
+}
+
+/**
+ * Subtopics to ask of each parent: enough for the `missing` leaves to come from as many parents as the
+ * calls left allow, instead of `subtopicsPerCall` from the first few. The intent plans over leaves
+ * uniformly, so a tree with a few seeds grown 20-fold puts most dialogues on those seeds' themes (a
+ * 100-dialogue run of the embedded model: 94 of 128 leaves under 6 of 40 seeds).
+ */
+export function subtopicsToAsk(
+  missing: number,
+  parentsLeft: number,
+  callsLeft: number,
+  settings: ExpandSettings,
+): number {
+  const parents = Math.max(1, Math.min(parentsLeft, callsLeft));
+  return Math.min(
+    settings.subtopicsPerCall,
+    Math.max(EXPANSION_LIMITS.minPerCall, Math.ceil(missing / parents) + 1),
+  );
+}
+
+/** Parents of one round of calls: enough for the missing leaves at `per` each, `batch` at most. */
+export function parentsPerRound(missing: number, per: number): number {
+  return Math.min(EXPANSION_LIMITS.batch, Math.ceil(missing / (per - 1)));
+}
+
+/**
+ * What expansion aims for in one intent when every reply keeps all it was asked: its leaves and calls,
+ * by the same steps as the run workflow (src/workflows/topics.ts). Undefined when the seeds suffice.
+ */
+export function expansionAim(
+  seeds: number,
+  dialogues: number,
+  settings: ExpandSettings,
+): { leaves: number; calls: number } | undefined {
+  const target = leavesNeeded(dialogues, settings);
+  if (target <= seeds) return undefined;
+  const budget = expansionCallBudget(dialogues);
+  let leaves = seeds;
+  let calls = 0;
+  let level = seeds;
+  for (let depth = 1; depth <= EXPANSION_LIMITS.maxDepth && leaves < target; depth++) {
+    let queue = level;
+    let next = 0;
+    while (queue > 0 && leaves < target) {
+      const per = subtopicsToAsk(target - leaves, queue, budget - calls, settings);
+      const parents = Math.min(queue, parentsPerRound(target - leaves, per));
+      queue -= parents;
+      calls += parents;
+      leaves += parents * (per - 1);
+      next += parents * per;
+    }
+    level = next;
+  }
+  return { leaves: Math.min(leaves, EXPANSION_LIMITS.maxLeaves), calls };
 }
 
 const subtopic = z

@@ -7,7 +7,7 @@
  * number of leaves expansion aims for (placeholders), which is what distinctness depends on.
  */
 import { resolveAttributes, type RunAttributes } from './attributes';
-import { EXPANSION_LIMITS, leavesNeeded, type ExpandSettings } from './expansion';
+import { expansionAim, type ExpandSettings } from './expansion';
 import type { IntentId } from './intents';
 import { planDialogue } from './plan';
 import { BUILTIN_TAXONOMY, taxonomyIntent, type Taxonomy } from './taxonomy';
@@ -43,15 +43,9 @@ export interface PlanStats {
   attributes: Record<string, Record<string, number>>;
 }
 
-/** Leaves and calls expansion aims for in one intent: each call adds `subtopicsPerCall - 1` leaves. */
-function expansionAim(seeds: number, perIntent: number, expand: ExpandSettings | false | undefined) {
-  if (!expand) return undefined;
-  const leaves = leavesNeeded(perIntent, expand);
-  if (leaves <= seeds) return undefined;
-  return {
-    leaves: Math.min(leaves, EXPANSION_LIMITS.maxLeaves),
-    calls: Math.ceil((leaves - seeds) / (expand.subtopicsPerCall - 1)),
-  };
+/** Leaves and calls expansion aims for in one intent (none when it is off or the seeds suffice). */
+function expansionAimOf(seeds: number, perIntent: number, expand: ExpandSettings | false | undefined) {
+  return expand ? expansionAim(seeds, perIntent, expand) : undefined;
 }
 
 export function planStats(input: PlanStatsInput): PlanStats {
@@ -62,7 +56,7 @@ export function planStats(input: PlanStatsInput): PlanStats {
     stats.attributes[axis.name] = Object.fromEntries(axis.values.map((v) => [v, 0]));
   for (const intent of input.intents) {
     const entry = taxonomyIntent(base, intent);
-    const expansion = expansionAim(entry.topics.length, input.perIntent, input.expand);
+    const expansion = expansionAimOf(entry.topics.length, input.perIntent, input.expand);
     const topics = expansion
       ? Array.from({ length: expansion.leaves }, (_, i) => `leaf ${i + 1}`)
       : entry.topics;

@@ -118,6 +118,14 @@ export const PATCHES = {
    */
   topicExpansion: 'topic-expansion',
   /**
+   * Topic expansion spreads a run's missing leaves over as many parents as about one call per 100
+   * dialogues allows (`subtopicsToAsk` in src/method/expansion.ts), where every call asked
+   * `subtopicsPerCall` before, so that smaller runs no longer grow a few seeds 20-fold. Asked where an
+   * intent starts expanding; histories that expanded without it keep full-size calls.
+   * Way out: oldest resumable > the release that adds it, then `deprecatePatch` in topics.ts, then removal.
+   */
+  expansionSpread: 'expansion-spread',
+  /**
    * The run asks the storage queue to open its output directory before starting any intent, so a
    * refused directory fails it before the first LLM call (src/workflows/storage-check.ts).
    * Since 3368968. Way out: oldest resumable > 0.1.0, then `deprecatePatch` in run.ts, then removal.

@@ -10,13 +10,17 @@ import {
   ApplicationFailure,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   TimeoutFailure,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import {
   EXPANSION_LIMITS,
+  expansionCallBudget,
   leavesNeeded,
+  parentsPerRound,
+  subtopicsToAsk,
   TopicDedup,
   type ExpandSettings,
   type TopicLeaf,
@@ -26,6 +30,7 @@ import { seededPermutation } from '../method/plan';
 import { BUILTIN_TAXONOMY, sliceTaxonomy, taxonomyIntent, type Taxonomy } from '../method/taxonomy';
 import { attemptUsageSchema, type LlmCallSettings, type RunConfig, type Usage } from '../run/schemas';
 import { llmActivityOptions, storageActivityOptions, storageQueueOf } from './intent/options';
+import { PATCHES } from './patches';
 
 /** The `topics` stage's calls and tokens, kept apart from the dialogues' stages. */
 export interface TopicBooks {
@@ -76,15 +81,21 @@ export async function expandTopics(
   for (const root of roots) dedup.add(root.topic);
   let leaves = roots.length;
   let level = roots;
+  // Before this patch every call asked `subtopicsPerCall`, growing a few seeds only in smaller runs.
+  const spread = patched(PATCHES.expansionSpread);
+  const budget = expansionCallBudget(config.numDialogsPerIntent);
+  let asked = 0;
   for (let depth = 1; depth <= EXPANSION_LIMITS.maxDepth && leaves < target; depth++) {
     // Parents in a seeded order: which topics grow first is part of the plan, reproducible from the seed.
     const order = seededPermutation(level.length, `${config.seed ?? config.runId}/${intent}/expand/${depth}`);
     const queue = order.map((i) => level[i]!);
     const next: Node[] = [];
     while (queue.length > 0 && leaves < target) {
-      const per = expand.subtopicsPerCall;
-      const size = Math.min(EXPANSION_LIMITS.batch, Math.ceil((target - leaves) / (per - 1)));
-      const parents = queue.splice(0, size);
+      const per = spread
+        ? subtopicsToAsk(target - leaves, queue.length, budget - asked, expand)
+        : expand.subtopicsPerCall;
+      const parents = queue.splice(0, parentsPerRound(target - leaves, per));
+      asked += parents.length;
       const replies = await Promise.all(
         parents.map((parent) =>
           llm.expandTopic

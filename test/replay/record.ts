@@ -270,6 +270,19 @@ const SCENARIOS: Record<string, Scenario> = {
     },
     llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 20 } }),
   },
+  // The same on the spread path (patch expansion-spread): the call asks for 4 subtopics, not the 10 of
+  // the run's subtopicsPerCall, as the missing leaves need no more.
+  'expansion-spread': {
+    run: {
+      intents: ['garden_club'],
+      taxonomy: CUSTOM_TAXONOMY,
+      numDialogsPerIntent: 3,
+      numTurnsPerDialog: 1,
+      concurrency: 2,
+      expand: { dialoguesPerLeaf: 1, subtopicsPerCall: 10 },
+    },
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 20 } }),
+  },
   // A batch-mode run (workflow type consistentChatBatchIntent): skeletons and responses through the
   // test server's Batch API, some lines failing so a later batch carries them.
   batch: BATCH_RUN,

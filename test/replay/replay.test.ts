@@ -46,6 +46,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     'judge',
     'judge-calibration',
     'topic-expansion',
+    'expansion-spread',
     'storage-check',
     'retry-failed',
     'judge-records',

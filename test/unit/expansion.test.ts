@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import {
   checkSubtopics,
   expandSettingsSchema,
+  expansionAim,
   leavesNeeded,
+  subtopicsToAsk,
   screenSubtopics,
   TopicDedup,
   topicsReplySchema,
@@ -15,9 +17,30 @@ test('expansion: leaves needed grow with the run and stay within the taxonomy bo
   assert.equal(leavesNeeded(200, defaults), 32, '200 dialogues: fewer than 40 seeds need no expansion');
   assert.equal(leavesNeeded(10_000, defaults), 1_563);
   assert.equal(leavesNeeded(1_000_000, defaults), 2_000);
-  // Calls: each adds subtopicsPerCall - 1 leaves over the 40 seeds: well under one per 50 dialogues.
-  const calls = Math.ceil((leavesNeeded(10_000, defaults) - 40) / (defaults.subtopicsPerCall - 1));
-  assert.ok(calls * 50 < 10_000, `${calls} calls for 10,000 dialogues`);
+  for (const dialogues of [257, 300, 1_000, 10_000, 100_000, 1_000_000]) {
+    const aim = expansionAim(40, dialogues, defaults)!;
+    assert.ok(
+      aim.leaves >= Math.min(2_000, leavesNeeded(dialogues, defaults)),
+      `${dialogues}: ${aim.leaves} leaves`,
+    );
+    assert.ok(
+      aim.calls * 50 < dialogues,
+      `${dialogues} dialogues: ${aim.calls} calls, well under one per 50`,
+    );
+  }
+  assert.equal(expansionAim(40, 256, defaults), undefined, 'the seeds suffice');
+});
+
+test('expansion: a smaller run spreads its missing leaves over several seeds instead of growing one 20-fold', () => {
+  // 300 dialogues need 47 leaves of 40 seeds: three seeds asked for four subtopics each, not one for 20.
+  assert.equal(subtopicsToAsk(47 - 40, 40, 3, defaults), 4);
+  assert.deepEqual(expansionAim(40, 300, defaults), { leaves: 49, calls: 3 });
+  // 1,000 need 157: ten seeds of 13, where full calls grew seven seeds 20-fold.
+  assert.equal(subtopicsToAsk(157 - 40, 40, 10, defaults), 13);
+  assert.deepEqual(expansionAim(40, 1_000, defaults), { leaves: 158, calls: 10 });
+  // Past the budget (failed calls used it), or with more missing than the seeds can give, calls are full.
+  assert.equal(subtopicsToAsk(100, 40, 0, defaults), defaults.subtopicsPerCall);
+  assert.equal(subtopicsToAsk(2_000, 40, 100, defaults), defaults.subtopicsPerCall);
 });
 
 test('expansion: a reply holds between half and all of the subtopics asked, each a short line', () => {
