@@ -68,6 +68,9 @@ export async function nodeFetch(input: string | URL | Request, init: RequestInit
  */
 class StaleSocketError extends Error {}
 
+/** Reset as the request was written (or read from), or written to a socket already reset. */
+const STALE_CODES = new Set(['ECONNRESET', 'EPIPE']);
+
 /** How many stale kept-alive connections one request skips before the error is the caller's. */
 const MAX_STALE_SOCKETS = 3;
 
@@ -81,7 +84,7 @@ function send(
     const request = transport.request(url, options);
     request.once('response', resolve);
     request.once('error', (error: NodeJS.ErrnoException) => {
-      const stale = request.reusedSocket && error.code === 'ECONNRESET' && !options.signal?.aborted;
+      const stale = request.reusedSocket && STALE_CODES.has(error.code ?? '') && !options.signal?.aborted;
       reject(stale ? new StaleSocketError('stale kept-alive connection', { cause: error }) : error);
     });
     request.end(body);
