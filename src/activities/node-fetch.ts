@@ -9,9 +9,15 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 
+/**
+ * An idle kept-alive connection is closed after 4 s, or 1 s before the server's `Keep-Alive: timeout=`
+ * (Node honours that hint only when the agent has a timeout of its own): llama.cpp and uvicorn (vLLM)
+ * close theirs after 5 s. A connection in use is not affected.
+ */
+const IDLE_SOCKET_MS = 4_000;
 const agents = {
-  'http:': new http.Agent({ keepAlive: true }),
-  'https:': new https.Agent({ keepAlive: true }),
+  'http:': new http.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS }),
+  'https:': new https.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS }),
 };
 const nodeBodies = new WeakMap<Response, IncomingMessage>();
 
@@ -61,18 +67,22 @@ export async function nodeFetch(input: string | URL | Request, init: RequestInit
 }
 
 /**
- * A kept-alive connection the server closed as the request went out: the server read nothing (it had
- * timed the connection out), so sending again cannot pay for a reply twice. Node documents this race
- * (`request.reusedSocket`); llama.cpp's 5 s keep-alive meets it whenever the worker takes about that long
- * to send its next call, as a busy 2-core machine does (seen as "socket hang up" on 10-16% of dialogues).
+ * A kept-alive connection the server closed as the request went out (its idle timeout ran out as the
+ * worker's timer did not, on a busy machine): the request is sent again, once, on a new connection. Node
+ * leaves that to the caller (`request.reusedSocket`). Only when the reset comes at once: a server that
+ * read the request and worked on it before dropping the connection may have been paid, and that one is
+ * Temporal's retry, counted in the books.
  */
 class StaleSocketError extends Error {}
 
 /** Reset as the request was written (or read from), or written to a socket already reset. */
 const STALE_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
-/** How many stale kept-alive connections one request skips before the error is the caller's. */
-const MAX_STALE_SOCKETS = 3;
+/** How soon after the request is written a reset counts as a stale connection's. */
+const STALE_WITHIN_MS = 250;
+
+/** Stale kept-alive connections one request skips before the error is the caller's. */
+const MAX_STALE_SOCKETS = 1;
 
 function send(
   transport: typeof http | typeof https,
@@ -82,9 +92,15 @@ function send(
 ): Promise<IncomingMessage> {
   return new Promise<IncomingMessage>((resolve, reject) => {
     const request = transport.request(url, options);
+    let writtenAt: number | undefined;
+    request.once('finish', () => (writtenAt = performance.now()));
     request.once('response', resolve);
     request.once('error', (error: NodeJS.ErrnoException) => {
-      const stale = request.reusedSocket && STALE_CODES.has(error.code ?? '') && !options.signal?.aborted;
+      const stale =
+        request.reusedSocket &&
+        STALE_CODES.has(error.code ?? '') &&
+        (writtenAt === undefined || performance.now() - writtenAt <= STALE_WITHIN_MS) &&
+        !options.signal?.aborted;
       reject(stale ? new StaleSocketError('stale kept-alive connection', { cause: error }) : error);
     });
     request.end(body);

@@ -293,3 +293,58 @@ test('chat stream: over node-fetch.ts, a kept-alive connection the server drops 
     await new Promise((r) => server.close(r));
   }
 });
+
+test('chat stream: over node-fetch.ts, a kept-alive connection dropped after the server worked on the request is not sent again', async () => {
+  // The server may have been paid for what it did before it dropped the connection: Temporal's retry, not ours.
+  const served = new WeakSet<object>();
+  let handled = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    handled++;
+    if (served.has(req.socket)) return void setTimeout(() => req.socket.destroy(), 300);
+    served.add(req.socket);
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(REPLY);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const openai = overNode(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`);
+  try {
+    const response = await ask(openai);
+    const message = nodeBody(response)!;
+    await readChatStream(response, () => undefined);
+    await waitFor(() => message.readableEnded, 10_000, 'the rest of the body');
+    const error = await ask(openai).then(
+      () => assert.fail('a connection dropped after 300 ms must throw'),
+      (e: unknown) => e,
+    );
+    assert.equal(toLlmFailure(error).type, LLM_FAILURE_TYPES.unavailable);
+    assert.equal(handled, 2, 'the second request was handled once');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
+
+test("chat stream: over node-fetch.ts, an idle kept-alive connection is closed before the server's Keep-Alive timeout", async () => {
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'keep-alive': 'timeout=2' });
+    res.end(REPLY);
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const response = await ask(overNode(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`));
+    const message = nodeBody(response)!;
+    const socket = message.socket;
+    await readChatStream(response, () => undefined);
+    await waitFor(() => message.readableEnded, 10_000, 'the rest of the body');
+    // Node closes it a second before the hint; the server itself would keep it for a minute.
+    await waitFor(() => socket.destroyed, 20_000, 'the idle connection closed by the client');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
