@@ -100,9 +100,21 @@ export function parentsPerRound(missing: number, per: number): number {
   return Math.min(EXPANSION_LIMITS.batch, Math.ceil(missing / (per - 1)));
 }
 
+/** One round of expansion calls: how many parents to ask, and for how many subtopics each. */
+export function expansionRound(
+  missing: number,
+  parentsLeft: number,
+  callsLeft: number,
+  settings: ExpandSettings,
+): { per: number; parents: number } {
+  const per = subtopicsToAsk(missing, parentsLeft, callsLeft, settings);
+  return { per, parents: Math.min(parentsLeft, parentsPerRound(missing, per)) };
+}
+
 /**
  * What expansion aims for in one intent when every reply keeps all it was asked: its leaves and calls,
- * by the same steps as the run workflow (src/workflows/topics.ts). Undefined when the seeds suffice.
+ * by the rounds the run workflow makes (`expansionRound`, src/workflows/topics.ts). Undefined when the
+ * seeds suffice.
  */
 export function expansionAim(
   seeds: number,
@@ -119,8 +131,7 @@ export function expansionAim(
     let queue = level;
     let next = 0;
     while (queue > 0 && leaves < target) {
-      const per = subtopicsToAsk(target - leaves, queue, budget - calls, settings);
-      const parents = Math.min(queue, parentsPerRound(target - leaves, per));
+      const { per, parents } = expansionRound(target - leaves, queue, budget - calls, settings);
       queue -= parents;
       calls += parents;
       leaves += parents * (per - 1);

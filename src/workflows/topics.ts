@@ -18,9 +18,9 @@ import type { Activities } from '../activities';
 import {
   EXPANSION_LIMITS,
   expansionCallBudget,
+  expansionRound,
   leavesNeeded,
   parentsPerRound,
-  subtopicsToAsk,
   TopicDedup,
   type ExpandSettings,
   type TopicLeaf,
@@ -91,10 +91,12 @@ export async function expandTopics(
     const queue = order.map((i) => level[i]!);
     const next: Node[] = [];
     while (queue.length > 0 && leaves < target) {
-      const per = spread
-        ? subtopicsToAsk(target - leaves, queue.length, budget - asked, expand)
-        : expand.subtopicsPerCall;
-      const parents = queue.splice(0, parentsPerRound(target - leaves, per));
+      const missing = target - leaves;
+      const round = spread
+        ? expansionRound(missing, queue.length, budget - asked, expand)
+        : { per: expand.subtopicsPerCall, parents: parentsPerRound(missing, expand.subtopicsPerCall) };
+      const per = round.per;
+      const parents = queue.splice(0, round.parents);
       asked += parents.length;
       const replies = await Promise.all(
         parents.map((parent) =>

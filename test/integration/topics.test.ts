@@ -10,6 +10,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { stringify } from 'yaml';
+import { expandSettingsSchema, expansionAim } from '../../src/method/expansion';
 import { runCli } from '../helpers/cli';
 import { readDialogues, readJsonl } from '../helpers/output';
 import { CUSTOM_TAXONOMY } from '../helpers/taxonomy';
@@ -30,21 +31,21 @@ after(async () => {
 
 const SEEDS = CUSTOM_TAXONOMY.intents.find((i) => i.id === 'garden_club')!.topics;
 
-/** A run of 6 dialogues of the two-topic intent, set to want one leaf per dialogue (8 with the margin). */
-async function run(name: string, ...more: string[]) {
+/** By default, 6 dialogues wanting one leaf each (8 with the margin): more than the two seeds. */
+const SMALL = { dialogues: 6, expand: { dialoguesPerLeaf: 1, subtopicsPerCall: 4 } };
+
+/** A run of the two-topic intent, one turn a dialogue. */
+async function run(name: string, more: string[] = [], size = SMALL) {
   const dir = await tempDir(`cc-topics-${name}-`);
   const out = join(dir, 'out');
   await writeFile(join(dir, 'taxonomy.yaml'), stringify(CUSTOM_TAXONOMY));
-  await writeFile(
-    join(dir, 'config.yaml'),
-    stringify({ expand: { dialoguesPerLeaf: 1, subtopicsPerCall: 4 } }),
-  );
+  await writeFile(join(dir, 'config.yaml'), stringify({ expand: size.expand }));
   llm.resetStats();
   const result = await runCli(
     [
       'generate',
       ...['--out', out, '--run-id', unique('topics'), '--model', 'test-model'],
-      ...['--dialogs-per-intent', '6', '--turns', '1', '--intents', 'garden_club'],
+      ...['--dialogs-per-intent', String(size.dialogues), '--turns', '1', '--intents', 'garden_club'],
       ...['--taxonomy', join(dir, 'taxonomy.yaml'), '--config', join(dir, 'config.yaml')],
       ...['--temporal-address', temporal.address, '--task-queue', unique('tq-topics')],
       ...more,
@@ -84,8 +85,36 @@ test('topics: a run needing more topics than its seeds expands them, records eac
   assert.ok((summary.stageTokens.topics?.prompt ?? 0) > 0, 'the topics stage has its tokens');
 });
 
+test('topics: expansion spreads the missing leaves over the seeds, in the calls and sizes `plan` estimates', async () => {
+  // 101 dialogues at 25 a leaf want 6 leaves of 2 seeds and allow two calls: each seed asked for 4
+  // subtopics, where full-size calls would have grown one seed by 10.
+  const size = { dialogues: 101, expand: { dialoguesPerLeaf: 25, subtopicsPerCall: 10 } };
+  llm.configure({ recordRequests: 1_000 });
+  try {
+    const { out, stats } = await run('spread', ['--concurrency', '32'], size);
+    const aim = expansionAim(SEEDS.length, size.dialogues, expandSettingsSchema.parse(size.expand))!;
+    assert.deepEqual(aim, { leaves: 8, calls: 2 });
+    assert.equal(stats.stages.topics, aim.calls);
+    const asked = llm
+      .received()
+      .filter((r) => r.stage === 'topics')
+      .map((r) => r.messages.map((m) => m.content).join('\n'));
+    assert.equal(asked.length, aim.calls);
+    for (const seed of SEEDS) {
+      const mine = asked.filter((text) => text.includes(`Topic path: ${seed}`));
+      assert.equal(mine.length, 1, `${seed} asked once`);
+      assert.match(mine[0]!, /Number of subtopics: 4\n/, `${seed} asked for four`);
+    }
+    // Each reply's subtopics are distinct by construction, but the dedup may still drop one by chance.
+    const leaves = await readJsonl<{ path: string[] }>(join(out, 'topics.jsonl'));
+    assert.ok(leaves.length >= 6 && leaves.length <= aim.leaves, `${leaves.length} leaves`);
+  } finally {
+    llm.configure({ recordRequests: 0 });
+  }
+});
+
 test('topics: --no-expand plans over the seed topics with no topics call and no topics.jsonl', async () => {
-  const { out, stats } = await run('off', '--no-expand');
+  const { out, stats } = await run('off', ['--no-expand']);
   assert.equal(stats.stages.topics, 0);
   assert.equal(existsSync(join(out, 'topics.jsonl')), false);
   const records = await readDialogues(out);

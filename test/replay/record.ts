@@ -37,6 +37,8 @@ interface Scenario {
   during?: (client: Client, runId: string, llm: LlmServer) => Promise<void>;
   /** After the run: sets up the LLM server and runs `generate --retry-failed` on it, recording the retry too. */
   retryFailed?: (llm: LlmServer) => void;
+  /** Keeps the run workflow's history only: its intents' are large and hold nothing the scenario is about. */
+  runOnly?: boolean;
   /** After the run: sets up the LLM server and runs `judge DIR` on it with this judge, recording the judge too. */
   judgeRecords?: { llm: (llm: LlmServer) => void; judge: NonNullable<GenerateOptions['run']['judge']> };
 }
@@ -270,18 +272,22 @@ const SCENARIOS: Record<string, Scenario> = {
     },
     llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 20 } }),
   },
-  // The same on the spread path (patch expansion-spread): the call asks for 4 subtopics, not the 10 of
-  // the run's subtopicsPerCall, as the missing leaves need no more.
+  // `expansion-full-calls/` holds this scenario recorded by the code before the patch (8f2eef0): one
+  // call of 10, the old path where it differs in commands. Recording it again would take the new path.
+  // The spread path (patch expansion-spread): 101 dialogues at 25 a leaf want 4 more leaves of the two
+  // seeds and allow two calls, so both seeds are asked for 4 subtopics where the old path made one call
+  // of 10: the paths differ in commands, not only in inputs. The run's history is the one concerned.
   'expansion-spread': {
     run: {
       intents: ['garden_club'],
       taxonomy: CUSTOM_TAXONOMY,
-      numDialogsPerIntent: 3,
+      numDialogsPerIntent: 101,
       numTurnsPerDialog: 1,
-      concurrency: 2,
-      expand: { dialoguesPerLeaf: 1, subtopicsPerCall: 10 },
+      concurrency: 32,
+      expand: { dialoguesPerLeaf: 25, subtopicsPerCall: 10 },
     },
-    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 20 } }),
+    runOnly: true,
+    llm: (llm) => llm.configure({ faults: {}, alwaysFail: undefined, latency: { meanMs: 5 } }),
   },
   // A batch-mode run (workflow type consistentChatBatchIntent): skeletons and responses through the
   // test server's Batch API, some lines failing so a later batch carries them.
@@ -360,7 +366,7 @@ async function recordScenario(name: string, scenario: Scenario, llm: LlmServer, 
     const { summary } = await generate(options);
     await during;
     console.log(`${name}: written ${summary.written}, failed ${summary.failed}`);
-    const ids = [runId, ...summary.intents.map((i) => `${runId}.${i.intent}`)];
+    const ids = [runId, ...(scenario.runOnly ? [] : summary.intents.map((i) => `${runId}.${i.intent}`))];
     if (scenario.retryFailed) {
       scenario.retryFailed(llm);
       const retried = await generate({

@@ -47,6 +47,7 @@ test('replay: every recorded run and intent history replays without nondetermini
     'judge-calibration',
     'topic-expansion',
     'expansion-spread',
+    'expansion-full-calls',
     'storage-check',
     'retry-failed',
     'judge-records',

@@ -35,7 +35,7 @@ test('expansion: a smaller run spreads its missing leaves over several seeds ins
   // 300 dialogues need 47 leaves of 40 seeds: three seeds asked for four subtopics each, not one for 20.
   assert.equal(subtopicsToAsk(47 - 40, 40, 3, defaults), 4);
   assert.deepEqual(expansionAim(40, 300, defaults), { leaves: 49, calls: 3 });
-  // 1,000 need 157: ten seeds of 13, where full calls grew seven seeds 20-fold.
+  // 1,000 need 157: eight seeds asked for 13, then two for 12, where full calls grew seven 20-fold.
   assert.equal(subtopicsToAsk(157 - 40, 40, 10, defaults), 13);
   assert.deepEqual(expansionAim(40, 1_000, defaults), { leaves: 158, calls: 10 });
   // Past the budget (failed calls used it), or with more missing than the seeds can give, calls are full.
