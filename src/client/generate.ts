@@ -85,6 +85,7 @@ import { packageVersion } from './version';
 import semver from 'semver';
 import { OLDEST_RESUMABLE_VERSION } from '../workflows/patches';
 import { pollUntilStopped, type Poller } from './poll';
+import { runResult } from './run-result';
 import { Resources } from './resources';
 import { createWorkers } from './workers';
 import { SUMMARY_FILE } from '../report/stats';
@@ -500,7 +501,7 @@ async function followRun(
   // The result is a long poll that the SDK retries when the server goes away; cancelled here once
   // this function returns, since a retry after the connection closed throws outside any promise.
   const stopWaiting = new AbortController();
-  const result = client.withAbortSignal(stopWaiting.signal, () => handle.result() as Promise<RunSummary>);
+  const result = runResult<RunSummary>(client, handle, stopWaiting.signal);
   result.catch(() => undefined);
   const aborted = new Promise<never>((_, reject) => {
     const onAbort = () => reject(new Error('stopped waiting; run the same command again to resume'));
