@@ -7,7 +7,12 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import { ConfigError } from '../shared/errors';
 import { WORKFLOW_TYPES } from '../shared/constants';
 import { formatCost } from '../shared/pricing';
@@ -17,6 +22,7 @@ import type { RunSummary } from '../run/schemas';
 import { judgeRecordsProgressQuery } from '../run/messages';
 import type { Acquired, GenerateOptions, GenerateResult, Prepared, StartState } from './generate';
 import { pollUntilStopped, type Poller } from './poll';
+import { runResult } from './run-result';
 
 /** The command's books beside the run's own summary.json (whose numbers are the run's). */
 export const JUDGE_SUMMARY_FILE = 'judge-summary.json';
@@ -56,12 +62,7 @@ export async function judgeStoredRecords(
   const poll = pollJudgeProgress(client, workflowId, options);
   let judged: JudgeRecordsSummary;
   try {
-    judged = await waitForResult(
-      client,
-      () => handle.result() as Promise<JudgeRecordsSummary>,
-      acquired,
-      options,
-    );
+    judged = await waitForResult<JudgeRecordsSummary>(client, handle, acquired, options);
   } finally {
     await poll.stop();
   }
@@ -103,13 +104,13 @@ function pollJudgeProgress(client: Client, workflowId: string, options: Generate
 /** The workflow's result, or an error when the caller stops waiting or a worker stops first. */
 async function waitForResult<T>(
   client: Client,
-  result: () => Promise<T>,
+  handle: WorkflowHandle,
   acquired: Acquired,
   options: GenerateOptions,
 ): Promise<T> {
-  // A long poll the SDK retries when the server goes away: cancelled once this returns.
+  // Long polls the SDK retries when the server goes away: cancelled once this returns.
   const stopWaiting = new AbortController();
-  const waiting = client.withAbortSignal(stopWaiting.signal, result);
+  const waiting = runResult<T>(client, handle, stopWaiting.signal);
   waiting.catch(() => undefined);
   const stopped = new Promise<never>((_, reject) => {
     const onAbort = () => reject(new Error('stopped waiting; run the same command again to resume'));

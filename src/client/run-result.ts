@@ -1,5 +1,5 @@
 /**
- * Waiting for a run's result without a leak. `handle.result()` long-polls the history (a call about
+ * Waiting for a workflow's result (a run's, `judge DIR`'s) without a leak. `handle.result()` long-polls the history (a call about
  * every 20 s while the run goes on), and under `client.withAbortSignal(signal)` the SDK adds an abort
  * listener to `signal` for every call and never removes it (`@temporalio/client` connection.js): one
  * signal for a whole run held a listener and its call per poll, thousands in a day, and Node printed a
