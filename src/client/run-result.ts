@@ -1,10 +1,11 @@
 /**
- * Waiting for a workflow's result (a run's, `judge DIR`'s) without a leak. `handle.result()` long-polls the history (a call about
- * every 20 s while the run goes on), and under `client.withAbortSignal(signal)` the SDK adds an abort
- * listener to `signal` for every call and never removes it (`@temporalio/client` connection.js): one
- * signal for a whole run held a listener and its call per poll, thousands in a day, and Node printed a
- * MaxListenersExceededWarning three minutes into every run. Here each long poll for the close event has
- * a signal of its own, fed by `stop`; the result is read once the run has closed.
+ * Waiting for a workflow's result (a run's, `judge DIR`'s) without a leak. `handle.result()` long-polls
+ * the history (a call about every 20 s while the workflow goes on), and under
+ * `client.withAbortSignal(signal)` the SDK adds an abort listener to `signal` for every call and never
+ * removes it (`@temporalio/client` connection.js): one signal for a whole run held a listener and its
+ * call per poll, thousands in a day, and Node printed a MaxListenersExceededWarning three minutes into
+ * every run. Here each long poll for the close event has a signal of its own, fed by `stop`; the result
+ * is read once the workflow has closed.
  */
 import { temporal } from '@temporalio/proto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
