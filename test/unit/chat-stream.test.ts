@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer } from 'node:http';
+import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import OpenAI from 'openai';
@@ -248,13 +248,42 @@ test('chat stream: over node-fetch.ts, a reply read to its [DONE] leaves its con
   }
 });
 
+/** A loopback server answering with `handler`, closed after `use` (given the client's base URL). */
+async function withServer(handler: RequestListener, use: (baseURL: string) => Promise<void>): Promise<void> {
+  const server = createServer(handler);
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+}
+
+/** Reads a reply and waits for its last bytes, so that its connection goes back to the agent. */
+async function readToEnd(response: Response) {
+  const message = nodeBody(response)!;
+  const socket = message.socket; // let go of by the message once it ends
+  const reply = await readChatStream(response, () => undefined);
+  await waitFor(() => message.readableEnded, 10_000, 'the rest of the body');
+  return { reply, socket };
+}
+
+const failureOf = (call: Promise<unknown>, what: string) =>
+  call.then(
+    () => assert.fail(what),
+    (e: unknown) => e,
+  );
+
 test('chat stream: over node-fetch.ts, a kept-alive connection the server drops as the next call goes out is replaced, and only a reused one', async () => {
   // As llama.cpp when its 5 s keep-alive ends just as the next request arrives: it closes without answering.
   const served = new WeakSet<object>();
   let answered = 0;
   let dropped = 0;
   let dropFresh = false;
-  const server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     req.resume();
     if (served.has(req.socket) || dropFresh) {
       dropped++;
@@ -264,17 +293,11 @@ test('chat stream: over node-fetch.ts, a kept-alive connection the server drops 
     answered++;
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     res.end(REPLY);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const openai = overNode(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`);
-  try {
-    for (let call = 1; call <= 3; call++) {
-      const response = await ask(openai);
-      const message = nodeBody(response)!;
-      assert.equal((await readChatStream(response, () => undefined)).finishReason, 'stop', `call ${call}`);
-      await waitFor(() => message.readableEnded, 10_000, 'the rest of the body');
-    }
+  };
+  await withServer(handler, async (baseURL) => {
+    const openai = overNode(baseURL);
+    for (let call = 1; call <= 3; call++)
+      assert.equal((await readToEnd(await ask(openai))).reply.finishReason, 'stop', `call ${call}`);
     assert.deepEqual(
       { answered, dropped },
       { answered: 3, dropped: 2 },
@@ -282,69 +305,42 @@ test('chat stream: over node-fetch.ts, a kept-alive connection the server drops 
     );
     // A new connection closed without an answer may have been read: that one is the caller's to retry.
     dropFresh = true;
-    const error = await ask(openai).then(
-      () => assert.fail('a fresh connection dropped must throw'),
-      (e: unknown) => e,
-    );
+    const error = await failureOf(ask(openai), 'a fresh connection dropped must throw');
     assert.equal(toLlmFailure(error).type, LLM_FAILURE_TYPES.unavailable);
     assert.equal(dropped, 4, 'the kept-alive connection, then one new one, and no more');
-  } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  }
+  });
 });
 
 test('chat stream: over node-fetch.ts, a kept-alive connection dropped after the server worked on the request is not sent again', async () => {
   // The server may have been paid for what it did before it dropped the connection: Temporal's retry, not ours.
   const served = new WeakSet<object>();
   let handled = 0;
-  const server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     req.resume();
     handled++;
     if (served.has(req.socket)) return void setTimeout(() => req.socket.destroy(), 300);
     served.add(req.socket);
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     res.end(REPLY);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const openai = overNode(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`);
-  try {
-    const response = await ask(openai);
-    const message = nodeBody(response)!;
-    await readChatStream(response, () => undefined);
-    await waitFor(() => message.readableEnded, 10_000, 'the rest of the body');
-    const error = await ask(openai).then(
-      () => assert.fail('a connection dropped after 300 ms must throw'),
-      (e: unknown) => e,
-    );
+  };
+  await withServer(handler, async (baseURL) => {
+    const openai = overNode(baseURL);
+    await readToEnd(await ask(openai));
+    const error = await failureOf(ask(openai), 'a connection dropped after 300 ms must throw');
     assert.equal(toLlmFailure(error).type, LLM_FAILURE_TYPES.unavailable);
     assert.equal(handled, 2, 'the second request was handled once');
-  } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  }
+  });
 });
 
 test("chat stream: over node-fetch.ts, an idle kept-alive connection is closed before the server's Keep-Alive timeout", async () => {
-  const server = createServer((req, res) => {
+  const handler: RequestListener = (req, res) => {
     req.resume();
     res.writeHead(200, { 'content-type': 'text/event-stream', 'keep-alive': 'timeout=2' });
     res.end(REPLY);
-  });
-  server.keepAliveTimeout = 60_000;
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  try {
-    const response = await ask(overNode(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`));
-    const message = nodeBody(response)!;
-    const socket = message.socket;
-    await readChatStream(response, () => undefined);
-    await waitFor(() => message.readableEnded, 10_000, 'the rest of the body');
+  };
+  await withServer(handler, async (baseURL) => {
+    const { socket } = await readToEnd(await ask(overNode(baseURL)));
     // Node closes it a second before the hint; the server itself would keep it for a minute.
     await waitFor(() => socket.destroyed, 20_000, 'the idle connection closed by the client');
-  } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  }
+  });
 });
