@@ -6,7 +6,7 @@
 import type { Batch } from 'openai/resources/batches';
 import { toRanges, type CollectBatchInput, type CollectBatchResult } from '../run/batch';
 import type { Skeleton } from '../run/schemas';
-import { indexOf, type OutputLine, readLine } from './batch-lines';
+import { flowSteps, indexOf, type OutputLine, readLine } from './batch-lines';
 import { withStaging } from './batch-staging';
 import type { BatchDeps } from './batch-submit';
 import { toBatchFailure } from './errors';
@@ -40,8 +40,10 @@ export function createCollectBatch(deps: BatchDeps) {
         };
         const kept: { index: number; value: unknown }[] = [];
         for (const line of lines) {
-          const skeleton = skeletons.get(indexOf(line.custom_id));
-          const checked = readLine(input.stage, input.numTurns, line, skeleton);
+          const index = indexOf(line.custom_id);
+          const steps =
+            input.plan && input.stage === 'skeleton' ? flowSteps({ ...input, plan: input.plan }, index) : [];
+          const checked = readLine(input.stage, input.numTurns, line, skeletons.get(index), steps);
           if (checked.usage) {
             result.usage.calls++;
             result.usage.promptTokens += checked.usage.promptTokens;

@@ -53,6 +53,12 @@ export function indexOf(customId: string): number {
   return Number(customId.slice(customId.lastIndexOf('.') + 1));
 }
 
+/** The information flow's steps in a dialogue's skeleton prompt: a query that repeats one is an echo. */
+export function flowSteps(ctx: Pick<LineContext, 'runId' | 'intent' | 'plan'>, index: number): string[] {
+  const { taxonomy, prompts } = ctx.plan;
+  return promptContext('skeleton', planOf(ctx, index), taxonomy, prompts).infoFlow.steps;
+}
+
 /** One JSONL line of a batch input file; `skeleton` only for the responses stage. */
 export function requestLine(ctx: LineContext, index: number, skeleton?: Skeleton): string {
   const plan = planOf(ctx, index);
@@ -113,6 +119,7 @@ export function readLine(
   numTurns: number,
   line: OutputLine,
   skeleton?: Skeleton,
+  steps: readonly string[] = [],
 ): LineOutcome {
   const index = indexOf(line.custom_id);
   const { response } = line;
@@ -139,7 +146,7 @@ export function readLine(
     promptTokens: body.usage.prompt_tokens ?? 0,
     completionTokens: body.usage.completion_tokens ?? 0,
   };
-  const problem = replyProblem(stage, numTurns, body, skeleton);
+  const problem = replyProblem(stage, numTurns, body, skeleton, steps);
   if (typeof problem === 'string')
     return { index, ok: false, type: 'Llm.InvalidOutput', reason: problem, final: false, usage };
   return { index, ok: true, value: problem.value, usage };
@@ -150,7 +157,8 @@ function replyProblem(
   stage: BatchStage,
   numTurns: number,
   body: ChatBody,
-  skeleton?: Skeleton,
+  skeleton: Skeleton | undefined,
+  steps: readonly string[],
 ): string | { value: Skeleton | { responses: string[] } } {
   const choice = body.choices?.[0];
   if (choice?.finish_reason === 'length') return 'reply cut at the token limit (finish_reason "length")';
@@ -163,7 +171,7 @@ function replyProblem(
   if (stage === 'skeleton') {
     const parsed = skeletonReplySchema(numTurns).safeParse(json);
     if (!parsed.success) return `${SKELETON_SCHEMA_NAME} reply does not fit: ${describeIssues(parsed.error)}`;
-    const problem = checkSkeleton(parsed.data);
+    const problem = checkSkeleton(parsed.data, steps);
     return problem
       ? `${SKELETON_SCHEMA_NAME} failed the ${problem.check} check: ${problem.message}`
       : { value: parsed.data };

@@ -4,8 +4,8 @@
  * their activities (children and activities without their own take their workflow's), so no workflow
  * code changes and no history needs a patch. Activities started eagerly on a worker skip the queue and
  * its order: `worker --queued-activities`, and `generate` with a share on a named cluster, turn that
- * off (QUEUED_ACTIVITIES, src/worker.ts). What the server
- * does with them depends on its matcher settings (README "Fair sharing").
+ * off (QUEUED_ACTIVITIES, src/worker.ts). What the server does with them depends on its matcher
+ * settings (README "Fair sharing").
  */
 import type { Priority } from '@temporalio/common';
 import { z } from 'zod';

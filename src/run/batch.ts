@@ -147,6 +147,11 @@ export interface CollectBatchInput {
   stage: BatchStage;
   batchId: string;
   numTurns: number;
+  /**
+   * What rebuilds each line's plan, so a skeleton is checked against its flow's steps as a real-time
+   * call's is. Absent in inputs scheduled before it was passed: the steps are then not checked.
+   */
+  plan?: BatchPlanInput;
 }
 
 /** A request that gave no usable reply: its dialogue goes into a later batch, or to failures.jsonl. */

@@ -385,6 +385,7 @@ async function takeIn(
     stage,
     batchId,
     numTurns: w.config.numTurnsPerDialog,
+    plan: planInput(w.config),
   });
   countUsage(w, stage, got.usage);
   const ok = fromRanges(got.succeeded);

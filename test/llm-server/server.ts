@@ -32,6 +32,8 @@ export const FAULTS = [
   'payloadTooLarge',
   /** A 200 whose stream stops halfway and stays open: hung mid-reply. */
   'stall',
+  /** A skeleton whose first query is the information flow's first step, word for word (as small models do). */
+  'echoStep',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
 
@@ -471,6 +473,9 @@ export async function startLlmServer(options: LlmServerSettings = {}): Promise<L
     } else {
       return 'Hello from the test server.';
     }
+    const firstStep = /^\s*1\. (.+)$/m.exec(prompt)?.[1];
+    if (fault === 'echoStep' && stage === 'skeleton' && firstStep)
+      value.queries = [firstStep, ...(value.queries as string[]).slice(1)];
     if (fault === 'controlChars' && (stage === 'skeleton' || stage === 'responses')) {
       const key = stage === 'skeleton' ? 'queries' : 'responses';
       const items = value[key] as string[];

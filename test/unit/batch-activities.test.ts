@@ -163,3 +163,38 @@ test('batch activities: failed and expired lines come back as failures naming th
     await t.close();
   }
 });
+
+test('batch activities: a skeleton line that sends its flow step as a query is refused as an echo, as a real-time call is', async () => {
+  const t = await setup({ faults: { echoStep: 1 } });
+  try {
+    const sk = (await run(t.batch.submitBatch, t.submit('skeleton', [0, 1, 2]))) as {
+      batches: { id: string }[];
+    };
+    await t.ended(sk.batches[0]!.id);
+    const collect = (plan?: { seed: string }) =>
+      run(t.batch.collectBatch, {
+        outDir: t.dir,
+        runId: 'r1',
+        intent: 'transaction',
+        stage: 'skeleton',
+        batchId: sk.batches[0]!.id,
+        numTurns: 3,
+        ...(plan && { plan }),
+      }) as Promise<{
+        succeeded: [number, number][];
+        failed: { index: number; type: string; reason: string; final: boolean }[];
+      }>;
+    const got = await collect({ seed: 'r1' });
+    assert.deepEqual(got.succeeded, []);
+    assert.deepEqual(got.failed.map((f) => f.index).sort(), [0, 1, 2]);
+    for (const f of got.failed) {
+      assert.equal(f.type, 'Llm.InvalidOutput');
+      assert.match(f.reason, /failed the echo check: queries\.0 repeats the information flow's step 1/);
+      assert.equal(f.final, false, 'a later batch asks again');
+    }
+    // An input scheduled before the plan was passed has no steps to check against.
+    assert.deepEqual((await collect()).succeeded, [[0, 3]]);
+  } finally {
+    await t.close();
+  }
+});
