@@ -18,3 +18,58 @@ export async function windowedNoops(n: number, window: number): Promise<void> {
   };
   await Promise.all(Array.from({ length: Math.min(window, n) }, lane));
 }
+
+/** One stand-in LLM call: waits `ms`, returns `bytes` of text; `input` pads the input as a prompt does. */
+export interface ShapedCall {
+  ms: number;
+  bytes: number;
+  input: string;
+}
+
+const { shapedCall } = proxyActivities<{ shapedCall(call: ShapedCall): Promise<string> }>({
+  startToCloseTimeout: '1 minute',
+});
+
+/**
+ * `dialogues` dialogues, `lanes` at a time, each two calls in a row shaped like the streams scenario's
+ * (a short skeleton, then a long responses call, their inputs and replies the same sizes): what Temporal
+ * alone costs per call at that shape, with no LLM reply to read.
+ */
+export async function dialogueShapedNoops(dialogues: number, lanes: number): Promise<void> {
+  let started = 0;
+  const jitter = (mean: number) => Math.round(mean * (0.75 + Math.random() / 2));
+  const input = 'p'.repeat(6_000);
+  const lane = async () => {
+    while (started < dialogues) {
+      started++;
+      await shapedCall({ ms: jitter(1_300), bytes: 500, input });
+      await shapedCall({ ms: jitter(3_000), bytes: 3_500, input });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(lanes, dialogues) }, lane));
+}
+
+const { shapedDialogue } = proxyActivities<{ shapedDialogue(calls: ShapedCall[]): Promise<string> }>({
+  startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '30 seconds',
+});
+
+/**
+ * The same work with both calls of a dialogue in one activity that heartbeats the first call's reply as
+ * a checkpoint between them: the other shape issue 24 proposed.
+ */
+export async function dialogueShapedOneActivity(dialogues: number, lanes: number): Promise<void> {
+  let started = 0;
+  const jitter = (mean: number) => Math.round(mean * (0.75 + Math.random() / 2));
+  const input = 'p'.repeat(6_000);
+  const lane = async () => {
+    while (started < dialogues) {
+      started++;
+      await shapedDialogue([
+        { ms: jitter(1_300), bytes: 500, input },
+        { ms: jitter(3_000), bytes: 3_500, input },
+      ]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(lanes, dialogues) }, lane));
+}

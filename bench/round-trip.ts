@@ -6,8 +6,10 @@ import { join } from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { startDevServer } from '../src/client/dev-server';
+import type { ShapedCall } from './round-trip-workflow';
 
 export interface TemporalFloor {
   /** One no-op activity after another: ms per activity. */
@@ -86,4 +88,94 @@ function quietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   Runtime.install({ logger: new DefaultLogger('WARN') });
+}
+
+/** CPU per call of Temporal alone (this process's worker and client, and the dev server) at a run's shape. */
+export interface ShapedFloor {
+  calls: number;
+  seconds: number;
+  workerCpuMsPerCall: number;
+  serverCpuMsPerCall: number;
+}
+
+/**
+ * The streams scenario's work with every LLM call replaced by a timer: `workflows` workflows (a run's
+ * intents) of `dialogues` dialogues, `lanes` in flight in each, on a file-backed dev server like the
+ * CLI's. Whatever a run of that shape costs beyond this is the package's own.
+ */
+export async function temporalShapedFloor(options: {
+  workflows: number;
+  dialogues: number;
+  lanes: number;
+  /** Both calls of a dialogue in one activity, a checkpoint heartbeat between them. @default one activity per call */
+  oneActivity?: boolean;
+  cpuMs: (pid: number) => Promise<number>;
+}): Promise<ShapedFloor> {
+  quietRuntime();
+  const dir = await mkdtemp(join(tmpdir(), 'cc-shaped-'));
+  const server = await startDevServer({
+    dbFile: join(dir, 'temporal.db'),
+    stateFile: join(dir, 'server.json'),
+    logFile: join(dir, 'server.log'),
+  });
+  const nativeConnection = await NativeConnection.connect({ address: server.address });
+  const connection = await Connection.connect({ address: server.address });
+  try {
+    const worker = await Worker.create({
+      connection: nativeConnection,
+      taskQueue: 'shaped',
+      workflowsPath: require.resolve('./round-trip-workflow'),
+      // Every lane's call runs at once, as the package's worker admits a run's concurrency.
+      maxConcurrentActivityTaskExecutions: options.workflows * options.lanes,
+      activities: {
+        shapedCall: async (call: ShapedCall) => {
+          await new Promise((r) => setTimeout(r, call.ms));
+          return 'r'.repeat(call.bytes);
+        },
+        shapedDialogue: async (calls: ShapedCall[]) => {
+          let reply = '';
+          for (const call of calls) {
+            // The previous call's reply is the checkpoint a retry would resume from.
+            if (reply) Context.current().heartbeat(reply);
+            await new Promise((r) => setTimeout(r, call.ms));
+            reply = 'r'.repeat(call.bytes);
+          }
+          return reply;
+        },
+      },
+    });
+    const client = new Client({ connection });
+    return await worker.runUntil(async () => {
+      await client.workflow.execute('dialogueShapedNoops', {
+        workflowId: 'warm-up',
+        taskQueue: 'shaped',
+        args: [2, 2],
+      });
+      const before = { self: process.cpuUsage(), server: await options.cpuMs(server.pid) };
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: options.workflows }, (_, i) =>
+          client.workflow.execute(options.oneActivity ? 'dialogueShapedOneActivity' : 'dialogueShapedNoops', {
+            workflowId: `shaped-${i}`,
+            taskQueue: 'shaped',
+            args: [options.dialogues, options.lanes],
+          }),
+        ),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const self = process.cpuUsage(before.self);
+      const calls = options.workflows * options.dialogues * 2;
+      return {
+        calls,
+        seconds,
+        workerCpuMsPerCall: (self.user + self.system) / 1000 / calls,
+        serverCpuMsPerCall: ((await options.cpuMs(server.pid)) - before.server) / calls,
+      };
+    });
+  } finally {
+    await connection.close();
+    await nativeConnection.close();
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 }

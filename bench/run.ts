@@ -37,7 +37,7 @@ import { WORKFLOW_TYPES } from '../src/shared/constants';
 import type { RunInput, RunSummary, Skeleton } from '../src/run/schemas';
 import type { LlmServerOptions, LlmServerStats } from '../test/llm-server/server';
 import { callBreakdown, timeline } from './breakdown';
-import { temporalFloor } from './round-trip';
+import { temporalFloor, temporalShapedFloor } from './round-trip';
 
 const LLM_ACTIVITIES = ['generateSkeleton', 'generateResponses'] as const;
 /** The worker's Node flags in the Dockerfile's NODE_OPTIONS (see the README's notes on memory). */
@@ -874,6 +874,33 @@ const scenarios: Record<string, () => Promise<void>> = {
     };
     table.push(row);
     results.roundTrip = row;
+  },
+
+  /**
+   * Temporal alone at the streams scenario's shape (9 intents, 2 calls per dialogue, C = 64 and 256),
+   * each call a timer of the same length with inputs and replies of the same sizes: the CPU per call no
+   * code of this package can go below while every call is an activity.
+   */
+  async 'temporal-shape'() {
+    const rows: Row[] = [];
+    for (const [dialogues, lanes, oneActivity] of [
+      [40, 7, false],
+      [160, 28, false],
+      [40, 7, true],
+      [160, 28, true],
+    ] as const) {
+      const floor = await temporalShapedFloor({ workflows: 9, dialogues, lanes, oneActivity, cpuMs });
+      const row = {
+        scenario: `Temporal alone at the streams' shape: ${9 * lanes} in flight, ${floor.calls} calls${oneActivity ? ', one activity per dialogue' : ''}`,
+        seconds: round(floor.seconds, 1),
+        'CPU ms/call: worker and client': round(floor.workerCpuMsPerCall, 2),
+        'CPU ms/call: Temporal server': round(floor.serverCpuMsPerCall, 2),
+        'CPU ms/call: both': round(floor.workerCpuMsPerCall + floor.serverCpuMsPerCall, 2),
+      };
+      table.push(row);
+      rows.push(row);
+    }
+    results.temporalShape = rows;
   },
 
   /** Efficiency at concurrency 64 with L = 1 s, and the same workload without Temporal. */
