@@ -20,6 +20,17 @@ async function fileLines(deps: BatchDeps, fileId: string | null | undefined): Pr
     .map((l) => JSON.parse(l) as OutputLine);
 }
 
+/**
+ * The flow's steps a skeleton reply is checked against, rebuilt from the plan input; none for another
+ * stage, a line with no usable answer, or an input scheduled before the plan was passed.
+ */
+function stepsToCheck(input: CollectBatchInput, line: OutputLine, index: number): readonly string[] {
+  if (!input.plan || input.stage !== 'skeleton' || line.response?.status_code !== 200) return [];
+  // Only this package's ids reach here; one that is not still fails its own line, not the collect.
+  if (!Number.isSafeInteger(index) || index < 0) return [];
+  return flowSteps({ ...input, plan: input.plan }, index);
+}
+
 export function createCollectBatch(deps: BatchDeps) {
   return async function collectBatch(input: CollectBatchInput): Promise<CollectBatchResult> {
     try {
@@ -41,9 +52,13 @@ export function createCollectBatch(deps: BatchDeps) {
         const kept: { index: number; value: unknown }[] = [];
         for (const line of lines) {
           const index = indexOf(line.custom_id);
-          const steps =
-            input.plan && input.stage === 'skeleton' ? flowSteps({ ...input, plan: input.plan }, index) : [];
-          const checked = readLine(input.stage, input.numTurns, line, skeletons.get(index), steps);
+          const checked = readLine(
+            input.stage,
+            input.numTurns,
+            line,
+            skeletons.get(index),
+            stepsToCheck(input, line, index),
+          );
           if (checked.usage) {
             result.usage.calls++;
             result.usage.promptTokens += checked.usage.promptTokens;

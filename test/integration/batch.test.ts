@@ -118,6 +118,24 @@ describe('batch mode', () => {
     assert.equal(llm.stats().requests, 0);
   });
 
+  test("batch run: a skeleton that sends its flow's step as a query is refused as an echo, as in real time", async () => {
+    reset();
+    llm.configure({ faults: { echoStep: 1 } });
+    const { summary, outDir } = await batchRun({
+      batch: { pollInitialMs: 50, pollMaxMs: 200, maxAttempts: 2 },
+    });
+    assert.equal(summary.written, 0);
+    const failures = await readFailures(outDir);
+    assert.equal(failures.length, 10);
+    for (const f of failures) {
+      assert.equal(f.stage, 'skeleton');
+      assert.equal(f.type, 'Llm.InvalidOutput');
+      assert.match(f.reason, /echo check: queries\.0 repeats the information flow's step 1/);
+    }
+    assert.equal(llm.stats().batch.created, 4, 'two attempts per intent');
+    assert.equal(llm.stats().requests, 0);
+  });
+
   test('batch run: an expired batch keeps its answered lines, the rest go in the next batch', async () => {
     reset({ expireBatches: 1, expireAfterLines: 2 });
     const { summary, outDir } = await batchRun();

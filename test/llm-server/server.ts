@@ -32,7 +32,10 @@ export const FAULTS = [
   'payloadTooLarge',
   /** A 200 whose stream stops halfway and stays open: hung mid-reply. */
   'stall',
-  /** A skeleton whose first query is the information flow's first step, word for word (as small models do). */
+  /**
+   * A skeleton whose first query is the information flow's first step, word for word (as small models
+   * do): the first `1. ` line of the prompt, as the built-in skeleton template lists the steps.
+   */
   'echoStep',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
