@@ -301,7 +301,9 @@ function judgment(rand: () => number, n: number, fixed?: number): Record<string,
   return {
     facts: ['turn 1: the user has a small budget'],
     turns,
-    score: Math.min(...turns.map((t) => t.score)) + 1,
+    // One above the lowest turn, within the schema's 1-10: all 10s made 11, a reply the judge's schema
+    // refuses, and a retry no test had asked for.
+    score: Math.min(10, Math.min(...turns.map((t) => t.score)) + 1),
     reason: 'mostly consistent with the facts the user gave',
   };
 }

@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import OpenAI from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
+import { judgeJsonSchema, judgeReplySchema, JUDGE_SCHEMA_NAME } from '../../src/method/judge';
 import { responsesJsonSchema, skeletonJsonSchema } from '../../src/method/replies';
 import { startLlmServer, type LlmServer, type LlmServerOptions } from '../llm-server/server';
 import { loadScaled } from '../helpers/wait';
@@ -197,4 +198,31 @@ test('llm server: runs as its own process and stops on SIGTERM', async () => {
   child.kill('SIGTERM');
   const [code] = (await once(child, 'exit')) as [number | null];
   assert.equal(code, 0);
+});
+
+test("llm server: a judge reply with no fault asked fits the judge's schema, whatever the turns score", async () => {
+  await withServer({}, async (_server, client) => {
+    // With one turn scored 3 to 10 at random, 200 replies all but surely include a turn of 10 (1 in 8).
+    const replies = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        client.chat.completions.create({
+          model: 'test-model',
+          messages: [{ role: 'user', content: 'Number of assistant turns: 1' }],
+          response_format: {
+            type: 'json_schema',
+            json_schema: { name: JUDGE_SCHEMA_NAME, strict: true, schema: judgeJsonSchema(1) },
+          },
+        }),
+      ),
+    );
+    const parsed = replies.map((r) =>
+      judgeReplySchema(1).safeParse(JSON.parse(r.choices[0]!.message.content!)),
+    );
+    const bad = parsed.filter((p) => !p.success);
+    assert.equal(bad.length, 0, JSON.stringify(bad[0]?.error?.issues));
+    assert.ok(
+      parsed.some((p) => p.success && p.data.turns[0]!.score === 10),
+      'a turn scored 10 was drawn',
+    );
+  });
 });
