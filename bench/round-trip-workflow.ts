@@ -9,14 +9,19 @@ export async function sequentialNoops(n: number): Promise<void> {
 
 /** Runs `n` no-op activities, `window` of them at a time: Temporal's own ceiling on activities/s. */
 export async function windowedNoops(n: number, window: number): Promise<void> {
+  await inLanes(n, window, () => noop());
+}
+
+/** Runs `work` `n` times, at most `lanes` at once. */
+async function inLanes(n: number, lanes: number, work: () => Promise<unknown>): Promise<void> {
   let started = 0;
   const lane = async () => {
     while (started < n) {
       started++;
-      await noop();
+      await work();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(window, n) }, lane));
+  await Promise.all(Array.from({ length: Math.min(lanes, n) }, lane));
 }
 
 /** One stand-in LLM call: waits `ms`, returns `bytes` of text; `input` pads the input as a prompt does. */
@@ -26,27 +31,30 @@ export interface ShapedCall {
   input: string;
 }
 
+const PROMPT = 'p'.repeat(6_000);
+const jitter = (mean: number) => Math.round(mean * (0.75 + Math.random() / 2));
+
+/** A dialogue's two calls as the streams scenario makes them: a short skeleton, then a long responses call. */
+const dialogueCalls = (): [ShapedCall, ShapedCall] => [
+  { ms: jitter(1_300), bytes: 500, input: PROMPT },
+  { ms: jitter(3_000), bytes: 3_500, input: PROMPT },
+];
+
 const { shapedCall } = proxyActivities<{ shapedCall(call: ShapedCall): Promise<string> }>({
   startToCloseTimeout: '1 minute',
 });
 
 /**
  * `dialogues` dialogues, `lanes` at a time, each two calls in a row shaped like the streams scenario's
- * (a short skeleton, then a long responses call, their inputs and replies the same sizes): what Temporal
- * alone costs per call at that shape, with no LLM reply to read.
+ * (their lengths, inputs and replies the same sizes): what Temporal alone costs per call at that shape,
+ * with no LLM reply to read.
  */
 export async function dialogueShapedNoops(dialogues: number, lanes: number): Promise<void> {
-  let started = 0;
-  const jitter = (mean: number) => Math.round(mean * (0.75 + Math.random() / 2));
-  const input = 'p'.repeat(6_000);
-  const lane = async () => {
-    while (started < dialogues) {
-      started++;
-      await shapedCall({ ms: jitter(1_300), bytes: 500, input });
-      await shapedCall({ ms: jitter(3_000), bytes: 3_500, input });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(lanes, dialogues) }, lane));
+  await inLanes(dialogues, lanes, async () => {
+    const [skeleton, responses] = dialogueCalls();
+    await shapedCall(skeleton);
+    await shapedCall(responses);
+  });
 }
 
 const { shapedDialogue } = proxyActivities<{ shapedDialogue(calls: ShapedCall[]): Promise<string> }>({
@@ -59,17 +67,5 @@ const { shapedDialogue } = proxyActivities<{ shapedDialogue(calls: ShapedCall[])
  * a checkpoint between them: the other shape issue 24 proposed.
  */
 export async function dialogueShapedOneActivity(dialogues: number, lanes: number): Promise<void> {
-  let started = 0;
-  const jitter = (mean: number) => Math.round(mean * (0.75 + Math.random() / 2));
-  const input = 'p'.repeat(6_000);
-  const lane = async () => {
-    while (started < dialogues) {
-      started++;
-      await shapedDialogue([
-        { ms: jitter(1_300), bytes: 500, input },
-        { ms: jitter(3_000), bytes: 3_500, input },
-      ]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(lanes, dialogues) }, lane));
+  await inLanes(dialogues, lanes, () => shapedDialogue(dialogueCalls()));
 }

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
 import { Context } from '@temporalio/activity';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { startDevServer } from '../src/client/dev-server';
 import type { ShapedCall } from './round-trip-workflow';
 
@@ -28,25 +28,14 @@ export async function temporalFloor(options: {
   /** @default 4000 */
   burst?: number;
 }): Promise<TemporalFloor> {
-  quietRuntime();
   const n = options.activities ?? 100;
-  const dir = await mkdtemp(join(tmpdir(), 'cc-roundtrip-'));
-  const server = await startDevServer({
-    dbFile: options.persisted ? join(dir, 'temporal.db') : undefined,
-    stateFile: join(dir, 'server.json'),
-    logFile: join(dir, 'server.log'),
-  });
-  const nativeConnection = await NativeConnection.connect({ address: server.address });
-  const connection = await Connection.connect({ address: server.address });
-  try {
-    const worker = await Worker.create({
-      connection: nativeConnection,
+  return withTemporal(
+    {
+      persisted: options.persisted,
       taskQueue: 'round-trip',
-      workflowsPath: require.resolve('./round-trip-workflow'),
       activities: { noop: () => Promise.resolve() },
-    });
-    const client = new Client({ connection });
-    return await worker.runUntil(async () => {
+    },
+    async ({ client }) => {
       await client.workflow.execute('sequentialNoops', {
         workflowId: 'warm-up',
         taskQueue: 'round-trip',
@@ -73,7 +62,38 @@ export async function temporalFloor(options: {
       );
       const noopActivitiesPerSecond = (workflows * perWorkflow) / ((performance.now() - started) / 1000);
       return { roundTripMs, noopActivitiesPerSecond };
+    },
+  );
+}
+
+/**
+ * A dev server (on a SQLite file when `persisted`) and a worker of this directory's workflows in this
+ * process, running while `fn` does; all of it stopped and removed after.
+ */
+async function withTemporal<T>(
+  options: Pick<WorkerOptions, 'taskQueue' | 'activities' | 'maxConcurrentActivityTaskExecutions'> & {
+    persisted: boolean;
+  },
+  fn: (env: { client: Client; serverPid: number }) => Promise<T>,
+): Promise<T> {
+  const { persisted, ...workerOptions } = options;
+  quietRuntime();
+  const dir = await mkdtemp(join(tmpdir(), 'cc-roundtrip-'));
+  const server = await startDevServer({
+    dbFile: persisted ? join(dir, 'temporal.db') : undefined,
+    stateFile: join(dir, 'server.json'),
+    logFile: join(dir, 'server.log'),
+  });
+  const nativeConnection = await NativeConnection.connect({ address: server.address });
+  const connection = await Connection.connect({ address: server.address });
+  try {
+    const worker = await Worker.create({
+      ...workerOptions,
+      connection: nativeConnection,
+      workflowsPath: require.resolve('./round-trip-workflow'),
     });
+    const client = new Client({ connection });
+    return await worker.runUntil(() => fn({ client, serverPid: server.pid }));
   } finally {
     await connection.close();
     await nativeConnection.close();
@@ -111,20 +131,10 @@ export async function temporalShapedFloor(options: {
   oneActivity?: boolean;
   cpuMs: (pid: number) => Promise<number>;
 }): Promise<ShapedFloor> {
-  quietRuntime();
-  const dir = await mkdtemp(join(tmpdir(), 'cc-shaped-'));
-  const server = await startDevServer({
-    dbFile: join(dir, 'temporal.db'),
-    stateFile: join(dir, 'server.json'),
-    logFile: join(dir, 'server.log'),
-  });
-  const nativeConnection = await NativeConnection.connect({ address: server.address });
-  const connection = await Connection.connect({ address: server.address });
-  try {
-    const worker = await Worker.create({
-      connection: nativeConnection,
+  return withTemporal(
+    {
+      persisted: true,
       taskQueue: 'shaped',
-      workflowsPath: require.resolve('./round-trip-workflow'),
       // Every lane's call runs at once, as the package's worker admits a run's concurrency.
       maxConcurrentActivityTaskExecutions: options.workflows * options.lanes,
       activities: {
@@ -143,15 +153,14 @@ export async function temporalShapedFloor(options: {
           return reply;
         },
       },
-    });
-    const client = new Client({ connection });
-    return await worker.runUntil(async () => {
+    },
+    async ({ client, serverPid }) => {
       await client.workflow.execute('dialogueShapedNoops', {
         workflowId: 'warm-up',
         taskQueue: 'shaped',
         args: [2, 2],
       });
-      const before = { self: process.cpuUsage(), server: await options.cpuMs(server.pid) };
+      const before = { self: process.cpuUsage(), server: await options.cpuMs(serverPid) };
       const started = performance.now();
       await Promise.all(
         Array.from({ length: options.workflows }, (_, i) =>
@@ -169,13 +178,8 @@ export async function temporalShapedFloor(options: {
         calls,
         seconds,
         workerCpuMsPerCall: (self.user + self.system) / 1000 / calls,
-        serverCpuMsPerCall: ((await options.cpuMs(server.pid)) - before.server) / calls,
+        serverCpuMsPerCall: ((await options.cpuMs(serverPid)) - before.server) / calls,
       };
-    });
-  } finally {
-    await connection.close();
-    await nativeConnection.close();
-    await server.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+    },
+  );
 }

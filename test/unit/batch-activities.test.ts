@@ -8,7 +8,13 @@ import { createBatchActivities } from '../../src/activities';
 import { splitLines } from '../../src/activities/batch-submit';
 import { createStorageActivities } from '../../src/activities/storage';
 import { readDialogueRecords, type StoredDialogueRecord } from '../../src/export/records';
-import { fromRanges, toRanges, type SubmitBatchInput } from '../../src/run/batch';
+import {
+  fromRanges,
+  toRanges,
+  type BatchPlanInput,
+  type CollectBatchResult,
+  type SubmitBatchInput,
+} from '../../src/run/batch';
 import { StoreRegistry } from '../../src/storage/jsonl-store';
 import { startLlmServer, type LlmServerSettings } from '../llm-server/server';
 import { tempDir } from '../helpers/temporal';
@@ -47,6 +53,17 @@ async function setup(options: LlmServerSettings = {}) {
     limits: { requestsPerFile: 50_000, bytesPerFile: 200_000_000 },
     plan: { seed: 'r1' },
   });
+  /** Collects an ended batch of intent `transaction` of run `r1`; `plan` as the workflow passes it, if given. */
+  const collect = (stage: 'skeleton' | 'responses', batchId: string, plan?: BatchPlanInput) =>
+    run(batch.collectBatch, {
+      outDir: dir,
+      runId: 'r1',
+      intent: 'transaction',
+      stage,
+      batchId,
+      numTurns: 3,
+      ...(plan && { plan }),
+    }) as Promise<CollectBatchResult>;
   const ended = async (id: string) => {
     await waitFor(
       async () =>
@@ -63,7 +80,7 @@ async function setup(options: LlmServerSettings = {}) {
     await server.close();
     await rm(dir, { recursive: true, force: true });
   };
-  return { server, dir, batch, storage, submit, ended, close };
+  return { server, dir, batch, storage, submit, collect, ended, close };
 }
 
 test('batch lines: files split within the request and byte limits; index ranges round-trip', () => {
@@ -95,26 +112,12 @@ test('batch activities: skeletons then responses through batches, stored once; a
     assert.deepEqual(again.batches, [{ ...sk.batches[0], reused: true }]);
     assert.equal(t.server.stats().batch.created, 1, 'no second batch for the same chunk');
     await t.ended(sk.batches[0]!.id);
-    const got = (await run(t.batch.collectBatch, {
-      outDir: t.dir,
-      runId: 'r1',
-      intent: 'transaction',
-      stage: 'skeleton',
-      batchId: sk.batches[0]!.id,
-      numTurns: 3,
-    })) as { succeeded: [number, number][]; failed: unknown[]; usage: { calls: number } };
+    const got = await t.collect('skeleton', sk.batches[0]!.id);
     assert.deepEqual(got.succeeded, [[0, 4]]);
     assert.equal(got.usage.calls, 4);
     const rs = (await run(t.batch.submitBatch, t.submit('responses', [0, 1, 2, 3]))) as typeof sk;
     await t.ended(rs.batches[0]!.id);
-    const back = (await run(t.batch.collectBatch, {
-      outDir: t.dir,
-      runId: 'r1',
-      intent: 'transaction',
-      stage: 'responses',
-      batchId: rs.batches[0]!.id,
-      numTurns: 3,
-    })) as typeof got;
+    const back = await t.collect('responses', rs.batches[0]!.id);
     assert.deepEqual(back.succeeded, [[0, 4]]);
     const storage = createStorageActivities(t.storage);
     const store = (i: Parameters<typeof storage.storeBatchDialogues>[0]) => storage.storeBatchDialogues(i);
@@ -148,14 +151,7 @@ test('batch activities: failed and expired lines come back as failures naming th
       batches: { id: string }[];
     };
     await t.ended(sk.batches[0]!.id);
-    const got = (await run(t.batch.collectBatch, {
-      outDir: t.dir,
-      runId: 'r1',
-      intent: 'transaction',
-      stage: 'skeleton',
-      batchId: sk.batches[0]!.id,
-      numTurns: 3,
-    })) as { succeeded: [number, number][]; failed: { index: number; type: string; final: boolean }[] };
+    const got = await t.collect('skeleton', sk.batches[0]!.id);
     assert.equal(fromRanges(got.succeeded).length, 2);
     assert.equal(got.failed.length, 3);
     assert.ok(got.failed.every((f) => f.type === 'Batch.Expired' && !f.final));
@@ -171,20 +167,7 @@ test('batch activities: a skeleton line that sends its flow step as a query is r
       batches: { id: string }[];
     };
     await t.ended(sk.batches[0]!.id);
-    const collect = (plan?: { seed: string }) =>
-      run(t.batch.collectBatch, {
-        outDir: t.dir,
-        runId: 'r1',
-        intent: 'transaction',
-        stage: 'skeleton',
-        batchId: sk.batches[0]!.id,
-        numTurns: 3,
-        ...(plan && { plan }),
-      }) as Promise<{
-        succeeded: [number, number][];
-        failed: { index: number; type: string; reason: string; final: boolean }[];
-      }>;
-    const got = await collect({ seed: 'r1' });
+    const got = await t.collect('skeleton', sk.batches[0]!.id, { seed: 'r1' });
     assert.deepEqual(got.succeeded, []);
     assert.deepEqual(got.failed.map((f) => f.index).sort(), [0, 1, 2]);
     for (const f of got.failed) {
@@ -193,7 +176,7 @@ test('batch activities: a skeleton line that sends its flow step as a query is r
       assert.equal(f.final, false, 'a later batch asks again');
     }
     // An input scheduled before the plan was passed has no steps to check against.
-    assert.deepEqual((await collect()).succeeded, [[0, 3]]);
+    assert.deepEqual((await t.collect('skeleton', sk.batches[0]!.id)).succeeded, [[0, 3]]);
   } finally {
     await t.close();
   }
